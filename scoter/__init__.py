@@ -1,0 +1,67 @@
+"""scoter: a small, fast Python task queue that never loses a task."""
+
+from scoter.app import Scoter
+from scoter.consumer import Consumer
+from scoter.context import TaskContext, current_context
+from scoter.exceptions import (
+    ConfigurationError,
+    DecodeError,
+    Interrupt,
+    LeaseLost,
+    ResultTimeout,
+    ScoterError,
+    TaskFailed,
+    UnknownTask,
+)
+from scoter.result import Result
+from scoter.retry import RetryPolicy
+from scoter.signals import (
+    SIGNAL_COMPLETE,
+    SIGNAL_DEAD,
+    SIGNAL_ENQUEUED,
+    SIGNAL_ERROR,
+    SIGNAL_EXECUTING,
+    SIGNAL_INTERRUPTED,
+    SIGNAL_LEASE_LOST,
+    SIGNAL_RESCUED,
+    SIGNAL_RETRYING,
+    TaskRef,
+)
+from scoter.states import State
+from scoter.task import Message, Task
+
+__version__ = "0.1.0"
+
+__all__ = [
+    # signals
+    "SIGNAL_COMPLETE",
+    "SIGNAL_DEAD",
+    "SIGNAL_ENQUEUED",
+    "SIGNAL_ERROR",
+    "SIGNAL_EXECUTING",
+    "SIGNAL_INTERRUPTED",
+    "SIGNAL_LEASE_LOST",
+    "SIGNAL_RESCUED",
+    "SIGNAL_RETRYING",
+    # errors
+    "ConfigurationError",
+    # the app and its tasks
+    "Consumer",
+    "DecodeError",
+    "Interrupt",
+    "LeaseLost",
+    "Message",
+    "Result",
+    "ResultTimeout",
+    "RetryPolicy",
+    "Scoter",
+    "ScoterError",
+    "State",
+    "Task",
+    "TaskContext",
+    "TaskFailed",
+    "TaskRef",
+    "UnknownTask",
+    "__version__",
+    "current_context",
+]

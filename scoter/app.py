@@ -1,0 +1,230 @@
+"""The Scoter facade: register tasks, enqueue them, read results, connect signals."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
+
+from scoter import signals as sig
+from scoter.config import default_url, storage_from_url
+from scoter.exceptions import ConfigurationError, DecodeError
+from scoter.result import Result
+from scoter.retry import RetryPolicy
+from scoter.serializers import Serializer, Signer, get_serializer
+from scoter.storage.base import NewTask, Storage
+from scoter.task import Message, Task
+
+if TYPE_CHECKING:
+    from scoter.consumer.supervisor import Consumer
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+DEFAULT_QUEUE = "default"
+DEFAULT_POLICY = RetryPolicy()
+
+
+class Scoter:
+    """A task queue application: `app = Scoter("myapp", "sqlite:///myapp.db")`."""
+
+    def __init__(
+        self,
+        name: str = "scoter",
+        url: str | Storage | None = None,
+        *,
+        immediate: bool = False,
+        default_queue: str = DEFAULT_QUEUE,
+        serializer: str | Serializer = "json",
+        secret_keys: Sequence[str | bytes] | None = None,
+        result_ttl: float | None = 86400.0,
+    ) -> None:
+        """
+        :param name: the app's name; names the default SQLite file.
+        :param url: a storage URL (sqlite:///x.db, memory://) or a Storage; default $SCOTER_URL,
+            else sqlite:///<name>.db. Immediate mode defaults to memory://.
+        :param immediate: run tasks in-process when enqueued (for tests and development).
+        :param default_queue: the queue of tasks that do not name one.
+        :param serializer: 'json' (default) or 'pickle' (opt-in, trusts producers), or an object.
+        :param secret_keys: HMAC keys: the first signs, all verify; unsigned messages go dead.
+        :param result_ttl: seconds a done task and its result are kept; None keeps them forever.
+        """
+        self.name = name
+        self.immediate = immediate
+        self.default_queue = default_queue
+        self.serializer = get_serializer(serializer)
+        self.signer = Signer(secret_keys) if secret_keys else None
+        self.result_ttl = result_ttl
+        self.signals = sig.Signals()
+        self.tasks: dict[str, Task[Any, Any]] = {}
+        self._url = url if url is not None else ("memory://" if immediate else None)
+        self._storage: Storage | None = None
+
+    def __repr__(self) -> str:
+        return f"<Scoter {self.name} {self.storage.url}>"
+
+    @property
+    def storage(self) -> Storage:
+        """The storage, opened on first use."""
+        if self._storage is None:
+            url = self._url if self._url is not None else default_url(self.name)
+            self._storage = url if isinstance(url, Storage) else storage_from_url(url)
+        return self._storage
+
+    # -- registering tasks -----------------------------------------------------------------
+
+    @overload
+    def task(self, fn: Callable[P, R]) -> Task[P, R]: ...
+
+    @overload
+    def task(
+        self,
+        *,
+        name: str | None = None,
+        queue: str | None = None,
+        priority: int = 0,
+        retries: int = 0,
+        retry_delay: float = 0.0,
+        retry_backoff: float = 1.0,
+        retry_jitter: float = 0.0,
+        retry_max_delay: float = 3600.0,
+        max_crashes: int = 3,
+        max_interruptions: int = 20,
+        context: bool = False,
+    ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
+
+    def task(self, fn: Callable[..., Any] | None = None, **options: Any) -> Any:
+        """Register a function as a task: `@app.task` or `@app.task(retries=3, ...)`.
+
+        Options: name (default: the function's name), queue, priority (higher runs first),
+        retries, retry_delay, retry_backoff, retry_jitter, retry_max_delay, max_crashes,
+        max_interruptions (see RetryPolicy), context (pass `ctx`, a TaskContext).
+        """
+        if fn is not None:
+            return self._register(fn, **options)
+        return lambda f: self._register(f, **options)
+
+    def _register(
+        self,
+        fn: Callable[P, R],
+        *,
+        name: str | None = None,
+        queue: str | None = None,
+        priority: int = 0,
+        context: bool = False,
+        **retry_options: Any,
+    ) -> Task[P, R]:
+        task_name = name or fn.__name__
+        existing = self.tasks.get(task_name)
+        if existing is not None and existing.fn.__qualname__ != fn.__qualname__:
+            raise ConfigurationError(
+                f"two tasks are named {task_name!r}: give one of them @app.task(name=...)"
+            )
+        task = Task(
+            self, fn, name=task_name, queue=queue or self.default_queue, priority=priority,
+            policy=RetryPolicy(**retry_options), context=context,
+        )  # fmt: skip
+        self.tasks[task_name] = task
+        return task
+
+    # -- enqueueing ------------------------------------------------------------------------
+
+    def enqueue(self, task: Task[P, R] | Message, *args: Any, **kwargs: Any) -> Result[Any]:
+        """Enqueue a task with arguments, or a prepared Message (`task.s(...)`)."""
+        message = task if isinstance(task, Message) else Message(task.name, args, kwargs)
+        return self.enqueue_message(message)
+
+    def enqueue_message(self, message: Message) -> Result[Any]:
+        return self.enqueue_many([message])[0]
+
+    def enqueue_many(self, messages: Iterable[Message]) -> list[Result[Any]]:
+        """Store many messages in one atomic storage call; returns their Results in order."""
+        messages = list(messages)
+        self.storage.enqueue([self._to_new_task(m) for m in messages])
+        if self.signals:
+            for m in messages:
+                self.signals.send(sig.SIGNAL_ENQUEUED, self._ref(m))
+        if self.immediate:
+            self.run_pending()
+        return [Result(self, m.id) for m in messages]
+
+    def _to_new_task(self, message: Message) -> NewTask:
+        task = self.tasks.get(message.task)
+        queue = message.queue or (task.queue if task else self.default_queue)
+        priority = message.priority if message.priority is not None else (
+            task.priority if task else 0
+        )  # fmt: skip
+        max_crashes = (task.policy if task else DEFAULT_POLICY).max_crashes
+        return NewTask(
+            message.id, message.task, queue, self.encode_message(message), priority,
+            message.eta, max_crashes,
+        )  # fmt: skip
+
+    def _ref(self, message: Message) -> sig.TaskRef:
+        queue = message.queue or self.default_queue
+        return sig.TaskRef(message.id, message.task, queue, message.args, message.kwargs)
+
+    # -- encoding --------------------------------------------------------------------------
+
+    def encode_message(self, message: Message) -> bytes:
+        body = {"args": list(message.args), "kwargs": message.kwargs}
+        if message.headers:
+            body["headers"] = message.headers
+        data = self.serializer.dumps(body)
+        return self.signer.sign(data) if self.signer else data
+
+    def decode_message(self, payload: bytes) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """(args, kwargs) of a stored payload; raises DecodeError when it cannot be trusted."""
+        data = self.signer.verify(payload) if self.signer else payload
+        body = self.serializer.loads(data)
+        if not isinstance(body, dict) or not isinstance(body.get("args"), list):
+            raise DecodeError("payload is not a scoter message (no args list)")
+        kwargs = body.get("kwargs") or {}
+        if not isinstance(kwargs, dict):
+            raise DecodeError("payload kwargs is not a mapping")
+        return tuple(body["args"]), kwargs
+
+    def encode_result(self, value: Any) -> bytes:
+        return self.serializer.dumps(value)
+
+    def decode_result(self, data: bytes) -> Any:
+        return self.serializer.loads(data)
+
+    # -- results and signals ---------------------------------------------------------------
+
+    def result(self, task_id: str) -> Result[Any]:
+        """A handle on the task with this id."""
+        return Result(self, task_id)
+
+    def signal(self, *names: str) -> Callable[[sig.Receiver], sig.Receiver]:
+        """Register a receiver: `@app.signal(SIGNAL_COMPLETE)`; no names = every signal."""
+
+        def register(receiver: sig.Receiver) -> sig.Receiver:
+            self.signals.connect(receiver, *names)
+            return receiver
+
+        return register
+
+    def disconnect_signal(self, receiver: sig.Receiver, *names: str) -> None:
+        self.signals.disconnect(receiver, *names)
+
+    # -- running ---------------------------------------------------------------------------
+
+    def run_pending(self, queues: Sequence[str] | None = None) -> int:
+        """Run every queued task in this thread now (immediate mode, tests); returns how many."""
+        from scoter.consumer.runner import Runner
+
+        runner = Runner(self, consumer_id="immediate")
+        ran = 0
+        all_queues = queues or sorted({t.queue for t in self.tasks.values()} | {self.default_queue})
+        while leases := self.storage.claim(all_queues, 1, 60.0, "immediate"):
+            runner.execute(leases[0])
+            ran += 1
+        self.storage.promote(time.time())
+        return ran
+
+    def consumer(self, **options: Any) -> Consumer:
+        """A Consumer for this app; see `scoter.consumer.Consumer` for the options."""
+        from scoter.consumer.supervisor import Consumer
+
+        return Consumer(self, **options)

@@ -1,0 +1,285 @@
+"""The command line: `scoter worker | info | dead {list,retry,purge} | demo`.
+
+Exit codes (constants below): 0 success; 1 an unexpected internal error; 2 wrong usage;
+3 a configuration error (bad URL, bad option value); 4 the app could not be loaded.
+Every option of `scoter worker` can also come from the SCOTER_* variable named in its help.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import logging
+import os
+import sys
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from scoter.app import Scoter
+from scoter.config import redact
+from scoter.consumer.supervisor import EXIT_RESTART
+from scoter.exceptions import ConfigurationError
+from scoter.states import State
+
+EXIT_OK = 0
+EXIT_INTERNAL = 1
+EXIT_USAGE = 2
+EXIT_CONFIG = 3
+EXIT_APP = 4
+
+F = TypeVar("F", bound=Callable[..., Any])
+console = Console()
+
+
+class AppLoadError(Exception):
+    """The APP argument does not name an importable Scoter app."""
+
+
+def fail(message: str, code: int) -> NoReturn:
+    click.secho("error: ", fg="red", bold=True, err=True, nl=False)
+    click.echo(message, err=True)
+    sys.exit(code)
+
+
+def load_app(path: str) -> Scoter:
+    """Import `module.path:attribute` (or `module.path`, finding its one Scoter)."""
+    module_name, _, attribute = path.partition(":")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:
+        raise AppLoadError(f"cannot import module {module_name!r}: {exc!r}") from exc
+    if attribute:
+        app = getattr(module, attribute, None)
+        if app is None:
+            raise AppLoadError(f"module {module_name!r} has no attribute {attribute!r}")
+    else:
+        apps = [v for v in vars(module).values() if isinstance(v, Scoter)]
+        if len(apps) != 1:
+            raise AppLoadError(
+                f"module {module_name!r} defines {len(apps)} Scoter apps; name one: "
+                f"{module_name}:app"
+            )
+        app = apps[0]
+    if not isinstance(app, Scoter):
+        raise AppLoadError(f"{path} is a {type(app).__name__}, not a Scoter app")
+    return app
+
+
+def open_app(path: str) -> Scoter:
+    """Load the app and open its storage, turning failures into one line and an exit code."""
+    try:
+        app = load_app(path)
+        _ = app.storage
+    except AppLoadError as exc:
+        fail(str(exc), EXIT_APP)
+    except ConfigurationError as exc:
+        fail(str(exc), EXIT_CONFIG)
+    return app
+
+
+def app_argument(fn: F) -> F:
+    return click.argument("app", metavar="APP")(fn)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="scoter")
+def cli() -> None:
+    """scoter: a task queue that never loses a task.
+
+    APP is `module.path:app`, the Scoter object your tasks are registered on.
+    """
+
+
+@cli.command()
+@app_argument
+@click.option(
+    "-w",
+    "--workers",
+    type=click.IntRange(min=1),
+    default=4,
+    show_default=True,
+    envvar="SCOTER_WORKERS",
+    help="Worker threads (tasks run at once). $SCOTER_WORKERS",
+)
+@click.option(
+    "-Q",
+    "--queue",
+    "queues",
+    multiple=True,
+    envvar="SCOTER_QUEUES",
+    help="Queue to consume; repeat for more. Default: every task's queue. "
+    "$SCOTER_QUEUES (space-separated)",
+)
+@click.option(
+    "--lease",
+    type=click.FloatRange(min=0.1),
+    default=30.0,
+    show_default=True,
+    envvar="SCOTER_LEASE",
+    help="Seconds a claim holds without heartbeat. $SCOTER_LEASE",
+)
+@click.option(
+    "--heartbeat",
+    type=click.FloatRange(min=0.01),
+    default=None,
+    envvar="SCOTER_HEARTBEAT",
+    help="Seconds between lease renewals [lease/3]. $SCOTER_HEARTBEAT",
+)
+@click.option(
+    "--drain-timeout",
+    type=click.FloatRange(min=0),
+    default=25.0,
+    show_default=True,
+    envvar="SCOTER_DRAIN_TIMEOUT",
+    help="Seconds SIGTERM waits for running tasks. $SCOTER_DRAIN_TIMEOUT",
+)
+@click.option(
+    "-v", "--verbose", is_flag=True, envvar="SCOTER_VERBOSE", help="Log every task. $SCOTER_VERBOSE"
+)
+@click.option(
+    "-q",
+    "--quiet",
+    is_flag=True,
+    envvar="SCOTER_QUIET",
+    help="Log only warnings and errors. $SCOTER_QUIET",
+)
+def worker(
+    app: str, workers: int, queues: tuple[str, ...], lease: float, heartbeat: float | None,
+    drain_timeout: float, verbose: bool, quiet: bool,
+) -> None:  # fmt: skip
+    """Run a consumer: claim tasks of APP and run them until SIGTERM or SIGINT."""
+    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    the_app = open_app(app)
+    try:
+        consumer = the_app.consumer(
+            queues=queues or None, workers=workers, lease=lease, heartbeat=heartbeat,
+            drain_timeout=drain_timeout,
+        )  # fmt: skip
+    except ValueError as exc:
+        fail(str(exc), EXIT_CONFIG)
+    code = consumer.run()
+    if code == EXIT_RESTART:
+        logging.getLogger("scoter.consumer").info("restarting (SIGHUP)")
+        _flush()
+        os.execv(sys.executable, [sys.executable, "-m", "scoter", *sys.argv[1:]])
+    if consumer.abandoned_threads:
+        # Released tasks may still be running in worker threads: leave without joining them.
+        _flush()
+        os._exit(code)
+    sys.exit(code)
+
+
+def _flush() -> None:
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+
+
+@cli.command()
+@app_argument
+def info(app: str) -> None:
+    """Counts per queue and state, and the tasks running now with their lease holders."""
+    the_app = open_app(app)
+    storage = the_app.storage
+    counts = storage.counts()
+    table = Table(title=f"{the_app.name} on {redact(storage.url)}")
+    table.add_column("queue")
+    for state in State:
+        table.add_column(state.value, justify="right")
+    for queue in sorted({q for q, _ in counts} | {the_app.default_queue}):
+        table.add_row(queue, *(str(counts.get((queue, s), 0)) for s in State))
+    console.print(table)
+    running = storage.list(State.RUNNING, limit=50)
+    if running:
+        held = Table(title="running")
+        for column in ("id", "task", "attempt", "consumer", "lease expires"):
+            held.add_column(column)
+        for task in running:
+            expires = _time(task.lease_expires)
+            held.add_row(task.id, task.name, str(task.attempts), task.consumer or "", expires)
+        console.print(held)
+
+
+@cli.group()
+def dead() -> None:
+    """Inspect, retry or purge tasks in the dead-letter state."""
+
+
+@dead.command("list")
+@app_argument
+@click.option("--queue", default=None, help="Only this queue.")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+def dead_list(app: str, queue: str | None, limit: int) -> None:
+    """List dead tasks with their reason and last error."""
+    storage = open_app(app).storage
+    tasks = storage.list(State.DEAD, queue=queue, limit=limit)
+    if not tasks:
+        console.print("no dead tasks")
+        return
+    table = Table(title="dead")
+    for column in ("id", "task", "queue", "reason", "errors/interruptions/crashes", "last error"):
+        table.add_column(column)
+    for t in tasks:
+        last = (t.error or "").strip().splitlines()[-1:] or [""]
+        counters = f"{t.errors}/{t.interruptions}/{t.crashes}"
+        table.add_row(t.id, t.name, t.queue, t.reason or "", counters, last[0][:80])
+    console.print(table)
+
+
+def _ids_or_all(ids: tuple[str, ...], all_: bool) -> list[str] | None:
+    if bool(ids) == all_:
+        raise click.UsageError("give task ids, or --all (not both)")
+    return None if all_ else list(ids)
+
+
+@dead.command("retry")
+@app_argument
+@click.argument("ids", nargs=-1)
+@click.option("--all", "all_", is_flag=True, help="Every dead task.")
+def dead_retry(app: str, ids: tuple[str, ...], all_: bool) -> None:
+    """Queue dead tasks again, with fresh budgets."""
+    wanted = _ids_or_all(ids, all_)
+    count = open_app(app).storage.requeue_dead(wanted)
+    console.print(f"queued {count} dead task(s) again")
+
+
+@dead.command("purge")
+@app_argument
+@click.argument("ids", nargs=-1)
+@click.option("--all", "all_", is_flag=True, help="Every dead task.")
+def dead_purge(app: str, ids: tuple[str, ...], all_: bool) -> None:
+    """Delete dead tasks for good."""
+    wanted = _ids_or_all(ids, all_)
+    count = open_app(app).storage.purge(State.DEAD, wanted)
+    console.print(f"purged {count} dead task(s)")
+
+
+@cli.command()
+@click.option("--tasks", type=click.IntRange(min=10), default=300, show_default=True)
+@click.option("--consumers", type=click.IntRange(min=2), default=3, show_default=True)
+@click.option("--workers", type=click.IntRange(min=1), default=4, show_default=True)
+def demo(tasks: int, consumers: int, workers: int) -> None:
+    """Show the promise: kill consumers mid-work (SIGTERM, SIGKILL) and lose nothing."""
+    from scoter.demo import run_demo
+
+    sys.exit(run_demo(tasks=tasks, consumers=consumers, workers=workers, console=console))
+
+
+def _time(timestamp: float | None) -> str:
+    if timestamp is None:
+        return ""
+    return dt.datetime.fromtimestamp(timestamp).strftime("%H:%M:%S")
+
+
+def main() -> None:
+    try:
+        cli.main(prog_name="scoter", standalone_mode=True)
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,69 @@
+"""Turn URLs and SCOTER_* environment variables into storage and settings."""
+
+from __future__ import annotations
+
+import os
+import re
+import urllib.parse
+
+from scoter.exceptions import ConfigurationError
+from scoter.storage.base import Storage
+
+ENV_URL = "SCOTER_URL"
+
+_SECRET_IN_URL = re.compile(r"(//[^:/@]*:)[^@/]*@")
+PLANNED_SCHEMES = {
+    "redis": "Redis", "rediss": "Redis", "postgres": "PostgreSQL", "postgresql": "PostgreSQL",
+}  # fmt: skip
+
+
+def redact(url: str) -> str:
+    """The URL with any password replaced by ***, safe for logs and errors."""
+    return _SECRET_IN_URL.sub(r"\1***@", url)
+
+
+def default_url(app_name: str) -> str:
+    """$SCOTER_URL, else a SQLite file named after the app in the working directory."""
+    return os.environ.get(ENV_URL) or f"sqlite:///{app_name}.db"
+
+
+def storage_from_url(url: str) -> Storage:
+    """Open the storage a URL names: sqlite:///path, memory://."""
+    parsed = urllib.parse.urlsplit(url)
+    scheme = parsed.scheme.lower()
+    if scheme == "memory":
+        from scoter.storage.memory import MemoryStorage
+
+        return MemoryStorage()
+    if scheme == "sqlite":
+        return _sqlite(url, parsed)
+    if scheme in PLANNED_SCHEMES:
+        raise ConfigurationError(
+            f"{PLANNED_SCHEMES[scheme]} storage ({redact(url)}) is not available in this "
+            "version of scoter; use sqlite:///path.db or memory://"
+        )
+    raise ConfigurationError(
+        f"cannot use storage URL {redact(url)!r}: expected sqlite:///relative.db, "
+        "sqlite:////absolute/path.db or memory://"
+    )
+
+
+def _sqlite(url: str, parsed: urllib.parse.SplitResult) -> Storage:
+    from scoter.storage.sqlite import SYNCHRONOUS_MODES, SQLiteStorage
+
+    if parsed.netloc or not parsed.path.startswith("/") or len(parsed.path) < 2:
+        raise ConfigurationError(
+            f"bad SQLite URL {url!r}: write sqlite:///relative.db or sqlite:////absolute.db "
+            "(three slashes, then the path)"
+        )
+    path = parsed.path[1:]
+    options = dict(urllib.parse.parse_qsl(parsed.query))
+    synchronous = options.pop("synchronous", "normal").lower()
+    if options:
+        raise ConfigurationError(f"unknown SQLite URL option(s): {', '.join(options)}")
+    if synchronous not in SYNCHRONOUS_MODES:
+        raise ConfigurationError(f"synchronous must be one of {', '.join(SYNCHRONOUS_MODES)}")
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise ConfigurationError(f"cannot open {url!r}: directory {directory} does not exist")
+    return SQLiteStorage(path, synchronous=synchronous)

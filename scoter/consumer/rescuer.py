@@ -1,0 +1,45 @@
+"""The rescuer: recovers tasks whose holder died (lease expired, no release), and expires results.
+
+A rescued task is queued again, counting a crash, or quarantined as dead with reason `crashed`
+once it reached `max_crashes` — so a task that kills its consumer cannot take the fleet down.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from scoter import signals as sig
+from scoter.consumer.service import Service
+from scoter.states import State
+from scoter.storage.base import Storage
+
+log = logging.getLogger("scoter.consumer")
+
+RESULT_EXPIRY_EVERY_S = 60.0
+
+
+class Rescuer(Service):
+    name = "rescuer"
+
+    def __init__(self, storage: Storage, signals: sig.Signals, interval: float) -> None:
+        super().__init__(interval)
+        self.storage = storage
+        self.signals = signals
+        self._next_expiry = 0.0
+
+    def tick(self) -> None:
+        now = time.time()
+        for rescued in self.storage.rescue(now):
+            dead = rescued.state is State.DEAD
+            log.warning(
+                "task %s (%s): holder lost its lease (crash %d), %s", rescued.id, rescued.name,
+                rescued.crashes, "dead: max_crashes reached" if dead else "queued again",
+            )  # fmt: skip
+            ref = sig.TaskRef(rescued.id, rescued.name, "")
+            self.signals.send(sig.SIGNAL_RESCUED, ref, rescued.state.value)
+            if dead:
+                self.signals.send(sig.SIGNAL_DEAD, ref, "crashed")
+        if now >= self._next_expiry:
+            self.storage.expire_results(now)
+            self._next_expiry = now + RESULT_EXPIRY_EVERY_S

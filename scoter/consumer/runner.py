@@ -1,0 +1,177 @@
+"""The execute path of one attempt — decode, run, settle — and the policy that settles it.
+
+This is the one place where retry maths, the three budgets and signals meet the storage
+contract, so every backend and every executor behaves the same.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback
+from typing import TYPE_CHECKING, Any
+
+from scoter import signals as sig
+from scoter.context import TaskContext, deactivate
+from scoter.exceptions import DecodeError, Interrupt
+from scoter.retry import RetryPolicy
+from scoter.storage.base import Lease
+
+if TYPE_CHECKING:
+    from scoter.app import Scoter
+    from scoter.task import Task
+
+log = logging.getLogger("scoter.runner")
+
+DEFAULT_POLICY = RetryPolicy()
+
+
+class Undeliverable(Exception):
+    """The message can never run here; it goes to dead with `reason`."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
+class Runner:
+    """Runs leased tasks of one app and settles each attempt, fenced by its lease token."""
+
+    def __init__(self, app: Scoter, consumer_id: str) -> None:
+        self.app = app
+        self.storage = app.storage
+        self.consumer_id = consumer_id
+        self.stale_writes = 0
+        """Writes refused because the attempt had lost its lease (DESIGN G3)."""
+        self._lock = threading.Lock()
+
+    def context(self, lease: Lease) -> TaskContext:
+        return TaskContext(lease, self.storage, self.app.serializer)
+
+    def execute(self, lease: Lease, ctx: TaskContext | None = None) -> None:
+        """Decode, run and settle one attempt. Never raises for anything the task does."""
+        ctx = ctx or self.context(lease)
+        try:
+            task, args, kwargs = self.decode(lease)
+        except Undeliverable as bad:
+            log.error("task %s (%s) cannot run: %s", lease.id, lease.name, bad)
+            self.kill(ctx, bad.reason, str(bad))
+            return
+        ref = sig.TaskRef(lease.id, lease.name, lease.queue, args, kwargs, lease.attempt)
+        self._send(sig.SIGNAL_EXECUTING, ref)
+        token = ctx.activate()
+        try:
+            value = task.fn(*args, **{**kwargs, "ctx": ctx} if task.context else kwargs)
+        except Interrupt:
+            self.interrupt(ctx, "the task raised Interrupt", ref)
+        except Exception as exc:
+            self._failed(task.policy, ctx, ref, exc)
+        else:
+            self._succeeded(task.policy, ctx, ref, value)
+        finally:
+            deactivate(token)
+
+    def decode(self, lease: Lease) -> tuple[Task[Any, Any], tuple[Any, ...], dict[str, Any]]:
+        task = self.app.tasks.get(lease.name)
+        if task is None:
+            known = ", ".join(sorted(self.app.tasks)) or "none"
+            raise Undeliverable(
+                "unknown task",
+                f"no task named {lease.name!r} is registered in app {self.app.name!r} "
+                f"(known: {known}); deploy the code that defines it, then `scoter dead retry`",
+            )
+        try:
+            args, kwargs = self.app.decode_message(lease.payload)
+        except DecodeError as exc:
+            raise Undeliverable("undecodable", f"payload of {lease.name!r}: {exc}") from exc
+        return task, args, kwargs
+
+    # -- settling --------------------------------------------------------------------------
+
+    def _succeeded(
+        self, policy: RetryPolicy, ctx: TaskContext, ref: sig.TaskRef, value: Any
+    ) -> None:
+        try:
+            data = self._encode_result(value)
+        except Exception as exc:
+            self._failed(policy, ctx, ref, exc)
+            return
+        if self.storage.ack(ctx.token, data, self.app.result_ttl):
+            self._send(sig.SIGNAL_COMPLETE, ref)
+        else:
+            self._refused(ctx, ref, "ack")
+
+    def _encode_result(self, value: Any) -> bytes | None:
+        if value is None or self.app.result_ttl == 0:
+            return None
+        try:
+            return self.app.encode_result(value)
+        except TypeError as exc:
+            raise TypeError(f"the task's return value cannot be stored: {exc}") from exc
+
+    def _failed(
+        self, policy: RetryPolicy, ctx: TaskContext, ref: sig.TaskRef, exc: Exception
+    ) -> None:
+        error = _format_error(exc)
+        self._send(sig.SIGNAL_ERROR, ref, exc)
+        errors_before = ctx.lease.errors
+        if policy.should_retry(errors_before):
+            delay = policy.delay(errors_before)
+            if self.storage.retry(ctx.token, time.time() + delay, error):
+                log.info("task %s (%s) failed, retry in %.1fs: %r", ref.id, ref.name, delay, exc)
+                self._send(sig.SIGNAL_RETRYING, ref, exc, delay)
+            else:
+                self._refused(ctx, ref, "retry")
+            return
+        log.error("task %s (%s) failed for good after %d error(s): %r",
+                  ref.id, ref.name, errors_before + 1, exc)  # fmt: skip
+        self.kill(ctx, "error", error, ref)
+
+    def interrupt(self, ctx: TaskContext, reason: str, ref: sig.TaskRef | None = None) -> bool:
+        """Hand the task back unfinished (or to dead once `max_interruptions` is spent)."""
+        ref = ref or _ref(ctx.lease)
+        task = self.app.tasks.get(ctx.lease.name)
+        policy = task.policy if task else DEFAULT_POLICY
+        if not policy.may_release(ctx.lease.interruptions):
+            detail = f"interrupted {ctx.lease.interruptions + 1} times (max_interruptions)"
+            return self.kill(ctx, "interrupted", detail, ref)
+        if self.storage.release(ctx.token, reason):
+            self._send(sig.SIGNAL_INTERRUPTED, ref)
+            return True
+        self._refused(ctx, ref, "release")
+        return False
+
+    def kill(
+        self, ctx: TaskContext, reason: str, error: str, ref: sig.TaskRef | None = None
+    ) -> bool:
+        """Move the task to dead with `reason`, fenced."""
+        ref = ref or _ref(ctx.lease)
+        if self.storage.dead(ctx.token, reason, error):
+            self._send(sig.SIGNAL_DEAD, ref, reason)
+            return True
+        self._refused(ctx, ref, "dead")
+        return False
+
+    def _refused(self, ctx: TaskContext, ref: sig.TaskRef, write: str) -> None:
+        with self._lock:
+            self.stale_writes += 1
+        ctx.lease_lost = True
+        log.warning(
+            "task %s (%s): %s refused, this attempt lost its lease", ref.id, ref.name, write
+        )
+        self._send(sig.SIGNAL_LEASE_LOST, ref, write)
+
+    def _send(self, name: str, ref: sig.TaskRef, *extra: Any) -> None:
+        if self.app.signals:
+            self.app.signals.send(name, ref, *extra)
+
+
+def _ref(lease: Lease) -> sig.TaskRef:
+    return sig.TaskRef(lease.id, lease.name, lease.queue, attempt=lease.attempt)
+
+
+def _format_error(exc: Exception) -> str:
+    """The traceback from the task's own frames on (the runner's frame left out)."""
+    tb = exc.__traceback__
+    return "".join(traceback.format_exception(type(exc), exc, tb.tb_next if tb else None))

@@ -1,0 +1,48 @@
+"""A background service: a thread that calls `tick()` every `interval` seconds until stopped."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+log = logging.getLogger("scoter.consumer")
+
+
+class Service:
+    """Subclasses implement `tick`. Errors are logged and retried at the next tick."""
+
+    name = "service"
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=f"scoter-{self.name}", daemon=True)
+        self._failing = False
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, join: bool = True) -> None:
+        self._stopped.set()
+        if join and self._thread.is_alive():
+            self._thread.join(timeout=5)
+
+    def tick(self) -> None:
+        raise NotImplementedError
+
+    def _loop(self) -> None:
+        while not self._stopped.wait(self.interval):
+            try:
+                self.tick()
+            except Exception as exc:
+                self._report(exc)
+            else:
+                if self._failing:
+                    log.warning("%s recovered", self.name)
+                    self._failing = False
+
+    def _report(self, exc: Exception) -> None:
+        """One log line per change of state, not one per failed tick."""
+        if not self._failing:
+            log.warning("%s failed, retrying every %.1fs: %r", self.name, self.interval, exc)
+            self._failing = True

@@ -1,0 +1,226 @@
+"""The consumer's supervisor: owns signals, the fetch loop and the shutdown plan (DESIGN G6).
+
+SIGTERM or SIGINT: stop claiming, keep heartbeating, let running tasks finish until
+`drain_timeout`; `stop_grace` seconds before it set `ctx.stop_requested`; at the deadline
+release whatever still runs as interrupted (claimable by any consumer at once) and return.
+A second signal skips the wait. SIGHUP does the same, then asks for a restart.
+Signal handlers only set flags; all I/O happens in the loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from types import FrameType
+from typing import TYPE_CHECKING
+
+from scoter import signals as sig
+from scoter.consumer.executor import ThreadExecutor
+from scoter.consumer.heartbeat import Heartbeat
+from scoter.consumer.inflight import InFlight
+from scoter.consumer.rescuer import Rescuer
+from scoter.consumer.runner import Runner
+from scoter.consumer.scheduler import Scheduler
+from scoter.consumer.service import Service
+from scoter.context import TaskContext
+
+if TYPE_CHECKING:
+    from scoter.app import Scoter
+
+log = logging.getLogger("scoter.consumer")
+
+EXIT_OK = 0
+EXIT_RESTART = 75
+"""Returned by `run()` after SIGHUP: the caller re-executes the process."""
+
+ERROR_BACKOFF_MAX_S = 5.0
+
+
+class Consumer:
+    """Claims tasks from the app's storage and runs them on worker threads."""
+
+    def __init__(
+        self,
+        app: Scoter,
+        *,
+        queues: Sequence[str] | None = None,
+        workers: int = 4,
+        lease: float = 30.0,
+        heartbeat: float | None = None,
+        drain_timeout: float = 25.0,
+        stop_grace: float = 2.0,
+        poll: float = 0.2,
+        schedule_interval: float = 1.0,
+        rescue_interval: float | None = None,
+    ) -> None:
+        """
+        :param queues: queues to consume, first listed first; default: every task's queue.
+        :param workers: worker threads, and so the most tasks run at once.
+        :param lease: seconds a claim is held without a heartbeat (the overlap bound of G2).
+        :param heartbeat: seconds between lease renewals; default lease / 3.
+        :param drain_timeout: seconds a graceful stop waits for running tasks.
+        :param stop_grace: seconds before that deadline when tasks see `ctx.stop_requested`.
+        :param poll: longest idle wait between claims (the storage may wake earlier).
+        :param schedule_interval: seconds between promotions of due scheduled tasks.
+        :param rescue_interval: seconds between rescues of expired leases; default lease / 6.
+        """
+        if workers < 1 or lease <= 0 or drain_timeout < 0:
+            raise ValueError("workers must be >= 1, lease > 0 and drain_timeout >= 0")
+        self.app = app
+        self.storage = app.storage
+        self.queues = list(queues) if queues else _queues_of(app)
+        self.workers = workers
+        self.lease = lease
+        self.drain_timeout = drain_timeout
+        self.stop_grace = min(stop_grace, drain_timeout / 2)
+        self.poll = poll
+        self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.inflight = InFlight()
+        self.runner = Runner(app, self.id)
+        self.executor = ThreadExecutor(self.runner, self.inflight, workers)
+        self.services: list[Service] = [
+            Heartbeat(self.storage, self.inflight, lease, heartbeat or lease / 3, self._lost),
+            Scheduler(self.storage, schedule_interval),
+            Rescuer(self.storage, app.signals, rescue_interval or lease / 6),
+        ]
+        self._stop_at: float | None = None
+        self._hard = threading.Event()
+        self._restart = False
+        self._storage_failing = False
+        self._backoff = 0.0
+
+    # -- control (safe from signal handlers and other threads) -----------------------------
+
+    def stop(self, *, graceful: bool = True, restart: bool = False) -> None:
+        """Begin the shutdown plan; a second call, or graceful=False, skips the drain."""
+        if self._stop_at is not None or not graceful:
+            self._hard.set()
+        if self._stop_at is None:
+            self._stop_at = time.monotonic()
+        self._restart = self._restart or restart
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop_at is not None
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        self.stop(restart=signum == signal.SIGHUP)
+
+    def install_signal_handlers(self) -> None:
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, self._on_signal)
+
+    # -- the loop --------------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Consume until stopped; returns EXIT_OK, or EXIT_RESTART after SIGHUP."""
+        if threading.current_thread() is threading.main_thread():
+            self.install_signal_handlers()
+        log.info(
+            "consumer %s on %s: queues=%s workers=%d lease=%.0fs drain_timeout=%.0fs",
+            self.id, self.storage.url, ",".join(self.queues), self.workers, self.lease,
+            self.drain_timeout,
+        )  # fmt: skip
+        self.executor.start()
+        for service in self.services:
+            service.start()
+        try:
+            while not self.stopping:
+                self._fetch()
+            self._drain()
+        finally:
+            self.executor.stop()
+            for service in self.services:
+                service.stop()
+        return EXIT_RESTART if self._restart else EXIT_OK
+
+    def _fetch(self) -> None:
+        free = self.workers - len(self.inflight)
+        if free <= 0:
+            self.inflight.wait_below(self.workers, self.poll)
+            return
+        try:
+            leases = self.storage.claim(self.queues, free, self.lease, self.id)
+        except Exception as exc:
+            self._storage_error(exc)
+            return
+        self._storage_ok()
+        if not leases:
+            self.storage.wait(self.queues, self.poll)
+            return
+        for lease in leases:
+            ctx = self.runner.context(lease)
+            self.inflight.add(ctx)
+            self.executor.submit(ctx)
+
+    def _drain(self) -> None:
+        assert self._stop_at is not None
+        deadline = self._stop_at + self.drain_timeout
+        nudge_at = deadline - self.stop_grace
+        if self.inflight:
+            log.info("draining %d task(s), at most %.1fs", len(self.inflight), self.drain_timeout)
+        nudged = False
+        while self.inflight and not self._hard.is_set():
+            now = time.monotonic()
+            if now >= deadline:
+                break
+            if now >= nudge_at and not nudged:
+                self._request_stop_all()
+                nudged = True
+            self.inflight.wait_below(1, min(0.05, deadline - now))
+        self._request_stop_all()
+        self._release_all()
+
+    def _request_stop_all(self) -> None:
+        for ctx in self.inflight.contexts():
+            ctx.request_stop()
+
+    def _release_all(self) -> None:
+        """Hand every still-running task back; any consumer may claim it at once (G5)."""
+        for ctx in self.inflight.contexts():
+            try:
+                self.runner.interrupt(ctx, "consumer shutdown")
+            except Exception:
+                log.exception("could not release task %s; its lease will expire", ctx.task_id)
+            self.inflight.remove(ctx)
+            log.info("released task %s (%s) unfinished", ctx.task_id, ctx.task_name)
+
+    @property
+    def abandoned_threads(self) -> int:
+        """Worker threads still inside task code after `run()` returned."""
+        return self.executor.busy_threads()
+
+    # -- failures --------------------------------------------------------------------------
+
+    def _lost(self, ctx: TaskContext) -> None:
+        """Heartbeat says the lease is gone: tell the task; its writes will be refused."""
+        ctx.lease_lost = True
+        ctx.request_stop()
+        log.warning("task %s (%s): lease lost, another consumer may run it", ctx.task_id,
+                    ctx.task_name)  # fmt: skip
+        if self.app.signals:
+            ref = sig.TaskRef(ctx.task_id, ctx.task_name, ctx.lease.queue, attempt=ctx.attempt)
+            self.app.signals.send(sig.SIGNAL_LEASE_LOST, ref, "heartbeat")
+
+    def _storage_error(self, exc: Exception) -> None:
+        if not self._storage_failing:
+            log.error("storage unavailable, retrying with backoff: %r", exc)
+            self._storage_failing = True
+        self._backoff = min(max(self._backoff * 2, 0.1), ERROR_BACKOFF_MAX_S)
+        time.sleep(self._backoff)
+
+    def _storage_ok(self) -> None:
+        if self._storage_failing:
+            log.warning("storage reachable again")
+            self._storage_failing = False
+        self._backoff = 0.0
+
+
+def _queues_of(app: Scoter) -> list[str]:
+    return sorted({task.queue for task in app.tasks.values()} | {app.default_queue})

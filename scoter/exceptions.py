@@ -1,0 +1,46 @@
+"""Exceptions raised by scoter. All derive from ScoterError."""
+
+from __future__ import annotations
+
+
+class ScoterError(Exception):
+    """Base class of every scoter exception."""
+
+
+class ConfigurationError(ScoterError):
+    """A URL, option or environment variable is wrong; the message says how to fix it."""
+
+
+class DecodeError(ScoterError):
+    """A message or result could not be decoded (bad bytes, bad signature, unknown tag)."""
+
+
+class UnknownTask(ScoterError):
+    """A message names a task this process has not registered."""
+
+
+class TaskFailed(ScoterError):
+    """Raised by Result.get() when the task ended `dead`; carries the reason and error text."""
+
+    def __init__(self, task_id: str, reason: str, error: str | None) -> None:
+        self.task_id = task_id
+        self.reason = reason
+        self.error = error
+        detail = f"\n{error}" if error else ""
+        super().__init__(f"task {task_id} is dead ({reason}){detail}")
+
+
+class ResultTimeout(ScoterError):
+    """Result.get(timeout=...) gave up before the task finished."""
+
+
+class LeaseLost(ScoterError):
+    """This attempt no longer holds its task's lease: another consumer may own it now."""
+
+
+class Interrupt(ScoterError):
+    """Raise from a task to hand it back to the queue unfinished, at no cost to `retries`.
+
+    Typical use: `if ctx.stop_requested: raise Interrupt()` after a checkpoint. The release
+    counts against `max_interruptions` so that a loop stays bounded.
+    """

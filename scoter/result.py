@@ -1,0 +1,61 @@
+"""Result handles: ask for a task's state and value by id."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+from scoter.exceptions import ResultTimeout, TaskFailed
+from scoter.states import State
+
+if TYPE_CHECKING:
+    from scoter.app import Scoter
+
+R = TypeVar("R")
+
+POLL_START_S = 0.002
+POLL_MAX_S = 0.1
+
+
+class Result(Generic[R]):
+    """The handle returned when a task is enqueued."""
+
+    __slots__ = ("app", "id")
+
+    def __init__(self, app: Scoter, task_id: str) -> None:
+        self.app = app
+        self.id = task_id
+
+    def __repr__(self) -> str:
+        return f"<Result {self.id}>"
+
+    @property
+    def state(self) -> State | None:
+        """The task's state now, or None when it is unknown (never stored, or expired)."""
+        info = self.app.storage.get(self.id)
+        return None if info is None else info.state
+
+    def ready(self) -> bool:
+        """True once the task is done or dead."""
+        return self.state in (State.DONE, State.DEAD)
+
+    def get(self, blocking: bool = False, timeout: float | None = None) -> R | None:
+        """The task's return value — which may itself be None.
+
+        Not finished: returns None at once, or with `blocking=True` waits (up to `timeout`
+        seconds, then raises ResultTimeout). Dead: raises TaskFailed with reason and error.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        pause = POLL_START_S
+        while True:
+            info = self.app.storage.get(self.id)
+            if info is not None and info.state is State.DONE:
+                return None if info.result is None else self.app.decode_result(info.result)
+            if info is not None and info.state is State.DEAD:
+                raise TaskFailed(self.id, info.reason or "dead", info.error)
+            if not blocking:
+                return None
+            if deadline is not None and time.monotonic() >= deadline:
+                raise ResultTimeout(f"task {self.id} did not finish within {timeout} s")
+            time.sleep(pause)
+            pause = min(pause * 2, POLL_MAX_S)

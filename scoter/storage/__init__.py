@@ -1,0 +1,7 @@
+"""Storage backends behind one contract (`Storage`)."""
+
+from scoter.storage.base import Lease, NewTask, Rescued, Storage, TaskInfo
+from scoter.storage.memory import MemoryStorage
+from scoter.storage.sqlite import SQLiteStorage
+
+__all__ = ["Lease", "MemoryStorage", "NewTask", "Rescued", "SQLiteStorage", "Storage", "TaskInfo"]

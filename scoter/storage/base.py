@@ -1,0 +1,191 @@
+"""The storage contract every backend implements.
+
+Operations are named after lifecycle steps (see `scoter.states`). Each one is atomic: it either
+happens whole or not at all, even with many consumers in many processes. Every write an attempt
+makes names its lease token; a token that no longer holds its task's lease is refused and the
+method returns False (fencing, DESIGN G3). Policy — retry maths, budgets, signals — lives above
+this contract in `scoter.consumer.runner`, so that backends cannot drift apart.
+
+Times are seconds since the epoch (float). Payloads, results and checkpoints are opaque bytes.
+"""
+
+from __future__ import annotations
+
+import abc
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from scoter.states import State
+
+
+@dataclass(frozen=True, slots=True)
+class NewTask:
+    """A task to store. `eta` in the future makes it `scheduled`, else `queued`."""
+
+    id: str
+    name: str
+    queue: str
+    payload: bytes
+    priority: int = 0
+    eta: float | None = None
+    max_crashes: int = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """A claimed task: the right to run it until `expires`, proven by `token`."""
+
+    token: str
+    id: str
+    name: str
+    queue: str
+    payload: bytes
+    expires: float
+    attempt: int
+    """1 for the first attempt; counts every claim."""
+    errors: int
+    interruptions: int
+    crashes: int
+    checkpoint: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskInfo:
+    """Everything stored about one task, for results and inspection."""
+
+    id: str
+    name: str
+    queue: str
+    state: State
+    priority: int
+    eta: float | None
+    attempts: int
+    errors: int
+    interruptions: int
+    crashes: int
+    max_crashes: int
+    consumer: str | None
+    lease_expires: float | None
+    result: bytes | None
+    error: str | None
+    """The last error or dead reason detail (a traceback for errors)."""
+    reason: str | None
+    """Why the task is dead: `error`, `crashed`, `interrupted`, `undecodable`, `unknown task`."""
+    payload: bytes
+    created_at: float
+    updated_at: float
+    history: list[dict[str, object]] = field(default_factory=list)
+    """One entry per finished attempt: {"attempt", "outcome", "at", "consumer", "detail"}."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rescued:
+    """A task whose lease expired with no release: requeued, or dead after `max_crashes`."""
+
+    id: str
+    name: str
+    state: State
+    crashes: int
+
+
+class Storage(abc.ABC):
+    """The contract. One instance is shared by all threads of a process."""
+
+    url: str = ""
+    """The URL this storage was opened from, with credentials removed (safe to log)."""
+
+    # -- producers -------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def enqueue(self, tasks: Sequence[NewTask]) -> int:
+        """Store tasks, all in one atomic step; returns how many were stored.
+
+        A task whose id is already live (scheduled, queued or running) is left as it is and not
+        counted, so re-enqueueing a live task is a no-op. An id that is done or dead starts over.
+        """
+
+    # -- consumers -------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def claim(self, queues: Sequence[str], n: int, lease_s: float, consumer_id: str) -> list[Lease]:
+        """Move up to `n` queued tasks of `queues` to running, each with a new lease token.
+
+        Atomic per task: no two callers ever get the same task while its lease lives. Highest
+        priority first, then oldest first. Returns [] when nothing is queued; never blocks.
+        """
+
+    @abc.abstractmethod
+    def heartbeat(self, tokens: Iterable[str], lease_s: float) -> set[str]:
+        """Extend every running lease named by `tokens` to now + lease_s, in one step.
+
+        Returns the tokens no longer held (released, settled, or rescued and claimed again).
+        """
+
+    @abc.abstractmethod
+    def ack(self, token: str, result: bytes | None, result_ttl: float | None) -> bool:
+        """Running → done, storing `result` kept for `result_ttl` seconds (None: forever)."""
+
+    @abc.abstractmethod
+    def retry(self, token: str, eta: float, error: str) -> bool:
+        """Running → scheduled at `eta` (queued when due now); counts one error."""
+
+    @abc.abstractmethod
+    def release(self, token: str, reason: str) -> bool:
+        """Running → queued at once, keeping the checkpoint; counts one interruption."""
+
+    @abc.abstractmethod
+    def dead(self, token: str, reason: str, error: str | None) -> bool:
+        """Running → dead with `reason` (a short word) and `error` (detail, e.g. traceback)."""
+
+    @abc.abstractmethod
+    def checkpoint(self, token: str, state: bytes) -> bool:
+        """Store the attempt's progress; the next attempt's lease carries it."""
+
+    @abc.abstractmethod
+    def rescue(self, now: float) -> list[Rescued]:
+        """Requeue every running task whose lease expired before `now`, counting a crash.
+
+        A task whose crashes reach its `max_crashes` goes to dead with reason `crashed`
+        instead. Atomic per task; returns what it moved, [] when nothing expired.
+        """
+
+    @abc.abstractmethod
+    def promote(self, now: float) -> int:
+        """Move scheduled tasks whose eta is at or before `now` to queued; returns the count."""
+
+    def wait(self, queues: Sequence[str], timeout: float) -> None:
+        """Block up to `timeout` seconds, returning early when work may have arrived.
+
+        A hint only: callers claim after it returns. The default sleeps.
+        """
+        time.sleep(timeout)
+
+    # -- results and inspection ------------------------------------------------------------
+
+    @abc.abstractmethod
+    def get(self, task_id: str) -> TaskInfo | None:
+        """The task's stored record, or None when it does not exist (or expired)."""
+
+    @abc.abstractmethod
+    def counts(self) -> dict[tuple[str, State], int]:
+        """How many tasks each (queue, state) holds; pairs with none are left out."""
+
+    @abc.abstractmethod
+    def list(self, state: State, queue: str | None = None, limit: int = 100) -> list[TaskInfo]:
+        """Tasks in `state` (optionally of one queue), oldest first, at most `limit`."""
+
+    @abc.abstractmethod
+    def requeue_dead(self, ids: Sequence[str] | None = None) -> int:
+        """Dead → queued for the given ids (all dead tasks when None), budgets reset."""
+
+    @abc.abstractmethod
+    def purge(self, state: State, ids: Sequence[str] | None = None) -> int:
+        """Delete tasks in `state` (only those ids when given); returns the count."""
+
+    @abc.abstractmethod
+    def expire_results(self, now: float) -> int:
+        """Delete done tasks whose result TTL ran out before `now`."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections. The storage must not be used afterwards."""

@@ -1,0 +1,279 @@
+"""In-process storage: the reference backend for tests and immediate mode.
+
+One lock guards everything, so every method is atomic. Nothing survives the process.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from scoter.states import LIVE_STATES, State
+from scoter.storage.base import Lease, NewTask, Rescued, Storage, TaskInfo
+
+
+@dataclass(slots=True)
+class _Row:
+    task: NewTask
+    seq: int
+    state: State
+    created_at: float
+    updated_at: float
+    eta: float | None
+    attempts: int = 0
+    errors: int = 0
+    interruptions: int = 0
+    crashes: int = 0
+    token: str | None = None
+    consumer: str | None = None
+    lease_expires: float | None = None
+    checkpoint: bytes | None = None
+    result: bytes | None = None
+    result_expires: float | None = None
+    error: str | None = None
+    reason: str | None = None
+    history: list[dict[str, object]] = field(default_factory=list)
+
+
+class MemoryStorage(Storage):
+    """Dict-backed storage guarded by one condition variable."""
+
+    def __init__(self) -> None:
+        self.url = "memory://"
+        self._rows: dict[str, _Row] = {}
+        self._by_token: dict[str, _Row] = {}
+        self._seq = itertools.count()
+        self._cond = threading.Condition()
+
+    def enqueue(self, tasks: Sequence[NewTask]) -> int:
+        now = time.time()
+        stored = 0
+        with self._cond:
+            for task in tasks:
+                old = self._rows.get(task.id)
+                if old is not None and old.state in LIVE_STATES:
+                    continue
+                due = task.eta is None or task.eta <= now
+                state = State.QUEUED if due else State.SCHEDULED
+                self._rows[task.id] = _Row(task, next(self._seq), state, now, now, task.eta)
+                stored += 1
+            self._cond.notify_all()
+        return stored
+
+    def claim(self, queues: Sequence[str], n: int, lease_s: float, consumer_id: str) -> list[Lease]:
+        now = time.time()
+        with self._cond:
+            ready = [
+                r for r in self._rows.values() if r.state is State.QUEUED and r.task.queue in queues
+            ]
+            ready.sort(key=lambda r: (-r.task.priority, r.seq))
+            return [self._lease(row, now + lease_s, consumer_id, now) for row in ready[:n]]
+
+    def _lease(self, row: _Row, expires: float, consumer_id: str, now: float) -> Lease:
+        row.state = State.RUNNING
+        row.token = uuid.uuid4().hex
+        row.consumer = consumer_id
+        row.lease_expires = expires
+        row.attempts += 1
+        row.updated_at = now
+        self._by_token[row.token] = row
+        t = row.task
+        return Lease(
+            row.token, t.id, t.name, t.queue, t.payload, expires, row.attempts,
+            row.errors, row.interruptions, row.crashes, row.checkpoint,
+        )  # fmt: skip
+
+    def heartbeat(self, tokens: Iterable[str], lease_s: float) -> set[str]:
+        expires = time.time() + lease_s
+        lost = set()
+        with self._cond:
+            for token in tokens:
+                row = self._by_token.get(token)
+                if row is None:
+                    lost.add(token)
+                else:
+                    row.lease_expires = expires
+        return lost
+
+    def _settle(self, token: str, outcome: str, state: State, detail: str | None) -> _Row | None:
+        """Fenced end of an attempt: the row, unleased and in `state`, or None if stale."""
+        row = self._by_token.pop(token, None)
+        if row is None:
+            return None
+        now = time.time()
+        row.history.append(_entry(row, outcome, now, detail))
+        row.state, row.token, row.consumer, row.lease_expires = state, None, None, None
+        row.updated_at = now
+        self._cond.notify_all()
+        return row
+
+    def ack(self, token: str, result: bytes | None, result_ttl: float | None) -> bool:
+        with self._cond:
+            row = self._settle(token, "succeeded", State.DONE, None)
+            if row is None:
+                return False
+            row.result = result
+            row.result_expires = None if result_ttl is None else time.time() + result_ttl
+            return True
+
+    def retry(self, token: str, eta: float, error: str) -> bool:
+        with self._cond:
+            due = eta <= time.time()
+            state = State.QUEUED if due else State.SCHEDULED
+            row = self._settle(token, "error", state, _first_line(error))
+            if row is None:
+                return False
+            row.errors += 1
+            row.eta, row.error = eta, error
+            return True
+
+    def release(self, token: str, reason: str) -> bool:
+        with self._cond:
+            row = self._settle(token, "interrupted", State.QUEUED, reason)
+            if row is None:
+                return False
+            row.interruptions += 1
+            return True
+
+    def dead(self, token: str, reason: str, error: str | None) -> bool:
+        with self._cond:
+            row = self._settle(token, reason, State.DEAD, _first_line(error))
+            if row is None:
+                return False
+            row.reason, row.error = reason, error
+            return True
+
+    def checkpoint(self, token: str, state: bytes) -> bool:
+        with self._cond:
+            row = self._by_token.get(token)
+            if row is None:
+                return False
+            row.checkpoint = state
+            return True
+
+    def rescue(self, now: float) -> list[Rescued]:
+        rescued = []
+        with self._cond:
+            for row in list(self._by_token.values()):
+                if row.lease_expires is None or row.lease_expires >= now:
+                    continue
+                assert row.token is not None
+                crashes = row.crashes + 1
+                state = State.DEAD if crashes >= row.task.max_crashes else State.QUEUED
+                self._settle(row.token, "crashed", state, "lease expired")
+                row.crashes = crashes
+                if state is State.DEAD:
+                    row.reason, row.error = "crashed", _crashed_detail(crashes)
+                rescued.append(Rescued(row.task.id, row.task.name, state, crashes))
+        return rescued
+
+    def promote(self, now: float) -> int:
+        with self._cond:
+            due = [
+                r for r in self._rows.values()
+                if r.state is State.SCHEDULED and (r.eta is None or r.eta <= now)
+            ]  # fmt: skip
+            for row in due:
+                row.state = State.QUEUED
+                row.updated_at = now
+            if due:
+                self._cond.notify_all()
+            return len(due)
+
+    def wait(self, queues: Sequence[str], timeout: float) -> None:
+        with self._cond:
+            self._cond.wait(timeout)
+
+    def get(self, task_id: str) -> TaskInfo | None:
+        with self._cond:
+            row = self._rows.get(task_id)
+            return None if row is None else _info(row)
+
+    def counts(self) -> dict[tuple[str, State], int]:
+        counts: dict[tuple[str, State], int] = {}
+        with self._cond:
+            for row in self._rows.values():
+                key = (row.task.queue, row.state)
+                counts[key] = counts.get(key, 0) + 1
+        return counts
+
+    def list(self, state: State, queue: str | None = None, limit: int = 100) -> list[TaskInfo]:
+        with self._cond:
+            rows = [
+                r for r in self._rows.values()
+                if r.state is state and (queue is None or r.task.queue == queue)
+            ]  # fmt: skip
+            rows.sort(key=lambda r: r.seq)
+            return [_info(r) for r in rows[:limit]]
+
+    def requeue_dead(self, ids: Sequence[str] | None = None) -> int:
+        with self._cond:
+            rows = self._select(State.DEAD, ids)
+            for row in rows:
+                row.state, row.reason, row.eta = State.QUEUED, None, None
+                row.errors = row.interruptions = row.crashes = 0
+                row.updated_at = time.time()
+            self._cond.notify_all()
+            return len(rows)
+
+    def purge(self, state: State, ids: Sequence[str] | None = None) -> int:
+        with self._cond:
+            rows = self._select(state, ids)
+            for row in rows:
+                del self._rows[row.task.id]
+                if row.token is not None:
+                    self._by_token.pop(row.token, None)
+            return len(rows)
+
+    def _select(self, state: State, ids: Sequence[str] | None) -> list[_Row]:
+        if ids is None:
+            return [r for r in self._rows.values() if r.state is state]
+        found = (self._rows.get(i) for i in dict.fromkeys(ids))  # each id once
+        return [r for r in found if r is not None and r.state is state]
+
+    def expire_results(self, now: float) -> int:
+        with self._cond:
+            old = [
+                r for r in self._rows.values()
+                if r.state is State.DONE and r.result_expires is not None
+                and r.result_expires < now
+            ]  # fmt: skip
+            for row in old:
+                del self._rows[row.task.id]
+            return len(old)
+
+
+def _first_line(text: str | None) -> str | None:
+    if not text:
+        return None
+    lines = text.strip().splitlines()
+    return lines[-1][:200] if lines else None
+
+
+def _crashed_detail(crashes: int) -> str:
+    return f"the lease expired {crashes} time(s) without a release: the consumer died mid-task"
+
+
+def _entry(row: _Row, outcome: str, now: float, detail: str | None) -> dict[str, object]:
+    entry: dict[str, object] = {
+        "attempt": row.attempts, "outcome": outcome, "at": now, "consumer": row.consumer,
+    }  # fmt: skip
+    if detail:
+        entry["detail"] = detail
+    return entry
+
+
+def _info(row: _Row) -> TaskInfo:
+    t = row.task
+    return TaskInfo(
+        id=t.id, name=t.name, queue=t.queue, state=row.state, priority=t.priority,
+        eta=row.eta, attempts=row.attempts, errors=row.errors,
+        interruptions=row.interruptions, crashes=row.crashes, max_crashes=t.max_crashes,
+        consumer=row.consumer, lease_expires=row.lease_expires, result=row.result,
+        error=row.error, reason=row.reason, payload=t.payload, created_at=row.created_at,
+        updated_at=row.updated_at, history=[dict(h) for h in row.history],
+    )  # fmt: skip

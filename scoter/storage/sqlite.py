@@ -1,0 +1,210 @@
+"""SQLite storage: the embedded default. One file that many processes on one host share.
+
+WAL journal, a connection per thread, one statement (or one `BEGIN IMMEDIATE` transaction) per
+lifecycle step, `UPDATE … RETURNING` claims. Durability (DESIGN G9): with the default
+`synchronous=NORMAL` a committed step survives any crash of the process — SIGKILL, OOM — and
+only a power cut can undo the last commits; `?synchronous=full` makes every commit survive power
+loss too, at the price of an fsync per commit.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from scoter.states import State
+from scoter.storage._sql import load_queries
+from scoter.storage.base import Lease, NewTask, Rescued, Storage, TaskInfo
+
+SQL = load_queries("sqlite.sql")
+SYNCHRONOUS_MODES = ("normal", "full")
+WAIT_STEP_S = 0.01
+"""How often `wait` looks for commits of other connections (a cheap PRAGMA, no table read)."""
+
+
+class SQLiteStorage(Storage):
+    """Storage in one SQLite file. Safe for many threads and processes at once."""
+
+    def __init__(self, path: str, *, synchronous: str = "normal", timeout: float = 30.0) -> None:
+        if synchronous not in SYNCHRONOUS_MODES:
+            raise ValueError(f"synchronous must be one of {SYNCHRONOUS_MODES}, not {synchronous!r}")
+        self.path = path
+        self.url = f"sqlite:///{path}"
+        self._synchronous = synchronous
+        self._timeout = timeout
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._all_lock = threading.Lock()
+        self._db.executescript(f"BEGIN IMMEDIATE;\n{SQL['schema']};\nCOMMIT;")
+
+    # -- connections -----------------------------------------------------------------------
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            db = self._connect()
+            self._local.db = db
+        return db
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(
+            self.path, timeout=self._timeout, isolation_level=None, check_same_thread=False
+        )
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute(f"PRAGMA synchronous={self._synchronous.upper()}")
+        with self._all_lock:
+            self._all.append(db)
+        return db
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._db)
+
+    def close(self) -> None:
+        with self._all_lock:
+            for db in self._all:
+                db.close()
+            self._all.clear()
+        self._local = threading.local()
+
+    # -- producers and consumers -----------------------------------------------------------
+
+    def enqueue(self, tasks: Sequence[NewTask]) -> int:
+        now = time.time()
+        rows = [
+            {"id": t.id, "name": t.name, "queue": t.queue, "payload": t.payload,
+             "priority": t.priority, "eta": t.eta, "max_crashes": t.max_crashes, "now": now}
+            for t in tasks
+        ]  # fmt: skip
+        with self._transaction() as db:
+            before = db.total_changes
+            db.executemany(SQL["enqueue"], rows)
+            return db.total_changes - before
+
+    def claim(self, queues: Sequence[str], n: int, lease_s: float, consumer_id: str) -> list[Lease]:
+        if n <= 0:
+            return []
+        now = time.time()
+        expires = now + lease_s
+        params = {
+            "consumer": consumer_id, "expires": expires, "now": now,
+            "queues": json.dumps(list(queues)), "n": n,
+        }  # fmt: skip
+        rows = self._db.execute(SQL["claim"], params).fetchall()
+        rows.sort(key=lambda r: (-r[10], r[11]))
+        return [Lease(r[0], r[1], r[2], r[3], r[4], expires, *r[5:10]) for r in rows]
+
+    def heartbeat(self, tokens: Iterable[str], lease_s: float) -> set[str]:
+        wanted = set(tokens)
+        if not wanted:
+            return set()
+        params = {"expires": time.time() + lease_s, "tokens": json.dumps(list(wanted))}
+        held = {r[0] for r in self._db.execute(SQL["heartbeat"], params)}
+        return wanted - held
+
+    def _fenced(self, query: str, **params: Any) -> bool:
+        params["now"] = time.time()
+        return self._db.execute(SQL[query], params).rowcount == 1
+
+    def ack(self, token: str, result: bytes | None, result_ttl: float | None) -> bool:
+        expires = None if result_ttl is None else time.time() + result_ttl
+        return self._fenced("ack", token=token, result=result, result_expires=expires)
+
+    def retry(self, token: str, eta: float, error: str) -> bool:
+        return self._fenced("retry", token=token, eta=eta, error=error, detail=_last_line(error))
+
+    def release(self, token: str, reason: str) -> bool:
+        return self._fenced("release", token=token, reason=reason)
+
+    def dead(self, token: str, reason: str, error: str | None) -> bool:
+        detail = _last_line(error)
+        return self._fenced("dead", token=token, reason=reason, error=error, detail=detail)
+
+    def checkpoint(self, token: str, state: bytes) -> bool:
+        return self._fenced("checkpoint", token=token, state=state)
+
+    def rescue(self, now: float) -> list[Rescued]:
+        rows = self._db.execute(SQL["rescue"], {"now": now}).fetchall()
+        return [Rescued(r[0], r[1], State(r[2]), r[3]) for r in rows]
+
+    def promote(self, now: float) -> int:
+        return int(self._db.execute(SQL["promote"], {"now": now}).rowcount)
+
+    def wait(self, queues: Sequence[str], timeout: float) -> None:
+        """Sleep until another connection commits (PRAGMA data_version) or `timeout` passes."""
+        db = self._db
+        version = db.execute("PRAGMA data_version").fetchone()[0]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            time.sleep(WAIT_STEP_S)
+            if db.execute("PRAGMA data_version").fetchone()[0] != version:
+                return
+
+    # -- results and inspection ------------------------------------------------------------
+
+    def get(self, task_id: str) -> TaskInfo | None:
+        cursor = self._db.execute(SQL["get"], {"id": task_id})
+        row = cursor.fetchone()
+        return None if row is None else _info(cursor, row)
+
+    def counts(self) -> dict[tuple[str, State], int]:
+        rows = self._db.execute(SQL["counts"]).fetchall()
+        return {(queue, State(state)): n for queue, state, n in rows}
+
+    def list(self, state: State, queue: str | None = None, limit: int = 100) -> list[TaskInfo]:
+        params = {"state": state.value, "queue": queue, "limit": limit}
+        cursor = self._db.execute(SQL["list"], params)
+        return [_info(cursor, row) for row in cursor.fetchall()]
+
+    def requeue_dead(self, ids: Sequence[str] | None = None) -> int:
+        params = {"ids": _json_or_none(ids), "now": time.time()}
+        return int(self._db.execute(SQL["requeue_dead"], params).rowcount)
+
+    def purge(self, state: State, ids: Sequence[str] | None = None) -> int:
+        params = {"state": state.value, "ids": _json_or_none(ids)}
+        return int(self._db.execute(SQL["purge"], params).rowcount)
+
+    def expire_results(self, now: float) -> int:
+        return int(self._db.execute(SQL["expire_results"], {"now": now}).rowcount)
+
+
+class _Transaction:
+    """`with` block running in BEGIN IMMEDIATE … COMMIT (ROLLBACK on error)."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.db.execute("BEGIN IMMEDIATE")
+        return self.db
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+def _json_or_none(ids: Sequence[str] | None) -> str | None:
+    return None if ids is None else json.dumps(list(ids))
+
+
+def _last_line(text: str | None) -> str | None:
+    if not text:
+        return None
+    lines = text.strip().splitlines()
+    return lines[-1][:200] if lines else None
+
+
+def _info(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> TaskInfo:
+    r = dict(zip((d[0] for d in cursor.description), row, strict=True))
+    return TaskInfo(
+        id=r["id"], name=r["name"], queue=r["queue"], state=State(r["state"]),
+        priority=r["priority"], eta=r["eta"], attempts=r["attempts"], errors=r["errors"],
+        interruptions=r["interruptions"], crashes=r["crashes"], max_crashes=r["max_crashes"],
+        consumer=r["consumer"], lease_expires=r["lease_expires"], result=r["result"],
+        error=r["error"], reason=r["reason"], payload=r["payload"],
+        created_at=r["created_at"], updated_at=r["updated_at"],
+        history=json.loads(r["history"]),
+    )  # fmt: skip

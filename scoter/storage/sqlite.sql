@@ -1,0 +1,151 @@
+-- Queries of the SQLite backend, one per lifecycle step. Each block starts with "-- name: X".
+-- Table scoter_tasks holds one row per task; `seq` orders tasks of equal priority by age.
+
+-- name: schema
+CREATE TABLE IF NOT EXISTS scoter_tasks (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    queue TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    priority INTEGER NOT NULL DEFAULT 0,
+    eta REAL,
+    state TEXT NOT NULL,
+    max_crashes INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    errors INTEGER NOT NULL DEFAULT 0,
+    interruptions INTEGER NOT NULL DEFAULT 0,
+    crashes INTEGER NOT NULL DEFAULT 0,
+    lease_token TEXT,
+    consumer TEXT,
+    lease_expires REAL,
+    checkpoint BLOB,
+    result BLOB,
+    result_expires REAL,
+    error TEXT,
+    reason TEXT,
+    history TEXT NOT NULL DEFAULT '[]',
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS scoter_ready ON scoter_tasks (queue, priority DESC, seq)
+    WHERE state = 'queued';
+CREATE UNIQUE INDEX IF NOT EXISTS scoter_leased ON scoter_tasks (lease_token)
+    WHERE lease_token IS NOT NULL;
+CREATE INDEX IF NOT EXISTS scoter_expiring ON scoter_tasks (lease_expires)
+    WHERE state = 'running';
+CREATE INDEX IF NOT EXISTS scoter_due ON scoter_tasks (eta) WHERE state = 'scheduled';
+CREATE INDEX IF NOT EXISTS scoter_results ON scoter_tasks (result_expires) WHERE state = 'done';
+
+-- name: enqueue
+INSERT INTO scoter_tasks (id, name, queue, payload, priority, eta, state, max_crashes,
+                          created_at, updated_at)
+VALUES (:id, :name, :queue, :payload, :priority, :eta,
+        CASE WHEN :eta IS NULL OR :eta <= :now THEN 'queued' ELSE 'scheduled' END,
+        :max_crashes, :now, :now)
+ON CONFLICT (id) DO UPDATE SET
+    seq = (SELECT max(seq) + 1 FROM scoter_tasks),  -- starting over makes it the youngest
+    name = excluded.name, queue = excluded.queue, payload = excluded.payload,
+    priority = excluded.priority, eta = excluded.eta, state = excluded.state,
+    max_crashes = excluded.max_crashes, attempts = 0, errors = 0, interruptions = 0,
+    crashes = 0, checkpoint = NULL, result = NULL, result_expires = NULL, error = NULL,
+    reason = NULL, history = '[]', created_at = excluded.created_at,
+    updated_at = excluded.updated_at
+WHERE state IN ('done', 'dead');
+
+-- name: claim
+UPDATE scoter_tasks
+SET state = 'running', lease_token = lower(hex(randomblob(16))), consumer = :consumer,
+    lease_expires = :expires, attempts = attempts + 1, updated_at = :now
+WHERE seq IN (
+    SELECT seq FROM scoter_tasks
+    WHERE state = 'queued' AND queue IN (SELECT value FROM json_each(:queues))
+    ORDER BY priority DESC, seq
+    LIMIT :n
+)
+RETURNING lease_token, id, name, queue, payload, attempts, errors, interruptions, crashes,
+          checkpoint, priority, seq;
+
+-- name: heartbeat
+UPDATE scoter_tasks SET lease_expires = :expires
+WHERE lease_token IN (SELECT value FROM json_each(:tokens))
+RETURNING lease_token;
+
+-- name: ack
+UPDATE scoter_tasks
+SET state = 'done', result = :result, result_expires = :result_expires,
+    history = json_insert(history, '$[#]', json_object('attempt', attempts,
+        'outcome', 'succeeded', 'at', :now, 'consumer', consumer)),
+    lease_token = NULL, consumer = NULL, lease_expires = NULL, updated_at = :now
+WHERE lease_token = :token;
+
+-- name: retry
+UPDATE scoter_tasks
+SET state = CASE WHEN :eta <= :now THEN 'queued' ELSE 'scheduled' END, eta = :eta,
+    errors = errors + 1, error = :error,
+    history = json_insert(history, '$[#]', json_object('attempt', attempts,
+        'outcome', 'error', 'at', :now, 'consumer', consumer, 'detail', :detail)),
+    lease_token = NULL, consumer = NULL, lease_expires = NULL, updated_at = :now
+WHERE lease_token = :token;
+
+-- name: release
+UPDATE scoter_tasks
+SET state = 'queued', interruptions = interruptions + 1,
+    history = json_insert(history, '$[#]', json_object('attempt', attempts,
+        'outcome', 'interrupted', 'at', :now, 'consumer', consumer, 'detail', :reason)),
+    lease_token = NULL, consumer = NULL, lease_expires = NULL, updated_at = :now
+WHERE lease_token = :token;
+
+-- name: dead
+UPDATE scoter_tasks
+SET state = 'dead', reason = :reason, error = :error,
+    history = json_insert(history, '$[#]', json_object('attempt', attempts,
+        'outcome', :reason, 'at', :now, 'consumer', consumer, 'detail', :detail)),
+    lease_token = NULL, consumer = NULL, lease_expires = NULL, updated_at = :now
+WHERE lease_token = :token;
+
+-- name: checkpoint
+UPDATE scoter_tasks SET checkpoint = :state, updated_at = :now WHERE lease_token = :token;
+
+-- name: rescue
+UPDATE scoter_tasks
+SET crashes = crashes + 1,
+    state = CASE WHEN crashes + 1 >= max_crashes THEN 'dead' ELSE 'queued' END,
+    reason = CASE WHEN crashes + 1 >= max_crashes THEN 'crashed' ELSE reason END,
+    error = CASE WHEN crashes + 1 >= max_crashes
+        THEN 'the lease expired ' || (crashes + 1)
+             || ' time(s) without a release: the consumer died mid-task'
+        ELSE error END,
+    history = json_insert(history, '$[#]', json_object('attempt', attempts,
+        'outcome', 'crashed', 'at', :now, 'consumer', consumer, 'detail', 'lease expired')),
+    lease_token = NULL, consumer = NULL, lease_expires = NULL, updated_at = :now
+WHERE state = 'running' AND lease_expires < :now
+RETURNING id, name, state, crashes;
+
+-- name: promote
+UPDATE scoter_tasks SET state = 'queued', updated_at = :now
+WHERE state = 'scheduled' AND eta <= :now;
+
+-- name: get
+SELECT * FROM scoter_tasks WHERE id = :id;
+
+-- name: counts
+SELECT queue, state, count(*) FROM scoter_tasks GROUP BY queue, state;
+
+-- name: list
+SELECT * FROM scoter_tasks
+WHERE state = :state AND (:queue IS NULL OR queue = :queue)
+ORDER BY seq LIMIT :limit;
+
+-- name: requeue_dead
+UPDATE scoter_tasks
+SET state = 'queued', reason = NULL, eta = NULL, errors = 0, interruptions = 0, crashes = 0,
+    updated_at = :now
+WHERE state = 'dead' AND (:ids IS NULL OR id IN (SELECT value FROM json_each(:ids)));
+
+-- name: purge
+DELETE FROM scoter_tasks
+WHERE state = :state AND (:ids IS NULL OR id IN (SELECT value FROM json_each(:ids)));
+
+-- name: expire_results
+DELETE FROM scoter_tasks WHERE state = 'done' AND result_expires < :now;

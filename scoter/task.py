@@ -1,0 +1,112 @@
+"""The task decorator's result, and the message envelope it enqueues."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
+
+from scoter.retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from scoter.app import Scoter
+    from scoter.result import Result
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One call of a task, as a producer enqueues it and a consumer decodes it."""
+
+    task: str
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    queue: str | None = None
+    """None: the task's own queue."""
+    priority: int | None = None
+    eta: float | None = None
+    """Seconds since the epoch; None runs as soon as possible."""
+    headers: dict[str, str] = field(default_factory=dict)
+    """Free-form metadata (trace context, tenant, …), carried to the consumer."""
+
+
+def to_eta(delay: float | dt.timedelta | None, eta: float | dt.datetime | None) -> float | None:
+    """One epoch timestamp from either a delay (seconds or timedelta) or an eta."""
+    if delay is not None and eta is not None:
+        raise ValueError("give delay or eta, not both")
+    if isinstance(delay, dt.timedelta):
+        delay = delay.total_seconds()
+    if delay is not None:
+        return time.time() + delay
+    if isinstance(eta, dt.datetime):
+        if eta.tzinfo is None:
+            raise ValueError("eta must be timezone-aware (e.g. datetime.now(timezone.utc))")
+        return eta.timestamp()
+    return eta
+
+
+class Task(Generic[P, R]):
+    """A function registered with an app. Calling it enqueues a run and returns a Result."""
+
+    def __init__(
+        self,
+        app: Scoter,
+        fn: Callable[P, R],
+        *,
+        name: str,
+        queue: str,
+        priority: int,
+        policy: RetryPolicy,
+        context: bool,
+    ) -> None:
+        self.app = app
+        self.fn = fn
+        self.name = name
+        self.queue = queue
+        self.priority = priority
+        self.policy = policy
+        self.context = context
+        functools.update_wrapper(self, fn)
+
+    def __repr__(self) -> str:
+        return f"<Task {self.name} queue={self.queue}>"
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Result[R]:
+        """Enqueue a run with these arguments."""
+        return self.app.enqueue_message(Message(self.name, args, kwargs))
+
+    def s(self, *args: P.args, **kwargs: P.kwargs) -> Message:
+        """A message for this call, to pass to `app.enqueue` or `app.enqueue_many`."""
+        return Message(self.name, args, kwargs)
+
+    def schedule(
+        self,
+        args: Iterable[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+        *,
+        delay: float | dt.timedelta | None = None,
+        eta: float | dt.datetime | None = None,
+        priority: int | None = None,
+        id: str | None = None,
+    ) -> Result[R]:
+        """Enqueue a run that starts after `delay` seconds or at `eta` (Huey's signature)."""
+        message = Message(
+            self.name, tuple(args), dict(kwargs or {}), id=id or uuid.uuid4().hex,
+            priority=priority, eta=to_eta(delay, eta),
+        )  # fmt: skip
+        return self.app.enqueue_message(message)
+
+    def map(self, argument_lists: Iterable[Iterable[Any]]) -> list[Result[R]]:
+        """Enqueue one run per argument list, all in one storage call."""
+        return self.app.enqueue_many(Message(self.name, tuple(a)) for a in argument_lists)
+
+    def call_local(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run the function here and now, without the queue."""
+        return self.fn(*args, **kwargs)

@@ -1,0 +1,1 @@
+"""The storage conformance suite: every backend must pass every test here (DESIGN §3)."""

@@ -1,0 +1,77 @@
+"""Backends under test. Every test of tests/contract runs once per entry of `BACKENDS`.
+
+Adding a backend is one entry. A server-backed one reads its URL from an environment variable
+and skips when it is unset, so the suite still runs locally without the server, e.g.:
+
+    def _redis_location(tmp_path: Path) -> str:
+        url = os.environ.get("SCOTER_TEST_REDIS_URL")
+        if not url:
+            pytest.skip("SCOTER_TEST_REDIS_URL is not set")
+        return f"{url}?prefix=t{uuid.uuid4().hex}"  # anything naming a fresh, empty storage
+
+    BACKENDS["redis"] = Backend(open=RedisStorage.from_url, locate=_redis_location)
+
+`open` must be importable by name (a class or a module-level function, not a lambda): the
+multi-process tests send it to spawned processes, each of which opens its own storage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from scoter.storage.base import Storage
+from scoter.storage.memory import MemoryStorage
+from scoter.storage.sqlite import SQLiteStorage
+
+
+@dataclass(frozen=True)
+class Backend:
+    """How to get a fresh storage of one backend for one test."""
+
+    open: Callable[[str], Storage]
+    """Open the storage at a location returned by `locate`."""
+    locate: Callable[[Path], str]
+    """A fresh, empty location (path, URL) for one test; may call pytest.skip."""
+    shared: bool = True
+    """Whether several processes can open one location and see the same tasks."""
+
+
+def _open_memory(location: str) -> Storage:
+    return MemoryStorage()
+
+
+def _memory_location(tmp_path: Path) -> str:
+    return "memory://"
+
+
+def _sqlite_location(tmp_path: Path) -> str:
+    return str(tmp_path / "scoter.db")
+
+
+BACKENDS: dict[str, Backend] = {
+    "memory": Backend(open=_open_memory, locate=_memory_location, shared=False),
+    "sqlite": Backend(open=SQLiteStorage, locate=_sqlite_location),
+}
+
+
+@pytest.fixture(params=list(BACKENDS), ids=list(BACKENDS))
+def backend(request: pytest.FixtureRequest) -> Backend:
+    return BACKENDS[request.param]
+
+
+@pytest.fixture
+def location(backend: Backend, tmp_path: Path) -> str:
+    return backend.locate(tmp_path)
+
+
+@pytest.fixture
+def storage(backend: Backend, location: str) -> Iterator[Storage]:
+    opened = backend.open(location)
+    try:
+        yield opened
+    finally:
+        opened.close()

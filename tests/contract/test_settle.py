@@ -1,0 +1,217 @@
+"""ack, retry, release, dead: the ends of an attempt, their counters, results and history."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from scoter.states import State
+from scoter.storage.base import Storage, TaskInfo
+
+from .helpers import LEASE, QUEUE, SHORT, TRACEBACK, claim_one, crash, enqueue, one_of_each
+
+
+def _get(storage: Storage, task_id: str) -> TaskInfo:
+    info = storage.get(task_id)
+    assert info is not None
+    return info
+
+
+def _assert_unleased(info: TaskInfo) -> None:
+    assert info.consumer is None
+    assert info.lease_expires is None
+
+
+def test_ack_moves_to_done_with_result_and_history(storage: Storage) -> None:
+    enqueue(storage, "a")
+    lease = claim_one(storage, consumer="c1")
+
+    before = time.time()
+    assert storage.ack(lease.token, b"\x00result", None) is True
+    after = time.time()
+
+    info = _get(storage, "a")
+    assert info.state is State.DONE
+    assert info.result == b"\x00result"
+    assert (info.attempts, info.errors, info.interruptions, info.crashes) == (1, 0, 0, 0)
+    assert info.error is None and info.reason is None
+    _assert_unleased(info)
+    [entry] = info.history
+    assert entry["attempt"] == 1
+    assert entry["outcome"] == "succeeded"
+    assert entry["consumer"] == "c1"
+    assert before <= float(entry["at"]) <= after  # type: ignore[arg-type]
+    assert storage.counts() == {(QUEUE, State.DONE): 1}
+    assert storage.claim([QUEUE], 10, LEASE, "c1") == []
+
+
+def test_ack_without_a_result(storage: Storage) -> None:
+    enqueue(storage, "a")
+    assert storage.ack(claim_one(storage).token, None, None)
+
+    info = _get(storage, "a")
+    assert info.state is State.DONE and info.result is None
+
+
+def test_result_without_ttl_is_kept_forever(storage: Storage) -> None:
+    enqueue(storage, "a")
+    assert storage.ack(claim_one(storage).token, b"r", None)
+
+    assert storage.expire_results(time.time() + 10**9) == 0
+    assert _get(storage, "a").result == b"r"
+
+
+def test_result_ttl_expires_results(storage: Storage) -> None:
+    enqueue(storage, "short", "long", "forever")
+    assert storage.ack(claim_one(storage).token, b"s", SHORT)
+    assert storage.ack(claim_one(storage).token, b"l", 3600)
+    assert storage.ack(claim_one(storage).token, b"f", None)
+
+    assert storage.expire_results(time.time()) == 0
+    assert _get(storage, "short").result == b"s"
+    time.sleep(SHORT + 0.05)
+
+    assert storage.expire_results(time.time()) == 1
+    assert storage.get("short") is None
+    assert _get(storage, "long").result == b"l"
+    assert storage.expire_results(time.time()) == 0
+
+    assert storage.expire_results(time.time() + 7200) == 1
+    assert storage.get("long") is None
+    assert _get(storage, "forever").result == b"f"
+    assert storage.counts() == {(QUEUE, State.DONE): 1}
+
+
+def test_expire_results_only_deletes_done_tasks(storage: Storage) -> None:
+    ids = one_of_each(storage)
+
+    assert storage.expire_results(time.time() + 10**9) == 0
+    assert all(storage.get(task_id) is not None for task_id in ids)
+
+
+def test_retry_later_schedules_then_promote_queues(storage: Storage) -> None:
+    enqueue(storage, "a")
+    lease = claim_one(storage, consumer="c1")
+    eta = time.time() + 3600
+
+    assert storage.retry(lease.token, eta, TRACEBACK) is True
+
+    info = _get(storage, "a")
+    assert info.state is State.SCHEDULED
+    assert info.eta == pytest.approx(eta)
+    assert (info.errors, info.interruptions, info.crashes) == (1, 0, 0)
+    assert info.error == TRACEBACK
+    assert info.reason is None
+    _assert_unleased(info)
+    [entry] = info.history
+    assert (entry["attempt"], entry["outcome"], entry["consumer"]) == (1, "error", "c1")
+    assert "ValueError: boom" in str(entry["detail"])
+    assert storage.claim([QUEUE], 10, LEASE, "c1") == []
+
+    assert storage.promote(time.time()) == 0
+    assert storage.promote(eta + 1) == 1
+    assert _get(storage, "a").state is State.QUEUED
+    again = claim_one(storage)
+    assert (again.attempt, again.errors) == (2, 1)
+
+
+def test_retry_due_now_queues_at_once(storage: Storage) -> None:
+    enqueue(storage, "a")
+    lease = claim_one(storage)
+
+    assert storage.retry(lease.token, time.time() - 1, "RuntimeError: again")
+
+    info = _get(storage, "a")
+    assert info.state is State.QUEUED
+    assert info.errors == 1
+    assert info.error == "RuntimeError: again"
+    assert storage.promote(time.time()) == 0
+    assert claim_one(storage).errors == 1
+
+
+def test_errors_add_up(storage: Storage) -> None:
+    enqueue(storage, "a")
+    for n in range(1, 4):
+        lease = claim_one(storage)
+        assert lease.errors == n - 1
+        assert storage.retry(lease.token, time.time(), f"E: error {n}")
+        info = _get(storage, "a")
+        assert (info.errors, info.error) == (n, f"E: error {n}")
+
+
+def test_release_queues_at_once_and_keeps_the_checkpoint(storage: Storage) -> None:
+    enqueue(storage, "a", "b")
+    lease = claim_one(storage, consumer="c1")
+    assert storage.checkpoint(lease.token, b"halfway")
+
+    assert storage.release(lease.token, "shutdown") is True
+
+    info = _get(storage, "a")
+    assert info.state is State.QUEUED
+    assert (info.errors, info.interruptions, info.crashes) == (0, 1, 0)
+    assert info.reason is None
+    _assert_unleased(info)
+    [entry] = info.history
+    assert (entry["attempt"], entry["outcome"], entry["consumer"]) == (1, "interrupted", "c1")
+    assert "shutdown" in str(entry["detail"])
+
+    # Released: claimable at once, ahead of younger tasks, with its progress.
+    again = claim_one(storage, consumer="c2")
+    assert (again.id, again.attempt, again.interruptions) == ("a", 2, 1)
+    assert again.checkpoint == b"halfway"
+
+
+def test_dead_records_reason_and_error(storage: Storage) -> None:
+    enqueue(storage, "a")
+    lease = claim_one(storage, consumer="c1")
+
+    assert storage.dead(lease.token, "error", TRACEBACK) is True
+
+    info = _get(storage, "a")
+    assert info.state is State.DEAD
+    assert info.reason == "error"
+    assert info.error == TRACEBACK
+    _assert_unleased(info)
+    [entry] = info.history
+    assert (entry["attempt"], entry["outcome"], entry["consumer"]) == (1, "error", "c1")
+    assert "ValueError: boom" in str(entry["detail"])
+    assert storage.counts() == {(QUEUE, State.DEAD): 1}
+    assert storage.claim([QUEUE], 10, LEASE, "c1") == []
+    assert storage.promote(time.time() + 10**9) == 0
+
+
+def test_dead_without_error_text(storage: Storage) -> None:
+    enqueue(storage, "a")
+    assert storage.dead(claim_one(storage).token, "unknown task", None)
+
+    info = _get(storage, "a")
+    assert (info.state, info.reason, info.error) == (State.DEAD, "unknown task", None)
+    assert info.history[-1]["outcome"] == "unknown task"
+
+
+def test_dead_does_not_count_errors(storage: Storage) -> None:
+    enqueue(storage, "a")
+    assert storage.dead(claim_one(storage).token, "undecodable", "DecodeError: bad")
+
+    info = _get(storage, "a")
+    assert (info.errors, info.interruptions, info.crashes) == (0, 0, 0)
+
+
+def test_history_records_every_attempt(storage: Storage) -> None:
+    enqueue(storage, "a")
+    assert storage.release(claim_one(storage, consumer="c1").token, "shutdown")
+    assert storage.retry(claim_one(storage, consumer="c2").token, time.time(), TRACEBACK)
+    crash(storage, claim_one(storage, consumer="c3", lease_s=SHORT))
+    assert storage.ack(claim_one(storage, consumer="c4").token, b"ok", None)
+
+    info = _get(storage, "a")
+    assert [(h["attempt"], h["outcome"], h["consumer"]) for h in info.history] == [
+        (1, "interrupted", "c1"),
+        (2, "error", "c2"),
+        (3, "crashed", "c3"),
+        (4, "succeeded", "c4"),
+    ]
+    assert (info.attempts, info.errors, info.interruptions, info.crashes) == (4, 1, 1, 1)
+    times = [float(h["at"]) for h in info.history]  # type: ignore[arg-type]
+    assert times == sorted(times)
