@@ -36,7 +36,7 @@ class Scoter:
         immediate: bool = False,
         default_queue: str = DEFAULT_QUEUE,
         serializer: str | Serializer = "json",
-        secret_keys: Sequence[str | bytes] | None = None,
+        secret_keys: str | bytes | Sequence[str | bytes] | None = None,
         result_ttl: float | None = 86400.0,
     ) -> None:
         """
@@ -116,7 +116,7 @@ class Scoter:
     ) -> Task[P, R]:
         task_name = name or fn.__name__
         existing = self.tasks.get(task_name)
-        if existing is not None and existing.fn.__qualname__ != fn.__qualname__:
+        if existing is not None and _origin(existing.fn) != _origin(fn):
             raise ConfigurationError(
                 f"two tasks are named {task_name!r}: give one of them @app.task(name=...)"
             )
@@ -140,10 +140,12 @@ class Scoter:
     def enqueue_many(self, messages: Iterable[Message]) -> list[Result[Any]]:
         """Store many messages in one atomic storage call; returns their Results in order."""
         messages = list(messages)
-        self.storage.enqueue([self._to_new_task(m) for m in messages])
+        new_tasks = [self._to_new_task(m) for m in messages]
+        self.storage.enqueue(new_tasks)
         if self.signals:
-            for m in messages:
-                self.signals.send(sig.SIGNAL_ENQUEUED, self._ref(m))
+            for m, new in zip(messages, new_tasks, strict=True):
+                ref = sig.TaskRef(m.id, m.task, new.queue, m.args, m.kwargs)
+                self.signals.send(sig.SIGNAL_ENQUEUED, ref)
         if self.immediate:
             self.run_pending()
         return [Result(self, m.id) for m in messages]
@@ -159,10 +161,6 @@ class Scoter:
             message.id, message.task, queue, self.encode_message(message), priority,
             message.eta, max_crashes,
         )  # fmt: skip
-
-    def _ref(self, message: Message) -> sig.TaskRef:
-        queue = message.queue or self.default_queue
-        return sig.TaskRef(message.id, message.task, queue, message.args, message.kwargs)
 
     # -- encoding --------------------------------------------------------------------------
 
@@ -228,3 +226,7 @@ class Scoter:
         from scoter.consumer.supervisor import Consumer
 
         return Consumer(self, **options)
+
+
+def _origin(fn: Callable[..., Any]) -> tuple[str, str]:
+    return getattr(fn, "__module__", ""), getattr(fn, "__qualname__", repr(fn))

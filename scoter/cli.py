@@ -189,17 +189,19 @@ def info(app: str) -> None:
     the_app = open_app(app)
     storage = the_app.storage
     counts = storage.counts()
-    table = Table(title=f"{the_app.name} on {redact(storage.url)}")
+    console.print(f"[bold]{the_app.name}[/] on {redact(storage.url)}", highlight=False)
+    table = Table()
     table.add_column("queue")
     for state in State:
         table.add_column(state.value, justify="right")
     for queue in sorted({q for q, _ in counts} | {the_app.default_queue}):
         table.add_row(queue, *(str(counts.get((queue, s), 0)) for s in State))
     console.print(table)
-    running = storage.list(State.RUNNING, limit=50)
+    running = storage.list_tasks(State.RUNNING, limit=50)
     if running:
         held = Table(title="running")
-        for column in ("id", "task", "attempt", "consumer", "lease expires"):
+        held.add_column("id", no_wrap=True, min_width=len(running[0].id))
+        for column in ("task", "attempt", "consumer", "lease expires"):
             held.add_column(column)
         for task in running:
             expires = _time(task.lease_expires)
@@ -219,12 +221,13 @@ def dead() -> None:
 def dead_list(app: str, queue: str | None, limit: int) -> None:
     """List dead tasks with their reason and last error."""
     storage = open_app(app).storage
-    tasks = storage.list(State.DEAD, queue=queue, limit=limit)
+    tasks = storage.list_tasks(State.DEAD, queue=queue, limit=limit)
     if not tasks:
         console.print("no dead tasks")
         return
     table = Table(title="dead")
-    for column in ("id", "task", "queue", "reason", "errors/interruptions/crashes", "last error"):
+    table.add_column("id", no_wrap=True, min_width=len(tasks[0].id))
+    for column in ("task", "queue", "reason", "errors/interruptions/crashes", "last error"):
         table.add_column(column)
     for t in tasks:
         last = (t.error or "").strip().splitlines()[-1:] or [""]

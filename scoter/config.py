@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import os
-import re
 import urllib.parse
 
 from scoter.exceptions import ConfigurationError
 from scoter.storage.base import Storage
 
 ENV_URL = "SCOTER_URL"
+SECRET_PARAMETERS = {"password", "passwd", "pass", "secret", "token", "sslpassword"}
 
-_SECRET_IN_URL = re.compile(r"(//[^:/@]*:)[^@/]*@")
 PLANNED_SCHEMES = {
     "redis": "Redis", "rediss": "Redis", "postgres": "PostgreSQL", "postgresql": "PostgreSQL",
 }  # fmt: skip
@@ -19,7 +18,20 @@ PLANNED_SCHEMES = {
 
 def redact(url: str) -> str:
     """The URL with any password replaced by ***, safe for logs and errors."""
-    return _SECRET_IN_URL.sub(r"\1***@", url)
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        return "<unparsable URL>"
+    userinfo, at, host = parts.netloc.rpartition("@")  # the last '@', as urlsplit splits
+    query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+    secret_query = any(key.lower() in SECRET_PARAMETERS for key, _ in query)
+    if not (at and ":" in userinfo) and not secret_query:
+        return url  # unchanged: urlunsplit would not give back sqlite:////abs intact
+    if at and ":" in userinfo:
+        parts = parts._replace(netloc=f"{userinfo.split(':', 1)[0]}:***@{host}")
+    hidden = [(k, "***" if k.lower() in SECRET_PARAMETERS else v) for k, v in query]
+    parts = parts._replace(query=urllib.parse.urlencode(hidden, safe="*"))
+    return urllib.parse.urlunsplit(parts)
 
 
 def default_url(app_name: str) -> str:

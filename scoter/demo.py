@@ -42,7 +42,7 @@ STOP_TIMEOUT_S = DRAIN_TIMEOUT_S + 10.0
 """How long the final SIGTERM waits for the consumers before it SIGKILLs them."""
 SIGTERM_AT = 0.20
 SIGKILL_AT = 0.45
-PAUSE_RANGE_S = (0.02, 0.15)
+PAUSE_RANGE_S = (0.05, 0.3)
 
 app = Scoter("demo")
 """The consumers' app; its storage URL comes from $SCOTER_URL, which `run_demo` sets."""
@@ -68,11 +68,12 @@ def create_runs_db(path: Path) -> None:
         db.execute("CREATE TABLE runs (task_id TEXT NOT NULL, pid INTEGER, at REAL)")
 
 
-def count_run_twice(path: Path) -> int:
-    """How many tasks have two or more completion rows."""
-    query = "SELECT COUNT(*) FROM (SELECT 1 FROM runs GROUP BY task_id HAVING COUNT(*) >= 2)"
+def count_run_twice(path: Path, killed_pid: int) -> tuple[int, int]:
+    """(tasks with two or more completion rows, how many of them the killed pid completed)."""
+    query = "SELECT SUM(pid = ?) > 0 FROM runs GROUP BY task_id HAVING COUNT(*) >= 2"
     with contextlib.closing(sqlite3.connect(path, timeout=30.0)) as db:
-        return int(db.execute(query).fetchone()[0])
+        rows = db.execute(query, (killed_pid,)).fetchall()
+    return len(rows), sum(1 for (by_killed,) in rows if by_killed)
 
 
 # -- the consumer processes --------------------------------------------------------------------
@@ -173,6 +174,8 @@ class Outcome:
     dead: int
     lost: int
     ran_twice: int
+    ran_twice_after_kill: int
+    """Of those, how many the SIGKILL'd consumer had completed before it died."""
     seconds: float
 
 
@@ -243,15 +246,17 @@ class Demo:
         return done, dead
 
     def disrupt(self, finished: int) -> None:
-        if self.terminated is None and finished >= SIGTERM_AT * self.total:
-            self.sigterm(self.fleet.members[0])
-        if self.killed is None and finished >= SIGKILL_AT * self.total:
-            self.sigkill(self.fleet.members[1])
+        """Past each threshold, signal the consumer as soon as it has tasks in hand."""
+        first, second = self.fleet.members[0], self.fleet.members[1]
+        if self.terminated is None and finished >= SIGTERM_AT * self.total and self.busy(first):
+            self.sigterm(first)
+        if self.killed is None and finished >= SIGKILL_AT * self.total and self.busy(second):
+            self.sigkill(second)
 
     def sigterm(self, member: ConsumerProcess) -> None:
         self.terminated = member
         self.fleet.terminate(member)
-        self.say(f"[yellow]SIGTERM[/yellow] → {member}: it drains, then hands off what is left")
+        self.say(f"[yellow]SIGTERM[/yellow] → {member}: it drains and hands off the rest")
         self.replace()
 
     def sigkill(self, member: ConsumerProcess) -> None:
@@ -259,14 +264,17 @@ class Demo:
         self.fleet.kill(member)
         member.held = self.held_by(member)
         self.say(
-            f"[red]SIGKILL[/red] → {member} while it ran {member.held} task(s): they come "
-            f"back when their {LEASE_S:.0f} s lease expires"
+            f"[red]SIGKILL[/red] → {member}, running {member.held} task(s): they come back "
+            f"when their {LEASE_S:.0f} s lease expires"
         )
         self.replace()
 
+    def busy(self, member: ConsumerProcess) -> bool:
+        return member.signalled_at is None and self.held_by(member) > 0
+
     def held_by(self, member: ConsumerProcess) -> int:
         """Tasks still leased to this consumer (its consumer id is host:pid:suffix)."""
-        running = self.producer.storage.list(State.RUNNING, limit=self.total)
+        running = self.producer.storage.list_tasks(State.RUNNING, limit=self.total)
         return sum(1 for t in running if f":{member.pid}:" in (t.consumer or ""))
 
     def replace(self) -> None:
@@ -278,9 +286,12 @@ class Demo:
         states = [info.state if info else None for info in map(storage.get, self.ids)]
         done = states.count(State.DONE)
         dead = states.count(State.DEAD)
+        killed_pid = self.killed.pid if self.killed else -1
+        twice, after_kill = count_run_twice(self.runs_path, killed_pid)
         return Outcome(
             enqueued=len(self.ids), done=done, dead=dead, lost=len(self.ids) - done - dead,
-            ran_twice=count_run_twice(self.runs_path), seconds=time.monotonic() - self.started,
+            ran_twice=twice, ran_twice_after_kill=after_kill,
+            seconds=time.monotonic() - self.started,
         )  # fmt: skip
 
 
@@ -301,6 +312,13 @@ def sigkill_text(member: ConsumerProcess | None) -> str:
     return f"{member}: killed while it ran {member.held} task(s)"
 
 
+def ran_twice_text(outcome: Outcome) -> str:
+    twice, after_kill = outcome.ran_twice, outcome.ran_twice_after_kill
+    if twice == after_kill:
+        return f"{twice}" + (" (each first completed by the SIGKILL'd consumer)" if twice else "")
+    return f"[bold red]{twice}[/bold red] ({twice - after_kill} not completed by it)"
+
+
 def report(demo: Demo, outcome: Outcome) -> Table:
     def number(n: int, bad: bool = False) -> str:
         return f"[bold red]{n}[/bold red]" if bad else str(n)
@@ -312,7 +330,7 @@ def report(demo: Demo, outcome: Outcome) -> Table:
     table.add_row("succeeded", number(outcome.done))
     table.add_row("dead", number(outcome.dead, outcome.dead > 0))
     table.add_row("lost", number(outcome.lost, outcome.lost > 0))
-    table.add_row("ran twice", number(outcome.ran_twice))
+    table.add_row("ran twice", ran_twice_text(outcome))
     table.add_row("SIGTERM'd", sigterm_text(demo.terminated))
     table.add_row("SIGKILL'd", sigkill_text(demo.killed))
     table.add_row("total time", f"{outcome.seconds:.1f} s")
@@ -320,10 +338,11 @@ def report(demo: Demo, outcome: Outcome) -> Table:
 
 
 DUPLICATES_NOTE = (
-    "[dim]A task can run twice only after the SIGKILL: it had finished but its consumer died "
-    "before storing the ack, so scoter ran it again once its {lease:.0f} s lease expired "
-    "(at least once; a duplicate never overlaps a live lease). SIGTERM causes none: the "
-    "consumer drains and hands unfinished tasks back.[/dim]"
+    "[dim]A task can run twice only after the SIGKILL: it had finished, but its consumer died "
+    "before storing the ack, so scoter ran it again once its {lease:.0f} s lease expired. That "
+    "is at-least-once delivery: no second run starts while the first holder's lease lives, so "
+    "any overlap is bounded by the lease. The SIGTERM causes none: that consumer finishes its "
+    "tasks, or hands them back unfinished, before it exits.[/dim]"
 )
 
 
@@ -334,9 +353,13 @@ def verdict(demo: Demo, outcome: Outcome) -> tuple[bool, str]:
         return False, f"[bold red]{outcome.lost} task(s) lost[/bold red]"
     if term is not None and term.exit_code != 0:
         return False, f"[bold red]the SIGTERM'd consumer exited with {term.exit_code}[/bold red]"
+    signals = " and ".join(
+        name for name, sent in (("a SIGTERM", term), ("a SIGKILL", demo.killed)) if sent
+    )
+    through = f", through {signals}" if signals else ""
     return True, (
-        f"[bold green]nothing lost: all {outcome.enqueued} tasks ended done or dead, through "
-        "a SIGTERM and a SIGKILL[/bold green]"
+        f"[bold green]nothing lost: all {outcome.enqueued} tasks ended done or dead"
+        f"{through}[/bold green]"
     )
 
 
@@ -344,12 +367,18 @@ def run_demo(*, tasks: int = 300, consumers: int = 3, workers: int = 4, console:
     """Run the demo; 0 when nothing was lost and the SIGTERM'd consumer exited 0, else 1."""
     workdir = Path(tempfile.mkdtemp(prefix="scoter-demo-"))
     console.print(
-        f"[bold]scoter demo[/bold]: {tasks} tasks, {consumers} consumers x {workers} threads, "
-        f"SQLite in {workdir}\nWhen {SIGTERM_AT:.0%} are done, consumer 1 gets SIGTERM; at "
-        f"{SIGKILL_AT:.0%}, consumer 2 gets SIGKILL. Each is replaced.\n"
+        f"[bold]scoter demo[/bold]: {tasks} tasks, {consumers} consumers x {workers} threads\n"
+        f"SQLite files and logs in {workdir}\n"
+        f"When {SIGTERM_AT:.0%} are done, consumer 1 gets SIGTERM; at {SIGKILL_AT:.0%}, "
+        "consumer 2 gets SIGKILL. Each is replaced.\n",
+        highlight=False,
     )
     demo = Demo(workdir, tasks, consumers, workers, console)
-    outcome = demo.run()
+    try:
+        outcome = demo.run()
+    except BaseException:
+        console.print(f"interrupted; the database and the consumers' logs are in {workdir}")
+        raise
     console.print()
     console.print(report(demo, outcome))
     console.print(DUPLICATES_NOTE.format(lease=LEASE_S))

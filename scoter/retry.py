@@ -38,6 +38,7 @@ class RetryPolicy:
             "retry_delay": self.retry_delay >= 0,
             "retry_backoff": self.retry_backoff >= 1.0,
             "retry_jitter": self.retry_jitter >= 0,
+            "retry_max_delay": self.retry_max_delay >= 0,
             "max_crashes": self.max_crashes >= 1,
             "max_interruptions": self.max_interruptions >= 0,
         }
@@ -54,8 +55,12 @@ class RetryPolicy:
 
     def delay(self, errors_before: int) -> float:
         """Seconds to wait before the retry that follows error number `errors_before + 1`."""
-        base = min(self.retry_delay * self.retry_backoff**errors_before, self.retry_max_delay)
-        return base + base * self.retry_jitter * random.random()
+        try:
+            base = self.retry_delay * self.retry_backoff**errors_before
+        except OverflowError:
+            base = self.retry_max_delay
+        jittered = base + base * self.retry_jitter * random.random()
+        return min(jittered, self.retry_max_delay)
 
     def may_release(self, interruptions_before: int) -> bool:
         """On interruption: True to hand the task back, False when it went round too often."""

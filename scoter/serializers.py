@@ -114,8 +114,10 @@ class JSONSerializer:
     def loads(self, data: bytes) -> Any:
         try:
             return from_json(json.loads(data))
-        except (ValueError, TypeError, KeyError) as exc:
-            raise DecodeError(f"not valid scoter JSON: {exc}") from exc
+        except DecodeError:
+            raise
+        except Exception as exc:  # any malformed input: bad JSON, bad tag values
+            raise DecodeError(f"not valid scoter JSON: {exc!r}") from exc
 
 
 class PickleSerializer:
@@ -134,7 +136,9 @@ class PickleSerializer:
 class Signer:
     """HMAC-SHA256 signatures. The first key signs; every key verifies (for rotation)."""
 
-    def __init__(self, keys: Sequence[str | bytes]) -> None:
+    def __init__(self, keys: str | bytes | Sequence[str | bytes]) -> None:
+        if isinstance(keys, (str, bytes)):
+            keys = [keys]
         if not keys:
             raise ConfigurationError("signing needs at least one secret key")
         self._keys = [k.encode() if isinstance(k, str) else k for k in keys]

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 
 from scoter.consumer.inflight import InFlight
 from scoter.consumer.runner import Runner
 from scoter.context import TaskContext
+
+log = logging.getLogger("scoter.consumer")
 
 
 class ThreadExecutor:
@@ -46,5 +49,7 @@ class ThreadExecutor:
         while (ctx := self._work.get()) is not None:
             try:
                 self.runner.execute(ctx.lease, ctx)
+            except Exception:  # a bug of ours: keep the thread; the lease will expire
+                log.exception("task %s: the runner failed", ctx.task_id)
             finally:
                 self.inflight.remove(ctx)

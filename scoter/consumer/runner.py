@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from scoter import signals as sig
 from scoter.context import TaskContext, deactivate
-from scoter.exceptions import DecodeError, Interrupt
+from scoter.exceptions import Interrupt
 from scoter.retry import RetryPolicy
 from scoter.storage.base import Lease
 
@@ -83,7 +83,7 @@ class Runner:
             )
         try:
             args, kwargs = self.app.decode_message(lease.payload)
-        except DecodeError as exc:
+        except Exception as exc:  # DecodeError, or a serializer's own failure
             raise Undeliverable("undecodable", f"payload of {lease.name!r}: {exc}") from exc
         return task, args, kwargs
 

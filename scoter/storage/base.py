@@ -136,7 +136,11 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     def dead(self, token: str, reason: str, error: str | None) -> bool:
-        """Running → dead with `reason` (a short word) and `error` (detail, e.g. traceback)."""
+        """Running → dead with `reason` (a short word) and `error` (detail, e.g. traceback).
+
+        The attempt counts in the budget its reason names: reason `error` counts one error,
+        `interrupted` one interruption.
+        """
 
     @abc.abstractmethod
     def checkpoint(self, token: str, state: bytes) -> bool:
@@ -172,7 +176,9 @@ class Storage(abc.ABC):
         """How many tasks each (queue, state) holds; pairs with none are left out."""
 
     @abc.abstractmethod
-    def list(self, state: State, queue: str | None = None, limit: int = 100) -> list[TaskInfo]:
+    def list_tasks(
+        self, state: State, queue: str | None = None, limit: int = 100
+    ) -> list[TaskInfo]:
         """Tasks in `state` (optionally of one queue), oldest first, at most `limit`."""
 
     @abc.abstractmethod

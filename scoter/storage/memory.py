@@ -71,7 +71,8 @@ class MemoryStorage(Storage):
                 r for r in self._rows.values() if r.state is State.QUEUED and r.task.queue in queues
             ]
             ready.sort(key=lambda r: (-r.task.priority, r.seq))
-            return [self._lease(row, now + lease_s, consumer_id, now) for row in ready[:n]]
+            chosen = ready[: max(n, 0)]  # a negative n claims nothing, as n=0 does
+            return [self._lease(row, now + lease_s, consumer_id, now) for row in chosen]
 
     def _lease(self, row: _Row, expires: float, consumer_id: str, now: float) -> Lease:
         row.state = State.RUNNING
@@ -145,6 +146,8 @@ class MemoryStorage(Storage):
             if row is None:
                 return False
             row.reason, row.error = reason, error
+            row.errors += reason == "error"
+            row.interruptions += reason == "interrupted"
             return True
 
     def checkpoint(self, token: str, state: bytes) -> bool:
@@ -201,7 +204,9 @@ class MemoryStorage(Storage):
                 counts[key] = counts.get(key, 0) + 1
         return counts
 
-    def list(self, state: State, queue: str | None = None, limit: int = 100) -> list[TaskInfo]:
+    def list_tasks(
+        self, state: State, queue: str | None = None, limit: int = 100
+    ) -> list[TaskInfo]:
         with self._cond:
             rows = [
                 r for r in self._rows.values()

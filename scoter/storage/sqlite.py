@@ -155,7 +155,9 @@ class SQLiteStorage(Storage):
         rows = self._db.execute(SQL["counts"]).fetchall()
         return {(queue, State(state)): n for queue, state, n in rows}
 
-    def list(self, state: State, queue: str | None = None, limit: int = 100) -> list[TaskInfo]:
+    def list_tasks(
+        self, state: State, queue: str | None = None, limit: int = 100
+    ) -> list[TaskInfo]:
         params = {"state": state.value, "queue": queue, "limit": limit}
         cursor = self._db.execute(SQL["list"], params)
         return [_info(cursor, row) for row in cursor.fetchall()]

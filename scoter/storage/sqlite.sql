@@ -99,6 +99,7 @@ WHERE lease_token = :token;
 -- name: dead
 UPDATE scoter_tasks
 SET state = 'dead', reason = :reason, error = :error,
+    errors = errors + (:reason = 'error'), interruptions = interruptions + (:reason = 'interrupted'),
     history = json_insert(history, '$[#]', json_object('attempt', attempts,
         'outcome', :reason, 'at', :now, 'consumer', consumer, 'detail', :detail)),
     lease_token = NULL, consumer = NULL, lease_expires = NULL, updated_at = :now

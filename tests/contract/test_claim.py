@@ -60,6 +60,7 @@ def test_claim_takes_at_most_n(storage: Storage) -> None:
     enqueue(storage, *(f"t{i:02}" for i in range(10)))
 
     assert storage.claim([QUEUE], 0, LEASE, "c1") == []
+    assert storage.claim([QUEUE], -1, LEASE, "c1") == []
     assert [lease.id for lease in storage.claim([QUEUE], 3, LEASE, "c1")] == ["t00", "t01", "t02"]
     assert [lease.id for lease in storage.claim([QUEUE], 4, LEASE, "c1")] == [
         "t03", "t04", "t05", "t06",

@@ -140,7 +140,7 @@ def test_reenqueued_id_is_younger_than_tasks_enqueued_meanwhile(storage: Storage
     enqueue(storage, "b")
     enqueue(storage, "a")  # starts over: now the youngest task
 
-    assert [t.id for t in storage.list(State.QUEUED)] == ["b", "a"]
+    assert [t.id for t in storage.list_tasks(State.QUEUED)] == ["b", "a"]
     assert [lease.id for lease in storage.claim([QUEUE], 2, LEASE, "c1")] == ["b", "a"]
 
 
@@ -151,7 +151,7 @@ def test_bulk_reenqueue_keeps_the_batch_order(storage: Storage) -> None:
     enqueue(storage, "c")
     assert enqueue(storage, "b", "d", "a") == 3
 
-    assert [t.id for t in storage.list(State.QUEUED)] == ["c", "b", "d", "a"]
+    assert [t.id for t in storage.list_tasks(State.QUEUED)] == ["c", "b", "d", "a"]
     assert [lease.id for lease in storage.claim([QUEUE], 4, LEASE, "c1")] == ["c", "b", "d", "a"]
 
 

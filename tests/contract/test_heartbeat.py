@@ -109,7 +109,7 @@ def test_heartbeat_reports_tokens_no_longer_held(
     lost = claim_one(storage, lease_s=SHORT)
     held = claim_one(storage)
     lose(storage, lost)
-    new_owner = [i for i in storage.list(State.RUNNING) if i.id == "lost"]
+    new_owner = [i for i in storage.list_tasks(State.RUNNING) if i.id == "lost"]
 
     assert storage.heartbeat([lost.token, held.token, "unknown"], 3600) == {lost.token, "unknown"}
 

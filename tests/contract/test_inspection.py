@@ -109,32 +109,34 @@ def test_list_by_state_oldest_first(storage: Storage) -> None:
     enqueue(storage, "q3", "q4")
     enqueue(storage, "s1", eta=time.time() + 3600)
 
-    queued = storage.list(State.QUEUED)
+    queued = storage.list_tasks(State.QUEUED)
     assert [t.id for t in queued] == ["q1", "q2", "o1", "q3", "q4"]
     assert all(t.state is State.QUEUED for t in queued)
     assert queued[1] == storage.get("q2")
-    assert [t.id for t in storage.list(State.SCHEDULED)] == ["s1"]
-    assert storage.list(State.DEAD) == []
+    assert [t.id for t in storage.list_tasks(State.SCHEDULED)] == ["s1"]
+    assert storage.list_tasks(State.DEAD) == []
 
 
 def test_list_filters_by_queue_and_limits(storage: Storage) -> None:
     enqueue(storage, *(f"d{i}" for i in range(5)))
     enqueue(storage, *(f"o{i}" for i in range(5)), queue="other")
 
-    assert [t.id for t in storage.list(State.QUEUED, queue="other")] == [f"o{i}" for i in range(5)]
-    assert [t.id for t in storage.list(State.QUEUED, queue=QUEUE, limit=2)] == ["d0", "d1"]
-    assert [t.id for t in storage.list(State.QUEUED, limit=7)] == [
+    assert [t.id for t in storage.list_tasks(State.QUEUED, queue="other")] == [
+        f"o{i}" for i in range(5)
+    ]
+    assert [t.id for t in storage.list_tasks(State.QUEUED, queue=QUEUE, limit=2)] == ["d0", "d1"]
+    assert [t.id for t in storage.list_tasks(State.QUEUED, limit=7)] == [
         "d0", "d1", "d2", "d3", "d4", "o0", "o1",
     ]  # fmt: skip
-    assert storage.list(State.QUEUED, queue="none") == []
-    assert storage.list(State.QUEUED, limit=0) == []
+    assert storage.list_tasks(State.QUEUED, queue="none") == []
+    assert storage.list_tasks(State.QUEUED, limit=0) == []
 
 
 def test_list_of_running_tasks_shows_their_leases(storage: Storage) -> None:
     enqueue(storage, "a", "b")
     leases = storage.claim([QUEUE], 2, LEASE, "c7")
 
-    running = storage.list(State.RUNNING)
+    running = storage.list_tasks(State.RUNNING)
     assert [t.id for t in running] == ["a", "b"]
     assert [t.consumer for t in running] == ["c7", "c7"]
     assert [t.lease_expires for t in running] == pytest.approx([x.expires for x in leases])
@@ -142,7 +144,7 @@ def test_list_of_running_tasks_shows_their_leases(storage: Storage) -> None:
 
 def test_list_default_limit_is_100(storage: Storage) -> None:
     enqueue(storage, *(f"t{i:03}" for i in range(120)))
-    assert len(storage.list(State.QUEUED)) == 100
+    assert len(storage.list_tasks(State.QUEUED)) == 100
 
 
 # -- requeue_dead ----------------------------------------------------------------------------

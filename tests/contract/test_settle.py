@@ -41,7 +41,8 @@ def test_ack_moves_to_done_with_result_and_history(storage: Storage) -> None:
     assert entry["attempt"] == 1
     assert entry["outcome"] == "succeeded"
     assert entry["consumer"] == "c1"
-    assert before <= float(entry["at"]) <= after  # type: ignore[arg-type]
+    # A backend may keep history times to ~10 µs (SQLite's JSON prints 15 digits).
+    assert before - 0.001 <= float(entry["at"]) <= after + 0.001  # type: ignore[arg-type]
     assert storage.counts() == {(QUEUE, State.DONE): 1}
     assert storage.claim([QUEUE], 10, LEASE, "c1") == []
 

@@ -41,6 +41,8 @@ def polite(seconds: float, ctx: TaskContext) -> int:
     """Sleeps in steps, checkpointing; hands itself back when asked to stop."""
     record("started", ctx)
     done: float = ctx.checkpoint_state or 0.0
+    if done:
+        record("resumed", ctx)
     while done < seconds:
         if ctx.stop_requested:
             record("interrupted", ctx)

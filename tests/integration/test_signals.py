@@ -30,6 +30,7 @@ def test_sigterm_hands_a_running_task_to_another_consumer(env: Env) -> None:
     assert hand_off < 1.0, f"hand-off took {hand_off:.2f}s"
     info = env.app.storage.get(result.id)
     assert info is not None and info.interruptions == 1 and info.crashes == 0
+    assert [r[2] for r in env.runs("resumed")] == [second.pid]  # from the checkpoint
     assert len(env.runs("finished")) == 1
 
 
@@ -106,3 +107,17 @@ def test_sigstop_past_the_lease_the_late_ack_is_refused(env: Env) -> None:
     assert info is not None and info.state is State.DONE and info.crashes == 1
     frozen.send(signal.SIGTERM)
     assert frozen.wait(timeout=10) == 0
+
+
+def test_sighup_drains_then_restarts_in_place(env: Env) -> None:
+    worker = env.start("-w", "2", "--drain-timeout", "5")
+    before = env.module.sleepy(0.5)
+    env.wait_for(lambda: env.runs("started"), 10, "the task to start")
+    worker.send(signal.SIGHUP)
+    env.wait_for(lambda: worker.log().count("consumer ") >= 2, 15, "the restarted consumer")
+    assert env.state(before.id) is State.DONE  # drained, not interrupted
+    after = env.module.sleepy(0.0)
+    assert after.get(blocking=True, timeout=10) == worker.pid  # same process, re-executed
+    assert worker.proc.poll() is None
+    worker.send(signal.SIGTERM)
+    assert worker.wait(timeout=10) == 0
