@@ -7,7 +7,7 @@ import queue
 import threading
 
 from scoter.consumer.inflight import InFlight
-from scoter.consumer.runner import Runner
+from scoter.consumer.runner import FollowUp, Runner
 from scoter.context import TaskContext
 
 log = logging.getLogger("scoter.consumer")
@@ -20,10 +20,13 @@ class ThreadExecutor:
     is released, so the attempt's late writes are refused) must still be able to exit.
     """
 
-    def __init__(self, runner: Runner, inflight: InFlight, workers: int) -> None:
+    def __init__(
+        self, runner: Runner, inflight: InFlight, workers: int, follow_up: FollowUp | None = None
+    ) -> None:
         self.runner = runner
         self.inflight = inflight
         self.workers = workers
+        self.follow_up = follow_up
         self._work: queue.SimpleQueue[TaskContext | None] = queue.SimpleQueue()
         self._threads = [
             threading.Thread(target=self._work_loop, name=f"scoter-worker-{i}", daemon=True)
@@ -47,9 +50,20 @@ class ThreadExecutor:
 
     def _work_loop(self) -> None:
         while (ctx := self._work.get()) is not None:
-            try:
-                self.runner.execute(ctx.lease, ctx)
-            except Exception:  # a bug of ours: keep the thread; the lease will expire
-                log.exception("task %s: the runner failed", ctx.task_id)
-            finally:
-                self.inflight.remove(ctx)
+            while ctx is not None:
+                ctx = self._run(ctx)
+
+    def _run(self, ctx: TaskContext) -> TaskContext | None:
+        """Run one attempt; return the next one when its ack claimed one."""
+        leases = []
+        try:
+            leases = self.runner.execute(ctx.lease, ctx, self.follow_up)
+        except Exception:  # a bug of ours: keep the thread; the lease will expire
+            log.exception("task %s: the runner failed", ctx.task_id)
+        following = [self.runner.context(lease) for lease in leases]
+        for next_ctx in following:
+            self.inflight.add(next_ctx)
+        self.inflight.remove(ctx)
+        for extra in following[1:]:
+            self.submit(extra)
+        return following[0] if following else None

@@ -10,6 +10,8 @@ import logging
 import threading
 import time
 import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from scoter import signals as sig
@@ -25,6 +27,16 @@ if TYPE_CHECKING:
 log = logging.getLogger("scoter.runner")
 
 DEFAULT_POLICY = RetryPolicy()
+
+
+@dataclass(frozen=True, slots=True)
+class FollowUp:
+    """Where an executor claims its next task in the same round trip as an ack."""
+
+    queues: Sequence[str]
+    lease_s: float
+    wanted: Callable[[], int]
+    """How many tasks to claim now (0 while the consumer is stopping)."""
 
 
 class Undeliverable(Exception):
@@ -49,15 +61,20 @@ class Runner:
     def context(self, lease: Lease) -> TaskContext:
         return TaskContext(lease, self.storage, self.app.serializer)
 
-    def execute(self, lease: Lease, ctx: TaskContext | None = None) -> None:
-        """Decode, run and settle one attempt. Never raises for anything the task does."""
+    def execute(
+        self, lease: Lease, ctx: TaskContext | None = None, follow_up: FollowUp | None = None
+    ) -> list[Lease]:
+        """Decode, run and settle one attempt. Never raises for anything the task does.
+
+        With `follow_up`, a successful ack also claims the next task(s), returned here.
+        """
         ctx = ctx or self.context(lease)
         try:
             task, args, kwargs = self.decode(lease)
         except Undeliverable as bad:
             log.error("task %s (%s) cannot run: %s", lease.id, lease.name, bad)
             self.kill(ctx, bad.reason, str(bad))
-            return
+            return []
         ref = sig.TaskRef(lease.id, lease.name, lease.queue, args, kwargs, lease.attempt)
         self._send(sig.SIGNAL_EXECUTING, ref)
         token = ctx.activate()
@@ -68,9 +85,10 @@ class Runner:
         except Exception as exc:
             self._failed(task.policy, ctx, ref, exc)
         else:
-            self._succeeded(task.policy, ctx, ref, value)
+            return self._succeeded(task.policy, ctx, ref, value, follow_up)
         finally:
             deactivate(token)
+        return []
 
     def decode(self, lease: Lease) -> tuple[Task[Any, Any], tuple[Any, ...], dict[str, Any]]:
         task = self.app.tasks.get(lease.name)
@@ -90,17 +108,31 @@ class Runner:
     # -- settling --------------------------------------------------------------------------
 
     def _succeeded(
-        self, policy: RetryPolicy, ctx: TaskContext, ref: sig.TaskRef, value: Any
-    ) -> None:
+        self,
+        policy: RetryPolicy,
+        ctx: TaskContext,
+        ref: sig.TaskRef,
+        value: Any,
+        follow_up: FollowUp | None,
+    ) -> list[Lease]:
         try:
             data = self._encode_result(value)
         except Exception as exc:
             self._failed(policy, ctx, ref, exc)
-            return
-        if self.storage.ack(ctx.token, data, self.app.result_ttl):
+            return []
+        wanted = follow_up.wanted() if follow_up else 0
+        if follow_up and wanted > 0:
+            acked, leases = self.storage.ack_and_claim(
+                ctx.token, data, self.app.result_ttl, follow_up.queues, wanted,
+                follow_up.lease_s, self.consumer_id,
+            )  # fmt: skip
+        else:
+            acked, leases = self.storage.ack(ctx.token, data, self.app.result_ttl), []
+        if acked:
             self._send(sig.SIGNAL_COMPLETE, ref)
         else:
             self._refused(ctx, ref, "ack")
+        return leases
 
     def _encode_result(self, value: Any) -> bytes | None:
         if value is None or self.app.result_ttl == 0:

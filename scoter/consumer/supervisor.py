@@ -25,7 +25,7 @@ from scoter.consumer.executor import ThreadExecutor
 from scoter.consumer.heartbeat import Heartbeat
 from scoter.consumer.inflight import InFlight
 from scoter.consumer.rescuer import Rescuer
-from scoter.consumer.runner import Runner
+from scoter.consumer.runner import FollowUp, Runner
 from scoter.consumer.scheduler import Scheduler
 from scoter.consumer.service import Service
 from scoter.context import TaskContext
@@ -83,7 +83,8 @@ class Consumer:
         self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.inflight = InFlight()
         self.runner = Runner(app, self.id)
-        self.executor = ThreadExecutor(self.runner, self.inflight, workers)
+        follow_up = FollowUp(self.queues, lease, self._claim_after_ack)
+        self.executor = ThreadExecutor(self.runner, self.inflight, workers, follow_up)
         self.services: list[Service] = [
             Heartbeat(self.storage, self.inflight, lease, heartbeat or lease / 3, self._lost),
             Scheduler(self.storage, schedule_interval),
@@ -108,6 +109,10 @@ class Consumer:
     @property
     def stopping(self) -> bool:
         return self._stop_at is not None
+
+    def _claim_after_ack(self) -> int:
+        """A worker that just finished claims its next task itself, unless we are stopping."""
+        return 0 if self.stopping else 1
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         self.stop(restart=signum == signal.SIGHUP)

@@ -7,6 +7,8 @@ method returns False (fencing, DESIGN G3). Policy — retry maths, budgets, sign
 this contract in `scoter.consumer.runner`, so that backends cannot drift apart.
 
 Times are seconds since the epoch (float). Payloads, results and checkpoints are opaque bytes.
+Memory and SQLite use this host's clock; a backend with a server (Redis, PostgreSQL) may use the
+server's clock for leases and etas instead, so that consumers on many hosts agree.
 """
 
 from __future__ import annotations
@@ -125,6 +127,24 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     def ack(self, token: str, result: bytes | None, result_ttl: float | None) -> bool:
         """Running → done, storing `result` kept for `result_ttl` seconds (None: forever)."""
+
+    def ack_and_claim(
+        self,
+        token: str,
+        result: bytes | None,
+        result_ttl: float | None,
+        queues: Sequence[str],
+        n: int,
+        lease_s: float,
+        consumer_id: str,
+    ) -> tuple[bool, list[Lease]]:
+        """`ack`, then `claim` up to `n` — in one round trip where the backend allows.
+
+        Each half is atomic on its own; the claim happens whether or not the ack landed.
+        The default makes two calls.
+        """
+        acked = self.ack(token, result, result_ttl)
+        return acked, self.claim(queues, n, lease_s, consumer_id) if n > 0 else []
 
     @abc.abstractmethod
     def retry(self, token: str, eta: float, error: str) -> bool:

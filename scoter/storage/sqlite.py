@@ -114,6 +114,23 @@ class SQLiteStorage(Storage):
         expires = None if result_ttl is None else time.time() + result_ttl
         return self._fenced("ack", token=token, result=result, result_expires=expires)
 
+    def ack_and_claim(
+        self,
+        token: str,
+        result: bytes | None,
+        result_ttl: float | None,
+        queues: Sequence[str],
+        n: int,
+        lease_s: float,
+        consumer_id: str,
+    ) -> tuple[bool, list[Lease]]:
+        """One write transaction (one lock, one commit) for both steps."""
+        if n <= 0:
+            return self.ack(token, result, result_ttl), []
+        with self._transaction():
+            acked = self.ack(token, result, result_ttl)
+            return acked, self.claim(queues, n, lease_s, consumer_id)
+
     def retry(self, token: str, eta: float, error: str) -> bool:
         return self._fenced("retry", token=token, eta=eta, error=error, detail=_last_line(error))
 

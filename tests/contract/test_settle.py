@@ -216,3 +216,26 @@ def test_history_records_every_attempt(storage: Storage) -> None:
     assert (info.attempts, info.errors, info.interruptions, info.crashes) == (4, 1, 1, 1)
     times = [float(h["at"]) for h in info.history]  # type: ignore[arg-type]
     assert times == sorted(times)
+
+
+def test_ack_and_claim_acks_then_claims_the_next(storage: Storage) -> None:
+    enqueue(storage, "a", "b", "c")
+    first = claim_one(storage, consumer="c1")
+    acked, leases = storage.ack_and_claim(first.token, b"r", None, [QUEUE], 1, LEASE, "c1")
+    assert acked is True
+    assert [lease.id for lease in leases] == ["b"]
+    assert _get(storage, "a").state is State.DONE and _get(storage, "a").result == b"r"
+    assert _get(storage, "b").state is State.RUNNING and _get(storage, "b").consumer == "c1"
+    acked, leases = storage.ack_and_claim(leases[0].token, None, None, [QUEUE], 0, LEASE, "c1")
+    assert acked is True and leases == []
+    assert _get(storage, "c").state is State.QUEUED
+
+
+def test_ack_and_claim_with_a_stale_token_still_claims(storage: Storage) -> None:
+    enqueue(storage, "a", "b")
+    stale = claim_one(storage, consumer="c1", lease_s=SHORT)
+    crash(storage, stale)
+    acked, leases = storage.ack_and_claim(stale.token, b"late", None, [QUEUE], 2, LEASE, "c1")
+    assert acked is False
+    assert sorted(lease.id for lease in leases) == ["a", "b"]
+    assert _get(storage, "a").result is None
