@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import urllib.parse
 
@@ -11,9 +12,13 @@ from scoter.storage.base import Storage
 ENV_URL = "SCOTER_URL"
 SECRET_PARAMETERS = {"password", "passwd", "pass", "secret", "token", "sslpassword"}
 
-PLANNED_SCHEMES = {
-    "redis": "Redis", "rediss": "Redis", "postgres": "PostgreSQL", "postgresql": "PostgreSQL",
-}  # fmt: skip
+EXTRA_SCHEMES = {
+    # scheme: (module, class, extra that installs its client library)
+    "redis": ("scoter.storage.redis", "RedisStorage", "redis"),
+    "rediss": ("scoter.storage.redis", "RedisStorage", "redis"),
+    "postgres": ("scoter.storage.postgres", "PostgresStorage", "postgres"),
+    "postgresql": ("scoter.storage.postgres", "PostgresStorage", "postgres"),
+}
 
 
 def redact(url: str) -> str:
@@ -40,7 +45,7 @@ def default_url(app_name: str) -> str:
 
 
 def storage_from_url(url: str) -> Storage:
-    """Open the storage a URL names: sqlite:///path, memory://."""
+    """Open the storage a URL names: sqlite:///path, memory://, redis://, postgresql://."""
     parsed = urllib.parse.urlsplit(url)
     scheme = parsed.scheme.lower()
     if scheme == "memory":
@@ -49,15 +54,24 @@ def storage_from_url(url: str) -> Storage:
         return MemoryStorage()
     if scheme == "sqlite":
         return _sqlite(url, parsed)
-    if scheme in PLANNED_SCHEMES:
-        raise ConfigurationError(
-            f"{PLANNED_SCHEMES[scheme]} storage ({redact(url)}) is not available in this "
-            "version of scoter; use sqlite:///path.db or memory://"
-        )
+    if scheme in EXTRA_SCHEMES:
+        return _from_extra(url, *EXTRA_SCHEMES[scheme])
     raise ConfigurationError(
         f"cannot use storage URL {redact(url)!r}: expected sqlite:///relative.db, "
-        "sqlite:////absolute/path.db or memory://"
+        "sqlite:////absolute/path.db, memory://, redis://host:6379/0 or postgresql://host/db"
     )
+
+
+def _from_extra(url: str, module_name: str, class_name: str, extra: str) -> Storage:
+    """A backend whose client library comes with an extra (`pip install 'scoter[redis]'`)."""
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"{redact(url)} needs the {extra} extra: pip install 'scoter[{extra}]' ({exc})"
+        ) from exc
+    storage: Storage = getattr(module, class_name).from_url(url)
+    return storage
 
 
 def _sqlite(url: str, parsed: urllib.parse.SplitResult) -> Storage:

@@ -120,24 +120,19 @@ def test_unknown_scheme(url: str) -> None:
     assert "hunter2" not in str(info.value)
 
 
-@pytest.mark.parametrize(
-    ("url", "product"),
-    [
-        ("redis://:hunter2@localhost:6379/0", "Redis"),
-        ("rediss://user:hunter2@cache.example.com:6380", "Redis"),
-        ("postgres://app:hunter2@db/app", "PostgreSQL"),
-        ("postgresql://app:hunter2@db:5432/app", "PostgreSQL"),
-    ],
-)
-def test_planned_backends_are_clearly_not_available(url: str, product: str) -> None:
+def test_a_backend_whose_extra_is_missing_names_the_extra(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from scoter import config
+
+    monkeypatch.setitem(
+        config.EXTRA_SCHEMES, "redis", ("scoter.storage.not_installed", "Nope", "redis")
+    )
     with pytest.raises(ConfigurationError) as info:
-        storage_from_url(url)
+        storage_from_url("redis://:hunter2@localhost:6379/0")
     message = str(info.value)
-    assert product in message
-    assert "not available" in message
-    assert "sqlite:///" in message
-    assert "hunter2" not in message
-    assert "***" in message
+    assert "pip install 'scoter[redis]'" in message
+    assert "hunter2" not in message and "***" in message
 
 
 def test_bad_url_fails_when_the_storage_is_first_used() -> None:
