@@ -12,7 +12,7 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from scoter import signals as sig
 from scoter.context import TaskContext, deactivate
@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("scoter.runner")
 
 DEFAULT_POLICY = RetryPolicy()
+WRITE_RETRY_MAX_S = 2.0
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,13 +123,14 @@ class Runner:
             self._failed(policy, ctx, ref, exc)
             return []
         wanted = follow_up.wanted() if follow_up else 0
+        ttl = self.app.result_ttl
         if follow_up and wanted > 0:
-            acked, leases = self.storage.ack_and_claim(
-                ctx.token, data, self.app.result_ttl, follow_up.queues, wanted,
-                follow_up.lease_s, self.consumer_id,
-            )  # fmt: skip
+            queues, lease_s = follow_up.queues, follow_up.lease_s
+            acked, leases = self._write(ctx, lambda: self.storage.ack_and_claim(
+                ctx.token, data, ttl, queues, wanted, lease_s, self.consumer_id,
+            ))  # fmt: skip
         else:
-            acked, leases = self.storage.ack(ctx.token, data, self.app.result_ttl), []
+            acked, leases = self._write(ctx, lambda: self.storage.ack(ctx.token, data, ttl)), []
         if acked:
             self._send(sig.SIGNAL_COMPLETE, ref)
         else:
@@ -150,7 +153,8 @@ class Runner:
         errors_before = ctx.lease.errors
         if policy.should_retry(errors_before):
             delay = policy.delay(errors_before)
-            if self.storage.retry(ctx.token, time.time() + delay, error):
+            eta = time.time() + delay
+            if self._write(ctx, lambda: self.storage.retry(ctx.token, eta, error)):
                 log.info("task %s (%s) failed, retry in %.1fs: %r", ref.id, ref.name, delay, exc)
                 self._send(sig.SIGNAL_RETRYING, ref, exc, delay)
             else:
@@ -168,7 +172,7 @@ class Runner:
         if not policy.may_release(ctx.lease.interruptions):
             detail = f"interrupted {ctx.lease.interruptions + 1} times (max_interruptions)"
             return self.kill(ctx, "interrupted", detail, ref)
-        if self.storage.release(ctx.token, reason):
+        if self._write(ctx, lambda: self.storage.release(ctx.token, reason)):
             self._send(sig.SIGNAL_INTERRUPTED, ref)
             return True
         self._refused(ctx, ref, "release")
@@ -179,11 +183,29 @@ class Runner:
     ) -> bool:
         """Move the task to dead with `reason`, fenced."""
         ref = ref or _ref(ctx.lease)
-        if self.storage.dead(ctx.token, reason, error):
+        if self._write(ctx, lambda: self.storage.dead(ctx.token, reason, error)):
             self._send(sig.SIGNAL_DEAD, ref, reason)
             return True
         self._refused(ctx, ref, "dead")
         return False
+
+    def _write(self, ctx: TaskContext, write: Callable[[], T]) -> T:
+        """Make a settling write land: retry it through storage outages, with backoff.
+
+        It ends when the write lands or is refused (the lease is gone), never by dropping the
+        outcome: an attempt whose write could not be delivered would otherwise run again.
+        """
+        pause = 0.05
+        failing = False
+        while True:
+            try:
+                return write()
+            except self.storage.transient_errors as exc:
+                if not failing:
+                    log.warning("task %s: storage unavailable, retrying: %r", ctx.task_id, exc)
+                    failing = True
+            time.sleep(pause)
+            pause = min(pause * 2, WRITE_RETRY_MAX_S)
 
     def _refused(self, ctx: TaskContext, ref: sig.TaskRef, write: str) -> None:
         with self._lock:

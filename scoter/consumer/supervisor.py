@@ -152,13 +152,12 @@ class Consumer:
             return
         try:
             leases = self.storage.claim(self.queues, free, self.lease, self.id)
+            if not leases:
+                self.storage.wait(self.queues, self.poll)
         except Exception as exc:
             self._storage_error(exc)
             return
         self._storage_ok()
-        if not leases:
-            self.storage.wait(self.queues, self.poll)
-            return
         for lease in leases:
             ctx = self.runner.context(lease)
             self.inflight.add(ctx)

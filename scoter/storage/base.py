@@ -97,6 +97,10 @@ class Storage(abc.ABC):
     url: str = ""
     """The URL this storage was opened from, with credentials removed (safe to log)."""
 
+    transient_errors: tuple[type[Exception], ...] = ()
+    """Errors that mean "the server is unreachable or busy now": the consumer retries the
+    call with backoff instead of giving up (a dropped connection, a restart, a lock timeout)."""
+
     # -- producers -------------------------------------------------------------------------
 
     @abc.abstractmethod

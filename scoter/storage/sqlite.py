@@ -29,6 +29,8 @@ WAIT_STEP_S = 0.01
 class SQLiteStorage(Storage):
     """Storage in one SQLite file. Safe for many threads and processes at once."""
 
+    transient_errors = (sqlite3.OperationalError,)  # locked past the timeout, disk I/O
+
     def __init__(self, path: str, *, synchronous: str = "normal", timeout: float = 30.0) -> None:
         if synchronous not in SYNCHRONOUS_MODES:
             raise ValueError(f"synchronous must be one of {SYNCHRONOUS_MODES}, not {synchronous!r}")
