@@ -175,12 +175,12 @@ def test_bad_storage_url_exits_3(workdir: Path) -> None:
     assert "Traceback" not in done.stderr
 
 
-def test_unavailable_backend_exits_3_without_the_password(workdir: Path) -> None:
-    source = "from scoter import Scoter\napp = Scoter('x', 'redis://:hunter2@localhost:6379/0')\n"
+def test_bad_url_exits_3_without_the_password(workdir: Path) -> None:
+    source = "from scoter import Scoter\napp = Scoter('x', 'bogus://me:hunter2@localhost/0')\n"
     name = write_module(workdir, source)
     result = invoke("info", f"{name}:app")
     assert result.exit_code == EXIT_CONFIG
-    assert "not available" in result.stderr
+    assert "me:***@localhost" in result.stderr
     assert "hunter2" not in result.output + result.stderr
 
 
