@@ -91,6 +91,7 @@ class Scoter:
         max_crashes: int = 3,
         max_interruptions: int = 20,
         context: bool = False,
+        timeout: float | None = None,
     ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 
     def task(self, fn: Callable[..., Any] | None = None, **options: Any) -> Any:
@@ -98,7 +99,8 @@ class Scoter:
 
         Options: name (default: the function's name), queue, priority (higher runs first),
         retries, retry_delay, retry_backoff, retry_jitter, retry_max_delay, max_crashes,
-        max_interruptions (see RetryPolicy), context (pass `ctx`, a TaskContext).
+        max_interruptions (see RetryPolicy), context (pass `ctx`, a TaskContext), timeout
+        (seconds an attempt may run; past it the attempt counts as an error).
         """
         if fn is not None:
             return self._register(fn, **options)
@@ -112,6 +114,7 @@ class Scoter:
         queue: str | None = None,
         priority: int = 0,
         context: bool = False,
+        timeout: float | None = None,
         **retry_options: Any,
     ) -> Task[P, R]:
         task_name = name or fn.__name__
@@ -122,7 +125,7 @@ class Scoter:
             )
         task = Task(
             self, fn, name=task_name, queue=queue or self.default_queue, priority=priority,
-            policy=RetryPolicy(**retry_options), context=context,
+            policy=RetryPolicy(**retry_options), context=context, timeout=timeout,
         )  # fmt: skip
         self.tasks[task_name] = task
         return task

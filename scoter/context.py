@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextvars
 import threading
-from typing import TYPE_CHECKING, Any
+import time
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from scoter.exceptions import LeaseLost
+from scoter.exceptions import Interrupt, LeaseLost
 
 if TYPE_CHECKING:
     from scoter.serializers import Serializer
@@ -18,18 +20,29 @@ _current: contextvars.ContextVar[TaskContext | None] = contextvars.ContextVar(
 
 
 _UNREAD = object()
+T = TypeVar("T")
 
 
 class TaskContext:
     """Handed to tasks declared with `context=True` as the `ctx` keyword argument."""
 
-    def __init__(self, lease: Lease, storage: Storage, serializer: Serializer) -> None:
+    def __init__(
+        self,
+        lease: Lease,
+        storage: Storage,
+        serializer: Serializer,
+        timeout: float | None = None,
+    ) -> None:
         self._lease = lease
         self._storage = storage
         self._serializer = serializer
         self._stop = threading.Event()
         self.lease_lost = False
         """True once this attempt no longer holds its lease; its writes are refused."""
+        self.timed_out = False
+        """True once the attempt ran past its task's `timeout`."""
+        self.deadline = None if timeout is None else time.monotonic() + timeout
+        """When the time limit runs out (time.monotonic()), or None."""
         self._checkpoint: Any = _UNREAD
 
     @property
@@ -58,6 +71,11 @@ class TaskContext:
     def request_stop(self) -> None:
         self._stop.set()
 
+    def time_out(self) -> None:
+        """The time limit ran out: ask the task to stop; the attempt counts as timed out."""
+        self.timed_out = True
+        self._stop.set()
+
     def wait_for_stop(self, timeout: float) -> bool:
         """Sleep up to `timeout` seconds, waking early when a stop is requested."""
         return self._stop.wait(timeout)
@@ -84,6 +102,33 @@ class TaskContext:
     @property
     def lease(self) -> Lease:
         return self._lease
+
+    def progress(self, done: int, total: int) -> None:
+        """Report progress (shown by `scoter info`). Fenced like checkpoints."""
+        if not self._storage.progress(self._lease.token, done, total):
+            self.lease_lost = True
+            self._stop.set()
+            raise LeaseLost(f"task {self.task_id}: lease lost, progress refused")
+
+    def resume(self, items: Sequence[T], *, every: int = 1) -> Iterator[T]:
+        """Iterate over `items`, skipping those a previous attempt finished.
+
+        The position is checkpointed after every `every` items (and progress reported); when
+        a stop is requested the position is checkpointed and the task handed back
+        (`Interrupt`), to resume at the next item in the next attempt.
+        """
+        start = self.checkpoint_state or 0
+        if not isinstance(start, int):
+            raise TypeError("resume() needs the checkpoint to be its own position (an int)")
+        for position in range(start, len(items)):
+            if self.stop_requested:
+                self.checkpoint(position)
+                raise Interrupt()
+            yield items[position]
+            done = position + 1
+            if done % every == 0 or done == len(items):
+                self.checkpoint(done)
+                self.progress(done, len(items))
 
     def activate(self) -> contextvars.Token[TaskContext | None]:
         """Make this the context `current_context()` returns; reset with the token."""

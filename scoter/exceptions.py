@@ -44,3 +44,11 @@ class Interrupt(ScoterError):
     Typical use: `if ctx.stop_requested: raise Interrupt()` after a checkpoint. The release
     counts against `max_interruptions` so that a loop stays bounded.
     """
+
+
+class TimedOut(ScoterError):
+    """The attempt ran past its task's `timeout`; it counts as an error against `retries`."""
+
+
+class RemoteError(ScoterError):
+    """Stands for an exception raised in a child process; its text is the original's repr."""

@@ -65,6 +65,7 @@ class Task(Generic[P, R]):
         priority: int,
         policy: RetryPolicy,
         context: bool,
+        timeout: float | None = None,
     ) -> None:
         self.app = app
         self.fn = fn
@@ -73,6 +74,8 @@ class Task(Generic[P, R]):
         self.priority = priority
         self.policy = policy
         self.context = context
+        self.timeout = timeout
+        """Seconds an attempt may run (see the executors for how each enforces it)."""
         functools.update_wrapper(self, fn)
 
     def __repr__(self) -> str:

@@ -44,6 +44,10 @@ class ThreadExecutor:
         for _ in self._threads:
             self._work.put(None)
 
+    def time_out(self, ctx: TaskContext) -> None:
+        """Threads cannot be stopped: ask the task; the attempt is reported as timed out."""
+        ctx.time_out()
+
     def busy_threads(self) -> int:
         """Worker threads still running (after stop(): still inside task code)."""
         return sum(t.is_alive() for t in self._threads)

@@ -11,12 +11,12 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from scoter import signals as sig
 from scoter.context import TaskContext, deactivate
-from scoter.exceptions import Interrupt
+from scoter.exceptions import Interrupt, RemoteError, TimedOut
 from scoter.retry import RetryPolicy
 from scoter.storage.base import Lease
 
@@ -41,6 +41,38 @@ class FollowUp:
     """How many tasks to claim now (0 while the consumer is stopping)."""
 
 
+SUCCEEDED = "succeeded"
+FAILED = "error"
+INTERRUPTED = "interrupted"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How an attempt ended, in a form that crosses process boundaries (no live objects
+    but `exc`, which stays in the process that ran the task)."""
+
+    kind: str
+    """SUCCEEDED, FAILED or INTERRUPTED."""
+    result: bytes | None = None
+    error: str | None = None
+    """The traceback (FAILED) or the reason (INTERRUPTED)."""
+    summary: str = ""
+    """One line for logs: `ValueError('x')`."""
+    exc: BaseException | None = field(default=None, compare=False)
+
+    @classmethod
+    def succeeded(cls, result: bytes | None) -> Outcome:
+        return cls(SUCCEEDED, result=result)
+
+    @classmethod
+    def failed(cls, exc: BaseException) -> Outcome:
+        return cls(FAILED, error=_format_error(exc), summary=repr(exc), exc=exc)
+
+    def exception(self) -> BaseException:
+        """The exception for signal receivers; a stand-in when it ran in another process."""
+        return self.exc or RemoteError(self.summary)
+
+
 class Undeliverable(Exception):
     """The message can never run here; it goes to dead with `reason`."""
 
@@ -61,7 +93,9 @@ class Runner:
         self._lock = threading.Lock()
 
     def context(self, lease: Lease) -> TaskContext:
-        return TaskContext(lease, self.storage, self.app.serializer)
+        task = self.app.tasks.get(lease.name)
+        timeout = task.timeout if task else None
+        return TaskContext(lease, self.storage, self.app.serializer, timeout)
 
     def execute(
         self, lease: Lease, ctx: TaskContext | None = None, follow_up: FollowUp | None = None
@@ -74,23 +108,12 @@ class Runner:
         try:
             task, args, kwargs = self.decode(lease)
         except Undeliverable as bad:
-            log.error("task %s (%s) cannot run: %s", lease.id, lease.name, bad)
-            self.kill(ctx, bad.reason, str(bad))
+            self.undeliverable(ctx, bad)
             return []
         ref = sig.TaskRef(lease.id, lease.name, lease.queue, args, kwargs, lease.attempt)
         self._send(sig.SIGNAL_EXECUTING, ref)
-        token = ctx.activate()
-        try:
-            value = task.fn(*args, **{**kwargs, "ctx": ctx} if task.context else kwargs)
-        except Interrupt:
-            self.interrupt(ctx, "the task raised Interrupt", ref)
-        except Exception as exc:
-            self._failed(task.policy, ctx, ref, exc)
-        else:
-            return self._succeeded(task.policy, ctx, ref, value, follow_up)
-        finally:
-            deactivate(token)
-        return []
+        outcome = self.run(task, args, kwargs, ctx)
+        return self.settle(ctx, outcome, ref, follow_up)
 
     def decode(self, lease: Lease) -> tuple[Task[Any, Any], tuple[Any, ...], dict[str, Any]]:
         task = self.app.tasks.get(lease.name)
@@ -107,21 +130,62 @@ class Runner:
             raise Undeliverable("undecodable", f"payload of {lease.name!r}: {exc}") from exc
         return task, args, kwargs
 
+    def undeliverable(self, ctx: TaskContext, bad: Undeliverable) -> None:
+        log.error("task %s (%s) cannot run: %s", ctx.task_id, ctx.task_name, bad)
+        self.kill(ctx, bad.reason, str(bad))
+
+    def run(
+        self, task: Task[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any], ctx: TaskContext
+    ) -> Outcome:
+        """Call the task's function; what happened, with the result encoded."""
+        token = ctx.activate()
+        try:
+            value = task.fn(*args, **{**kwargs, "ctx": ctx} if task.context else kwargs)
+            outcome = Outcome.succeeded(self._encode_result(value))
+        except Interrupt:
+            outcome = Outcome(INTERRUPTED, error="the task raised Interrupt")
+        except Exception as exc:
+            outcome = Outcome.failed(exc)
+        finally:
+            deactivate(token)
+        if ctx.timed_out and outcome.kind != INTERRUPTED:
+            return Outcome.failed(TimedOut(f"the task ran past its {task.timeout} s time limit"))
+        return outcome
+
+    def _encode_result(self, value: Any) -> bytes | None:
+        if value is None or self.app.result_ttl == 0:
+            return None
+        try:
+            return self.app.encode_result(value)
+        except TypeError as exc:
+            raise TypeError(f"the task's return value cannot be stored: {exc}") from exc
+
     # -- settling --------------------------------------------------------------------------
+
+    def settle(
+        self,
+        ctx: TaskContext,
+        outcome: Outcome,
+        ref: sig.TaskRef | None = None,
+        follow_up: FollowUp | None = None,
+    ) -> list[Lease]:
+        """Apply the policy to an attempt's outcome: ack, retry, release or dead, fenced."""
+        ref = ref or _ref(ctx.lease)
+        if outcome.kind == SUCCEEDED:
+            return self._succeeded(ctx, ref, outcome.result, follow_up)
+        if outcome.kind == INTERRUPTED:
+            self.interrupt(ctx, outcome.error or "interrupted", ref)
+        else:
+            self._failed(ctx, ref, outcome)
+        return []
 
     def _succeeded(
         self,
-        policy: RetryPolicy,
         ctx: TaskContext,
         ref: sig.TaskRef,
-        value: Any,
+        data: bytes | None,
         follow_up: FollowUp | None,
     ) -> list[Lease]:
-        try:
-            data = self._encode_result(value)
-        except Exception as exc:
-            self._failed(policy, ctx, ref, exc)
-            return []
         wanted = follow_up.wanted() if follow_up else 0
         ttl = self.app.result_ttl
         if follow_up and wanted > 0:
@@ -137,39 +201,33 @@ class Runner:
             self._refused(ctx, ref, "ack")
         return leases
 
-    def _encode_result(self, value: Any) -> bytes | None:
-        if value is None or self.app.result_ttl == 0:
-            return None
-        try:
-            return self.app.encode_result(value)
-        except TypeError as exc:
-            raise TypeError(f"the task's return value cannot be stored: {exc}") from exc
-
-    def _failed(
-        self, policy: RetryPolicy, ctx: TaskContext, ref: sig.TaskRef, exc: Exception
-    ) -> None:
-        error = _format_error(exc)
-        self._send(sig.SIGNAL_ERROR, ref, exc)
+    def _failed(self, ctx: TaskContext, ref: sig.TaskRef, outcome: Outcome) -> None:
+        error = outcome.error or outcome.summary
+        self._send(sig.SIGNAL_ERROR, ref, outcome.exception())
+        policy = self.policy(ctx)
         errors_before = ctx.lease.errors
         if policy.should_retry(errors_before):
             delay = policy.delay(errors_before)
             eta = time.time() + delay
             if self._write(ctx, lambda: self.storage.retry(ctx.token, eta, error)):
-                log.info("task %s (%s) failed, retry in %.1fs: %r", ref.id, ref.name, delay, exc)
-                self._send(sig.SIGNAL_RETRYING, ref, exc, delay)
+                log.info("task %s (%s) failed, retry in %.1fs: %s", ref.id, ref.name, delay,
+                         outcome.summary)  # fmt: skip
+                self._send(sig.SIGNAL_RETRYING, ref, outcome.exception(), delay)
             else:
                 self._refused(ctx, ref, "retry")
             return
-        log.error("task %s (%s) failed for good after %d error(s): %r",
-                  ref.id, ref.name, errors_before + 1, exc)  # fmt: skip
+        log.error("task %s (%s) failed for good after %d error(s): %s",
+                  ref.id, ref.name, errors_before + 1, outcome.summary)  # fmt: skip
         self.kill(ctx, "error", error, ref)
+
+    def policy(self, ctx: TaskContext) -> RetryPolicy:
+        task = self.app.tasks.get(ctx.lease.name)
+        return task.policy if task else DEFAULT_POLICY
 
     def interrupt(self, ctx: TaskContext, reason: str, ref: sig.TaskRef | None = None) -> bool:
         """Hand the task back unfinished (or to dead once `max_interruptions` is spent)."""
         ref = ref or _ref(ctx.lease)
-        task = self.app.tasks.get(ctx.lease.name)
-        policy = task.policy if task else DEFAULT_POLICY
-        if not policy.may_release(ctx.lease.interruptions):
+        if not self.policy(ctx).may_release(ctx.lease.interruptions):
             detail = f"interrupted {ctx.lease.interruptions + 1} times (max_interruptions)"
             return self.kill(ctx, "interrupted", detail, ref)
         if self._write(ctx, lambda: self.storage.release(ctx.token, reason)):
@@ -225,7 +283,7 @@ def _ref(lease: Lease) -> sig.TaskRef:
     return sig.TaskRef(lease.id, lease.name, lease.queue, attempt=lease.attempt)
 
 
-def _format_error(exc: Exception) -> str:
+def _format_error(exc: BaseException) -> str:
     """The traceback from the task's own frames on (the runner's frame left out)."""
     tb = exc.__traceback__
     return "".join(traceback.format_exception(type(exc), exc, tb.tb_next if tb else None))

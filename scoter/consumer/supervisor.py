@@ -138,6 +138,7 @@ class Consumer:
         try:
             while not self.stopping:
                 self._fetch()
+                self._enforce_time_limits()
             self._drain()
         finally:
             self.executor.stop()
@@ -163,6 +164,14 @@ class Consumer:
             self.inflight.add(ctx)
             self.executor.submit(ctx)
 
+    def _enforce_time_limits(self) -> None:
+        now = time.monotonic()
+        for ctx in self.inflight.contexts():
+            if ctx.deadline is not None and now >= ctx.deadline and not ctx.timed_out:
+                log.warning("task %s (%s) ran past its time limit: stop requested",
+                            ctx.task_id, ctx.task_name)  # fmt: skip
+                self.executor.time_out(ctx)
+
     def _drain(self) -> None:
         assert self._stop_at is not None
         deadline = self._stop_at + self.drain_timeout
@@ -174,6 +183,7 @@ class Consumer:
             now = time.monotonic()
             if now >= deadline:
                 break
+            self._enforce_time_limits()
             if now >= nudge_at and not nudged:
                 self._request_stop_all()
                 nudged = True

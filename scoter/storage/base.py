@@ -79,6 +79,8 @@ class TaskInfo:
     updated_at: float
     history: list[dict[str, object]] = field(default_factory=list)
     """One entry per finished attempt: {"attempt", "outcome", "at", "consumer", "detail"}."""
+    progress: tuple[int, int] | None = None
+    """(done, total) as the running attempt last reported it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +171,23 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     def checkpoint(self, token: str, state: bytes) -> bool:
         """Store the attempt's progress; the next attempt's lease carries it."""
+
+    def crash(self, token: str, detail: str) -> Rescued | None:
+        """Running → queued at once, counting a crash (dead `crashed` at `max_crashes`).
+
+        For a holder that saw its attempt die (a child process killed by a signal) and need
+        not wait for the lease to expire. Fenced: None when the token no longer holds the
+        lease. Backends that cannot raise NotImplementedError; the rescuer then recovers the
+        task when its lease expires.
+        """
+        raise NotImplementedError
+
+    def progress(self, token: str, done: int, total: int) -> bool:
+        """Record how far the running attempt got, for inspection. Fenced.
+
+        Backends that keep no progress return True without storing it.
+        """
+        return True
 
     @abc.abstractmethod
     def rescue(self, now: float) -> list[Rescued]:

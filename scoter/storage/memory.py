@@ -37,6 +37,7 @@ class _Row:
     error: str | None = None
     reason: str | None = None
     history: list[dict[str, object]] = field(default_factory=list)
+    progress: tuple[int, int] | None = None
 
 
 class MemoryStorage(Storage):
@@ -108,6 +109,7 @@ class MemoryStorage(Storage):
         now = time.time()
         row.history.append(_entry(row, outcome, now, detail))
         row.state, row.token, row.consumer, row.lease_expires = state, None, None, None
+        row.progress = None
         row.updated_at = now
         self._cond.notify_all()
         return row
@@ -159,20 +161,34 @@ class MemoryStorage(Storage):
             return True
 
     def rescue(self, now: float) -> list[Rescued]:
-        rescued = []
         with self._cond:
-            for row in list(self._by_token.values()):
-                if row.lease_expires is None or row.lease_expires >= now:
-                    continue
-                assert row.token is not None
-                crashes = row.crashes + 1
-                state = State.DEAD if crashes >= row.task.max_crashes else State.QUEUED
-                self._settle(row.token, "crashed", state, "lease expired")
-                row.crashes = crashes
-                if state is State.DEAD:
-                    row.reason, row.error = "crashed", _crashed_detail(crashes)
-                rescued.append(Rescued(row.task.id, row.task.name, state, crashes))
-        return rescued
+            expired = [
+                row.token for row in self._by_token.values()
+                if row.token and row.lease_expires is not None and row.lease_expires < now
+            ]  # fmt: skip
+            return [self._crash(token, "lease expired") for token in expired]
+
+    def crash(self, token: str, detail: str) -> Rescued | None:
+        with self._cond:
+            return self._crash(token, detail) if token in self._by_token else None
+
+    def _crash(self, token: str, detail: str) -> Rescued:
+        row = self._by_token[token]
+        crashes = row.crashes + 1
+        state = State.DEAD if crashes >= row.task.max_crashes else State.QUEUED
+        self._settle(token, "crashed", state, detail)
+        row.crashes = crashes
+        if state is State.DEAD:
+            row.reason, row.error = "crashed", _crashed_detail(crashes, detail)
+        return Rescued(row.task.id, row.task.name, state, crashes)
+
+    def progress(self, token: str, done: int, total: int) -> bool:
+        with self._cond:
+            row = self._by_token.get(token)
+            if row is None:
+                return False
+            row.progress = (done, total)
+            return True
 
     def promote(self, now: float) -> int:
         with self._cond:
@@ -259,8 +275,8 @@ def _first_line(text: str | None) -> str | None:
     return lines[-1][:200] if lines else None
 
 
-def _crashed_detail(crashes: int) -> str:
-    return f"the lease expired {crashes} time(s) without a release: the consumer died mid-task"
+def _crashed_detail(crashes: int, detail: str) -> str:
+    return f"crashed {crashes} time(s), the last one: {detail}"
 
 
 def _entry(row: _Row, outcome: str, now: float, detail: str | None) -> dict[str, object]:
@@ -281,4 +297,5 @@ def _info(row: _Row) -> TaskInfo:
         consumer=row.consumer, lease_expires=row.lease_expires, result=row.result,
         error=row.error, reason=row.reason, payload=t.payload, created_at=row.created_at,
         updated_at=row.updated_at, history=[dict(h) for h in row.history],
+        progress=row.progress if row.state is State.RUNNING else None,
     )  # fmt: skip

@@ -147,8 +147,17 @@ class SQLiteStorage(Storage):
         return self._fenced("checkpoint", token=token, state=state)
 
     def rescue(self, now: float) -> list[Rescued]:
-        rows = self._db.execute(SQL["rescue"], {"now": now}).fetchall()
+        params = {"now": now, "detail": "lease expired"}
+        rows = self._db.execute(SQL["rescue"], params).fetchall()
         return [Rescued(r[0], r[1], State(r[2]), r[3]) for r in rows]
+
+    def crash(self, token: str, detail: str) -> Rescued | None:
+        params = {"token": token, "detail": detail, "now": time.time()}
+        row = self._db.execute(SQL["crash"], params).fetchone()
+        return None if row is None else Rescued(row[0], row[1], State(row[2]), row[3])
+
+    def progress(self, token: str, done: int, total: int) -> bool:
+        return self._fenced("progress", token=token, progress=json.dumps([done, total]))
 
     def promote(self, now: float) -> int:
         return int(self._db.execute(SQL["promote"], {"now": now}).rowcount)
@@ -228,4 +237,5 @@ def _info(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> TaskInfo:
         error=r["error"], reason=r["reason"], payload=r["payload"],
         created_at=r["created_at"], updated_at=r["updated_at"],
         history=json.loads(r["history"]),
+        progress=tuple(json.loads(r["progress"])) if r["progress"] else None,
     )  # fmt: skip

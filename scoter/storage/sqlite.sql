@@ -25,6 +25,7 @@ CREATE TABLE IF NOT EXISTS scoter_tasks (
     error TEXT,
     reason TEXT,
     history TEXT NOT NULL DEFAULT '[]',
+    progress TEXT,
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL
 );
@@ -76,7 +77,8 @@ UPDATE scoter_tasks
 SET state = 'done', result = :result, result_expires = :result_expires,
     history = json_insert(history, '$[#]', json_object('attempt', attempts,
         'outcome', 'succeeded', 'at', :now, 'consumer', consumer)),
-    lease_token = NULL, consumer = NULL, lease_expires = NULL, updated_at = :now
+    lease_token = NULL, consumer = NULL, lease_expires = NULL, progress = NULL,
+    updated_at = :now
 WHERE lease_token = :token;
 
 -- name: retry
@@ -85,7 +87,8 @@ SET state = CASE WHEN :eta <= :now THEN 'queued' ELSE 'scheduled' END, eta = :et
     errors = errors + 1, error = :error,
     history = json_insert(history, '$[#]', json_object('attempt', attempts,
         'outcome', 'error', 'at', :now, 'consumer', consumer, 'detail', :detail)),
-    lease_token = NULL, consumer = NULL, lease_expires = NULL, updated_at = :now
+    lease_token = NULL, consumer = NULL, lease_expires = NULL, progress = NULL,
+    updated_at = :now
 WHERE lease_token = :token;
 
 -- name: release
@@ -93,7 +96,8 @@ UPDATE scoter_tasks
 SET state = 'queued', interruptions = interruptions + 1,
     history = json_insert(history, '$[#]', json_object('attempt', attempts,
         'outcome', 'interrupted', 'at', :now, 'consumer', consumer, 'detail', :reason)),
-    lease_token = NULL, consumer = NULL, lease_expires = NULL, updated_at = :now
+    lease_token = NULL, consumer = NULL, lease_expires = NULL, progress = NULL,
+    updated_at = :now
 WHERE lease_token = :token;
 
 -- name: dead
@@ -102,26 +106,47 @@ SET state = 'dead', reason = :reason, error = :error,
     errors = errors + (:reason = 'error'), interruptions = interruptions + (:reason = 'interrupted'),
     history = json_insert(history, '$[#]', json_object('attempt', attempts,
         'outcome', :reason, 'at', :now, 'consumer', consumer, 'detail', :detail)),
-    lease_token = NULL, consumer = NULL, lease_expires = NULL, updated_at = :now
+    lease_token = NULL, consumer = NULL, lease_expires = NULL, progress = NULL,
+    updated_at = :now
 WHERE lease_token = :token;
 
 -- name: checkpoint
 UPDATE scoter_tasks SET checkpoint = :state, updated_at = :now WHERE lease_token = :token;
 
 -- name: rescue
+-- Expired leases: the holder died without a release.
 UPDATE scoter_tasks
 SET crashes = crashes + 1,
     state = CASE WHEN crashes + 1 >= max_crashes THEN 'dead' ELSE 'queued' END,
     reason = CASE WHEN crashes + 1 >= max_crashes THEN 'crashed' ELSE reason END,
     error = CASE WHEN crashes + 1 >= max_crashes
-        THEN 'the lease expired ' || (crashes + 1)
-             || ' time(s) without a release: the consumer died mid-task'
+        THEN 'crashed ' || (crashes + 1) || ' time(s), the last one: ' || :detail
         ELSE error END,
     history = json_insert(history, '$[#]', json_object('attempt', attempts,
-        'outcome', 'crashed', 'at', :now, 'consumer', consumer, 'detail', 'lease expired')),
-    lease_token = NULL, consumer = NULL, lease_expires = NULL, updated_at = :now
+        'outcome', 'crashed', 'at', :now, 'consumer', consumer, 'detail', :detail)),
+    lease_token = NULL, consumer = NULL, lease_expires = NULL, progress = NULL,
+    updated_at = :now
 WHERE state = 'running' AND lease_expires < :now
 RETURNING id, name, state, crashes;
+
+-- name: crash
+-- The holder saw its attempt die (a killed child process): no need to wait.
+UPDATE scoter_tasks
+SET crashes = crashes + 1,
+    state = CASE WHEN crashes + 1 >= max_crashes THEN 'dead' ELSE 'queued' END,
+    reason = CASE WHEN crashes + 1 >= max_crashes THEN 'crashed' ELSE reason END,
+    error = CASE WHEN crashes + 1 >= max_crashes
+        THEN 'crashed ' || (crashes + 1) || ' time(s), the last one: ' || :detail
+        ELSE error END,
+    history = json_insert(history, '$[#]', json_object('attempt', attempts,
+        'outcome', 'crashed', 'at', :now, 'consumer', consumer, 'detail', :detail)),
+    lease_token = NULL, consumer = NULL, lease_expires = NULL, progress = NULL,
+    updated_at = :now
+WHERE lease_token = :token
+RETURNING id, name, state, crashes;
+
+-- name: progress
+UPDATE scoter_tasks SET progress = :progress WHERE lease_token = :token;
 
 -- name: promote
 UPDATE scoter_tasks SET state = 'queued', updated_at = :now
