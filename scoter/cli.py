@@ -8,7 +8,6 @@ Every option of `scoter worker` can also come from the SCOTER_* variable named i
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import logging
 import os
 import sys
@@ -21,8 +20,9 @@ from rich.table import Table
 
 from scoter.app import Scoter
 from scoter.config import redact
-from scoter.consumer.supervisor import EXIT_RESTART
+from scoter.consumer.supervisor import EXECUTORS, EXIT_RESTART
 from scoter.exceptions import ConfigurationError
+from scoter.loader import AppLoadError, load_app
 from scoter.states import State
 
 EXIT_OK = 0
@@ -35,40 +35,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 console = Console()
 
 
-class AppLoadError(Exception):
-    """The APP argument does not name an importable Scoter app."""
-
-
 def fail(message: str, code: int) -> NoReturn:
     click.secho("error: ", fg="red", bold=True, err=True, nl=False)
     click.echo(message, err=True)
     sys.exit(code)
-
-
-def load_app(path: str) -> Scoter:
-    """Import `module.path:attribute` (or `module.path`, finding its one Scoter)."""
-    module_name, _, attribute = path.partition(":")
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    try:
-        module = importlib.import_module(module_name)
-    except Exception as exc:
-        raise AppLoadError(f"cannot import module {module_name!r}: {exc!r}") from exc
-    if attribute:
-        app = getattr(module, attribute, None)
-        if app is None:
-            raise AppLoadError(f"module {module_name!r} has no attribute {attribute!r}")
-    else:
-        apps = [v for v in vars(module).values() if isinstance(v, Scoter)]
-        if len(apps) != 1:
-            raise AppLoadError(
-                f"module {module_name!r} defines {len(apps)} Scoter apps; name one: "
-                f"{module_name}:app"
-            )
-        app = apps[0]
-    if not isinstance(app, Scoter):
-        raise AppLoadError(f"{path} is a {type(app).__name__}, not a Scoter app")
-    return app
 
 
 def open_app(path: str) -> Scoter:
@@ -140,6 +110,16 @@ def cli() -> None:
     help="Seconds SIGTERM waits for running tasks. $SCOTER_DRAIN_TIMEOUT",
 )
 @click.option(
+    "-k",
+    "--executor",
+    type=click.Choice(EXECUTORS),
+    default="thread",
+    show_default=True,
+    envvar="SCOTER_EXECUTOR",
+    help="thread; process (CPU-bound tasks, hard time limits); asyncio (async def tasks). "
+    "$SCOTER_EXECUTOR",
+)
+@click.option(
     "-v", "--verbose", is_flag=True, envvar="SCOTER_VERBOSE", help="Log every task. $SCOTER_VERBOSE"
 )
 @click.option(
@@ -151,7 +131,7 @@ def cli() -> None:
 )
 def worker(
     app: str, workers: int, queues: tuple[str, ...], lease: float, heartbeat: float | None,
-    drain_timeout: float, verbose: bool, quiet: bool,
+    drain_timeout: float, executor: str, verbose: bool, quiet: bool,
 ) -> None:  # fmt: skip
     """Run a consumer: claim tasks of APP and run them until SIGTERM or SIGINT."""
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
@@ -160,7 +140,7 @@ def worker(
     try:
         consumer = the_app.consumer(
             queues=queues or None, workers=workers, lease=lease, heartbeat=heartbeat,
-            drain_timeout=drain_timeout,
+            drain_timeout=drain_timeout, executor=executor, app_path=app,
         )  # fmt: skip
     except ValueError as exc:
         fail(str(exc), EXIT_CONFIG)
@@ -273,6 +253,29 @@ def demo(tasks: int, consumers: int, workers: int) -> None:
     from scoter.demo import run_demo
 
     sys.exit(run_demo(tasks=tasks, consumers=consumers, workers=workers, console=console))
+
+
+@cli.command()
+@click.option("--url", default=None, help="Storage URL. [default: a new SQLite file in a temp dir]")
+@click.option("--tasks", type=click.IntRange(min=1), default=2000, show_default=True)
+@click.option("--consumers", type=click.IntRange(min=2), default=3, show_default=True)
+@click.option("--seconds", type=click.FloatRange(min=0), default=40.0, show_default=True,
+              help="How long the signals go on.")  # fmt: skip
+@click.option("--executor", type=click.Choice(["thread", "process", "asyncio"]),
+              default="thread", show_default=True)  # fmt: skip
+@click.option("--seed", type=int, default=None, help="Seed of the random choices. [default: new]")
+def chaos(
+    url: str | None, tasks: int, consumers: int, seconds: float, executor: str, seed: int | None
+) -> None:
+    """Prove G1/G2/G5: SIGTERM, SIGKILL and SIGSTOP random consumers; exit 1 on any loss."""
+    from scoter.chaos import main
+
+    try:
+        code = main(console, url=url, tasks=tasks, consumers=consumers, seconds=seconds,
+                    executor=executor, seed=seed)  # fmt: skip
+    except ValueError as exc:
+        fail(str(exc), EXIT_CONFIG)
+    sys.exit(code)
 
 
 def _time(timestamp: float | None) -> str:

@@ -5,12 +5,35 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from typing import Protocol
 
 from scoter.consumer.inflight import InFlight
 from scoter.consumer.runner import FollowUp, Runner
 from scoter.context import TaskContext
 
 log = logging.getLogger("scoter.consumer")
+
+
+class Executor(Protocol):
+    """Runs attempts; the supervisor owns leases, heartbeats and the shutdown plan."""
+
+    def start(self) -> None: ...
+
+    def submit(self, ctx: TaskContext) -> None: ...
+
+    def request_stop(self, ctx: TaskContext) -> None:
+        """Set `ctx.stop_requested` where the task runs."""
+
+    def time_out(self, ctx: TaskContext) -> None:
+        """The attempt ran past its time limit."""
+
+    def abandon(self) -> None:
+        """Stop whatever still runs, if this executor can (the drain deadline passed)."""
+
+    def stop(self) -> None: ...
+
+    def busy_threads(self) -> int:
+        """Threads of this process still inside task code after stop()."""
 
 
 class ThreadExecutor:
@@ -43,6 +66,12 @@ class ThreadExecutor:
     def stop(self) -> None:
         for _ in self._threads:
             self._work.put(None)
+
+    def request_stop(self, ctx: TaskContext) -> None:
+        ctx.request_stop()
+
+    def abandon(self) -> None:
+        """Threads cannot be killed: a task still running is released under it."""
 
     def time_out(self, ctx: TaskContext) -> None:
         """Threads cannot be stopped: ask the task; the attempt is reported as timed out."""

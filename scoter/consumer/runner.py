@@ -18,6 +18,7 @@ from scoter import signals as sig
 from scoter.context import TaskContext, deactivate
 from scoter.exceptions import Interrupt, RemoteError, TimedOut
 from scoter.retry import RetryPolicy
+from scoter.states import State
 from scoter.storage.base import Lease
 
 if TYPE_CHECKING:
@@ -141,7 +142,7 @@ class Runner:
         token = ctx.activate()
         try:
             value = task.fn(*args, **{**kwargs, "ctx": ctx} if task.context else kwargs)
-            outcome = Outcome.succeeded(self._encode_result(value))
+            outcome = Outcome.succeeded(self.encode_result(value))
         except Interrupt:
             outcome = Outcome(INTERRUPTED, error="the task raised Interrupt")
         except Exception as exc:
@@ -152,7 +153,7 @@ class Runner:
             return Outcome.failed(TimedOut(f"the task ran past its {task.timeout} s time limit"))
         return outcome
 
-    def _encode_result(self, value: Any) -> bytes | None:
+    def encode_result(self, value: Any) -> bytes | None:
         if value is None or self.app.result_ttl == 0:
             return None
         try:
@@ -235,6 +236,26 @@ class Runner:
             return True
         self._refused(ctx, ref, "release")
         return False
+
+    def crashed(self, ctx: TaskContext, detail: str) -> None:
+        """The attempt died with its process: requeue now, counting a crash (G4)."""
+        ref = _ref(ctx.lease)
+        try:
+            rescued = self._write(ctx, lambda: self.storage.crash(ctx.token, detail))
+        except NotImplementedError:
+            log.warning("task %s (%s): %s; it runs again when its lease expires",
+                        ctx.task_id, ctx.task_name, detail)  # fmt: skip
+            return
+        if rescued is None:
+            self._refused(ctx, ref, "crash")
+            return
+        dead = rescued.state is State.DEAD
+        what = "dead: max_crashes reached" if dead else "queued again"
+        log.warning("task %s (%s): %s (crash %d), %s",
+                    ctx.task_id, ctx.task_name, detail, rescued.crashes, what)  # fmt: skip
+        self._send(sig.SIGNAL_RESCUED, ref, rescued.state.value)
+        if dead:
+            self._send(sig.SIGNAL_DEAD, ref, "crashed")
 
     def kill(
         self, ctx: TaskContext, reason: str, error: str, ref: sig.TaskRef | None = None

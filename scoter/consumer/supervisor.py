@@ -21,14 +21,17 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from scoter import signals as sig
-from scoter.consumer.executor import ThreadExecutor
+from scoter.consumer.aio import AsyncioExecutor
+from scoter.consumer.executor import Executor, ThreadExecutor
 from scoter.consumer.heartbeat import Heartbeat
 from scoter.consumer.inflight import InFlight
+from scoter.consumer.processes import ProcessExecutor
 from scoter.consumer.rescuer import Rescuer
 from scoter.consumer.runner import FollowUp, Runner
 from scoter.consumer.scheduler import Scheduler
 from scoter.consumer.service import Service
 from scoter.context import TaskContext
+from scoter.loader import path_of
 
 if TYPE_CHECKING:
     from scoter.app import Scoter
@@ -40,6 +43,7 @@ EXIT_RESTART = 75
 """Returned by `run()` after SIGHUP: the caller re-executes the process."""
 
 ERROR_BACKOFF_MAX_S = 5.0
+EXECUTORS = ("thread", "process", "asyncio")
 
 
 class Consumer:
@@ -58,6 +62,8 @@ class Consumer:
         poll: float = 0.2,
         schedule_interval: float = 1.0,
         rescue_interval: float | None = None,
+        executor: str = "thread",
+        app_path: str | None = None,
     ) -> None:
         """
         :param queues: queues to consume, first listed first; default: every task's queue.
@@ -69,9 +75,15 @@ class Consumer:
         :param poll: longest idle wait between claims (the storage may wake earlier).
         :param schedule_interval: seconds between promotions of due scheduled tasks.
         :param rescue_interval: seconds between rescues of expired leases; default lease / 6.
+        :param executor: 'thread' (default), 'process' (a child process per worker: for
+            CPU-bound tasks and hard time limits) or 'asyncio' (for `async def` tasks).
+        :param app_path: `module:attribute` of the app, which process children import;
+            found in sys.modules when not given.
         """
         if workers < 1 or lease <= 0 or drain_timeout < 0:
             raise ValueError("workers must be >= 1, lease > 0 and drain_timeout >= 0")
+        if executor not in EXECUTORS:
+            raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}, not {executor!r}")
         self.app = app
         self.storage = app.storage
         self.queues = list(queues) if queues else _queues_of(app)
@@ -84,7 +96,7 @@ class Consumer:
         self.inflight = InFlight()
         self.runner = Runner(app, self.id)
         follow_up = FollowUp(self.queues, lease, self._claim_after_ack)
-        self.executor = ThreadExecutor(self.runner, self.inflight, workers, follow_up)
+        self.executor = self._make_executor(executor, app_path, follow_up)
         self.services: list[Service] = [
             Heartbeat(self.storage, self.inflight, lease, heartbeat or lease / 3, self._lost),
             Scheduler(self.storage, schedule_interval),
@@ -95,6 +107,16 @@ class Consumer:
         self._restart = False
         self._storage_failing = False
         self._backoff = 0.0
+
+    def _make_executor(self, kind: str, app_path: str | None, follow_up: FollowUp) -> Executor:
+        if kind == "process":
+            path = app_path or path_of(self.app)
+            if path is None:
+                raise ValueError("the process executor needs app_path='module:attribute'")
+            return ProcessExecutor(self.runner, self.inflight, self.workers, path, follow_up)
+        if kind == "asyncio":
+            return AsyncioExecutor(self.runner, self.inflight, self.workers, follow_up)
+        return ThreadExecutor(self.runner, self.inflight, self.workers, follow_up)
 
     # -- control (safe from signal handlers and other threads) -----------------------------
 
@@ -189,11 +211,12 @@ class Consumer:
                 nudged = True
             self.inflight.wait_below(1, min(0.05, deadline - now))
         self._request_stop_all()
+        self.executor.abandon()
         self._release_all()
 
     def _request_stop_all(self) -> None:
         for ctx in self.inflight.contexts():
-            ctx.request_stop()
+            self.executor.request_stop(ctx)
 
     def _release_all(self) -> None:
         """Hand every still-running task back; any consumer may claim it at once (G5)."""
@@ -215,7 +238,7 @@ class Consumer:
     def _lost(self, ctx: TaskContext) -> None:
         """Heartbeat says the lease is gone: tell the task; its writes will be refused."""
         ctx.lease_lost = True
-        ctx.request_stop()
+        self.executor.request_stop(ctx)
         log.warning("task %s (%s): lease lost, another consumer may run it", ctx.task_id,
                     ctx.task_name)  # fmt: skip
         if self.app.signals:

@@ -6,6 +6,7 @@ $SCOTER_TEST_RUNS, so tests count executions by their side effects, not by logs.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import sqlite3
@@ -65,3 +66,64 @@ def crash(ctx: TaskContext) -> None:
 def fail(ctx: TaskContext) -> None:
     record("started", ctx)
     raise ValueError("this task always fails")
+
+
+@app.task(context=True)
+def spin(seconds: float, ctx: TaskContext) -> int:
+    """CPU-bound, holding the GIL in C code (sum over a range) for long stretches."""
+    record("started", ctx)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        sum(range(3_000_000))
+    record("finished", ctx)
+    return os.getpid()
+
+
+@app.task(context=True, timeout=1.0)
+def overrun(ctx: TaskContext) -> None:
+    """Ignores its time limit: only a killed process or a cancelled coroutine stops it."""
+    record("started", ctx)
+    while True:
+        time.sleep(0.05)
+
+
+@app.task(context=True, timeout=0.5)
+def overrun_politely(ctx: TaskContext) -> str:
+    """Notices its time limit through ctx.stop_requested and returns."""
+    record("started", ctx)
+    ctx.wait_for_stop(30)
+    return "returned"
+
+
+@app.task(context=True, timeout=1.0)
+async def overrun_async(ctx: TaskContext) -> None:
+    record("started", ctx)
+    await asyncio.sleep(60)
+
+
+@app.task(context=True)
+async def polite_async(seconds: float, ctx: TaskContext) -> int:
+    """An async task that hands itself back when asked to stop, from its checkpoint."""
+    record("started", ctx)
+    done: float = ctx.checkpoint_state or 0.0
+    if done:
+        record("resumed", ctx)
+    while done < seconds:
+        if ctx.stop_requested:
+            record("interrupted", ctx)
+            raise Interrupt()
+        await asyncio.sleep(0.05)
+        done += 0.05
+        ctx.checkpoint(done)
+    record("finished", ctx)
+    return os.getpid()
+
+
+@app.task(context=True)
+def steps(count: int, ctx: TaskContext) -> int:
+    """Records every step it performs; resumes after the last checkpointed step."""
+    for step in ctx.resume(range(count)):
+        time.sleep(0.05)
+        record(f"step {step}", ctx)
+    record("finished", ctx)
+    return count

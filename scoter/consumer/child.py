@@ -1,0 +1,101 @@
+"""The body of a process-executor child: receive a lease, run the task, send the outcome back.
+
+The child holds no lease and sends no heartbeat — the parent does both, so a task that holds
+the GIL or hogs the CPU cannot starve them. It writes only fenced checkpoints and progress.
+SIGINT is ignored (the parent owns the shutdown plan); SIGTERM asks the running task to stop.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import dataclasses
+import os
+import signal
+import threading
+import time
+from multiprocessing.connection import Connection
+from types import FrameType
+
+from scoter.consumer.runner import Runner, Undeliverable
+from scoter.context import TaskContext
+from scoter.loader import load_app
+from scoter.storage.base import Lease
+
+STOP_POLL_S = 0.02
+PARENT_POLL_S = 0.5
+PR_SET_PDEATHSIG = 1
+
+READY = "ready"
+UNDELIVERABLE = "undeliverable"
+OUTCOME = "outcome"
+
+
+class _StopFlag:
+    """Set by SIGTERM (a handler only sets a flag); a watcher thread passes it to the task."""
+
+    def __init__(self) -> None:
+        self.signalled = False
+        self.current: TaskContext | None = None
+
+    def on_signal(self, _signum: int, _frame: FrameType | None) -> None:
+        self.signalled = True
+
+    def watch(self) -> None:
+        stopped = threading.Event()
+        while not stopped.wait(STOP_POLL_S):
+            ctx = self.current
+            if self.signalled and ctx is not None:
+                ctx.request_stop()
+                self.signalled = False
+
+
+def _die_with_parent() -> None:
+    """A child must not outlive its parent: orphaned, it would run its task unleased.
+
+    Linux kills it with the parent (PR_SET_PDEATHSIG); elsewhere a thread watches the parent.
+    """
+    parent = os.getppid()
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="scoter-parent-watch", daemon=True).start()
+
+
+def main(app_path: str, conn: Connection) -> None:
+    """Entry point of a child process (spawned, so it imports the app afresh)."""
+    _die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    flag = _StopFlag()
+    signal.signal(signal.SIGTERM, flag.on_signal)
+    threading.Thread(target=flag.watch, name="scoter-stop-watch", daemon=True).start()
+    app = load_app(app_path)
+    runner = Runner(app, consumer_id="child")
+    conn.send((READY,))
+    while (lease := conn.recv()) is not None:
+        flag.signalled = False
+        conn.send(_run(runner, lease, flag))
+
+
+def _run(runner: Runner, lease: Lease, flag: _StopFlag) -> tuple[str, object, object]:
+    ctx = runner.context(lease)
+    try:
+        task, args, kwargs = runner.decode(lease)
+    except Undeliverable as bad:
+        return (UNDELIVERABLE, bad.reason, str(bad))
+    flag.current = ctx
+    try:
+        outcome = runner.run(task, args, kwargs, ctx)
+    finally:
+        flag.current = None
+    return (OUTCOME, dataclasses.replace(outcome, exc=None), ctx.lease_lost)

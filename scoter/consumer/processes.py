@@ -1,0 +1,257 @@
+"""The process executor: tasks run in child processes, one task per child at a time.
+
+The parent keeps the leases: it heartbeats them (so CPU-bound or GIL-holding tasks cannot starve
+the heartbeat), settles every outcome, and watches each child. When a child dies mid-task —
+SIGKILL, the OOM killer, a segfault — the parent sees it at once, records the attempt as a
+crash with the signal that ended it (counted against `max_crashes`), requeues the task without
+waiting for the lease to expire, and starts a new child. Time limits kill the child; the attempt
+counts as an error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import os
+import signal
+import threading
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
+
+from scoter.consumer import child as child_main
+from scoter.consumer.inflight import InFlight
+from scoter.consumer.runner import FollowUp, Outcome, Runner, Undeliverable
+from scoter.context import TaskContext
+from scoter.exceptions import TimedOut
+
+log = logging.getLogger("scoter.consumer")
+
+WAIT_S = 0.1
+JOIN_S = 5.0
+
+KILLED_FOR_TIMEOUT = "timeout"
+KILLED_FOR_SHUTDOWN = "shutdown"
+
+
+@dataclass(eq=False)
+class _Child:
+    process: BaseProcess
+    conn: Connection
+    ready: bool = False
+    ctx: TaskContext | None = None
+    killed_for: str | None = None
+    gone: bool = False
+
+
+class ProcessExecutor:
+    """Runs attempts in `workers` spawned child processes that import the app by its path."""
+
+    def __init__(
+        self,
+        runner: Runner,
+        inflight: InFlight,
+        workers: int,
+        app_path: str,
+        follow_up: FollowUp | None = None,
+    ) -> None:
+        self.runner = runner
+        self.inflight = inflight
+        self.workers = workers
+        self.app_path = app_path
+        self.follow_up = follow_up
+        self._mp = multiprocessing.get_context("spawn")
+        self._children: list[_Child] = []
+        self._pending: deque[TaskContext] = deque()
+        self._lock = threading.Lock()
+        self._wake_read, self._wake_write = self._mp.Pipe(duplex=False)
+        self._stopping = threading.Event()
+        self._monitor = threading.Thread(target=self._loop, name="scoter-children", daemon=True)
+
+    # -- the executor interface ------------------------------------------------------------
+
+    def start(self) -> None:
+        for _ in range(self.workers):
+            self._spawn()
+        self._monitor.start()
+
+    def submit(self, ctx: TaskContext) -> None:
+        with self._lock:
+            self._pending.append(ctx)
+        self._wake_write.send_bytes(b".")
+
+    def request_stop(self, ctx: TaskContext) -> None:
+        """Tell the task (SIGTERM to its child sets `ctx.stop_requested` there)."""
+        ctx.request_stop()
+        self._signal(ctx, signal.SIGTERM, None)
+
+    def time_out(self, ctx: TaskContext) -> None:
+        """Kill the child past the time limit; the attempt is settled as timed out."""
+        ctx.time_out()
+        self._signal(ctx, signal.SIGKILL, KILLED_FOR_TIMEOUT)
+
+    def abandon(self) -> None:
+        """At the drain deadline: kill children still running, so the tasks can be released."""
+        busy = [c for c in list(self._children) if c.ctx is not None and not c.gone]
+        for child in busy:
+            child.killed_for = KILLED_FOR_SHUTDOWN
+            _kill(child.process, signal.SIGKILL)
+        for child in busy:
+            child.process.join(JOIN_S)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        children = list(self._children)
+        for child in children:
+            if not child.gone and child.ctx is None:
+                _send_quietly(child.conn, None)
+        for child in children:
+            child.process.join(JOIN_S)
+            if child.process.is_alive():
+                _kill(child.process, signal.SIGKILL)
+        self._wake_write.send_bytes(b".")
+        self._monitor.join(JOIN_S)
+
+    def busy_threads(self) -> int:
+        return 0  # task code runs in children, which stop() has ended
+
+    # -- the monitor thread ----------------------------------------------------------------
+
+    def _spawn(self) -> None:
+        parent_end, child_end = self._mp.Pipe()
+        process = self._mp.Process(
+            target=child_main.main, args=(self.app_path, child_end), name="scoter-child",
+            daemon=True,
+        )  # fmt: skip
+        process.start()
+        child_end.close()
+        self._children.append(_Child(process, parent_end))
+
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self._dispatch()
+                self._serve(wait(self._watched(), WAIT_S))
+            except Exception:
+                log.exception("process executor: monitor error")
+
+    def _watched(self) -> list[Connection | int]:
+        live = [c for c in self._children if not c.gone]
+        return [self._wake_read, *(c.conn for c in live), *(c.process.sentinel for c in live)]
+
+    def _serve(self, ready: Sequence[object]) -> None:
+        for obj in ready:
+            if obj is self._wake_read:
+                while self._wake_read.poll():
+                    self._wake_read.recv_bytes()
+                continue
+            child = self._owner(obj)
+            if child is None or child.gone:
+                continue
+            if obj is child.conn:
+                self._receive(child)
+            else:
+                self._died(child)
+
+    def _owner(self, obj: object) -> _Child | None:
+        for child in self._children:
+            if obj is child.conn or obj == child.process.sentinel:
+                return child
+        return None
+
+    def _dispatch(self) -> None:
+        for child in self._children:
+            if not (child.ready and child.ctx is None and not child.gone):
+                continue
+            with self._lock:
+                if not self._pending:
+                    return
+                ctx = self._pending.popleft()
+            self._assign(child, ctx)
+
+    def _assign(self, child: _Child, ctx: TaskContext) -> None:
+        child.ctx = ctx
+        if not _send_quietly(child.conn, ctx.lease):
+            self._died(child)
+
+    # -- what children tell us -------------------------------------------------------------
+
+    def _receive(self, child: _Child) -> None:
+        try:
+            message = child.conn.recv()
+        except (EOFError, OSError):
+            self._died(child)
+            return
+        if message[0] == child_main.READY:
+            child.ready = True
+            return
+        ctx, child.ctx = child.ctx, None
+        if ctx is None:
+            return
+        leases = []
+        if message[0] == child_main.UNDELIVERABLE:
+            self.runner.undeliverable(ctx, Undeliverable(message[1], message[2]))
+        else:
+            ctx.lease_lost = ctx.lease_lost or message[2]
+            leases = self.runner.settle(ctx, message[1], follow_up=self.follow_up)
+        following = [self.runner.context(lease) for lease in leases]
+        for next_ctx in following:
+            self.inflight.add(next_ctx)
+        self.inflight.remove(ctx)
+        if following:
+            self._assign(child, following[0])
+            for extra in following[1:]:
+                self.submit(extra)
+
+    def _died(self, child: _Child) -> None:
+        if child.gone:
+            return
+        child.gone = True
+        child.process.join(JOIN_S)
+        ctx, child.ctx = child.ctx, None
+        if ctx is not None and child.killed_for != KILLED_FOR_SHUTDOWN:
+            self._settle_death(ctx, child)
+        child.conn.close()
+        self._children.remove(child)
+        if not self._stopping.is_set():
+            self._spawn()
+
+    def _settle_death(self, ctx: TaskContext, child: _Child) -> None:
+        if child.killed_for == KILLED_FOR_TIMEOUT:
+            task = self.runner.app.tasks.get(ctx.task_name)
+            limit = task.timeout if task else None
+            timed_out = TimedOut(f"the task ran past its {limit} s time limit and was killed")
+            self.runner.settle(ctx, Outcome.failed(timed_out))
+        else:
+            self.runner.crashed(ctx, f"its worker process {_describe(child.process.exitcode)}")
+        self.inflight.remove(ctx)
+
+    def _signal(self, ctx: TaskContext, signum: int, reason: str | None) -> None:
+        for child in list(self._children):
+            if child.ctx is ctx and not child.gone:
+                if reason is not None:
+                    child.killed_for = reason
+                _kill(child.process, signum)
+
+
+def _kill(process: BaseProcess, signum: int) -> None:
+    if process.pid is not None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process.pid, signum)
+
+
+def _send_quietly(conn: Connection, message: object) -> bool:
+    try:
+        conn.send(message)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def _describe(exitcode: int | None) -> str:
+    if exitcode is not None and exitcode < 0:
+        return f"was killed by {signal.Signals(-exitcode).name}"
+    return f"exited with code {exitcode}"
