@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
@@ -132,10 +133,21 @@ class Scoter:
 
     # -- enqueueing ------------------------------------------------------------------------
 
-    def enqueue(self, task: Task[P, R] | Message, *args: Any, **kwargs: Any) -> Result[Any]:
-        """Enqueue a task with arguments, or a prepared Message (`task.s(...)`)."""
+    def enqueue(
+        self, task: Task[P, R] | Message | sig.TaskRef, *args: Any, **kwargs: Any
+    ) -> Result[Any]:
+        """Enqueue a task with arguments, a prepared Message (`task.s(...)`), or again the
+        task a signal receiver was given — a no-op while that task is still live."""
+        if isinstance(task, sig.TaskRef):
+            task = Message(task.name, task.args, task.kwargs, id=task.id, queue=task.queue or None)
         message = task if isinstance(task, Message) else Message(task.name, args, kwargs)
         return self.enqueue_message(message)
+
+    async def aenqueue(
+        self, task: Task[P, R] | Message | sig.TaskRef, *args: Any, **kwargs: Any
+    ) -> Result[Any]:
+        """`enqueue` for coroutines: the storage call runs on a thread, not the event loop."""
+        return await asyncio.to_thread(self.enqueue, task, *args, **kwargs)
 
     def enqueue_message(self, message: Message) -> Result[Any]:
         return self.enqueue_many([message])[0]

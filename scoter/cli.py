@@ -1,7 +1,8 @@
 """The command line: `scoter worker | info | dead {list,retry,purge} | demo`.
 
 Exit codes (constants below): 0 success; 1 an unexpected internal error; 2 wrong usage;
-3 a configuration error (bad URL, bad option value); 4 the app could not be loaded.
+3 a configuration error (bad URL, bad option value); 4 the app could not be loaded;
+5 the task asked for does not exist.
 Every option of `scoter worker` can also come from the SCOTER_* variable named in its help.
 """
 
@@ -24,12 +25,14 @@ from scoter.consumer.supervisor import EXECUTORS, EXIT_RESTART
 from scoter.exceptions import ConfigurationError
 from scoter.loader import AppLoadError, load_app
 from scoter.states import State
+from scoter.storage.base import TaskInfo
 
 EXIT_OK = 0
 EXIT_INTERNAL = 1
 EXIT_USAGE = 2
 EXIT_CONFIG = 3
 EXIT_APP = 4
+EXIT_NOT_FOUND = 5
 
 F = TypeVar("F", bound=Callable[..., Any])
 console = Console()
@@ -181,12 +184,57 @@ def info(app: str) -> None:
     if running:
         held = Table(title="running")
         held.add_column("id", no_wrap=True, min_width=len(running[0].id))
-        for column in ("task", "attempt", "consumer", "lease expires"):
+        for column in ("task", "attempt", "e/i/c", "progress", "consumer", "lease expires"):
             held.add_column(column)
         for task in running:
-            expires = _time(task.lease_expires)
-            held.add_row(task.id, task.name, str(task.attempts), task.consumer or "", expires)
+            held.add_row(
+                task.id, task.name, str(task.attempts), _budgets(task), _progress(task),
+                task.consumer or "", _time(task.lease_expires),
+            )  # fmt: skip
         console.print(held)
+        console.print("e/i/c: errors, interruptions and crashes so far", style="dim")
+
+
+@cli.command()
+@app_argument
+@click.argument("task_id")
+def show(app: str, task_id: str) -> None:
+    """One task: its state, budgets, and the outcome of every attempt."""
+    info = open_app(app).storage.get(task_id)
+    if info is None:
+        fail(f"no task {task_id} (never stored, or its result expired)", EXIT_NOT_FOUND)
+    console.print(f"[bold]{info.name}[/] {info.id} on queue {info.queue}: [bold]{info.state}[/]")
+    console.print(
+        f"attempts {info.attempts}; errors {info.errors}, interruptions {info.interruptions}, "
+        f"crashes {info.crashes} (of max {info.max_crashes})"
+        + (f"; progress {_progress(info)}" if info.progress else "")
+    )
+    if info.reason:
+        console.print(f"dead: {info.reason}", style="red")
+    attempts = Table(title="attempts")
+    for column in ("#", "outcome", "at", "consumer", "detail"):
+        attempts.add_column(column)
+    for entry in info.history:
+        at = entry.get("at")
+        attempts.add_row(
+            str(entry.get("attempt", "")), str(entry.get("outcome", "")),
+            _time(at if isinstance(at, float) else None), str(entry.get("consumer") or ""),
+            str(entry.get("detail") or ""),
+        )  # fmt: skip
+    console.print(attempts)
+    if info.error:
+        console.print(info.error.rstrip(), highlight=False, markup=False)
+
+
+def _budgets(task: TaskInfo) -> str:
+    return f"{task.errors}/{task.interruptions}/{task.crashes}"
+
+
+def _progress(task: TaskInfo) -> str:
+    if not task.progress:
+        return ""
+    done, total = task.progress
+    return f"{done}/{total}" + (f" ({100 * done // total}%)" if total else "")
 
 
 @cli.group()
@@ -211,7 +259,7 @@ def dead_list(app: str, queue: str | None, limit: int) -> None:
         table.add_column(column)
     for t in tasks:
         last = (t.error or "").strip().splitlines()[-1:] or [""]
-        counters = f"{t.errors}/{t.interruptions}/{t.crashes}"
+        counters = _budgets(t)
         table.add_row(t.id, t.name, t.queue, t.reason or "", counters, last[0][:80])
     console.print(table)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import TYPE_CHECKING, Generic, TypeVar
 
@@ -10,6 +11,7 @@ from scoter.states import State
 
 if TYPE_CHECKING:
     from scoter.app import Scoter
+    from scoter.storage.base import TaskInfo
 
 R = TypeVar("R")
 
@@ -39,6 +41,27 @@ class Result(Generic[R]):
         """True once the task is done or dead."""
         return self.state in (State.DONE, State.DEAD)
 
+    async def aget(self, timeout: float | None = None) -> R | None:
+        """Wait for the value without blocking the event loop (storage reads run on a thread).
+
+        Raises TaskFailed when the task is dead, ResultTimeout after `timeout` seconds.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        pause = POLL_START_S
+        while True:
+            info = await asyncio.to_thread(self.app.storage.get, self.id)
+            if info is not None and info.state in (State.DONE, State.DEAD):
+                return self._value(info)
+            if deadline is not None and time.monotonic() >= deadline:
+                raise ResultTimeout(f"task {self.id} did not finish within {timeout} s")
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, POLL_MAX_S)
+
+    def _value(self, info: TaskInfo) -> R | None:
+        if info.state is State.DEAD:
+            raise TaskFailed(self.id, info.reason or "dead", info.error)
+        return None if info.result is None else self.app.decode_result(info.result)
+
     def get(self, blocking: bool = False, timeout: float | None = None) -> R | None:
         """The task's return value — which may itself be None.
 
@@ -49,10 +72,8 @@ class Result(Generic[R]):
         pause = POLL_START_S
         while True:
             info = self.app.storage.get(self.id)
-            if info is not None and info.state is State.DONE:
-                return None if info.result is None else self.app.decode_result(info.result)
-            if info is not None and info.state is State.DEAD:
-                raise TaskFailed(self.id, info.reason or "dead", info.error)
+            if info is not None and info.state in (State.DONE, State.DEAD):
+                return self._value(info)
             if not blocking:
                 return None
             if deadline is not None and time.monotonic() >= deadline:

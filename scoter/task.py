@@ -85,6 +85,10 @@ class Task(Generic[P, R]):
         """Enqueue a run with these arguments."""
         return self.app.enqueue_message(Message(self.name, args, kwargs))
 
+    async def aenqueue(self, *args: P.args, **kwargs: P.kwargs) -> Result[R]:
+        """Enqueue from a coroutine without blocking the event loop."""
+        return await self.app.aenqueue(Message(self.name, args, kwargs))
+
     def s(self, *args: P.args, **kwargs: P.kwargs) -> Message:
         """A message for this call, to pass to `app.enqueue` or `app.enqueue_many`."""
         return Message(self.name, args, kwargs)

@@ -87,6 +87,14 @@ class Env:
                 return []
         return [r for r in found if event is None or r[1] == event]
 
+    def requeues(self) -> list[str]:
+        """Ids the SIGNAL_INTERRUPTED receiver of integration_app enqueued again."""
+        with sqlite3.connect(self.runs_path, timeout=30) as db:
+            try:
+                return [r[0] for r in db.execute("SELECT task FROM requeues ORDER BY at")]
+            except sqlite3.OperationalError:
+                return []
+
     def wait_for(self, condition: Callable[[], object], timeout: float, what: str) -> None:
         deadline = time.monotonic() + timeout
         while not condition():

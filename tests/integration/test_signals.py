@@ -32,6 +32,9 @@ def test_sigterm_hands_a_running_task_to_another_consumer(env: Env) -> None:
     assert info is not None and info.interruptions == 1 and info.crashes == 0
     assert [r[2] for r in env.runs("resumed")] == [second.pid]  # from the checkpoint
     assert len(env.runs("finished")) == 1
+    # integration_app re-enqueues interrupted tasks, as Huey users were told to: a no-op.
+    assert env.requeues() == [result.id]
+    assert sum(env.app.storage.counts().values()) == 1
 
 
 def test_sigterm_lets_short_tasks_finish_within_the_drain(env: Env) -> None:

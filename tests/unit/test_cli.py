@@ -215,7 +215,7 @@ def test_info_lists_running_tasks_with_their_holder(app_module: AppModule) -> No
     assert result.exit_code == 0, result.output
     assert "running" in result.output
     running = [row for row in table_rows(result.output) if row[0] == task_id]
-    assert running and running[0][1:4] == ["add", "1", "host:123:abc"]
+    assert running and running[0][1:6] == ["add", "1", "0/0/0", "", "host:123:abc"]
 
 
 @pytest.mark.usefixtures("wide_console")
@@ -310,3 +310,19 @@ def test_dead_retry_and_purge_need_ids_or_all(
     assert "--all" in result.stderr
     assert "Traceback" not in result.output + result.stderr
     assert {app_module.module.app.storage.get(i).state for i in dead.all} == {State.DEAD}
+
+
+def test_show_prints_every_attempt_and_the_traceback(
+    app_module: AppModule, dead: DeadTasks, wide_console: None
+) -> None:
+    result = invoke("show", app_module.ref, dead.errors[0])
+    assert result.exit_code == 0, result.output
+    assert "dead" in result.output and "errors 1, interruptions 0, crashes 0" in result.output
+    assert "ValueError: kaboom 1" in result.output
+    assert "Traceback" in result.output
+
+
+def test_show_of_an_unknown_id_exits_5(app_module: AppModule) -> None:
+    result = invoke("show", app_module.ref, "nope")
+    assert result.exit_code == 5
+    assert "no task nope" in result.stderr
