@@ -39,6 +39,7 @@ class SQLiteStorage(Storage):
         self._synchronous = synchronous
         self._timeout = timeout
         self._local = threading.local()
+        self._write_lock = threading.RLock()
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
         self._db.executescript(f"BEGIN IMMEDIATE;\n{SQL['schema']};\nCOMMIT;")
@@ -64,7 +65,17 @@ class SQLiteStorage(Storage):
         return db
 
     def _transaction(self) -> _Transaction:
-        return _Transaction(self._db)
+        return _Transaction(self._db, self._write_lock)
+
+    def _write(self, query: str, params: dict[str, Any]) -> tuple[list[Any], int]:
+        """Run one writing statement to its end: (rows it returned, rows it changed).
+
+        Threads of this process take turns here, so they never meet in SQLite's busy handler
+        (which sleeps); other processes still wait for the file lock there.
+        """
+        with self._write_lock:
+            cursor = self._db.execute(SQL[query], params)
+            return cursor.fetchall(), cursor.rowcount
 
     def close(self) -> None:
         with self._all_lock:
@@ -96,7 +107,7 @@ class SQLiteStorage(Storage):
             "consumer": consumer_id, "expires": expires, "now": now,
             "queues": json.dumps(list(queues)), "n": n,
         }  # fmt: skip
-        rows = self._db.execute(SQL["claim"], params).fetchall()
+        rows, _ = self._write("claim", params)
         rows.sort(key=lambda r: (-r[10], r[11]))
         return [Lease(r[0], r[1], r[2], r[3], r[4], expires, *r[5:10]) for r in rows]
 
@@ -105,12 +116,12 @@ class SQLiteStorage(Storage):
         if not wanted:
             return set()
         params = {"expires": time.time() + lease_s, "tokens": json.dumps(list(wanted))}
-        held = {r[0] for r in self._db.execute(SQL["heartbeat"], params)}
+        held = {r[0] for r in self._write("heartbeat", params)[0]}
         return wanted - held
 
     def _fenced(self, query: str, **params: Any) -> bool:
         params["now"] = time.time()
-        return self._db.execute(SQL[query], params).rowcount == 1
+        return self._write(query, params)[1] == 1
 
     def ack(self, token: str, result: bytes | None, result_ttl: float | None) -> bool:
         expires = None if result_ttl is None else time.time() + result_ttl
@@ -148,19 +159,19 @@ class SQLiteStorage(Storage):
 
     def rescue(self, now: float) -> list[Rescued]:
         params = {"now": now, "detail": "lease expired"}
-        rows = self._db.execute(SQL["rescue"], params).fetchall()
-        return [Rescued(r[0], r[1], State(r[2]), r[3]) for r in rows]
+        rows, _ = self._write("rescue", params)
+        return [_rescued(row) for row in rows]
 
     def crash(self, token: str, detail: str) -> Rescued | None:
         params = {"token": token, "detail": detail, "now": time.time()}
-        row = self._db.execute(SQL["crash"], params).fetchone()
-        return None if row is None else Rescued(row[0], row[1], State(row[2]), row[3])
+        rows, _ = self._write("crash", params)
+        return _rescued(rows[0]) if rows else None
 
     def progress(self, token: str, done: int, total: int) -> bool:
         return self._fenced("progress", token=token, progress=json.dumps([done, total]))
 
     def promote(self, now: float) -> int:
-        return int(self._db.execute(SQL["promote"], {"now": now}).rowcount)
+        return self._write("promote", {"now": now})[1]
 
     def wait(self, queues: Sequence[str], timeout: float) -> None:
         """Sleep until another connection commits (PRAGMA data_version) or `timeout` passes."""
@@ -192,28 +203,42 @@ class SQLiteStorage(Storage):
 
     def requeue_dead(self, ids: Sequence[str] | None = None) -> int:
         params = {"ids": _json_or_none(ids), "now": time.time()}
-        return int(self._db.execute(SQL["requeue_dead"], params).rowcount)
+        return self._write("requeue_dead", params)[1]
 
     def purge(self, state: State, ids: Sequence[str] | None = None) -> int:
         params = {"state": state.value, "ids": _json_or_none(ids)}
-        return int(self._db.execute(SQL["purge"], params).rowcount)
+        return self._write("purge", params)[1]
 
     def expire_results(self, now: float) -> int:
-        return int(self._db.execute(SQL["expire_results"], {"now": now}).rowcount)
+        return self._write("expire_results", {"now": now})[1]
 
 
 class _Transaction:
-    """`with` block running in BEGIN IMMEDIATE … COMMIT (ROLLBACK on error)."""
+    """`with` block running in BEGIN IMMEDIATE … COMMIT (ROLLBACK on error), holding the
+    process's write lock throughout."""
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: sqlite3.Connection, lock: threading.RLock) -> None:
         self.db = db
+        self.lock = lock
 
     def __enter__(self) -> sqlite3.Connection:
-        self.db.execute("BEGIN IMMEDIATE")
+        self.lock.acquire()
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self.lock.release()
+            raise
         return self.db
 
     def __exit__(self, exc_type: object, *_: object) -> None:
-        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+        try:
+            self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+        finally:
+            self.lock.release()
+
+
+def _rescued(row: tuple[Any, ...]) -> Rescued:
+    return Rescued(row[0], row[1], State(row[2]), row[3])
 
 
 def _json_or_none(ids: Sequence[str] | None) -> str | None:
