@@ -22,7 +22,7 @@ from scoter.storage.base import Lease, NewTask, Rescued, Storage, TaskInfo
 
 SQL = load_queries("sqlite.sql")
 SYNCHRONOUS_MODES = ("normal", "full")
-WAIT_STEP_S = 0.01
+WAIT_STEP_S = 0.02
 """How often `wait` looks for commits of other connections (a cheap PRAGMA, no table read)."""
 
 
