@@ -17,14 +17,19 @@ multi-process tests send it to spawned processes, each of which opens its own st
 
 from __future__ import annotations
 
+import functools
+import os
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import redis
 
 from scoter.storage.base import Storage
 from scoter.storage.memory import MemoryStorage
+from scoter.storage.redis import RedisStorage
 from scoter.storage.sqlite import SQLiteStorage
 
 
@@ -38,6 +43,8 @@ class Backend:
     """A fresh, empty location (path, URL) for one test; may call pytest.skip."""
     shared: bool = True
     """Whether several processes can open one location and see the same tasks."""
+    drop: Callable[[str], None] | None = None
+    """Delete what a test left at its location, when that outlives the test (a server's)."""
 
 
 def _open_memory(location: str) -> Storage:
@@ -52,9 +59,37 @@ def _sqlite_location(tmp_path: Path) -> str:
     return str(tmp_path / "scoter.db")
 
 
+@functools.cache
+def _redis_url() -> str:
+    """$SCOTER_TEST_REDIS_URL or a local server; skips when it is down, fails in CI."""
+    url = os.environ.get("SCOTER_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+    except redis.ConnectionError:
+        if os.environ.get("CI") == "true":
+            raise
+        return ""
+    return url
+
+
+def _redis_location(tmp_path: Path) -> str:
+    url = _redis_url()
+    if not url:
+        pytest.skip("no Redis server (set SCOTER_TEST_REDIS_URL)")
+    return f"{url}{'&' if '?' in url else '?'}prefix=t{uuid.uuid4().hex}"
+
+
+def _redis_drop(location: str) -> None:
+    storage = RedisStorage.from_url(location)
+    for key in storage.client.scan_iter(f"{storage.prefix}:*", count=1000):
+        storage.client.delete(key)
+    storage.close()
+
+
 BACKENDS: dict[str, Backend] = {
     "memory": Backend(open=_open_memory, locate=_memory_location, shared=False),
     "sqlite": Backend(open=SQLiteStorage, locate=_sqlite_location),
+    "redis": Backend(open=RedisStorage.from_url, locate=_redis_location, drop=_redis_drop),
 }
 
 
@@ -64,8 +99,11 @@ def backend(request: pytest.FixtureRequest) -> Backend:
 
 
 @pytest.fixture
-def location(backend: Backend, tmp_path: Path) -> str:
-    return backend.locate(tmp_path)
+def location(backend: Backend, tmp_path: Path) -> Iterator[str]:
+    where = backend.locate(tmp_path)
+    yield where
+    if backend.drop:
+        backend.drop(where)
 
 
 @pytest.fixture

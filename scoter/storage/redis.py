@@ -1,0 +1,348 @@
+"""Redis storage: every lifecycle step is one Lua script; idle consumers block on a wake-up list.
+
+The scripts live in `redis_scripts/`, each opening with the keys it touches; docs/redis.md has
+the key layout, what each persistence setting guarantees (DESIGN G9) and the Cluster notes.
+
+Times come from the server's clock (`TIME`), so consumers on many hosts agree on lease expiry
+and etas. A time passed in — an eta, rescue's `now` — is read as an offset from this host's
+clock at the call and applied to the server's clock: with clocks that agree it means the same,
+with clocks that drift a delay still lasts as long as asked.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import urllib.parse
+from collections.abc import Iterable, Sequence
+from importlib import resources
+from typing import Any
+
+import redis
+from redis.backoff import ExponentialBackoff
+from redis.commands.core import Script
+from redis.exceptions import ClusterDownError, ReadOnlyError, TryAgainError
+from redis.retry import Retry
+
+from scoter.config import redact
+from scoter.exceptions import ConfigurationError
+from scoter.states import State
+from scoter.storage.base import Lease, NewTask, Rescued, Storage, TaskInfo
+
+DEFAULT_PREFIX = "scoter"
+TOKEN_HEX = 32
+"""A lease token is this many random hex digits followed by its queue's name."""
+US = 1_000_000
+SCRIPTS = (
+    "enqueue", "claim", "ack", "ack_and_claim", "heartbeat", "retry", "release", "dead",
+    "checkpoint", "crash", "progress", "rescue", "promote", "requeue_dead", "purge",
+    "expire_results", "get", "counts", "list",
+)  # fmt: skip
+LEASE_FIELDS = 10
+"""Fields per lease in a claim's reply (see claim.lua)."""
+BLOCK_MARGIN_S = 0.5
+"""`wait` blocks at most this much less than the socket timeout, which would cut it short."""
+
+
+class RedisStorage(Storage):
+    """Storage in Redis (standalone, or a primary with replicas). Safe for many processes."""
+
+    transient_errors = (
+        redis.ConnectionError,  # refused, reset, closed; BusyLoadingError: LOADING after a restart
+        redis.TimeoutError,
+        ReadOnlyError,  # a failover made the server we reach a replica
+        TryAgainError,
+        ClusterDownError,
+    )
+
+    def __init__(
+        self,
+        client: redis.Redis | None = None,
+        *,
+        pool: redis.ConnectionPool | None = None,
+        prefix: str = DEFAULT_PREFIX,
+        url: str | None = None,
+    ) -> None:
+        """
+        :param client: the client to use; default one built from `pool`, else localhost:6379.
+        :param pool: a connection pool to build the client from.
+        :param prefix: the namespace every key starts with.
+        :param url: the URL the client was opened from, kept redacted as `self.url`.
+        """
+        if client is None:
+            client = redis.Redis(connection_pool=pool) if pool else redis.Redis(retry=_retry())
+        options = client.connection_pool.connection_kwargs
+        if options.get("decode_responses"):
+            raise ConfigurationError("RedisStorage needs a client with decode_responses=False")
+        if not prefix:
+            raise ConfigurationError("the Redis key prefix must not be empty")
+        self.client = client
+        self.prefix = prefix
+        self.url = redact(url) if url else _describe(options, prefix)
+        self._ids = f"{prefix}:ids"
+        self._queues = f"{prefix}:queues"
+        timeout = options.get("socket_timeout")
+        self._block_max = float("inf") if timeout is None else max(timeout - BLOCK_MARGIN_S, 0.0)
+        self._scripts = _load_scripts(client)
+
+    @classmethod
+    def from_url(cls, url: str) -> RedisStorage:
+        """redis://[[user]:password@]host[:port][/db][?options] or rediss:// for TLS.
+
+        Options are redis-py's (socket_timeout, ssl_cert_reqs, ...) plus `prefix`, the key
+        namespace (default "scoter").
+        """
+        parts = urllib.parse.urlsplit(url)
+        query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+        prefix = dict(query).get("prefix", DEFAULT_PREFIX)
+        rest = urllib.parse.urlencode([(k, v) for k, v in query if k != "prefix"])
+        try:
+            client = redis.Redis.from_url(
+                urllib.parse.urlunsplit(parts._replace(query=rest)), retry=_retry()
+            )
+        except (ValueError, TypeError) as exc:
+            raise ConfigurationError(f"bad Redis URL {redact(url)!r}: {exc}") from exc
+        return cls(client, prefix=prefix, url=url)
+
+    def close(self) -> None:
+        self.client.close()
+
+    # -- keys and calls --------------------------------------------------------------------
+
+    def _base(self, queue: str) -> str:
+        """The start of every key of `queue`: its hash tag keeps them in one Cluster slot."""
+        return f"{self.prefix}:{{{queue}}}:"
+
+    def _bases(self, queues: Sequence[str]) -> list[str]:
+        return [self._base(q) for q in dict.fromkeys(queues)]
+
+    def _token_base(self, token: str) -> str | None:
+        return self._base(token[TOKEN_HEX:]) if len(token) >= TOKEN_HEX else None
+
+    def _call(self, script: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        return self._scripts[script](keys, [self.prefix, *args])
+
+    def _fenced(self, script: str, token: str, *args: Any) -> bool:
+        base = self._token_base(token)
+        return base is not None and self._call(script, [base], [token, *args]) == 1
+
+    # -- producers and consumers -----------------------------------------------------------
+
+    def enqueue(self, tasks: Sequence[NewTask]) -> int:
+        if not tasks:
+            return 0
+        now = time.time()
+        args: list[Any] = []
+        for t in tasks:
+            eta = "" if t.eta is None else _us(t.eta - now)
+            args += (t.id, t.name, t.queue, t.payload, t.priority, eta, t.max_crashes)
+        return int(self._call("enqueue", [self._ids, self._queues], args))
+
+    def claim(self, queues: Sequence[str], n: int, lease_s: float, consumer_id: str) -> list[Lease]:
+        if n <= 0 or not queues:
+            return []
+        args = [n, _us(lease_s), consumer_id, *_tokens(n)]
+        return _leases(self._call("claim", self._bases(queues), args))
+
+    def ack_and_claim(
+        self,
+        token: str,
+        result: bytes | None,
+        result_ttl: float | None,
+        queues: Sequence[str],
+        n: int,
+        lease_s: float,
+        consumer_id: str,
+    ) -> tuple[bool, list[Lease]]:
+        """One script: the ack, then the claim, in one round trip."""
+        base = self._token_base(token)
+        if n <= 0 or not queues or base is None:
+            return self.ack(token, result, result_ttl), self.claim(queues, n, lease_s, consumer_id)
+        args = [token, *_result(result, result_ttl), n, _us(lease_s), consumer_id, *_tokens(n)]
+        reply = self._call("ack_and_claim", [base, *self._bases(queues)], args)
+        return reply[0] == 1, _leases(reply[1:])
+
+    def heartbeat(self, tokens: Iterable[str], lease_s: float) -> set[str]:
+        lost: set[str] = set()
+        groups: dict[str, list[str]] = {}
+        for token in set(tokens):
+            base = self._token_base(token)
+            if base is None:
+                lost.add(token)
+            else:
+                groups.setdefault(base, []).append(token)
+        if groups:
+            args: list[Any] = [_us(lease_s)]
+            for group in groups.values():
+                args += (len(group), *group)
+            lost.update(t.decode() for t in self._call("heartbeat", list(groups), args))
+        return lost
+
+    def ack(self, token: str, result: bytes | None, result_ttl: float | None) -> bool:
+        return self._fenced("ack", token, *_result(result, result_ttl))
+
+    def retry(self, token: str, eta: float, error: str) -> bool:
+        return self._fenced("retry", token, _us(eta - time.time()), error, _last_line(error))
+
+    def release(self, token: str, reason: str) -> bool:
+        return self._fenced("release", token, reason)
+
+    def dead(self, token: str, reason: str, error: str | None) -> bool:
+        has_error = "" if error is None else "1"
+        return self._fenced("dead", token, reason, has_error, error or "", _last_line(error))
+
+    def checkpoint(self, token: str, state: bytes) -> bool:
+        return self._fenced("checkpoint", token, state)
+
+    def crash(self, token: str, detail: str) -> Rescued | None:
+        base = self._token_base(token)
+        rescued = [] if base is None else _rescued(self._call("crash", [base], [token, detail]))
+        return rescued[0] if rescued else None
+
+    def progress(self, token: str, done: int, total: int) -> bool:
+        return self._fenced("progress", token, done, total)
+
+    def rescue(self, now: float) -> list[Rescued]:
+        return _rescued(self._call("rescue", [self._queues], [_us(now - time.time())]))
+
+    def promote(self, now: float) -> int:
+        return int(self._call("promote", [self._queues], [_us(now - time.time())]))
+
+    def wait(self, queues: Sequence[str], timeout: float) -> None:
+        """Block on the queues' wake-up lists (BLPOP) until a token or `timeout`."""
+        timeout = min(timeout, self._block_max)
+        if queues and timeout > 0:
+            self.client.blpop([base + "wake" for base in self._bases(queues)], timeout)
+
+    # -- results and inspection ------------------------------------------------------------
+
+    def get(self, task_id: str) -> TaskInfo | None:
+        fields = self._call("get", [self._ids], [task_id])
+        return None if fields is None else _info(task_id, fields)
+
+    def counts(self) -> dict[tuple[str, State], int]:
+        r = self._call("counts", [self._queues], [])
+        return {
+            (r[i].decode(), State(r[i + 1].decode())): int(r[i + 2]) for i in range(0, len(r), 3)
+        }
+
+    def list_tasks(
+        self, state: State, queue: str | None = None, limit: int = 100
+    ) -> list[TaskInfo]:
+        if limit <= 0:
+            return []
+        queues = [] if queue is None else [queue]
+        r = self._call("list", [self._queues], [state.value, limit, *queues])
+        return [_info(r[i].decode(), r[i + 1]) for i in range(0, len(r), 2)]
+
+    def requeue_dead(self, ids: Sequence[str] | None = None) -> int:
+        if ids is not None and not ids:
+            return 0
+        return int(self._call("requeue_dead", [self._ids, self._queues], ids or []))
+
+    def purge(self, state: State, ids: Sequence[str] | None = None) -> int:
+        if ids is not None and not ids:
+            return 0
+        return int(self._call("purge", [self._ids, self._queues], [state.value, *(ids or [])]))
+
+    def expire_results(self, now: float) -> int:
+        keys = [self._ids, self._queues]
+        return int(self._call("expire_results", keys, [_us(now - time.time())]))
+
+
+def _retry() -> Retry:
+    """A few quick retries on a fresh connection: enough to get past connections a server
+    restart left dead in the pool, short enough that the consumer's own backoff takes over."""
+    return Retry(ExponentialBackoff(cap=0.1, base=0.01), 3)
+
+
+def _load_scripts(client: redis.Redis) -> dict[str, Script]:
+    """Each script with lib.lua in front, registered to run by SHA (reloaded after NOSCRIPT)."""
+    folder = resources.files("scoter.storage").joinpath("redis_scripts")
+    lib = folder.joinpath("lib.lua").read_text(encoding="utf-8")
+    return {
+        name: client.register_script(lib + folder.joinpath(f"{name}.lua").read_text("utf-8"))
+        for name in SCRIPTS
+    }
+
+
+def _describe(options: dict[str, Any], prefix: str) -> str:
+    """A URL naming the server a client given without one talks to."""
+    where = options.get("path") or f"{options.get('host', 'localhost')}:{options.get('port', 6379)}"
+    return f"redis://{where}/{options.get('db', 0)}?prefix={prefix}"
+
+
+def _us(seconds: float) -> int:
+    return round(seconds * US)
+
+
+def _tokens(n: int) -> list[str]:
+    raw = os.urandom(TOKEN_HEX // 2 * n).hex()
+    return [raw[i : i + TOKEN_HEX] for i in range(0, TOKEN_HEX * n, TOKEN_HEX)]
+
+
+def _result(result: bytes | None, ttl: float | None) -> tuple[str, bytes, str | int]:
+    """The has-result flag, result and TTL arguments of ack.lua."""
+    ttl_us = "" if ttl is None else _us(ttl)
+    return ("", b"", ttl_us) if result is None else ("1", result, ttl_us)
+
+
+def _last_line(text: str | None) -> str:
+    """The history detail of an error: its traceback's last line."""
+    lines = text.strip().splitlines() if text else []
+    return lines[-1][:200] if lines else ""
+
+
+def _leases(reply: list[Any]) -> list[Lease]:
+    expires = int(reply[0]) / US
+    r = reply[1:]
+    return [
+        Lease(r[i].decode(), r[i + 1].decode(), r[i + 2].decode(), r[i + 3].decode(), r[i + 4],
+              expires, int(r[i + 5]), int(r[i + 6]), int(r[i + 7]), int(r[i + 8]), r[i + 9])
+        for i in range(0, len(r), LEASE_FIELDS)
+    ]  # fmt: skip
+
+
+def _rescued(r: list[Any]) -> list[Rescued]:
+    return [
+        Rescued(r[i].decode(), r[i + 1].decode(), State(r[i + 2].decode()), int(r[i + 3]))
+        for i in range(0, len(r), 4)
+    ]
+
+
+def _info(task_id: str, pairs: list[bytes]) -> TaskInfo:
+    f = dict(zip(pairs[::2], pairs[1::2], strict=True))
+    return TaskInfo(
+        id=task_id, name=f[b"name"].decode(), queue=f[b"queue"].decode(),
+        state=State(f[b"state"].decode()), priority=int(f[b"priority"]), eta=_time(f, b"eta"),
+        attempts=_count(f, b"attempts"), errors=_count(f, b"errors"),
+        interruptions=_count(f, b"interruptions"), crashes=_count(f, b"crashes"),
+        max_crashes=int(f[b"max_crashes"]), consumer=_text(f, b"consumer"),
+        lease_expires=_time(f, b"lease_expires"), result=f.get(b"result"),
+        error=_text(f, b"error"), reason=_text(f, b"reason"), payload=f[b"payload"],
+        created_at=int(f[b"created_at"]) / US, updated_at=int(f[b"updated_at"]) / US,
+        history=json.loads(f.get(b"history", b"[]")), progress=_progress(f),
+    )  # fmt: skip
+
+
+def _progress(fields: dict[bytes, bytes]) -> tuple[int, int] | None:
+    value = fields.get(b"progress")
+    if value is None:
+        return None
+    done, total = value.split(b",")
+    return int(done), int(total)
+
+
+def _count(fields: dict[bytes, bytes], name: bytes) -> int:
+    return int(fields.get(name, 0))
+
+
+def _time(fields: dict[bytes, bytes], name: bytes) -> float | None:
+    value = fields.get(name)
+    return None if value is None else int(value) / US
+
+
+def _text(fields: dict[bytes, bytes], name: bytes) -> str | None:
+    value = fields.get(name)
+    return None if value is None else value.decode()

@@ -1,0 +1,7 @@
+-- ack: running -> done, storing the result; fenced by the lease token.
+-- KEYS: P:{q}: of the token's queue; touches its tokens, leases, running, done, expiry and
+--       t:<id> keys.
+-- ARGV: prefix, token, has result ('1' or ''), result, result ttl (µs, '' = forever)
+-- Returns: 1, or 0 when the token holds no lease.
+
+return ack(KEYS[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], now_us())

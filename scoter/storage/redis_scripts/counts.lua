@@ -1,0 +1,15 @@
+-- counts: how many tasks each (queue, state) holds (read only).
+-- KEYS: P:queues; for each queue in it, its five state indexes P:{q}:<state>.
+-- ARGV: prefix
+-- Returns: 3 fields per non-empty pair: queue, state, count.
+
+local out = {}
+for _, queue in ipairs(redis.call('SMEMBERS', QUEUES)) do
+  for _, state in ipairs({'scheduled', 'queued', 'running', 'done', 'dead'}) do
+    local n = redis.call('ZCARD', base_of(queue) .. state)
+    if n > 0 then
+      out[#out + 1], out[#out + 2], out[#out + 3] = queue, state, n
+    end
+  end
+end
+return out

@@ -1,0 +1,248 @@
+-- lib: helpers every script shares. scoter prepends this file to each script when loading it.
+--
+-- Key layout. P is the prefix (ARGV[1] of every script), q a queue name. The keys of one queue
+-- share the hash tag {q}, so on a Redis Cluster they live in one slot; times are integer
+-- microseconds of the server's clock (TIME).
+--   P:{q}:t:<id>   hash    one task, with the fields of a SQLite row; absent = NULL, counters 0
+--   P:{q}:ready    zset    queued tasks: score -priority, member <16-digit seq><id>
+--   P:{q}:due      zset    scheduled task ids by eta
+--   P:{q}:leases   zset    running task ids by lease expiry (what rescue scans)
+--   P:{q}:tokens   hash    lease token -> task id (fencing: a spent token is deleted)
+--   P:{q}:expiry   zset    done task ids by result expiry
+--   P:{q}:<state>  zset    task ids in that state by seq (age): counts and listings
+--   P:{q}:seq      string  the last seq given out: max(last + 1, now), so ages compare across queues
+--   P:{q}:wake     list    at most one wake-up token; idle consumers BLPOP it
+--   P:ids          hash    task id -> queue (the directory: get, re-enqueue, purge by id)
+--   P:queues       set     every queue name in use
+-- A lease token is 32 hex digits followed by its queue's name, so a fenced write finds its keys.
+
+local PREFIX = ARGV[1]
+local IDS = PREFIX .. ':ids'
+local QUEUES = PREFIX .. ':queues'
+local SEQ_DIGITS = 16
+
+local function now_us()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+
+-- An integer as a string, never in exponent notation.
+local function int(n)
+  return string.format('%d', n)
+end
+
+local function base_of(queue)
+  return PREFIX .. ':{' .. queue .. '}:'
+end
+
+local function ready_member(seq, id)
+  return string.format('%016d', tonumber(seq)) .. id
+end
+
+-- Lower score first, then lower member: priority-then-age for ready members, age for ids.
+local function by_score(x, y)
+  if x[1] ~= y[1] then
+    return x[1] < y[1]
+  end
+  return x[2] < y[2]
+end
+
+-- Up to `n` {score, member, base} of the zset `suffix` of each base, merged in order.
+local function first_of(bases, suffix, n)
+  local picks = {}
+  for _, b in ipairs(bases) do
+    local r = redis.call('ZRANGE', b .. suffix, 0, n - 1, 'WITHSCORES')
+    for i = 1, #r, 2 do
+      picks[#picks + 1] = {tonumber(r[i + 1]), r[i], b}
+    end
+  end
+  if #bases > 1 then
+    table.sort(picks, by_score)
+  end
+  return picks
+end
+
+local function all_bases()
+  local bases = {}
+  for _, queue in ipairs(redis.call('SMEMBERS', QUEUES)) do
+    bases[#bases + 1] = base_of(queue)
+  end
+  return bases
+end
+
+-- Move task `id` between the state indexes, keeping its age.
+local function move(b, id, from, to, seq)
+  redis.call('ZREM', b .. from, id)
+  redis.call('ZADD', b .. to, seq, id)
+end
+
+-- Leave a token for one idle consumer, unless one is already there.
+local function wake(b)
+  if redis.call('LLEN', b .. 'wake') == 0 then
+    redis.call('RPUSH', b .. 'wake', '1')
+  end
+end
+
+local function make_ready(b, id, seq, priority)
+  redis.call('ZADD', b .. 'ready', -tonumber(priority), ready_member(seq, id))
+  wake(b)
+end
+
+local function seconds(us)
+  return string.format('%d.%06d', math.floor(us / 1000000), us % 1000000)
+end
+
+-- The history JSON list with one more attempt appended.
+local function record(history, attempt, outcome, now, consumer, detail)
+  local e = '{"attempt":' .. (attempt or '0') .. ',"outcome":' .. cjson.encode(outcome)
+    .. ',"at":' .. seconds(now) .. ',"consumer":' .. (consumer and cjson.encode(consumer) or 'null')
+  if detail and detail ~= '' then
+    e = e .. ',"detail":' .. cjson.encode(detail)
+  end
+  e = e .. '}'
+  if not history or history == '[]' then
+    return '[' .. e .. ']'
+  end
+  return string.sub(history, 1, -2) .. ',' .. e .. ']'
+end
+
+-- End the attempt holding `token`: its task leaves running for `state`, unleased, with the
+-- attempt in its history. Returns the task's key and id, or nil when the token holds no lease:
+-- the fencing of every write an attempt makes.
+local function settle(b, token, outcome, state, detail, now)
+  local id = redis.call('HGET', b .. 'tokens', token)
+  if not id then
+    return nil
+  end
+  local tk = b .. 't:' .. id
+  local f = redis.call('HMGET', tk, 'seq', 'priority', 'attempts', 'consumer', 'history')
+  redis.call('HDEL', b .. 'tokens', token)
+  redis.call('ZREM', b .. 'leases', id)
+  move(b, id, 'running', state, f[1])
+  if state == 'queued' then
+    make_ready(b, id, f[1], f[2])
+  end
+  redis.call('HDEL', tk, 'token', 'consumer', 'lease_expires', 'progress')
+  redis.call('HSET', tk, 'state', state, 'updated_at', int(now),
+    'history', record(f[5], f[3], outcome, now, f[4], detail))
+  return tk, id
+end
+
+-- Running -> done with the result (has_result '1'), kept for ttl µs ('' = forever).
+local function ack(b, token, has_result, result, ttl, now)
+  local tk, id = settle(b, token, 'succeeded', 'done', nil, now)
+  if not tk then
+    return 0
+  end
+  if has_result == '1' then
+    redis.call('HSET', tk, 'result', result)
+  end
+  if ttl ~= '' then
+    local expires = now + tonumber(ttl)
+    redis.call('HSET', tk, 'result_expires', int(expires))
+    redis.call('ZADD', b .. 'expiry', expires, id)
+  end
+  return 1
+end
+
+-- The attempt holding `token` died: its task is queued again counting a crash, or dead
+-- `crashed` once its crashes reach max_crashes. Appends id, name, state, crashes to `out`,
+-- nothing when the token holds no lease.
+local function crash(b, token, detail, now, out)
+  local id = redis.call('HGET', b .. 'tokens', token)
+  if not id then
+    return
+  end
+  local tk = b .. 't:' .. id
+  local f = redis.call('HMGET', tk, 'crashes', 'max_crashes', 'name')
+  local crashes = tonumber(f[1] or 0) + 1
+  local state = crashes >= tonumber(f[2]) and 'dead' or 'queued'
+  settle(b, token, 'crashed', state, detail, now)
+  redis.call('HSET', tk, 'crashes', crashes)
+  if state == 'dead' then
+    redis.call('HSET', tk, 'reason', 'crashed',
+      'error', 'crashed ' .. crashes .. ' time(s), the last one: ' .. detail)
+  end
+  local n = #out
+  out[n + 1], out[n + 2], out[n + 3], out[n + 4] = id, f[3], state, crashes
+end
+
+-- Lease one ready task (its member of `b`ready) and append its 10 lease fields to `out`.
+local function lease(b, member, token, consumer, expires, now, out)
+  local id = string.sub(member, SEQ_DIGITS + 1)
+  local tk = b .. 't:' .. id
+  local f = redis.call('HMGET', tk, 'queue', 'name', 'payload', 'errors', 'interruptions',
+    'crashes', 'checkpoint')
+  token = token .. f[1]
+  redis.call('ZREM', b .. 'ready', member)
+  move(b, id, 'queued', 'running', string.sub(member, 1, SEQ_DIGITS))
+  redis.call('HSET', b .. 'tokens', token, id)
+  redis.call('ZADD', b .. 'leases', expires, id)
+  local attempt = redis.call('HINCRBY', tk, 'attempts', 1)
+  redis.call('HSET', tk, 'state', 'running', 'token', token, 'consumer', consumer,
+    'lease_expires', int(expires), 'updated_at', int(now))
+  local n = #out
+  out[n + 1], out[n + 2], out[n + 3], out[n + 4], out[n + 5] = token, id, f[2], f[1], f[3]
+  out[n + 6], out[n + 7], out[n + 8], out[n + 9] = attempt, f[4] or '0', f[5] or '0', f[6] or '0'
+  out[n + 10] = f[7]
+end
+
+-- Lease up to n ready tasks of the queues at `bases`, highest priority first, then oldest,
+-- each with a token from `tokens` (ARGV from index `first`). Appends the leases to `out`.
+-- Leaves a wake-up token while work remains, and drops it once the ready set is empty, so
+-- idle consumers neither miss work nor wake for nothing.
+local function claim(bases, n, first, consumer, expires, now, out)
+  local picks = first_of(bases, 'ready', n)
+  for i = 1, math.min(n, #picks) do
+    lease(picks[i][3], picks[i][2], ARGV[first + i - 1], consumer, expires, now, out)
+  end
+  for _, b in ipairs(bases) do
+    if redis.call('EXISTS', b .. 'ready') == 1 then
+      wake(b)
+    else
+      redis.call('DEL', b .. 'wake')
+    end
+  end
+end
+
+-- Delete task `id` (in `state`) and every index entry of it.
+local function forget(b, id, state)
+  local tk = b .. 't:' .. id
+  local f = redis.call('HMGET', tk, 'seq', 'token')
+  redis.call('ZREM', b .. state, id)
+  if state == 'queued' then
+    redis.call('ZREM', b .. 'ready', ready_member(f[1], id))
+  elseif state == 'scheduled' then
+    redis.call('ZREM', b .. 'due', id)
+  elseif state == 'running' then
+    redis.call('HDEL', b .. 'tokens', f[2])
+    redis.call('ZREM', b .. 'leases', id)
+  else
+    redis.call('ZREM', b .. 'expiry', id)
+  end
+  redis.call('DEL', tk)
+  redis.call('HDEL', IDS, id)
+end
+
+-- Call fn(b, id) for each task in `state`: the ids in ARGV[first..] if any, else every one.
+-- Returns how many it called fn for (an id given twice counts once: fn moves it away).
+local function each_in(state, first, fn)
+  local n = 0
+  if #ARGV < first then
+    for _, b in ipairs(all_bases()) do
+      for _, id in ipairs(redis.call('ZRANGE', b .. state, 0, -1)) do
+        fn(b, id)
+        n = n + 1
+      end
+    end
+    return n
+  end
+  for i = first, #ARGV do
+    local queue = redis.call('HGET', IDS, ARGV[i])
+    if queue and redis.call('HGET', base_of(queue) .. 't:' .. ARGV[i], 'state') == state then
+      fn(base_of(queue), ARGV[i])
+      n = n + 1
+    end
+  end
+  return n
+end
