@@ -47,11 +47,13 @@ class Worker:
 
 
 class Env:
-    """One test's storage file, side-effect file, producer app and consumer processes."""
+    """One test's storage, side-effect file, producer app and consumer processes."""
 
-    def __init__(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def __init__(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str | None = None
+    ) -> None:
         self.tmp = tmp_path
-        self.url = f"sqlite:///{tmp_path / 'queue.db'}"
+        self.url = url or f"sqlite:///{tmp_path / 'queue.db'}"
         self.runs_path = tmp_path / "runs.db"
         monkeypatch.setenv("SCOTER_URL", self.url)
         monkeypatch.setenv("SCOTER_TEST_RUNS", str(self.runs_path))
