@@ -1,0 +1,110 @@
+"""The side effect every benchmark task has: it records its completion in a counter.
+
+Completion is counted by this side effect, never by logs or result stores. A counter lives in
+Redis (INCR plus first/last timestamps, one pipelined round trip), or in a SQL table with one
+row per completion (SQLite in a file of its own, so it never shares the queue's write lock;
+PostgreSQL in the measurement's database). Timestamps are `time.perf_counter()`, which on Linux
+is CLOCK_MONOTONIC: one clock for every process of the machine, so the harness can compare them
+with its own readings.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from bench.settings import ENV_COUNTER
+
+REDIS_KEYS = ("bench:done", "bench:first", "bench:last")
+SQL_TABLE = "CREATE TABLE IF NOT EXISTS bench_done (ts DOUBLE PRECISION NOT NULL)"
+SQL_INSERT = "INSERT INTO bench_done (ts) VALUES ({})"
+SQL_READ = "SELECT count(*), min(ts), max(ts) FROM bench_done"
+
+
+@dataclass(frozen=True)
+class Completions:
+    """How many tasks completed, and when the first and the last did (perf_counter)."""
+
+    count: int
+    first: float | None
+    last: float | None
+
+
+class Counter:
+    """One counter, named by a URL; a connection per thread (and so per process)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.kind = url.split(":", 1)[0]
+        self._local = threading.local()
+
+    def _conn(self) -> Any:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self._connect()
+        return conn
+
+    def _connect(self) -> Any:
+        if self.kind == "redis":
+            import redis
+
+            return redis.Redis.from_url(self.url)
+        if self.kind == "sqlite":
+            db = sqlite3.connect(self.url[len("sqlite:///") :], timeout=60, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            return db
+        import psycopg
+
+        return psycopg.connect(self.url, autocommit=True)
+
+    def create(self) -> None:
+        """Make the counter exist, at zero."""
+        if self.kind != "redis":
+            self._conn().execute(SQL_TABLE)
+
+    def incr(self) -> None:
+        """Record one completion, now."""
+        now = time.perf_counter()
+        conn = self._conn()
+        if self.kind == "redis":
+            pipe = conn.pipeline(transaction=False)
+            pipe.incr(REDIS_KEYS[0]).set(REDIS_KEYS[1], now, nx=True).set(REDIS_KEYS[2], now)
+            pipe.execute()
+        elif self.kind == "sqlite":
+            conn.execute(SQL_INSERT.format("?"), (now,))
+        else:
+            conn.execute(SQL_INSERT.format("%s"), (now,))
+
+    def read(self) -> Completions:
+        conn = self._conn()
+        if self.kind == "redis":
+            count, first, last = conn.mget(REDIS_KEYS)
+            return Completions(int(count or 0), _float(first), _float(last))
+        count, first, last = conn.execute(SQL_READ).fetchone()
+        return Completions(int(count), first, last)
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+
+def _float(value: bytes | None) -> float | None:
+    return None if value is None else float(value)
+
+
+_task_counter: Counter | None = None
+
+
+def incr() -> None:
+    """What a benchmark task does: record its completion in $BENCH_COUNTER."""
+    global _task_counter
+    if _task_counter is None:
+        _task_counter = Counter(os.environ[ENV_COUNTER])
+    _task_counter.incr()

@@ -1,0 +1,160 @@
+"""docs/performance.md, generated from a results document and bench/notes/profile.md."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from bench.metrics import METRICS
+
+NOTES = Path(__file__).parent / "notes" / "profile.md"
+
+
+def render(results: dict[str, Any], plot_name: str | None) -> str:
+    parts = [
+        _intro(results),
+        _machine(results["machine"]),
+        _method(results),
+        _results(results),
+        _targets(results),
+        _plot(plot_name),
+        _commands(results),
+        NOTES.read_text() if NOTES.exists() else "",
+    ]
+    return "\n".join(p for p in parts if p).rstrip() + "\n"
+
+
+def _intro(results: dict[str, Any]) -> str:
+    minutes = results["duration_s"] / 60
+    return f"""# Performance
+
+scoter against Huey, RQ, Dramatiq, Celery, arq and procrastinate, each on the server it shares
+with scoter, in one run of the benchmark suite on one machine. This page is generated:
+`python -m bench --write-docs` measures and rewrites it (bench/README.md says how and what).
+This run: {results["started"]}, {results["runs"]} runs of every figure, {minutes:.0f} minutes.
+"""
+
+
+def _machine(m: dict[str, Any]) -> str:
+    packages = ", ".join(f"{k} {v}" for k, v in m["packages"].items())
+    return f"""## Machine
+
+| | |
+|---|---|
+| CPU | {m["cpu"]}, {m["cores"]} cores |
+| memory | {m["memory_gib"]} GiB |
+| OS | Linux {m["kernel"]} |
+| Python | {m["python"]} |
+| servers | SQLite {m["sqlite"]}, Redis {m["redis"]}, PostgreSQL {m["postgresql"]} (all local) |
+| packages | {packages} |
+"""
+
+
+def _method(results: dict[str, Any]) -> str:
+    s = results["sizes"]
+    smaller = [
+        f"{k}: {v['sizes']['drain']:,} drained, {v['sizes']['latency']} latency tasks"
+        for k, v in results["systems"].items()
+        if v.get("sizes")
+        and (v["sizes"]["drain"], v["sizes"]["latency"]) != (s["drain"], s["latency"])
+    ]
+    fewer = f" Smaller sizes for slow peers: {'; '.join(smaller)}." if smaller else ""
+    return f"""## What is measured
+
+Every task is a no-op that records its completion as a side effect — a pipelined Redis INCR
+for the Redis systems, a row in a SQLite file of its own for the SQLite ones, a row in the
+same database for the PostgreSQL ones — and every figure is counted from those side effects,
+never from logs. Each measurement starts in a fresh place (a flushed Redis database, a new
+PostgreSQL database, new SQLite files). Each figure is the median of {results["runs"]} runs,
+with the min and max; runs of the systems are interleaved.
+
+- **enqueue 1-by-1**: {s["drain"]:,} tasks enqueued one call each from one producer process
+  (after one warm-up call). **bulk**: the same in calls of {s["chunk"]:,}, for the systems that
+  have a bulk API (scoter `enqueue_many`, RQ `enqueue_many`, procrastinate `batch_defer`).
+- **drain**: {s["drain"]:,} pre-enqueued tasks, then one consumer process (or two), each with
+  its natural concurrency (below). Rate = tasks ÷ time from the first completion to the last,
+  so interpreter start-up is left out.
+- **latency**: {s["latency"]} sequential tasks on an idle consumer, each enqueued once the
+  previous one completed, after a random pause of up to 20 ms; enqueue call to side effect.
+- **peak RSS**: the highest summed RSS of the consumer's processes while draining (1 process).
+- **idle CPU**: CPU time of the idle consumer's processes over {s["idle_s"]:g} s.{fewer}
+"""
+
+
+def _cell(figure: dict[str, Any] | None, digits: int) -> str:
+    if figure is None:
+        return "-"
+    text = f"{figure['median']:,.{digits}f}"
+    if len(figure["samples"]) > 1:
+        text += f" ({figure['min']:,.{digits}f}-{figure['max']:,.{digits}f})"
+    return text
+
+
+def _results(results: dict[str, Any]) -> str:
+    head = "| system | " + " | ".join(f"{m.label} ({m.unit})" for m in METRICS) + " |"
+    lines = ["## Results", "", "Median (min-max).", "", head, "|---|" + "---:|" * len(METRICS)]
+    for key, system in results["systems"].items():
+        if system.get("skipped"):
+            lines.append(f"| {key} | skipped: {system['skipped']} |")
+            continue
+        metrics = system.get("metrics", {})
+        cells = [_cell(metrics.get(m.key), m.digits) for m in METRICS]
+        lines.append(f"| {key} | " + " | ".join(cells) + " |")
+    errors = [f"- {k}: {e}" for k, s in results["systems"].items() for e in s.get("errors", [])]
+    if errors:
+        lines += ["", "Errors:", "", *errors]
+    return "\n".join(lines) + "\n" + _ratios(results)
+
+
+def _ratios(results: dict[str, Any]) -> str:
+    head = "| scoter on | peer | " + " | ".join(m.label for m in METRICS) + " |"
+    lines = [
+        "",
+        "scoter ÷ peer, medians (above 1 is better for rates; below 1 for latency,",
+        "memory and CPU):",
+        "",
+        head,
+        "|---|---|" + "---:|" * len(METRICS),
+    ]
+    for ours, peers in results["ratios"].items():
+        for peer, row in peers.items():
+            cells = [f"{row[m.key]:.2f}" if m.key in row else "-" for m in METRICS]
+            lines.append(f"| {ours} | {peer} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _targets(results: dict[str, Any]) -> str:
+    lines = [
+        "## Targets",
+        "",
+        "| target | scoter | reference | ratio | met |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for t in results["targets"]:
+        met = {True: "yes", False: "**no**", None: "not run"}[t["met"]]
+        cells = [_num(t["value"]), _num(t["reference"]), _num(t["ratio"])]
+        lines.append(f"| {t['target']} | " + " | ".join(cells) + f" | {met} |")
+    return "\n".join(lines) + "\n"
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.2f}"
+
+
+def _plot(name: str | None) -> str:
+    return f"![Drain rate per system and backend]({name})\n" if name else ""
+
+
+def _commands(results: dict[str, Any]) -> str:
+    lines = [
+        "## Consumers",
+        "",
+        "Run from the repository root; the URLs are those of one run's fresh places.",
+        "",
+    ]
+    for key, system in results["systems"].items():
+        if system.get("skipped") or not system.get("commands"):
+            continue
+        lines.append(f"- **{key}** ({system['version']}), {system['concurrency']}:")
+        lines.append(f"  `{system['commands']['drain_1'].split(' x ', 1)[1]}`")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,94 @@
+"""The producer side, run as its own process so that no peer is imported into the harness:
+
+    python -m bench.producer APP prepare          run APP.prepare() if it has one
+    python -m bench.producer APP single N         warm up with one task, then time N enqueues
+    python -m bench.producer APP bulk N CHUNK     time N enqueues in bulk calls of CHUNK
+    python -m bench.producer APP latency N        N sequential tasks, each enqueued once the
+                                                  previous one completed: enqueue-to-done times
+
+APP is a module of bench.apps. Prints one JSON object on stdout.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import random
+import sys
+import time
+from types import ModuleType
+from typing import Any
+
+from bench.counter import Counter
+from bench.settings import ENV_COUNTER
+
+LATENCY_POLL_S = 0.0005
+LATENCY_PAUSE_MAX_S = 0.02
+"""A random pause before each latency task, so that tasks do not arrive in step with a
+consumer's polling cycle."""
+LATENCY_TIMEOUT_S = 30.0
+
+
+def single(app: ModuleType, n: int) -> dict[str, Any]:
+    app.enqueue_one()  # connections, scripts and imports: not part of the rate
+    start = time.perf_counter()
+    for _ in range(n):
+        app.enqueue_one()
+    return {"seconds": time.perf_counter() - start, "enqueued": n + 1}
+
+
+def bulk(app: ModuleType, n: int, chunk: int) -> dict[str, Any]:
+    app.enqueue_bulk(1)  # warm-up, as for single
+    start = time.perf_counter()
+    for offset in range(0, n, chunk):
+        app.enqueue_bulk(min(chunk, n - offset))
+    return {"seconds": time.perf_counter() - start, "enqueued": n + 1}
+
+
+def latency(app: ModuleType, n: int) -> dict[str, Any]:
+    counter = Counter(os.environ[ENV_COUNTER])
+    pause = random.Random(1)
+    seen = counter.read().count
+    latencies: list[float] = []
+    for _ in range(n):
+        time.sleep(pause.uniform(0, LATENCY_PAUSE_MAX_S))
+        start = time.perf_counter()
+        app.enqueue_one()
+        done = _wait_past(counter, seen)
+        seen = done.count
+        assert done.last is not None
+        latencies.append(done.last - start)
+    return {"latencies": latencies}
+
+
+def _wait_past(counter: Counter, seen: int) -> Any:
+    deadline = time.perf_counter() + LATENCY_TIMEOUT_S
+    while (done := counter.read()).count <= seen:
+        if time.perf_counter() > deadline:
+            raise TimeoutError(f"no completion within {LATENCY_TIMEOUT_S} s")
+        time.sleep(LATENCY_POLL_S)
+    return done
+
+
+def main(argv: list[str]) -> None:
+    app = importlib.import_module(f"bench.apps.{argv[0]}")
+    mode, numbers = argv[1], [int(a) for a in argv[2:]]
+    if mode == "prepare":
+        getattr(app, "prepare", lambda: None)()
+        out: dict[str, Any] = {}
+    elif mode == "single":
+        out = single(app, *numbers)
+    elif mode == "bulk":
+        out = bulk(app, *numbers)
+    elif mode == "latency":
+        out = latency(app, *numbers)
+    else:
+        raise SystemExit(f"unknown mode {mode!r}")
+    print(json.dumps(out))
+    sys.stdout.flush()
+    os._exit(0)  # some peers leave non-daemon threads or open pools behind
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
