@@ -105,8 +105,7 @@ def measure(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     samples: dict[str, list[Run]] = {s.key: [] for s in ready}
     for i in range(runs):
         for system in ready:
-            if not systems[system.key]["errors"]:
-                _one(system, sizes, out, i, runs, samples, systems)
+            _one(system, sizes, out, i, runs, samples, systems)
     for system in ready:
         _collect(systems[system.key], samples[system.key])
     return {
@@ -160,11 +159,12 @@ def _one(
     t0 = time.perf_counter()
     try:
         run = run_system(system, sizes, out, out / "logs")
-    except Exception as exc:
-        systems[system.key]["errors"].append(repr(exc)[:800])
-        console.print(f"[red]failed[/]: {exc!r}", highlight=False)
+    except Exception as exc:  # a bug of the harness: keep the other systems going
+        run = Run(errors=[repr(exc)[:800]])
         (out / "logs" / f"{system.key}-error.txt").write_text(traceback.format_exc())
-        return
+    for error in run.errors:
+        systems[system.key]["errors"].append(f"run {i + 1}: {error}")
+        console.print(f"  [red]failed[/] {error}", highlight=False)
     samples[system.key].append(run)
     if i == 0:
         systems[system.key]["commands"] = run.commands

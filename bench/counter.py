@@ -17,9 +17,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from bench.settings import ENV_COUNTER
+from bench.settings import ENV_COUNTER, ENV_PREFIX
 
-REDIS_KEYS = ("bench:done", "bench:first", "bench:last")
+REDIS_KEYS = ("done", "first", "last")
+"""After the measurement's prefix: `PREFIX:done` and so on."""
 SQL_TABLE = "CREATE TABLE IF NOT EXISTS bench_done (ts DOUBLE PRECISION NOT NULL)"
 SQL_INSERT = "INSERT INTO bench_done (ts) VALUES ({})"
 SQL_READ = "SELECT count(*), min(ts), max(ts) FROM bench_done"
@@ -35,12 +36,20 @@ class Completions:
 
 
 class Counter:
-    """One counter, named by a URL; a connection per thread (and so per process)."""
+    """One counter, named by a URL (and a key prefix in Redis); a connection per thread.
 
-    def __init__(self, url: str) -> None:
+    In SQLite the threads of a process take turns on the insert, so that they wait on a lock
+    rather than in SQLite's busy handler, which sleeps for milliseconds: the instrument must
+    not be what limits a consumer.
+    """
+
+    def __init__(self, url: str, prefix: str = "bench") -> None:
         self.url = url
+        self.prefix = prefix
         self.kind = url.split(":", 1)[0]
+        self.keys = [f"{prefix}:{key}" for key in REDIS_KEYS]
         self._local = threading.local()
+        self._insert_lock = threading.Lock()
 
     def _conn(self) -> Any:
         conn = getattr(self._local, "conn", None)
@@ -72,18 +81,20 @@ class Counter:
         now = time.perf_counter()
         conn = self._conn()
         if self.kind == "redis":
-            pipe = conn.pipeline(transaction=False)
-            pipe.incr(REDIS_KEYS[0]).set(REDIS_KEYS[1], now, nx=True).set(REDIS_KEYS[2], now)
-            pipe.execute()
+            done, first, last = self.keys
+            conn.pipeline(transaction=False).incr(done).set(first, now, nx=True).set(
+                last, now
+            ).execute()
         elif self.kind == "sqlite":
-            conn.execute(SQL_INSERT.format("?"), (now,))
+            with self._insert_lock:
+                conn.execute(SQL_INSERT.format("?"), (now,))
         else:
             conn.execute(SQL_INSERT.format("%s"), (now,))
 
     def read(self) -> Completions:
         conn = self._conn()
         if self.kind == "redis":
-            count, first, last = conn.mget(REDIS_KEYS)
+            count, first, last = conn.mget(self.keys)
             return Completions(int(count or 0), _float(first), _float(last))
         count, first, last = conn.execute(SQL_READ).fetchone()
         return Completions(int(count), first, last)
@@ -106,5 +117,5 @@ def incr() -> None:
     """What a benchmark task does: record its completion in $BENCH_COUNTER."""
     global _task_counter
     if _task_counter is None:
-        _task_counter = Counter(os.environ[ENV_COUNTER])
+        _task_counter = Counter(os.environ[ENV_COUNTER], os.environ.get(ENV_PREFIX, "bench"))
     _task_counter.incr()

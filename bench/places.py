@@ -1,5 +1,7 @@
-"""A fresh, empty place for every measurement: a new SQLite directory, a flushed Redis
-database, a new PostgreSQL database (dropped afterwards)."""
+"""A fresh, empty place for every measurement: a new SQLite directory, a new PostgreSQL
+database (dropped afterwards), and in Redis a key prefix of its own (scoter and the counter use
+it; its keys are deleted afterwards) — or, for a peer whose keys cannot be namespaced from the
+command line, a flushed database."""
 
 from __future__ import annotations
 
@@ -23,30 +25,59 @@ class Place:
     url: str
     """sqlite:///dir/queue.db, the Redis URL, or the fresh database's URL."""
     counter: Counter
+    prefix: str
+    """This place's own namespace (Redis key prefix)."""
 
 
 @contextmanager
-def fresh(backend: str, root: Path) -> Iterator[Place]:
-    """A new empty place of `backend` ("sqlite", "redis", "postgres"), removed afterwards."""
+def fresh(backend: str, root: Path, *, flush: bool = False) -> Iterator[Place]:
+    """A new empty place of `backend` ("sqlite", "redis", "postgres"), removed afterwards.
+
+    `flush`: empty the whole Redis database first (for peers with fixed key names).
+    """
+    prefix = f"bench{uuid.uuid4().hex[:10]}"
     if backend == "sqlite":
         with tempfile.TemporaryDirectory(dir=root, prefix="sqlite-") as directory:
-            yield _open(
-                backend, f"sqlite:///{directory}/queue.db", f"sqlite:///{directory}/counter.db"
-            )
+            db = f"sqlite:///{directory}"
+            yield _open(backend, f"{db}/queue.db", f"{db}/counter.db", prefix)
     elif backend == "redis":
-        import redis
-
-        redis.Redis.from_url(settings.REDIS_URL).flushdb()
-        yield _open(backend, settings.REDIS_URL, settings.REDIS_URL)
+        with _redis(prefix, flush):
+            yield _open(backend, settings.REDIS_URL, settings.REDIS_URL, prefix)
     else:
         with _database() as url:
-            yield _open(backend, url, url)
+            yield _open(backend, url, url, prefix)
 
 
-def _open(backend: str, url: str, counter_url: str) -> Place:
-    counter = Counter(counter_url)
+def _open(backend: str, url: str, counter_url: str, prefix: str) -> Place:
+    counter = Counter(counter_url, prefix)
     counter.create()
-    return Place(backend, url, counter)
+    return Place(backend, url, counter, prefix)
+
+
+@contextmanager
+def _redis(prefix: str, flush: bool) -> Iterator[None]:
+    import redis
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    if flush:
+        client.flushdb()
+    try:
+        yield
+    finally:
+        for keys in _batches(client.scan_iter(match=f"{prefix}*", count=1000)):
+            client.unlink(*keys)
+        client.close()
+
+
+def _batches(keys: Iterator[bytes], size: int = 1000) -> Iterator[list[bytes]]:
+    batch: list[bytes] = []
+    for key in keys:
+        batch.append(key)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 @contextmanager

@@ -13,12 +13,14 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bench.places import Place, fresh
 from bench.procs import REPO, Consumer, PeakMemory, command_line, idle_cpu_percent
+from bench.producer import LATENCY_TIMEOUT_S
 from bench.systems import System
 
 DRAIN_POLL_S = 0.02
@@ -53,33 +55,49 @@ class BenchError(Exception):
 
 @dataclass
 class Run:
-    """The figures of one run of one system, by metric name."""
+    """The figures of one run of one system, by metric name, and what went wrong."""
 
     metrics: dict[str, float] = field(default_factory=dict)
     commands: dict[str, str] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+
+
+Step = Callable[[System, Place, Run, Sizes, Path], None]
 
 
 def run_system(system: System, sizes: Sizes, root: Path, logs: Path) -> Run:
-    """All measurements of one run, each in a fresh place."""
+    """All measurements of one run, each in a fresh place. A step that fails is recorded in
+    `errors` and the next one still runs."""
     run = Run()
     sizes = sizes.for_system(system)
-    with fresh(system.backend, root) as place:
-        _prepare(system, place)
-        out = _produce(system, place, "single", sizes.drain)
-        run.metrics["enqueue_single"] = sizes.drain / out["seconds"]
-        _drain(system, place, run, 1, out["enqueued"], sizes, logs)
-    with fresh(system.backend, root) as place:
-        _prepare(system, place)
-        if system.bulk:
-            out = _produce(system, place, "bulk", sizes.drain, sizes.chunk)
-            run.metrics["enqueue_bulk"] = sizes.drain / out["seconds"]
-        else:
-            out = _produce(system, place, "single", sizes.drain)
-        _drain(system, place, run, 2, out["enqueued"], sizes, logs)
-    with fresh(system.backend, root) as place:
-        _prepare(system, place)
-        _idle_and_latency(system, place, run, sizes, logs)
+    steps: list[tuple[str, Step]] = [
+        ("enqueue and drain, 1 process", _single_then_drain),
+        ("enqueue and drain, 2 processes", _bulk_then_drain),
+        ("idle CPU and latency", _idle_and_latency),
+    ]
+    for name, step in steps:
+        try:
+            with fresh(system.backend, root, flush=system.flush) as place:
+                _prepare(system, place)
+                step(system, place, run, sizes, logs)
+        except Exception as exc:
+            run.errors.append(f"{name}: {exc!r}"[:800])
     return run
+
+
+def _single_then_drain(system: System, place: Place, run: Run, sizes: Sizes, logs: Path) -> None:
+    out = _produce(system, place, "single", sizes.drain)
+    run.metrics["enqueue_single"] = sizes.drain / out["seconds"]
+    _drain(system, place, run, 1, out["enqueued"], sizes, logs)
+
+
+def _bulk_then_drain(system: System, place: Place, run: Run, sizes: Sizes, logs: Path) -> None:
+    if system.bulk:
+        out = _produce(system, place, "bulk", sizes.drain, sizes.chunk)
+        run.metrics["enqueue_bulk"] = sizes.drain / out["seconds"]
+    else:
+        out = _produce(system, place, "single", sizes.drain)
+    _drain(system, place, run, 2, out["enqueued"], sizes, logs)
 
 
 def _prepare(system: System, place: Place) -> None:
@@ -159,9 +177,15 @@ def _idle_and_latency(system: System, place: Place, run: Run, sizes: Sizes, logs
         _produce(system, place, "single", 0)  # one warm-up task
         _wait_for(place, [consumer], 1, time.perf_counter() + 60)
         run.metrics["idle_cpu_pct"] = idle_cpu_percent(consumer, sizes.idle_s)
-        latencies = _produce(system, place, "latency", sizes.latency)["latencies"]
+        out = _produce(system, place, "latency", sizes.latency)
     finally:
         consumer.stop()
+    if out["timeouts"]:
+        run.errors.append(
+            f"latency: {out['timeouts']} of {sizes.latency} tasks not done "
+            f"within {LATENCY_TIMEOUT_S:g} s (left out of the percentiles)"
+        )
+    latencies = out["latencies"]
     ms = sorted(1000 * x for x in latencies)
     run.metrics["latency_p50_ms"] = statistics.median(ms)
     run.metrics["latency_p99_ms"] = _percentile(ms, 99)

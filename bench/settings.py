@@ -13,6 +13,8 @@ POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0
 # Variables read by bench.apps.* and bench.counter inside consumers and producers.
 ENV_COUNTER = "BENCH_COUNTER"
 """Where tasks record their completion: redis://…, sqlite:///path or postgresql://…"""
+ENV_PREFIX = "BENCH_PREFIX"
+"""The measurement's own namespace: the Redis counter's keys (and scoter's) start with it."""
 ENV_SCOTER_URL = "BENCH_SCOTER_URL"
 ENV_HUEY = "BENCH_HUEY"
 """`sqlite:///path` or a redis:// URL."""

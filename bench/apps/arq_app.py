@@ -16,15 +16,16 @@ from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
 
 from bench.counter import REDIS_KEYS
-from bench.settings import ENV_REDIS, REDIS_URL
+from bench.settings import ENV_PREFIX, ENV_REDIS, REDIS_URL
 
 SETTINGS = RedisSettings.from_dsn(os.environ.get(ENV_REDIS, REDIS_URL))
+DONE, FIRST, LAST = (f"{os.environ.get(ENV_PREFIX, 'bench')}:{key}" for key in REDIS_KEYS)
 
 
 async def noop(ctx: dict[str, Any]) -> None:
     now = time.perf_counter()
     pipe = ctx["redis"].pipeline(transaction=False)
-    pipe.incr(REDIS_KEYS[0]).set(REDIS_KEYS[1], now, nx=True).set(REDIS_KEYS[2], now)
+    pipe.incr(DONE).set(FIRST, now, nx=True).set(LAST, now)
     await pipe.execute()
 
 

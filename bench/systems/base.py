@@ -40,6 +40,8 @@ class System:
     """Fewer latency tasks, for peers whose idle consumer polls slowly."""
     url_variable: str | None = None
     """An environment variable through which the peer's own CLI reads the server URL."""
+    flush = True
+    """Empty the Redis database before each measurement: the peers' keys have fixed names."""
 
     @property
     def key(self) -> str:
@@ -58,7 +60,7 @@ class System:
 
     def env(self, place: Place) -> dict[str, str]:
         """What the consumer and producers need to find this place."""
-        env = {settings.ENV_COUNTER: place.counter.url}
+        env = {settings.ENV_COUNTER: place.counter.url, settings.ENV_PREFIX: place.prefix}
         if self.backend == "redis":
             env[settings.ENV_REDIS] = place.url
             if self.url_variable:
@@ -78,11 +80,18 @@ class System:
 class Scoter(System):
     """scoter: the storage URL goes in $BENCH_SCOTER_URL."""
 
+    flush = False
+    """scoter's keys live under the place's prefix: no need to empty the Redis database."""
+
     def env(self, place: Place) -> dict[str, str]:
         url = place.url
         if self.backend == "redis":
-            url = f"{url}?prefix=bench"
-        return {settings.ENV_COUNTER: place.counter.url, settings.ENV_SCOTER_URL: url}
+            url = f"{url}?prefix={place.prefix}"
+        return {
+            settings.ENV_COUNTER: place.counter.url,
+            settings.ENV_PREFIX: place.prefix,
+            settings.ENV_SCOTER_URL: url,
+        }
 
     def check(self, root: Path) -> str | None:
         """The backend's module must import, and enqueue, claim and ack one task."""
