@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import os
+import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -86,10 +87,55 @@ def _redis_drop(location: str) -> None:
     storage.close()
 
 
+POSTGRES_URL = os.environ.get(
+    "SCOTER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+
+
+@functools.cache
+def _postgres_unreachable() -> str | None:
+    import psycopg
+
+    try:
+        with psycopg.connect(POSTGRES_URL, connect_timeout=3):
+            return None
+    except psycopg.OperationalError as exc:
+        return f"PostgreSQL at {POSTGRES_URL} is unreachable: {exc}"
+
+
+def postgres_url() -> str:
+    """The test server's URL naming a fresh schema; skips without a server, fails in CI."""
+    problem = _postgres_unreachable()
+    if problem and os.environ.get("CI") == "true":
+        pytest.fail(problem)
+    if problem:
+        pytest.skip(problem)
+    return f"{POSTGRES_URL}{'&' if '?' in POSTGRES_URL else '?'}schema=t{uuid.uuid4().hex[:20]}"
+
+
+def drop_postgres_schema(location: str) -> None:
+    import psycopg
+
+    schema = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(location).query))["schema"]
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+def _open_postgres(location: str) -> Storage:
+    from scoter.storage.postgres import PostgresStorage
+
+    return PostgresStorage.from_url(location)
+
+
+def _postgres_location(tmp_path: Path) -> str:
+    return postgres_url()
+
+
 BACKENDS: dict[str, Backend] = {
     "memory": Backend(open=_open_memory, locate=_memory_location, shared=False),
     "sqlite": Backend(open=SQLiteStorage, locate=_sqlite_location),
     "redis": Backend(open=RedisStorage.from_url, locate=_redis_location, drop=_redis_drop),
+    "postgres": Backend(open=_open_postgres, locate=_postgres_location, drop=drop_postgres_schema),
 }
 
 

@@ -1,0 +1,514 @@
+"""PostgreSQL storage: consumers on many hosts share one database (`scoter[postgres]` extra).
+
+Claims take queued rows `FOR UPDATE SKIP LOCKED`, in batches; every write of an attempt finds
+its row by lease token (fencing); `ack_and_claim` is one statement. Statements that make tasks
+claimable NOTIFY, and `wait` LISTENs on a connection of its own, so idle consumers wake within
+milliseconds. Producers can enqueue inside their own transaction (`enqueue_in`), and a task can
+mark itself done in the transaction of its own writes (`complete_in`): see docs/postgres.md.
+
+Clocks: lease expiry and eta comparisons use the server's clock, so that consumers on many
+hosts agree. A time the caller passes (an eta; `now` for rescue, promote, expire_results) is
+read on the caller's clock and sent as its distance from the caller's present, which the
+server adds to its own clock: `rescue(time.time())` means the server's now on every host, and
+`promote(time.time() + 60)` a minute ahead of it, whatever the hosts' clock skew.
+
+Schema: tables live in a schema of their own (default `scoter`), created on first use, under
+an advisory lock so that processes starting together do not race. A schema at an older
+version is upgraded only by `scoter migrate` or `PostgresStorage(..., migrate=True)`.
+
+Durability (DESIGN G9): committed means durable; every step is one transaction, and a step
+that returned has committed (with PostgreSQL's default `fsync` and `synchronous_commit`).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+import urllib.parse
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from importlib import resources
+from typing import Any
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+from psycopg.pq import TransactionStatus
+from psycopg.rows import dict_row, tuple_row
+from psycopg_pool import ConnectionPool
+
+from scoter.config import redact
+from scoter.exceptions import ConfigurationError
+from scoter.states import State
+from scoter.storage._sql import load_queries
+from scoter.storage.base import Lease, NewTask, Rescued, Storage, TaskInfo
+
+SQL = load_queries("postgres.sql")
+DEFAULT_SCHEMA = "scoter"
+SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,49}")
+MIGRATION_FILE = re.compile(r"(\d{4})_\w+\.sql")
+POOL_TIMEOUT_S = 5.0
+"""How long a call waits for a pooled connection before PoolTimeout (a transient error)."""
+CONNECT_TIMEOUT_S = 5
+URL_OPTIONS = ("schema", "max_connections")
+
+Connection = psycopg.Connection[Any]
+
+
+class SchemaError(ConfigurationError):
+    """The database holds a scoter schema of another version than this scoter's."""
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+def migrations() -> list[Migration]:
+    """The numbered migrations in scoter/storage/migrations/postgres, oldest first."""
+    folder = resources.files("scoter.storage").joinpath("migrations/postgres")
+    found = [
+        Migration(int(match[1]), entry.name, entry.read_text(encoding="utf-8"))
+        for entry in folder.iterdir()
+        if (match := MIGRATION_FILE.fullmatch(entry.name))
+    ]
+    return sorted(found, key=lambda m: m.version)
+
+
+MIGRATIONS = migrations()
+LATEST = MIGRATIONS[-1].version
+
+
+class PostgresStorage(Storage):
+    """Storage in one PostgreSQL schema. Safe for many threads, processes and hosts at once."""
+
+    transient_errors = (psycopg.OperationalError,)
+    """A dropped connection, a server restart or shutdown, PoolTimeout (a subclass), a
+    deadlock or serialization failure: the call can be tried again."""
+
+    def __init__(
+        self,
+        conninfo: str = "",
+        *,
+        pool: ConnectionPool[Any] | None = None,
+        schema: str = DEFAULT_SCHEMA,
+        migrate: bool = False,
+        max_connections: int = 10,
+    ) -> None:
+        """
+        :param conninfo: a libpq URL or connection string: postgresql://user@host:5432/db.
+        :param pool: a psycopg_pool.ConnectionPool to use instead; the caller closes it.
+        :param schema: the schema holding scoter's tables (lowercase letters, digits, _).
+        :param migrate: upgrade an older schema on first use (else refused: `scoter migrate`).
+        :param max_connections: the size limit of the pool this storage opens.
+        """
+        if not SCHEMA_NAME.fullmatch(schema):
+            raise ConfigurationError(
+                f"bad schema name {schema!r}: use up to 50 lowercase letters, digits and _"
+            )
+        if pool is not None and conninfo:
+            raise ValueError("give conninfo or pool, not both")
+        self.schema = schema
+        self.url = _display_url(conninfo or _pool_conninfo(pool))
+        self._conninfo = conninfo
+        self._given_pool = pool
+        self._pool = pool
+        self._migrate = migrate
+        self._max_connections = max_connections
+        self._ready = False
+        self._ready_lock = threading.Lock()
+        self._channel = f"{schema}.tasks"
+        self._sql = _render(schema)
+        self._listener: Connection | None = None
+        self._listen_lock = threading.Lock()
+
+    @classmethod
+    def from_url(cls, url: str) -> PostgresStorage:
+        """postgresql://user:password@host:5432/db?schema=scoter&max_connections=10; any other
+        query option goes to libpq (sslmode=require, connect_timeout=5, ...)."""
+        parts = urllib.parse.urlsplit(url)
+        query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+        ours = {k: v for k, v in query if k in URL_OPTIONS}
+        libpq = urllib.parse.urlencode([(k, v) for k, v in query if k not in URL_OPTIONS])
+        try:
+            max_connections = int(ours.get("max_connections", 10))
+        except ValueError:
+            raise ConfigurationError("max_connections must be a whole number") from None
+        storage = cls(
+            urllib.parse.urlunsplit(parts._replace(query=libpq)),
+            schema=ours.get("schema", DEFAULT_SCHEMA),
+            max_connections=max_connections,
+        )
+        storage.url = redact(url)
+        return storage
+
+    # -- connections and the schema --------------------------------------------------------
+
+    @contextmanager
+    def _connection(self) -> Iterator[Connection]:
+        pool = self._pool if self._ready else self._prepare()
+        assert pool is not None
+        with pool.connection() as conn:
+            yield conn
+
+    def _open_pool(self) -> ConnectionPool[Any]:
+        if self._pool is None:
+            self._pool = ConnectionPool(
+                self._conninfo, min_size=1, max_size=self._max_connections,
+                kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S},
+                timeout=POOL_TIMEOUT_S, name=f"scoter.{self.schema}", open=True,
+            )  # fmt: skip
+        return self._pool
+
+    def _prepare(self) -> ConnectionPool[Any]:
+        """The pool, once the schema is there at this scoter's version (created if absent)."""
+        with self._ready_lock:
+            pool = self._open_pool()
+            if not self._ready:
+                with pool.connection() as conn:
+                    self._check_schema(conn)
+                self._ready = True
+            return pool
+
+    def _check_schema(self, conn: Connection) -> None:
+        version = self._version(conn)
+        if version > LATEST:
+            raise SchemaError(
+                f"the scoter schema {self.schema!r} is at version {version}, newer than this "
+                f"scoter knows ({LATEST}): upgrade scoter"
+            )
+        if version and version < LATEST and not self._migrate:
+            raise SchemaError(
+                f"the scoter schema {self.schema!r} is at version {version}, this scoter needs "
+                f"{LATEST}: run `scoter migrate APP` (or open the storage with migrate=True)"
+            )
+        if version < LATEST:
+            self._apply(conn)
+
+    def _version(self, conn: Connection) -> int:
+        table = f"{self.schema}.migrations"
+        installed = _fetch(conn, self._sql["installed"], {"table": table})[0][0]
+        return int(_fetch(conn, self._sql["version"])[0][0]) if installed else 0
+
+    def _apply(self, conn: Connection) -> list[str]:
+        """Apply the pending migrations in one transaction, one process at a time."""
+        with conn.transaction():
+            conn.execute(self._sql["lock"], {"key": f"scoter.migrate.{self.schema}"})
+            conn.execute(self._sql["bootstrap"])
+            version = int(_fetch(conn, self._sql["version"])[0][0])
+            pending = [m for m in MIGRATIONS if m.version > version]
+            for migration in pending:
+                conn.execute(migration.sql.replace("{schema}", self.schema))
+                params = {"version": migration.version, "name": migration.name}
+                conn.execute(self._sql["record_migration"], params)
+        return [m.name for m in pending]
+
+    def migrate(self) -> list[str]:
+        """Create the schema, or bring it to this scoter's version; the migrations applied."""
+        with self._ready_lock, self._open_pool().connection() as conn:
+            if self._version(conn) > LATEST:
+                self._check_schema(conn)  # refuses: newer than this scoter
+            applied = self._apply(conn)
+            self._ready = True
+        return applied
+
+    def close(self) -> None:
+        if self._listen_lock.acquire(timeout=5):
+            self._close_listener()
+            self._listen_lock.release()
+        if self._pool is not None and self._given_pool is None:
+            self._pool.close()
+        self._pool = self._given_pool
+        self._ready = False
+
+    def _rows(self, query: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        with self._connection() as conn:
+            return _fetch(conn, self._sql[query], params)
+
+    def _one(self, query: str, **params: Any) -> tuple[Any, ...]:
+        return self._rows(query, params)[0]
+
+    def _rowcount(self, query: str, **params: Any) -> int:
+        with self._connection() as conn:
+            return conn.execute(self._sql[query], params).rowcount
+
+    # -- producers -------------------------------------------------------------------------
+
+    def enqueue(self, tasks: Sequence[NewTask]) -> int:
+        with self._connection() as conn:
+            return self._enqueue(conn, tasks)
+
+    def enqueue_in(self, conn: Connection, tasks: Sequence[NewTask]) -> int:
+        """`enqueue` inside the caller's transaction on `conn` (a psycopg 3 connection).
+
+        The tasks, and the wake-up of consumers, exist only once that transaction commits; a
+        rollback leaves no trace. Returns how many were stored, as `enqueue`.
+        """
+        _check_connection(conn)
+        if not self._ready:
+            self._prepare()
+        return self._enqueue(conn, tasks)
+
+    def _enqueue(self, conn: Connection, tasks: Sequence[NewTask]) -> int:
+        first: dict[str, NewTask] = {}
+        for task in tasks:
+            first.setdefault(task.id, task)  # a batch that repeats an id stores the first
+        if not first:
+            return 0
+        now = time.time()
+        rows = list(first.values())
+        params = {
+            "ids": [t.id for t in rows], "names": [t.name for t in rows],
+            "queues": [t.queue for t in rows], "payloads": [t.payload for t in rows],
+            "priorities": [t.priority for t in rows], "max_crashes": [t.max_crashes for t in rows],
+            "aheads": [None if t.eta is None else t.eta - now for t in rows],
+            "channel": self._channel,
+        }  # fmt: skip
+        return int(_fetch(conn, self._sql["enqueue"], params)[0][0])
+
+    # -- consumers -------------------------------------------------------------------------
+
+    def claim(self, queues: Sequence[str], n: int, lease_s: float, consumer_id: str) -> list[Lease]:
+        if n <= 0 or not queues:
+            return []
+        params = {"queues": list(queues), "n": n, "lease": lease_s, "consumer": consumer_id}
+        return _leases(self._rows("claim", params))
+
+    def ack_and_claim(
+        self,
+        token: str,
+        result: bytes | None,
+        result_ttl: float | None,
+        queues: Sequence[str],
+        n: int,
+        lease_s: float,
+        consumer_id: str,
+    ) -> tuple[bool, list[Lease]]:
+        """One statement: one round trip and one commit for both steps."""
+        if n <= 0 or not queues:
+            return self.ack(token, result, result_ttl), []
+        params = {
+            "token": token, "result": result, "result_ttl": result_ttl, "queues": list(queues),
+            "n": n, "lease": lease_s, "consumer": consumer_id,
+        }  # fmt: skip
+        rows = self._rows("ack_and_claim", params)
+        return rows[0][0] == 1, _leases([row[1:] for row in rows if row[1] is not None])
+
+    def heartbeat(self, tokens: Iterable[str], lease_s: float) -> set[str]:
+        wanted = set(tokens)
+        if not wanted:
+            return set()
+        held = self._rows("heartbeat", {"tokens": list(wanted), "lease": lease_s})
+        return wanted - {row[0] for row in held}
+
+    def ack(self, token: str, result: bytes | None, result_ttl: float | None) -> bool:
+        return self._rowcount("ack", token=token, result=result, result_ttl=result_ttl) == 1
+
+    def complete_in(
+        self, conn: Connection, token: str, result: bytes | None, result_ttl: float | None
+    ) -> bool:
+        """`ack` inside the caller's transaction on `conn`, fenced by `token`.
+
+        False when the token no longer holds its lease: the caller must roll back. The row
+        stays locked until the transaction ends, so no other write can slip in between.
+        """
+        _check_connection(conn)
+        if conn.autocommit and conn.info.transaction_status == TransactionStatus.IDLE:
+            raise ValueError(
+                "complete_in must run in the transaction of the task's own writes: "
+                "`with conn.transaction(): ...; ctx.complete_in(conn)`"
+            )
+        if not self._ready:
+            self._prepare()
+        params = {"token": token, "result": result, "result_ttl": result_ttl}
+        with conn.cursor() as cursor:
+            return cursor.execute(self._sql["ack"], params).rowcount == 1
+
+    def retry(self, token: str, eta: float, error: str) -> bool:
+        params = {
+            "token": token, "ahead": eta - time.time(), "error": error,
+            "detail": _last_line(error), "channel": self._channel,
+        }  # fmt: skip
+        return bool(self._rows("retry", params)[0][0] == 1)
+
+    def release(self, token: str, reason: str) -> bool:
+        params = {"token": token, "reason": reason, "channel": self._channel}
+        return bool(self._rows("release", params)[0][0] == 1)
+
+    def dead(self, token: str, reason: str, error: str | None) -> bool:
+        params = {"token": token, "reason": reason, "error": error, "detail": _last_line(error)}
+        return self._rowcount("dead", **params) == 1
+
+    def checkpoint(self, token: str, state: bytes) -> bool:
+        return self._rowcount("checkpoint", token=token, state=state) == 1
+
+    def progress(self, token: str, done: int, total: int) -> bool:
+        return self._rowcount("progress", token=token, done=done, total=total) == 1
+
+    def crash(self, token: str, detail: str) -> Rescued | None:
+        params = {"token": token, "detail": detail, "channel": self._channel}
+        rows = self._rows("crash", params)
+        return _rescued(rows[0]) if rows else None
+
+    def rescue(self, now: float) -> list[Rescued]:
+        params = {"ahead": now - time.time(), "detail": "lease expired", "channel": self._channel}
+        return [_rescued(row) for row in self._rows("rescue", params)]
+
+    def promote(self, now: float) -> int:
+        return int(self._one("promote", ahead=now - time.time(), channel=self._channel)[0])
+
+    # -- wake-ups --------------------------------------------------------------------------
+
+    def wait(self, queues: Sequence[str], timeout: float) -> None:
+        """Block until a NOTIFY names one of `queues` (enqueue, release, retry, promote,
+        rescue, crash, requeue), or `timeout` passes. One thread of a process listens at a
+        time; the others wait for it. A new listening connection returns at once: a
+        notification may have been missed while it was away."""
+        deadline = time.monotonic() + timeout
+        if not self._listen_lock.acquire(timeout=timeout):
+            return
+        try:
+            self._listen(set(queues), deadline)
+        finally:
+            self._listen_lock.release()
+
+    def _listen(self, queues: set[str], deadline: float) -> None:
+        conn = self._listener
+        if conn is None:
+            self._listener = self._connect_listener(deadline)
+            return
+        try:
+            for note in conn.notifies(timeout=max(0.0, deadline - time.monotonic())):
+                if note.payload in queues:
+                    return
+        except psycopg.OperationalError:
+            self._close_listener()  # the next wait reconnects; the caller claims meanwhile
+
+    def _connect_listener(self, deadline: float) -> Connection | None:
+        conninfo = self._conninfo
+        kwargs: dict[str, Any] = {"connect_timeout": CONNECT_TIMEOUT_S}
+        if self._given_pool is not None:
+            conninfo, kwargs = _pool_conninfo(self._given_pool), _pool_kwargs(self._given_pool)
+        try:
+            conn = psycopg.Connection.connect(conninfo, **{**kwargs, "autocommit": True})
+            conn.execute(f'LISTEN "{self._channel}"')
+        except psycopg.OperationalError:
+            time.sleep(max(0.0, deadline - time.monotonic()))  # no server: the caller backs off
+            return None
+        return conn
+
+    def _close_listener(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+
+    # -- results and inspection ------------------------------------------------------------
+
+    def get(self, task_id: str) -> TaskInfo | None:
+        with self._connection() as conn, conn.cursor(row_factory=dict_row) as cursor:
+            row = cursor.execute(self._sql["get"], {"id": task_id}).fetchone()
+        return None if row is None else _info(row)
+
+    def counts(self) -> dict[tuple[str, State], int]:
+        rows = self._rows("counts", {})
+        return {(queue, State(state)): int(n) for queue, state, n in rows}
+
+    def list_tasks(
+        self, state: State, queue: str | None = None, limit: int = 100
+    ) -> list[TaskInfo]:
+        params = {"state": state.value, "queue": queue, "limit": limit}
+        with self._connection() as conn, conn.cursor(row_factory=dict_row) as cursor:
+            rows = cursor.execute(self._sql["list"], params).fetchall()
+        return [_info(row) for row in rows]
+
+    def requeue_dead(self, ids: Sequence[str] | None = None) -> int:
+        ids = None if ids is None else list(ids)
+        return int(self._one("requeue_dead", ids=ids, channel=self._channel)[0])
+
+    def purge(self, state: State, ids: Sequence[str] | None = None) -> int:
+        ids = None if ids is None else list(ids)
+        return self._rowcount("purge", state=state.value, ids=ids)
+
+    def expire_results(self, now: float) -> int:
+        return self._rowcount("expire_results", ahead=now - time.time())
+
+
+def _render(schema: str) -> dict[str, str]:
+    """The named queries for one schema, ack_and_claim composed of ack and claim."""
+    queries = {name: sql.rstrip(";").replace("{schema}", schema) for name, sql in SQL.items()}
+    combined = queries["ack_and_claim"].replace("{ack}", queries["ack"])
+    queries["ack_and_claim"] = combined.replace("{claim}", queries["claim"])
+    return queries
+
+
+def _fetch(
+    conn: Connection, query: str, params: dict[str, Any] | None = None
+) -> list[tuple[Any, ...]]:
+    with conn.cursor(row_factory=tuple_row) as cursor:
+        return cursor.execute(query, params).fetchall()
+
+
+def _check_connection(conn: object) -> None:
+    if not isinstance(conn, psycopg.Connection):
+        raise TypeError(f"expected a psycopg 3 connection (psycopg.Connection), not {conn!r}")
+
+
+def _pool_conninfo(pool: ConnectionPool[Any] | None) -> str:
+    if pool is None:
+        return ""
+    conninfo = pool.conninfo
+    return conninfo if isinstance(conninfo, str) else str(conninfo())
+
+
+def _pool_kwargs(pool: ConnectionPool[Any]) -> dict[str, Any]:
+    kwargs = pool.kwargs
+    return dict(kwargs() if callable(kwargs) else kwargs or {})
+
+
+def _display_url(conninfo: str) -> str:
+    """A postgresql:// URL naming the server without any password: safe to log."""
+    if "://" in conninfo:
+        return redact(conninfo)
+    params = conninfo_to_dict(conninfo)
+    user = f"{params['user']}@" if params.get("user") else ""
+    port = f":{params['port']}" if params.get("port") else ""
+    return f"postgresql://{user}{params.get('host', '')}{port}/{params.get('dbname', '')}"
+
+
+def _leases(rows: list[tuple[Any, ...]]) -> list[Lease]:
+    """Leases from claimed rows (… priority, seq last), highest priority then oldest first."""
+    rows.sort(key=lambda r: (-r[11], r[12]))
+    return [Lease(*row[:11]) for row in rows]
+
+
+def _rescued(row: tuple[Any, ...]) -> Rescued:
+    return Rescued(row[0], row[1], State(row[2]), row[3])
+
+
+def _last_line(text: str | None) -> str | None:
+    if not text:
+        return None
+    lines = text.strip().splitlines()
+    return lines[-1][:200] if lines else None
+
+
+def _epoch(value: datetime | None) -> float | None:
+    return None if value is None else value.timestamp()
+
+
+def _info(r: dict[str, Any]) -> TaskInfo:
+    progress = r["progress"]
+    return TaskInfo(
+        id=r["id"], name=r["name"], queue=r["queue"], state=State(r["state"]),
+        priority=r["priority"], eta=_epoch(r["eta"]), attempts=r["attempts"],
+        errors=r["errors"], interruptions=r["interruptions"], crashes=r["crashes"],
+        max_crashes=r["max_crashes"], consumer=r["consumer"],
+        lease_expires=_epoch(r["lease_expires"]), result=r["result"], error=r["error"],
+        reason=r["reason"], payload=r["payload"], created_at=r["created_at"].timestamp(),
+        updated_at=r["updated_at"].timestamp(), history=r["history"],
+        progress=(progress[0], progress[1]) if progress else None,
+    )  # fmt: skip

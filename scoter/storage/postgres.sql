@@ -1,0 +1,257 @@
+-- Queries of the PostgreSQL backend, one per lifecycle step. Each block starts with "-- name: X".
+-- "{schema}" is replaced by the storage's schema name, "{ack}" and "{claim}" by those queries.
+-- The tables are in migrations/postgres/. Times are on the server's clock: a time the caller
+-- passes arrives as `ahead`, its distance in seconds from the caller's present (see postgres.py).
+-- Writes of an attempt find their row by lease token (fencing); statements that make tasks
+-- claimable NOTIFY the queue's name on %(channel)s, delivered when they commit.
+
+-- name: bootstrap
+CREATE SCHEMA IF NOT EXISTS {schema};
+CREATE TABLE IF NOT EXISTS {schema}.migrations (
+    version integer PRIMARY KEY,
+    name text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now()
+);
+
+-- name: lock
+-- Held until the migrating transaction ends: one process migrates, the others wait.
+SELECT pg_advisory_xact_lock(hashtextextended(%(key)s, 0));
+
+-- name: installed
+SELECT to_regclass(%(table)s) IS NOT NULL;
+
+-- name: version
+SELECT coalesce(max(version), 0) FROM {schema}.migrations;
+
+-- name: record_migration
+INSERT INTO {schema}.migrations (version, name) VALUES (%(version)s, %(name)s);
+
+-- name: enqueue
+-- Rows are numbered in batch order, then written in id order so that concurrent batches lock
+-- alike. A live id is left as it is; a done or dead id starts over as the youngest task.
+WITH batch AS (
+    SELECT b.*, nextval('{schema}.task_seq') AS seq
+    FROM unnest(%(ids)s::text[], %(names)s::text[], %(queues)s::text[], %(payloads)s::bytea[],
+                %(priorities)s::integer[], %(aheads)s::float8[], %(max_crashes)s::integer[])
+         AS b(id, name, queue, payload, priority, ahead, max_crashes)
+),
+stored AS (
+    INSERT INTO {schema}.tasks AS t (id, seq, name, queue, payload, priority, eta, state,
+                                     max_crashes, created_at, updated_at)
+    SELECT id, seq, name, queue, payload, priority,
+           clock_timestamp() + make_interval(secs => ahead),
+           CASE WHEN ahead > 0 THEN 'scheduled' ELSE 'queued' END,
+           max_crashes, clock_timestamp(), clock_timestamp()
+    FROM batch ORDER BY id
+    ON CONFLICT (id) DO UPDATE SET
+        seq = excluded.seq, name = excluded.name, queue = excluded.queue,
+        payload = excluded.payload, priority = excluded.priority, eta = excluded.eta,
+        state = excluded.state, max_crashes = excluded.max_crashes, attempts = 0, errors = 0,
+        interruptions = 0, crashes = 0, lease_token = NULL, consumer = NULL,
+        lease_expires = NULL, checkpoint = NULL, progress = NULL, result = NULL,
+        result_expires = NULL, error = NULL, reason = NULL, history = '[]',
+        created_at = excluded.created_at, updated_at = excluded.updated_at
+    WHERE t.state IN ('done', 'dead')
+    RETURNING t.queue, t.state
+),
+woken AS (
+    SELECT pg_notify(%(channel)s, queue) FROM (SELECT DISTINCT queue FROM stored WHERE state = 'queued') q
+)
+SELECT (SELECT count(*) FROM stored), (SELECT count(*) FROM woken);
+
+-- name: claim
+-- Per queue, the first n queued by priority then age, skipping rows other claims hold; then
+-- the first n of those. MATERIALIZED: the locking pick runs exactly once.
+WITH picked AS MATERIALIZED (
+    SELECT c.id
+    FROM unnest(%(queues)s::text[]) AS q(name)
+    CROSS JOIN LATERAL (
+        SELECT id, priority, seq FROM {schema}.tasks
+        WHERE state = 'queued' AND queue = q.name
+        ORDER BY priority DESC, seq
+        LIMIT %(n)s
+        FOR UPDATE SKIP LOCKED
+    ) c
+    ORDER BY c.priority DESC, c.seq
+    LIMIT %(n)s
+)
+UPDATE {schema}.tasks t
+SET state = 'running', lease_token = gen_random_uuid()::text, consumer = %(consumer)s,
+    lease_expires = clock_timestamp() + make_interval(secs => %(lease)s),
+    attempts = t.attempts + 1, updated_at = clock_timestamp()
+FROM picked
+WHERE t.id = picked.id
+RETURNING t.lease_token, t.id, t.name, t.queue, t.payload,
+          extract(epoch FROM t.lease_expires)::float8, t.attempts, t.errors, t.interruptions,
+          t.crashes, t.checkpoint, t.priority, t.seq;
+
+-- name: ack
+UPDATE {schema}.tasks
+SET state = 'done', result = %(result)s,
+    result_expires = clock_timestamp() + make_interval(secs => %(result_ttl)s),
+    history = history || jsonb_build_object('attempt', attempts, 'outcome', 'succeeded',
+        'at', extract(epoch FROM clock_timestamp()), 'consumer', consumer),
+    lease_token = NULL, consumer = NULL, lease_expires = NULL, progress = NULL,
+    updated_at = clock_timestamp()
+WHERE lease_token = %(token)s;
+
+-- name: ack_and_claim
+-- Both in one statement: one round trip, one commit. The rows cannot overlap: the ack's row
+-- is running, the claim's are queued.
+WITH acked AS ({ack} RETURNING 1),
+claimed AS ({claim})
+SELECT (SELECT count(*) FROM acked), c.*
+FROM (SELECT) AS one LEFT JOIN claimed c ON true;
+
+-- name: heartbeat
+UPDATE {schema}.tasks SET lease_expires = clock_timestamp() + make_interval(secs => %(lease)s)
+WHERE lease_token = ANY(%(tokens)s::text[])
+RETURNING lease_token;
+
+-- name: retry
+WITH settled AS (
+    UPDATE {schema}.tasks
+    SET state = CASE WHEN %(ahead)s::float8 > 0 THEN 'scheduled' ELSE 'queued' END,
+        eta = clock_timestamp() + make_interval(secs => %(ahead)s::float8),
+        errors = errors + 1, error = %(error)s,
+        history = history || jsonb_strip_nulls(jsonb_build_object('attempt', attempts,
+            'outcome', 'error', 'at', extract(epoch FROM clock_timestamp()),
+            'consumer', consumer, 'detail', %(detail)s::text)),
+        lease_token = NULL, consumer = NULL, lease_expires = NULL, progress = NULL,
+        updated_at = clock_timestamp()
+    WHERE lease_token = %(token)s
+    RETURNING queue, state
+),
+woken AS (SELECT pg_notify(%(channel)s, queue) FROM settled WHERE state = 'queued')
+SELECT (SELECT count(*) FROM settled), (SELECT count(*) FROM woken);
+
+-- name: release
+WITH settled AS (
+    UPDATE {schema}.tasks
+    SET state = 'queued', interruptions = interruptions + 1,
+        history = history || jsonb_strip_nulls(jsonb_build_object('attempt', attempts,
+            'outcome', 'interrupted', 'at', extract(epoch FROM clock_timestamp()),
+            'consumer', consumer, 'detail', %(reason)s::text)),
+        lease_token = NULL, consumer = NULL, lease_expires = NULL, progress = NULL,
+        updated_at = clock_timestamp()
+    WHERE lease_token = %(token)s
+    RETURNING queue
+),
+woken AS (SELECT pg_notify(%(channel)s, queue) FROM settled)
+SELECT (SELECT count(*) FROM settled), (SELECT count(*) FROM woken);
+
+-- name: dead
+UPDATE {schema}.tasks
+SET state = 'dead', reason = %(reason)s, error = %(error)s,
+    errors = errors + (%(reason)s = 'error')::integer,
+    interruptions = interruptions + (%(reason)s = 'interrupted')::integer,
+    history = history || jsonb_strip_nulls(jsonb_build_object('attempt', attempts,
+        'outcome', %(reason)s::text, 'at', extract(epoch FROM clock_timestamp()),
+        'consumer', consumer, 'detail', %(detail)s::text)),
+    lease_token = NULL, consumer = NULL, lease_expires = NULL, progress = NULL,
+    updated_at = clock_timestamp()
+WHERE lease_token = %(token)s;
+
+-- name: checkpoint
+UPDATE {schema}.tasks SET checkpoint = %(state)s, updated_at = clock_timestamp()
+WHERE lease_token = %(token)s;
+
+-- name: progress
+UPDATE {schema}.tasks SET progress = ARRAY[%(done)s, %(total)s]::integer[]
+WHERE lease_token = %(token)s;
+
+-- name: rescue
+-- Expired leases, their holders dead: each task is queued again counting a crash, or dead
+-- once its crashes reach max_crashes. Rows a settling write holds now are left to it.
+WITH expired AS MATERIALIZED (
+    SELECT id FROM {schema}.tasks
+    WHERE state = 'running' AND lease_expires < now() + make_interval(secs => %(ahead)s)
+    FOR UPDATE SKIP LOCKED
+),
+crashed AS (
+    UPDATE {schema}.tasks t
+    SET crashes = t.crashes + 1,
+        state = CASE WHEN t.crashes + 1 >= t.max_crashes THEN 'dead' ELSE 'queued' END,
+        reason = CASE WHEN t.crashes + 1 >= t.max_crashes THEN 'crashed' ELSE t.reason END,
+        error = CASE WHEN t.crashes + 1 >= t.max_crashes
+            THEN 'crashed ' || (t.crashes + 1) || ' time(s), the last one: ' || %(detail)s::text
+            ELSE t.error END,
+        history = t.history || jsonb_build_object('attempt', t.attempts, 'outcome', 'crashed',
+            'at', extract(epoch FROM clock_timestamp()), 'consumer', t.consumer,
+            'detail', %(detail)s::text),
+        lease_token = NULL, consumer = NULL, lease_expires = NULL, progress = NULL,
+        updated_at = clock_timestamp()
+    FROM expired
+    WHERE t.id = expired.id
+    RETURNING t.id, t.name, t.state, t.crashes, t.queue
+),
+woken AS (
+    SELECT pg_notify(%(channel)s, queue)
+    FROM (SELECT DISTINCT queue FROM crashed WHERE state = 'queued') q
+)
+SELECT id, name, state, crashes, (SELECT count(*) FROM woken) FROM crashed;
+
+-- name: crash
+-- The holder saw its attempt die (a killed child process): no need to wait for the lease.
+WITH crashed AS (
+    UPDATE {schema}.tasks
+    SET crashes = crashes + 1,
+        state = CASE WHEN crashes + 1 >= max_crashes THEN 'dead' ELSE 'queued' END,
+        reason = CASE WHEN crashes + 1 >= max_crashes THEN 'crashed' ELSE reason END,
+        error = CASE WHEN crashes + 1 >= max_crashes
+            THEN 'crashed ' || (crashes + 1) || ' time(s), the last one: ' || %(detail)s::text
+            ELSE error END,
+        history = history || jsonb_build_object('attempt', attempts, 'outcome', 'crashed',
+            'at', extract(epoch FROM clock_timestamp()), 'consumer', consumer,
+            'detail', %(detail)s::text),
+        lease_token = NULL, consumer = NULL, lease_expires = NULL, progress = NULL,
+        updated_at = clock_timestamp()
+    WHERE lease_token = %(token)s
+    RETURNING id, name, state, crashes, queue
+),
+woken AS (SELECT pg_notify(%(channel)s, queue) FROM crashed WHERE state = 'queued')
+SELECT id, name, state, crashes, (SELECT count(*) FROM woken) FROM crashed;
+
+-- name: promote
+WITH due AS MATERIALIZED (
+    SELECT id FROM {schema}.tasks
+    WHERE state = 'scheduled' AND eta <= now() + make_interval(secs => %(ahead)s)
+    FOR UPDATE SKIP LOCKED
+),
+promoted AS (
+    UPDATE {schema}.tasks t SET state = 'queued', updated_at = clock_timestamp()
+    FROM due WHERE t.id = due.id
+    RETURNING t.queue
+),
+woken AS (SELECT pg_notify(%(channel)s, queue) FROM (SELECT DISTINCT queue FROM promoted) q)
+SELECT (SELECT count(*) FROM promoted), (SELECT count(*) FROM woken);
+
+-- name: get
+SELECT * FROM {schema}.tasks WHERE id = %(id)s;
+
+-- name: counts
+SELECT queue, state, count(*) FROM {schema}.tasks GROUP BY queue, state;
+
+-- name: list
+SELECT * FROM {schema}.tasks
+WHERE state = %(state)s AND (%(queue)s::text IS NULL OR queue = %(queue)s)
+ORDER BY seq LIMIT %(limit)s;
+
+-- name: requeue_dead
+WITH requeued AS (
+    UPDATE {schema}.tasks
+    SET state = 'queued', reason = NULL, eta = NULL, errors = 0, interruptions = 0,
+        crashes = 0, updated_at = clock_timestamp()
+    WHERE state = 'dead' AND (%(ids)s::text[] IS NULL OR id = ANY(%(ids)s::text[]))
+    RETURNING queue
+),
+woken AS (SELECT pg_notify(%(channel)s, queue) FROM (SELECT DISTINCT queue FROM requeued) q)
+SELECT (SELECT count(*) FROM requeued), (SELECT count(*) FROM woken);
+
+-- name: purge
+DELETE FROM {schema}.tasks
+WHERE state = %(state)s AND (%(ids)s::text[] IS NULL OR id = ANY(%(ids)s::text[]));
+
+-- name: expire_results
+DELETE FROM {schema}.tasks
+WHERE state = 'done' AND result_expires < now() + make_interval(secs => %(ahead)s);
