@@ -17,6 +17,8 @@ from scoter.storage.base import NewTask, Storage
 from scoter.task import Message, Task
 
 if TYPE_CHECKING:
+    from psycopg import Connection
+
     from scoter.consumer.supervisor import Consumer
 
 P = ParamSpec("P")
@@ -163,6 +165,22 @@ class Scoter:
                 self.signals.send(sig.SIGNAL_ENQUEUED, ref)
         if self.immediate:
             self.run_pending()
+        return [Result(self, m.id) for m in messages]
+
+    def enqueue_in(self, conn: Connection[Any], messages: Iterable[Message]) -> list[Result[Any]]:
+        """Store messages inside the caller's open transaction on `conn` (PostgreSQL storage).
+
+        They exist, and consumers hear of them, only once that transaction commits; a rollback
+        leaves no trace. SIGNAL_ENQUEUED is not sent: whether the transaction commits is the
+        caller's to know.
+        """
+        enqueue_in = getattr(self.storage, "enqueue_in", None)
+        if enqueue_in is None:
+            raise ConfigurationError(
+                f"enqueue_in needs PostgreSQL storage (postgresql://...), not {self.storage.url}"
+            )
+        messages = list(messages)
+        enqueue_in(conn, [self._to_new_task(m) for m in messages])
         return [Result(self, m.id) for m in messages]
 
     def _to_new_task(self, message: Message) -> NewTask:

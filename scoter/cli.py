@@ -293,6 +293,22 @@ def dead_purge(app: str, ids: tuple[str, ...], all_: bool) -> None:
 
 
 @cli.command()
+@app_argument
+def migrate(app: str) -> None:
+    """Create APP's storage schema, or upgrade it to this scoter's version (PostgreSQL)."""
+    storage = open_app(app).storage
+    upgrade = getattr(storage, "migrate", None)
+    if upgrade is None:
+        console.print(f"{storage.url} needs no migrations")
+        return
+    try:
+        applied = upgrade()
+    except ConfigurationError as exc:
+        fail(str(exc), EXIT_CONFIG)
+    console.print(f"applied {', '.join(applied)}" if applied else "the schema is up to date")
+
+
+@cli.command()
 @click.option("--tasks", type=click.IntRange(min=10), default=300, show_default=True)
 @click.option("--consumers", type=click.IntRange(min=2), default=3, show_default=True)
 @click.option("--workers", type=click.IntRange(min=1), default=4, show_default=True)

@@ -8,9 +8,11 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from scoter.exceptions import Interrupt, LeaseLost
+from scoter.exceptions import ConfigurationError, Interrupt, LeaseLost
 
 if TYPE_CHECKING:
+    from psycopg import Connection
+
     from scoter.serializers import Serializer
     from scoter.storage.base import Lease, Storage
 
@@ -98,6 +100,29 @@ class TaskContext:
             self._stop.set()
             raise LeaseLost(f"task {self.task_id}: lease lost, checkpoint refused")
         self._checkpoint = state
+
+    result_ttl: float | None = None
+    """Seconds `complete_in` keeps the result: the app's `result_ttl`, set by the runner."""
+
+    def complete_in(self, conn: Connection[Any], result: Any = None) -> None:
+        """Mark the task done inside the caller's transaction on `conn` (PostgreSQL storage).
+
+        The task's own writes and its completion then commit together or not at all: an
+        effect exactly once, on top of at-least-once delivery. Fenced by the lease: raises
+        LeaseLost when another attempt owns the task now — call it last inside
+        `with conn.transaction():`, so that the exception rolls the writes back. The
+        transaction must have committed when the task returns; its return value is not stored.
+        """
+        complete_in = getattr(self._storage, "complete_in", None)
+        if complete_in is None:
+            raise ConfigurationError(
+                f"complete_in needs PostgreSQL storage (postgresql://...), not {self._storage.url}"
+            )
+        data = None if result is None or self.result_ttl == 0 else self._serializer.dumps(result)
+        if not complete_in(conn, self._lease.token, data, self.result_ttl):
+            self.lease_lost = True
+            self._stop.set()
+            raise LeaseLost(f"task {self.task_id}: lease lost, complete_in refused")
 
     @property
     def lease(self) -> Lease:

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 from scoter.retry import RetryPolicy
 
 if TYPE_CHECKING:
+    from psycopg import Connection
+
     from scoter.app import Scoter
     from scoter.result import Result
 
@@ -88,6 +90,11 @@ class Task(Generic[P, R]):
     async def aenqueue(self, *args: P.args, **kwargs: P.kwargs) -> Result[R]:
         """Enqueue from a coroutine without blocking the event loop."""
         return await self.app.aenqueue(Message(self.name, args, kwargs))
+
+    def enqueue_in(self, conn: Connection[Any], *args: P.args, **kwargs: P.kwargs) -> Result[R]:
+        """Enqueue a run inside the caller's open transaction on `conn` (PostgreSQL): it
+        exists only once that transaction commits. See `Scoter.enqueue_in`."""
+        return self.app.enqueue_in(conn, [Message(self.name, args, kwargs)])[0]
 
     def s(self, *args: P.args, **kwargs: P.kwargs) -> Message:
         """A message for this call, to pass to `app.enqueue` or `app.enqueue_many`."""

@@ -96,7 +96,9 @@ class Runner:
     def context(self, lease: Lease) -> TaskContext:
         task = self.app.tasks.get(lease.name)
         timeout = task.timeout if task else None
-        return TaskContext(lease, self.storage, self.app.serializer, timeout)
+        ctx = TaskContext(lease, self.storage, self.app.serializer, timeout)
+        ctx.result_ttl = self.app.result_ttl
+        return ctx
 
     def execute(
         self, lease: Lease, ctx: TaskContext | None = None, follow_up: FollowUp | None = None
@@ -196,11 +198,21 @@ class Runner:
             ))  # fmt: skip
         else:
             acked, leases = self._write(ctx, lambda: self.storage.ack(ctx.token, data, ttl)), []
-        if acked:
+        if acked or self._completed_by(ctx):
             self._send(sig.SIGNAL_COMPLETE, ref)
         else:
             self._refused(ctx, ref, "ack")
         return leases
+
+    def _completed_by(self, ctx: TaskContext) -> bool:
+        """Whether this very attempt made the task done, so that a refused ack is no lease
+        loss: the task called `ctx.complete_in`, or an earlier try of the ack landed but its
+        reply was lost with the connection."""
+        info = self._write(ctx, lambda: self.storage.get(ctx.task_id))
+        if info is None or info.state is not State.DONE or not info.history:
+            return False
+        last = info.history[-1]
+        return last.get("attempt") == ctx.attempt and last.get("outcome") == SUCCEEDED
 
     def _failed(self, ctx: TaskContext, ref: sig.TaskRef, outcome: Outcome) -> None:
         error = outcome.error or outcome.summary
