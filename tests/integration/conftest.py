@@ -8,6 +8,8 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.parse
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +20,9 @@ from scoter import Scoter
 from scoter.states import State
 
 HERE = Path(__file__).parent
+POSTGRES_URL = os.environ.get(
+    "SCOTER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
 
 
 @dataclass
@@ -49,6 +54,9 @@ class Worker:
 class Env:
     """One test's storage, side-effect file, producer app and consumer processes."""
 
+    app_path = "integration_app:app"
+    """What `scoter worker` runs; a module that imports integration_app may add tasks."""
+
     def __init__(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str | None = None
     ) -> None:
@@ -69,7 +77,7 @@ class Env:
     def start(self, *args: str, ready: bool = True) -> Worker:
         log_path = self.tmp / f"worker-{len(self.workers)}.log"
         env = {**os.environ, "PYTHONPATH": str(HERE), "PYTHONUNBUFFERED": "1"}
-        command = [sys.executable, "-m", "scoter", "worker", "integration_app:app", *args]
+        command = [sys.executable, "-m", "scoter", "worker", self.app_path, *args]
         with open(log_path, "wb") as log:
             proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
         worker = Worker(proc, log_path)
@@ -117,8 +125,39 @@ class Env:
         self.app.storage.close()
 
 
+def postgres_schema_url(base: str = POSTGRES_URL) -> str:
+    """`base` naming a fresh schema; skips when the server is unreachable (fails when CI=true)."""
+    import psycopg
+
+    try:
+        psycopg.connect(base, connect_timeout=3).close()
+    except psycopg.OperationalError as exc:
+        if os.environ.get("CI") == "true":
+            raise
+        pytest.skip(f"PostgreSQL at {base} is unreachable: {exc}")
+    return f"{base}{'&' if '?' in base else '?'}schema=t{uuid.uuid4().hex[:20]}"
+
+
+def drop_postgres_schema(url: str) -> None:
+    import psycopg
+
+    parts = urllib.parse.urlsplit(url)
+    query = urllib.parse.parse_qsl(parts.query)
+    schema = dict(query)["schema"]
+    libpq = urllib.parse.urlencode([(k, v) for k, v in query if k != "schema"])
+    with psycopg.connect(parts._replace(query=libpq).geturl(), autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
 @pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
-    the_env = Env(tmp_path, monkeypatch)
+def env(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Env]:
+    """SQLite; `@pytest.mark.parametrize("env", ["sqlite", "postgres"], indirect=True)` runs a
+    test on each backend (PostgreSQL: a fresh schema on $SCOTER_TEST_POSTGRES_URL)."""
+    postgres = getattr(request, "param", "sqlite") == "postgres"
+    the_env = Env(tmp_path, monkeypatch, postgres_schema_url() if postgres else None)
     yield the_env
     the_env.close()
+    if postgres:
+        drop_postgres_schema(the_env.url)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 
+import pytest
 from conftest import Env
 
 from scoter.states import State
@@ -11,6 +12,7 @@ from scoter.states import State
 TASKS = 200
 
 
+@pytest.mark.parametrize("env", ["sqlite", "postgres"], indirect=True)
 def test_no_task_lost_when_consumers_are_terminated_and_killed(env: Env) -> None:
     results = env.module.sleepy.map([(0.1,)] * TASKS)
     consumers = [env.start("-w", "4", "--lease", "2", "--drain-timeout", "1") for _ in range(3)]
