@@ -284,7 +284,8 @@ class Runner:
         """Make a settling write land: retry it through storage outages, with backoff.
 
         It ends when the write lands or is refused (the lease is gone), never by dropping the
-        outcome: an attempt whose write could not be delivered would otherwise run again.
+        outcome: an attempt whose write could not be delivered would otherwise run again —
+        unless `ctx.give_up_at` passes (a consumer that must exit), when the error is raised.
         """
         pause = 0.05
         failing = False
@@ -292,6 +293,8 @@ class Runner:
             try:
                 return write()
             except self.storage.transient_errors as exc:
+                if ctx.give_up_at is not None and time.monotonic() >= ctx.give_up_at:
+                    raise
                 if not failing:
                     log.warning("task %s: storage unavailable, retrying: %r", ctx.task_id, exc)
                     failing = True

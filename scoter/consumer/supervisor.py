@@ -44,6 +44,8 @@ EXIT_RESTART = 75
 
 ERROR_BACKOFF_MAX_S = 5.0
 EXECUTORS = ("thread", "process", "asyncio")
+RELEASE_TIMEOUT_S = 2.0
+"""How long a stopping consumer keeps trying to release its tasks through a storage outage."""
 
 
 class Consumer:
@@ -219,12 +221,19 @@ class Consumer:
             self.executor.request_stop(ctx)
 
     def _release_all(self) -> None:
-        """Hand every still-running task back; any consumer may claim it at once (G5)."""
+        """Hand every still-running task back; any consumer may claim it at once (G5).
+
+        The storage may be unreachable: retrying stops after RELEASE_TIMEOUT_S, so the consumer
+        still exits; such a task is recovered when its lease expires.
+        """
+        give_up_at = time.monotonic() + RELEASE_TIMEOUT_S
         for ctx in self.inflight.contexts():
+            ctx.give_up_at = give_up_at
             try:
                 self.runner.interrupt(ctx, "consumer shutdown")
-            except Exception:
-                log.exception("could not release task %s; its lease will expire", ctx.task_id)
+            except Exception as exc:
+                log.error("could not release task %s (%r); it runs again when its lease "
+                          "expires", ctx.task_id, exc)  # fmt: skip
             self.inflight.remove(ctx)
             log.info("released task %s (%s) unfinished", ctx.task_id, ctx.task_name)
 
