@@ -16,6 +16,7 @@ import os
 import threading
 import time
 import urllib.parse
+import weakref
 from collections.abc import Iterable, Sequence
 from importlib import resources
 from typing import Any, Protocol, cast
@@ -23,7 +24,6 @@ from typing import Any, Protocol, cast
 import redis
 from redis.backoff import ExponentialBackoff
 from redis.commands.core import Script
-from redis.connection import Connection
 from redis.exceptions import ClusterDownError, NoScriptError, ReadOnlyError, TryAgainError
 from redis.retry import Retry
 
@@ -55,6 +55,16 @@ class _Connection(Protocol):
     def read_response(self) -> Any: ...
 
     def disconnect(self) -> None: ...
+
+
+class _Held:
+    """A thread's own connection, back to the pool when the thread ends or the storage closes."""
+
+    def __init__(self, pool: redis.ConnectionPool) -> None:
+        conn = pool.get_connection()
+        self.conn = cast(_Connection, conn)
+        self.pid = os.getpid()
+        self.release = weakref.finalize(self, pool.release, conn)
 
 
 class RedisStorage(Storage):
@@ -98,8 +108,7 @@ class RedisStorage(Storage):
         self._block_max = float("inf") if timeout is None else max(timeout - BLOCK_MARGIN_S, 0.0)
         self._scripts = _load_scripts(client)
         self._local = threading.local()
-        self._connections: list[_Connection] = []
-        self._connections_lock = threading.Lock()
+        self._held: weakref.WeakSet[_Held] = weakref.WeakSet()
 
     @classmethod
     def from_url(cls, url: str) -> RedisStorage:
@@ -121,10 +130,8 @@ class RedisStorage(Storage):
         return cls(client, prefix=prefix, url=url)
 
     def close(self) -> None:
-        with self._connections_lock:
-            for conn in self._connections:
-                self.client.connection_pool.release(cast(Connection, conn))
-            self._connections.clear()
+        for held in list(self._held):
+            held.release()
         self._local = threading.local()
         self.client.close()
 
@@ -155,7 +162,8 @@ class RedisStorage(Storage):
             return self._send(script, command)
 
     def _send(self, script: str, command: tuple[Any, ...]) -> Any:
-        conn = self._connection()
+        held = self._connection()
+        conn = held.conn
         try:
             conn.send_command(*command)
             return conn.read_response()
@@ -166,26 +174,17 @@ class RedisStorage(Storage):
         except redis.ResponseError:
             raise
         except BaseException:  # the reply may still come: never reuse this connection
-            self._drop(conn)
+            conn.disconnect()
+            held.release()
+            self._local.held = None
             raise
 
-    def _connection(self) -> _Connection:
-        pid_conn: tuple[int, _Connection] | None = getattr(self._local, "conn", None)
-        if pid_conn is not None and pid_conn[0] == os.getpid():  # not one a fork inherited
-            return pid_conn[1]
-        conn = cast(_Connection, self.client.connection_pool.get_connection())
-        with self._connections_lock:
-            self._connections.append(conn)
-        self._local.conn = (os.getpid(), conn)
-        return conn
-
-    def _drop(self, conn: _Connection) -> None:
-        conn.disconnect()
-        with self._connections_lock:
-            if conn in self._connections:
-                self._connections.remove(conn)
-        self.client.connection_pool.release(cast(Connection, conn))
-        self._local.conn = None
+    def _connection(self) -> _Held:
+        held: _Held | None = getattr(self._local, "held", None)
+        if held is None or held.pid != os.getpid():  # not one a fork inherited
+            held = self._local.held = _Held(self.client.connection_pool)
+            self._held.add(held)
+        return held
 
     def _fenced(self, script: str, token: str, *args: Any) -> bool:
         base = self._token_base(token)

@@ -1,6 +1,6 @@
 -- claim: move up to n queued tasks of the given queues to running, each with a new lease.
--- KEYS: the base P:{q}: of each queue; touches its ready, queued, running, leases, tokens,
---       wake and t:<id> keys.
+-- KEYS: the base P:{q}: of each queue; touches its ready, leases, tokens, wake and t:<id>
+--       keys.
 -- ARGV: prefix, n, lease (µs), consumer id, then n random token prefixes
 -- Returns: the lease expiry (µs), then 10 fields per lease: token, id, name, queue, payload,
 --          attempt, errors, interruptions, crashes, checkpoint (nil when none).

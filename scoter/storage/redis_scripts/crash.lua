@@ -1,7 +1,7 @@
 -- crash: the holder saw its attempt die; requeue the task at once counting a crash (dead with
 -- reason `crashed` once its crashes reach max_crashes); fenced.
--- KEYS: P:{q}: of the token's queue; touches its tokens, leases, running, queued or dead,
---       ready, wake and t:<id> keys.
+-- KEYS: P:{q}: of the token's queue; touches its tokens, leases, ready and wake or dead,
+--       and t:<id> keys.
 -- ARGV: prefix, token, detail
 -- Returns: id, name, new state, crashes; nothing when the token holds no lease.
 

@@ -1,6 +1,6 @@
 -- dead: running -> dead with a reason and error text; fenced. Reason `error` counts one error,
 -- `interrupted` one interruption.
--- KEYS: P:{q}: of the token's queue; touches its tokens, leases, running, dead and t:<id> keys.
+-- KEYS: P:{q}: of the token's queue; touches its tokens, leases, dead and t:<id> keys.
 -- ARGV: prefix, token, reason, has error ('1' or ''), error, history detail
 -- Returns: 1, or 0 when the token holds no lease.
 

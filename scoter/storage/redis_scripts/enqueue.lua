@@ -1,6 +1,6 @@
 -- enqueue: store tasks in one step; a live id is left as it is, a done or dead one starts over.
--- KEYS: P:ids, P:queues; per task the keys of its queue P:{q}: t:<id>, seq, queued or
---       scheduled, ready or due, wake; for a finished id, the keys it leaves in its old queue.
+-- KEYS: P:ids, P:queues; per task the keys of its queue P:{q}: t:<id>, seq, ready and wake
+--       or scheduled and due; for a finished id, the keys it leaves in its old queue.
 -- ARGV: prefix, then 7 per task: id, name, queue, payload, priority,
 --       eta as µs from now ('' for none), max_crashes
 -- Returns: how many tasks were stored.
@@ -42,11 +42,11 @@ local function store(i)
   if eta then
     redis.call('HSET', tk, 'eta', int(eta))
   end
-  redis.call('ZADD', b .. state, seq, id)
   if state == 'queued' then
     redis.call('ZADD', b .. 'ready', -tonumber(priority), ready_member(seq, id))
     ready[b] = true
   else
+    redis.call('ZADD', b .. 'scheduled', seq, id)
     redis.call('ZADD', b .. 'due', eta, id)
   end
   redis.call('HSET', IDS, id, queue)

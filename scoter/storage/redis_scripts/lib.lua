@@ -4,12 +4,13 @@
 -- share the hash tag {q}, so on a Redis Cluster they live in one slot; times are integer
 -- microseconds of the server's clock (TIME).
 --   P:{q}:t:<id>   hash    one task, with the fields of a SQLite row; absent = NULL, counters 0
---   P:{q}:ready    zset    queued tasks: score -priority, member <16-digit seq><id>
---   P:{q}:due      zset    scheduled task ids by eta
---   P:{q}:leases   zset    running task ids by lease expiry (what rescue scans)
+--   P:{q}:ready    zset    the queued tasks: score -priority, member <16-digit seq><id>
+--   P:{q}:leases   zset    the running task ids by lease expiry (what rescue scans)
+--   P:{q}:scheduled, P:{q}:done, P:{q}:dead
+--                  zset    the task ids in that state by seq (age): counts and listings
+--   P:{q}:due      zset    scheduled task ids by eta (what promote scans)
+--   P:{q}:expiry   zset    done task ids by result expiry (what expire_results scans)
 --   P:{q}:tokens   hash    lease token -> task id (fencing: a spent token is deleted)
---   P:{q}:expiry   zset    done task ids by result expiry
---   P:{q}:<state>  zset    task ids in that state by seq (age): counts and listings
 --   P:{q}:seq      string  the last seq given out: max(last + 1, now), so ages compare across queues
 --   P:{q}:wake     list    at most one wake-up token; idle consumers BLPOP it
 --   P:ids          hash    task id -> queue (the directory: get, re-enqueue, purge by id)
@@ -20,6 +21,9 @@ local PREFIX = ARGV[1]
 local IDS = PREFIX .. ':ids'
 local QUEUES = PREFIX .. ':queues'
 local SEQ_DIGITS = 16
+-- The sorted set holding each state's tasks.
+local INDEX = {scheduled = 'scheduled', queued = 'ready', running = 'leases', done = 'done',
+  dead = 'dead'}
 
 local function now_us()
   local t = redis.call('TIME')
@@ -47,17 +51,13 @@ local function by_score(x, y)
   return x[2] < y[2]
 end
 
--- Up to `n` {score, member, base} of the zset `suffix` of each base, merged in order.
-local function first_of(bases, suffix, n)
-  local picks = {}
+-- Up to `n` {score, member, base} of the zset `suffix` of each base, appended to `picks`.
+local function first_of(bases, suffix, n, picks)
   for _, b in ipairs(bases) do
     local r = redis.call('ZRANGE', b .. suffix, 0, n - 1, 'WITHSCORES')
     for i = 1, #r, 2 do
       picks[#picks + 1] = {tonumber(r[i + 1]), r[i], b}
     end
-  end
-  if #bases > 1 then
-    table.sort(picks, by_score)
   end
   return picks
 end
@@ -68,12 +68,6 @@ local function all_bases()
     bases[#bases + 1] = base_of(queue)
   end
   return bases
-end
-
--- Move task `id` between the state indexes, keeping its age.
-local function move(b, id, from, to, seq)
-  redis.call('ZREM', b .. from, id)
-  redis.call('ZADD', b .. to, seq, id)
 end
 
 -- Leave a token for one idle consumer, unless one is already there.
@@ -118,9 +112,10 @@ local function settle(b, token, outcome, state, detail, now)
   local f = redis.call('HMGET', tk, 'seq', 'priority', 'attempts', 'consumer', 'history')
   redis.call('HDEL', b .. 'tokens', token)
   redis.call('ZREM', b .. 'leases', id)
-  move(b, id, 'running', state, f[1])
   if state == 'queued' then
     make_ready(b, id, f[1], f[2])
+  else
+    redis.call('ZADD', b .. state, f[1], id)
   end
   redis.call('HDEL', tk, 'token', 'consumer', 'lease_expires', 'progress')
   redis.call('HSET', tk, 'state', state, 'updated_at', int(now),
@@ -172,15 +167,14 @@ local function lease(b, member, token, consumer, expires, now, out)
   local id = string.sub(member, SEQ_DIGITS + 1)
   local tk = b .. 't:' .. id
   local f = redis.call('HMGET', tk, 'queue', 'name', 'payload', 'errors', 'interruptions',
-    'crashes', 'checkpoint')
+    'crashes', 'checkpoint', 'attempts')
+  local attempt = tonumber(f[8] or 0) + 1
   token = token .. f[1]
   redis.call('ZREM', b .. 'ready', member)
-  move(b, id, 'queued', 'running', string.sub(member, 1, SEQ_DIGITS))
   redis.call('HSET', b .. 'tokens', token, id)
   redis.call('ZADD', b .. 'leases', expires, id)
-  local attempt = redis.call('HINCRBY', tk, 'attempts', 1)
   redis.call('HSET', tk, 'state', 'running', 'token', token, 'consumer', consumer,
-    'lease_expires', int(expires), 'updated_at', int(now))
+    'lease_expires', int(expires), 'attempts', attempt, 'updated_at', int(now))
   local n = #out
   out[n + 1], out[n + 2], out[n + 3], out[n + 4], out[n + 5] = token, id, f[2], f[1], f[3]
   out[n + 6], out[n + 7], out[n + 8], out[n + 9] = attempt, f[4] or '0', f[5] or '0', f[6] or '0'
@@ -192,7 +186,10 @@ end
 -- Leaves a wake-up token while work remains, and drops it once the ready set is empty, so
 -- idle consumers neither miss work nor wake for nothing.
 local function claim(bases, n, first, consumer, expires, now, out)
-  local picks = first_of(bases, 'ready', n)
+  local picks = first_of(bases, 'ready', n, {})
+  if #bases > 1 then
+    table.sort(picks, by_score)
+  end
   for i = 1, math.min(n, #picks) do
     lease(picks[i][3], picks[i][2], ARGV[first + i - 1], consumer, expires, now, out)
   end
@@ -209,19 +206,31 @@ end
 local function forget(b, id, state)
   local tk = b .. 't:' .. id
   local f = redis.call('HMGET', tk, 'seq', 'token')
-  redis.call('ZREM', b .. state, id)
   if state == 'queued' then
     redis.call('ZREM', b .. 'ready', ready_member(f[1], id))
-  elseif state == 'scheduled' then
+  else
+    redis.call('ZREM', b .. INDEX[state], id)
+  end
+  if state == 'scheduled' then
     redis.call('ZREM', b .. 'due', id)
   elseif state == 'running' then
     redis.call('HDEL', b .. 'tokens', f[2])
-    redis.call('ZREM', b .. 'leases', id)
-  else
+  elseif state == 'done' then
     redis.call('ZREM', b .. 'expiry', id)
   end
   redis.call('DEL', tk)
   redis.call('HDEL', IDS, id)
+end
+
+-- The ids of every task of the queue at `b` in `state`.
+local function ids_in(b, state)
+  local ids = redis.call('ZRANGE', b .. INDEX[state], 0, -1)
+  if state == 'queued' then
+    for i, member in ipairs(ids) do
+      ids[i] = string.sub(member, SEQ_DIGITS + 1)
+    end
+  end
+  return ids
 end
 
 -- Call fn(b, id) for each task in `state`: the ids in ARGV[first..] if any, else every one.
@@ -230,7 +239,7 @@ local function each_in(state, first, fn)
   local n = 0
   if #ARGV < first then
     for _, b in ipairs(all_bases()) do
-      for _, id in ipairs(redis.call('ZRANGE', b .. state, 0, -1)) do
+      for _, id in ipairs(ids_in(b, state)) do
         fn(b, id)
         n = n + 1
       end

@@ -1,5 +1,5 @@
 -- promote: move scheduled tasks whose eta is at or before now to queued.
--- KEYS: P:queues; for each queue in it, P:{q}: due, scheduled, queued, ready, wake and t:<id>.
+-- KEYS: P:queues; for each queue in it, P:{q}: due, scheduled, ready, wake and t:<id>.
 -- ARGV: prefix, now as µs from the server's clock
 -- Returns: how many tasks it moved.
 
@@ -10,7 +10,7 @@ for _, b in ipairs(all_bases()) do
     local tk = b .. 't:' .. id
     local f = redis.call('HMGET', tk, 'seq', 'priority')
     redis.call('ZREM', b .. 'due', id)
-    move(b, id, 'scheduled', 'queued', f[1])
+    redis.call('ZREM', b .. 'scheduled', id)
     make_ready(b, id, f[1], f[2])
     redis.call('HSET', tk, 'state', 'queued', 'updated_at', int(now))
     moved = moved + 1

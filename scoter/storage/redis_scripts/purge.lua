@@ -1,6 +1,6 @@
 -- purge: delete the tasks in a state, only the given ids when there are any.
--- KEYS: P:ids, P:queues; for each task, P:{q}: t:<id>, the state's index and its other index
---       (ready, due, leases and tokens, or expiry).
+-- KEYS: P:ids, P:queues; for each task, P:{q}: t:<id> and the state's sorted set (ready,
+--       scheduled and due, leases and tokens, done and expiry, or dead).
 -- ARGV: prefix, state, then the ids (none: every task in the state)
 -- Returns: how many tasks it deleted.
 

@@ -1,6 +1,6 @@
 -- release: running -> queued at once, keeping the checkpoint, counting one interruption; fenced.
--- KEYS: P:{q}: of the token's queue; touches its tokens, leases, running, queued, ready, wake
---       and t:<id> keys.
+-- KEYS: P:{q}: of the token's queue; touches its tokens, leases, ready, wake and t:<id>
+--       keys.
 -- ARGV: prefix, token, reason
 -- Returns: 1, or 0 when the token holds no lease.
 

@@ -1,5 +1,5 @@
 -- requeue_dead: dead -> queued with budgets reset, for the given ids or every dead task.
--- KEYS: P:ids, P:queues; for each task, P:{q}: dead, queued, ready, wake and t:<id>.
+-- KEYS: P:ids, P:queues; for each task, P:{q}: dead, ready, wake and t:<id>.
 -- ARGV: prefix, then the ids (none: every dead task)
 -- Returns: how many tasks it requeued.
 
@@ -8,7 +8,7 @@ local now = now_us()
 local function requeue(b, id)
   local tk = b .. 't:' .. id
   local f = redis.call('HMGET', tk, 'seq', 'priority')
-  move(b, id, 'dead', 'queued', f[1])
+  redis.call('ZREM', b .. 'dead', id)
   make_ready(b, id, f[1], f[2])
   redis.call('HDEL', tk, 'reason', 'eta')
   redis.call('HSET', tk, 'state', 'queued', 'errors', 0, 'interruptions', 0, 'crashes', 0,

@@ -1,7 +1,7 @@
 -- rescue: requeue every running task whose lease expired before now, counting a crash; dead
 -- with reason `crashed` once its crashes reach max_crashes.
--- KEYS: P:queues; for each queue in it, P:{q}: leases, tokens, running, queued or dead, ready,
---       wake and t:<id>.
+-- KEYS: P:queues; for each queue in it, P:{q}: leases, tokens, ready and wake or dead, and
+--       t:<id>.
 -- ARGV: prefix, now as µs from the server's clock
 -- Returns: 4 fields per task moved: id, name, new state, crashes.
 

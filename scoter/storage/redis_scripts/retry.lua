@@ -1,6 +1,6 @@
 -- retry: running -> scheduled at eta (queued when due now), counting one error; fenced.
--- KEYS: P:{q}: of the token's queue; touches its tokens, leases, running, scheduled or queued,
---       due or ready, wake and t:<id> keys.
+-- KEYS: P:{q}: of the token's queue; touches its tokens, leases, scheduled and due or
+--       ready and wake, and t:<id> keys.
 -- ARGV: prefix, token, eta as µs from now, error, history detail
 -- Returns: 1, or 0 when the token holds no lease.
 
