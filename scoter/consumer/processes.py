@@ -95,6 +95,7 @@ class ProcessExecutor:
 
     def abandon(self) -> None:
         """At the drain deadline: kill children still running, so the tasks can be released."""
+        self._stopping.set()  # no replacements from here on
         busy = [c for c in list(self._children) if c.ctx is not None and not c.gone]
         for child in busy:
             child.killed_for = KILLED_FOR_SHUTDOWN
@@ -103,17 +104,21 @@ class ProcessExecutor:
             child.process.join(JOIN_S)
 
     def stop(self) -> None:
+        """End every child: idle ones are told to exit, the rest (starting, or running past
+        the drain) are killed. None may survive: multiprocessing would wait for it at exit."""
         self._stopping.set()
+        self._wake_write.send_bytes(b".")
+        self._monitor.join(JOIN_S)
         children = list(self._children)
         for child in children:
-            if not child.gone and child.ctx is None:
-                _send_quietly(child.conn, None)
+            idle = child.ready and child.ctx is None and not child.gone
+            if not (idle and _send_quietly(child.conn, None)):
+                _kill(child.process, signal.SIGKILL)
         for child in children:
             child.process.join(JOIN_S)
             if child.process.is_alive():
                 _kill(child.process, signal.SIGKILL)
-        self._wake_write.send_bytes(b".")
-        self._monitor.join(JOIN_S)
+                child.process.join()
 
     def busy_threads(self) -> int:
         return 0  # task code runs in children, which stop() has ended

@@ -166,8 +166,11 @@ class Consumer:
             self._drain()
         finally:
             self.executor.stop()
+            # Threads left inside released tasks: return at once, so the process can exit and
+            # the window in which such a thread overlaps the task's next holder stays short.
+            join = not self.executor.busy_threads()
             for service in self.services:
-                service.stop()
+                service.stop(join=join)
         return EXIT_RESTART if self._restart else EXIT_OK
 
     def _fetch(self) -> None:
