@@ -43,6 +43,8 @@ SCRIPTS = (
 )  # fmt: skip
 LEASE_FIELDS = 10
 """Fields per lease in a claim's reply (see claim.lua)."""
+LEASE_FIELDS_OF_TASK = (b"consumer", b"lease_expires", b"progress")
+"""Task hash fields that describe its last lease: they mean something only while running."""
 BLOCK_MARGIN_S = 0.5
 """`wait` blocks at most this much less than the socket timeout, which would cut it short."""
 
@@ -377,9 +379,13 @@ def _rescued(r: list[Any]) -> list[Rescued]:
 
 def _info(task_id: str, pairs: list[bytes]) -> TaskInfo:
     f = dict(zip(pairs[::2], pairs[1::2], strict=True))
+    state = State(f[b"state"].decode())
+    if state is not State.RUNNING:
+        for name in LEASE_FIELDS_OF_TASK:
+            f.pop(name, None)
     return TaskInfo(
         id=task_id, name=f[b"name"].decode(), queue=f[b"queue"].decode(),
-        state=State(f[b"state"].decode()), priority=int(f[b"priority"]), eta=_time(f, b"eta"),
+        state=state, priority=int(f[b"priority"]), eta=_time(f, b"eta"),
         attempts=_count(f, b"attempts"), errors=_count(f, b"errors"),
         interruptions=_count(f, b"interruptions"), crashes=_count(f, b"crashes"),
         max_crashes=int(f[b"max_crashes"]), consumer=_text(f, b"consumer"),
@@ -392,7 +398,7 @@ def _info(task_id: str, pairs: list[bytes]) -> TaskInfo:
 
 def _progress(fields: dict[bytes, bytes]) -> tuple[int, int] | None:
     value = fields.get(b"progress")
-    if value is None:
+    if not value:  # none yet, or '' from a claim
         return None
     done, total = value.split(b",")
     return int(done), int(total)

@@ -1,4 +1,7 @@
 -- ack_and_claim: ack (as ack.lua), then claim (as claim.lua) whether or not the ack landed.
+-- Unlike claim.lua it leaves the wake-up list alone: a worker that claims as it acks was not
+-- woken, so it owes no token to the next idle consumer; a token it leaves behind once the
+-- queue is empty costs one consumer one empty claim.
 -- KEYS: P:{q}: of the token's queue, then P:{q}: of each queue to claim from.
 -- ARGV: prefix, token, has result ('1' or ''), result, result ttl (µs, '' = forever),
 --       n, lease (µs), consumer id, then n random token prefixes

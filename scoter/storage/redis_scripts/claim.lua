@@ -9,4 +9,5 @@ local now = now_us()
 local expires = now + tonumber(ARGV[3])
 local out = {int(expires)}
 claim(KEYS, tonumber(ARGV[2]), 5, ARGV[4], expires, now, out)
+rewake(KEYS)
 return out

@@ -3,7 +3,9 @@
 -- Key layout. P is the prefix (ARGV[1] of every script), q a queue name. The keys of one queue
 -- share the hash tag {q}, so on a Redis Cluster they live in one slot; times are integer
 -- microseconds of the server's clock (TIME).
---   P:{q}:t:<id>   hash    one task, with the fields of a SQLite row; absent = NULL, counters 0
+--   P:{q}:t:<id>   hash    one task, with the fields of a SQLite row; absent = NULL, counters 0.
+--                          token, consumer, lease_expires and progress describe the last lease:
+--                          they mean something only while the state is running.
 --   P:{q}:ready    zset    the queued tasks: score -priority, member <16-digit seq><id>
 --   P:{q}:leases   zset    the running task ids by lease expiry (what rescue scans)
 --   P:{q}:scheduled, P:{q}:done, P:{q}:dead
@@ -100,8 +102,8 @@ local function record(history, attempt, outcome, now, consumer, detail)
   return string.sub(history, 1, -2) .. ',' .. e .. ']'
 end
 
--- End the attempt holding `token`: its task leaves running for `state`, unleased, with the
--- attempt in its history. Returns the task's key and id, or nil when the token holds no lease:
+-- End the attempt holding `token`: its task leaves running for `state`, its token spent, with
+-- the attempt in its history. Returns the task's key and id, or nil when the token holds no lease:
 -- the fencing of every write an attempt makes.
 local function settle(b, token, outcome, state, detail, now)
   local id = redis.call('HGET', b .. 'tokens', token)
@@ -117,7 +119,6 @@ local function settle(b, token, outcome, state, detail, now)
   else
     redis.call('ZADD', b .. state, f[1], id)
   end
-  redis.call('HDEL', tk, 'token', 'consumer', 'lease_expires', 'progress')
   redis.call('HSET', tk, 'state', state, 'updated_at', int(now),
     'history', record(f[5], f[3], outcome, now, f[4], detail))
   return tk, id
@@ -174,7 +175,7 @@ local function lease(b, member, token, consumer, expires, now, out)
   redis.call('HSET', b .. 'tokens', token, id)
   redis.call('ZADD', b .. 'leases', expires, id)
   redis.call('HSET', tk, 'state', 'running', 'token', token, 'consumer', consumer,
-    'lease_expires', int(expires), 'attempts', attempt, 'updated_at', int(now))
+    'lease_expires', int(expires), 'attempts', attempt, 'progress', '', 'updated_at', int(now))
   local n = #out
   out[n + 1], out[n + 2], out[n + 3], out[n + 4], out[n + 5] = token, id, f[2], f[1], f[3]
   out[n + 6], out[n + 7], out[n + 8], out[n + 9] = attempt, f[4] or '0', f[5] or '0', f[6] or '0'
@@ -183,8 +184,6 @@ end
 
 -- Lease up to n ready tasks of the queues at `bases`, highest priority first, then oldest,
 -- each with a token from `tokens` (ARGV from index `first`). Appends the leases to `out`.
--- Leaves a wake-up token while work remains, and drops it once the ready set is empty, so
--- idle consumers neither miss work nor wake for nothing.
 local function claim(bases, n, first, consumer, expires, now, out)
   local picks = first_of(bases, 'ready', n, {})
   if #bases > 1 then
@@ -193,6 +192,12 @@ local function claim(bases, n, first, consumer, expires, now, out)
   for i = 1, math.min(n, #picks) do
     lease(picks[i][3], picks[i][2], ARGV[first + i - 1], consumer, expires, now, out)
   end
+end
+
+-- After a claim that may have followed a wake-up: leave a token while work remains, so the
+-- next idle consumer takes the rest; drop it once the ready set is empty, so none wakes for
+-- nothing.
+local function rewake(bases)
   for _, b in ipairs(bases) do
     if redis.call('EXISTS', b .. 'ready') == 1 then
       wake(b)
