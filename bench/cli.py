@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import time
@@ -53,8 +54,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parse(argv)
     if args.render:
         results = json.loads(args.render.read_text())
-        png = args.render.parent / "drain.png"
-        finish(results, png if png.exists() else None, args)
+        png = None if args.no_plot else plot.drain_plot(results, args.render.parent / "drain.png")
+        finish(results, png, args)
         return
     out = args.results / datetime.now().strftime("%Y%m%d-%H%M%S")
     (out / "logs").mkdir(parents=True)
@@ -100,6 +101,7 @@ def selected(args: argparse.Namespace) -> list[System]:
 def measure(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     sizes, runs = sizes_of(args)
     started, t0 = datetime.now(timezone.utc), time.perf_counter()
+    load_before = os.getloadavg()[0]
     systems = {s.key: _entry(s, sizes) for s in selected(args)}
     ready = _check(selected(args), systems, out)
     samples: dict[str, list[Run]] = {s.key: [] for s in ready}
@@ -117,6 +119,7 @@ def measure(args: argparse.Namespace, out: Path) -> dict[str, Any]:
         "systems": systems,
         "ratios": metrics.ratios(systems),
         "targets": metrics.check_targets(systems),
+        "load": {"before": load_before, "after": os.getloadavg()[0]},
     }
 
 

@@ -26,13 +26,24 @@ def render(results: dict[str, Any], plot_name: str | None) -> str:
 
 def _intro(results: dict[str, Any]) -> str:
     minutes = results["duration_s"] / 60
+    when = f"{results['started']}, {results['runs']} runs of every figure, {minutes:.0f} minutes"
     return f"""# Performance
 
 scoter against Huey, RQ, Dramatiq, Celery, arq and procrastinate, each on the server it shares
 with scoter, in one run of the benchmark suite on one machine. This page is generated:
 `python -m bench --write-docs` measures and rewrites it (bench/README.md says how and what).
-This run: {results["started"]}, {results["runs"]} runs of every figure, {minutes:.0f} minutes.
+This run: {when}{_load(results)}.
 """
+
+
+def _load(results: dict[str, Any]) -> str:
+    load = results.get("load")
+    if not load:
+        return ""
+    return (
+        f"; load average {load['before']:.1f} before and {load['after']:.1f} after "
+        f"(2 cores: other jobs were running when it is above 2)"
+    )
 
 
 def _machine(m: dict[str, Any]) -> str:
@@ -47,6 +58,7 @@ def _machine(m: dict[str, Any]) -> str:
 | Python | {m["python"]} |
 | servers | SQLite {m["sqlite"]}, Redis {m["redis"]}, PostgreSQL {m["postgresql"]} (all local) |
 | packages | {packages} |
+| scoter measured | commit {m.get("scoter_commit") or "unknown"} (+changes: uncommitted work) |
 """
 
 
@@ -58,15 +70,16 @@ def _method(results: dict[str, Any]) -> str:
         if v.get("sizes")
         and (v["sizes"]["drain"], v["sizes"]["latency"]) != (s["drain"], s["latency"])
     ]
-    fewer = f" Smaller sizes for slow peers: {'; '.join(smaller)}." if smaller else ""
+    fewer = f"\n\nSmaller sizes for slow peers: {'; '.join(smaller)}." if smaller else ""
     return f"""## What is measured
 
 Every task is a no-op that records its completion as a side effect — a pipelined Redis INCR
 for the Redis systems, a row in a SQLite file of its own for the SQLite ones, a row in the
 same database for the PostgreSQL ones — and every figure is counted from those side effects,
-never from logs. Each measurement starts in a fresh place (a flushed Redis database, a new
-PostgreSQL database, new SQLite files). Each figure is the median of {results["runs"]} runs,
-with the min and max; runs of the systems are interleaved.
+never from logs. Each measurement starts in a fresh place: new SQLite files, a new PostgreSQL
+database, in Redis a key prefix of its own for scoter and a flushed database for the peers.
+Each figure is the median of {results["runs"]} runs, with the min and max; runs of the systems
+are interleaved.
 
 - **enqueue 1-by-1**: {s["drain"]:,} tasks enqueued one call each from one producer process
   (after one warm-up call). **bulk**: the same in calls of {s["chunk"]:,}, for the systems that

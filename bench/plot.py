@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+BACKENDS = ("sqlite", "redis", "postgres")
+
 
 def drain_plot(results: dict[str, Any], path: Path) -> Path | None:
     """Write the PNG; None when matplotlib is not installed or nothing drained."""
@@ -16,7 +18,10 @@ def drain_plot(results: dict[str, Any], path: Path) -> Path | None:
         import matplotlib.pyplot as plt
     except ImportError:
         return None
-    rows = [(k, s) for k, s in results["systems"].items() if "drain_1" in s.get("metrics", {})]
+    rows = sorted(
+        ((k, s) for k, s in results["systems"].items() if "drain_1" in s.get("metrics", {})),
+        key=lambda row: (BACKENDS.index(row[1]["backend"]), row[1]["name"] != "scoter"),
+    )
     if not rows:
         return None
     fig, ax = plt.subplots(figsize=(max(6.0, 1.0 * len(rows) + 2), 4.5), dpi=110)
