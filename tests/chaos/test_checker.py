@@ -1,0 +1,243 @@
+"""The chaos checker on hand-made records: each rule accepts what it should and flags the rest.
+
+The real rounds (test_chaos.py) show that scoter passes; these show that the checks can fail.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from scoter.chaos import (
+    CHILD,
+    COMPLETED,
+    INTERRUPTED,
+    SIGKILL,
+    SIGSTOP,
+    SIGTERM,
+    STALL,
+    UNEXPLAINED,
+    Checker,
+    Disruption,
+    Evidence,
+    Report,
+    Run,
+    Settings,
+)
+from scoter.states import State
+from scoter.storage.base import TaskInfo
+
+LEASE = 2.0
+A, B = 101, 202
+"""Two consumers' pids."""
+T0 = 1000.0
+
+
+@dataclass
+class Story:
+    """One task's attempts: history entries and runs, told in order."""
+
+    history: list[dict[str, object]] = field(default_factory=list)
+    runs: list[Run] = field(default_factory=list)
+    disruptions: list[Disruption] = field(default_factory=list)
+    exits: dict[int, float] = field(default_factory=dict)
+    stalls: list[Disruption] = field(default_factory=list)
+
+    def attempt(
+        self,
+        consumer: int,
+        claimed: float,
+        ended: float | None,
+        outcome: str,
+        settled: float,
+        ran: str | None = COMPLETED,
+        pid: int | None = None,
+    ) -> None:
+        number = len(self.history) + 1
+        self.history.append(
+            {"attempt": number, "outcome": outcome, "at": settled, "consumer": f"h:{consumer}:x"}
+        )
+        worker = pid or consumer
+        run = Run("t", number, worker, consumer, claimed + LEASE, claimed + 0.01, ended, ran)
+        self.runs.append(run)
+
+    def signal(self, kind: str, at: float, target: int, until: float = 0.0) -> None:
+        consumer = B if kind == CHILD else target
+        self.disruptions.append(Disruption(kind, at, consumer, target, until or float("inf")))
+
+    def check(self, state: State = State.DONE) -> Report:
+        info = TaskInfo(
+            id="t", name="plain", queue="chaos", state=state, priority=0, eta=None,
+            attempts=len(self.history), errors=0, interruptions=0, crashes=0, max_crashes=9,
+            consumer=None, lease_expires=None, result=None, error=None, reason=None,
+            payload=b"", created_at=T0 - 1, updated_at=T0, history=self.history,
+        )  # fmt: skip
+        report = Report(Settings(url="memory://", lease=LEASE))
+        report.enqueued = 1
+        evidence = Evidence(self.disruptions, self.exits, self.stalls)
+        Checker(report.settings, evidence, report).check({"t": info}, self.runs)
+        return report
+
+
+def test_one_clean_run_passes() -> None:
+    story = Story()
+    story.attempt(A, T0, T0 + 0.5, "succeeded", T0 + 0.51)
+    report = story.check()
+    assert report.ok and report.done == 1 and report.lost == 0
+
+
+def test_a_task_left_queued_is_lost() -> None:
+    report = Story().check(State.QUEUED)
+    assert report.lost == 1 and "lost (queued)" in report.problems[0]
+
+
+def test_a_duplicate_after_a_sigkill_of_the_holder_is_explained() -> None:
+    story = Story()
+    story.attempt(A, T0, T0 + 0.5, "crashed", T0 + 2.6)  # completed, killed before its ack
+    story.signal(SIGKILL, T0 + 0.55, A)
+    story.attempt(B, T0 + 2.7, T0 + 3.2, "succeeded", T0 + 3.21)
+    report = story.check()
+    assert report.ok, report.problems
+    assert report.duplicates == {SIGKILL: 1}
+    assert report.handoffs[SIGKILL].count == 1
+
+
+def test_a_duplicate_with_no_signal_is_flagged() -> None:
+    story = Story()
+    story.attempt(A, T0, T0 + 0.5, "crashed", T0 + 2.6)
+    story.attempt(B, T0 + 2.7, T0 + 3.2, "succeeded", T0 + 3.21)
+    report = story.check()
+    assert report.duplicates == {UNEXPLAINED: 1}
+    assert any("lost its lease" in p for p in report.problems)
+    assert any("completed but ran again" in p for p in report.problems)
+
+
+def test_a_sigkill_after_the_lease_was_rescued_explains_nothing() -> None:
+    story = Story()
+    story.attempt(A, T0, T0 + 0.5, "crashed", T0 + 2.6)
+    story.signal(SIGKILL, T0 + 2.65, A)  # too late to have cost the lease
+    story.attempt(B, T0 + 2.7, T0 + 3.2, "succeeded", T0 + 3.21)
+    assert not story.check().ok
+
+
+def test_an_overlap_after_a_sigstop_past_the_lease_is_explained() -> None:
+    story = Story()
+    story.signal(SIGSTOP, T0 + 0.1, A, until=T0 + 3.5)
+    story.attempt(A, T0, T0 + 3.6, "crashed", T0 + 2.4)  # woke up and finished anyway
+    story.attempt(B, T0 + 2.5, T0 + 3.0, "succeeded", T0 + 3.01)
+    report = story.check()
+    assert report.ok, report.problems
+    assert report.overlaps == report.overlaps_explained == 1
+    assert report.duplicates == {"lease lost while SIGSTOPped": 1}
+
+
+def test_an_overlap_without_a_lease_loss_is_a_g2_violation() -> None:
+    story = Story()
+    story.attempt(A, T0, T0 + 1.0, "crashed", T0 + 0.2)  # rescued while it ran, never stopped
+    story.attempt(B, T0 + 0.3, T0 + 0.8, "succeeded", T0 + 0.81)
+    report = story.check()
+    assert report.overlaps == 1 and report.overlaps_explained == 0
+    assert any("ran at the same time" in p for p in report.problems)
+
+
+def test_an_attempt_claimed_before_the_previous_let_go_is_a_g2_violation() -> None:
+    story = Story()
+    story.attempt(A, T0, None, "interrupted", T0 + 1.0, ran=None)
+    story.exits[A] = T0 + 0.4
+    story.attempt(B, T0 + 0.5, T0 + 0.8, "succeeded", T0 + 0.81)
+    report = story.check()
+    assert any("before attempt 1 let go" in p for p in report.problems)
+
+
+def test_a_thread_still_running_after_its_release_is_flagged() -> None:
+    story = Story()
+    story.signal(SIGTERM, T0 + 0.1, A)
+    story.attempt(A, T0, None, "interrupted", T0 + 1.1, ran=None)
+    story.exits[A] = T0 + 1.3  # its process exited after the next attempt had started
+    story.attempt(B, T0 + 1.15, T0 + 1.5, "succeeded", T0 + 1.51)
+    report = story.check()
+    assert any(
+        "released at the drain deadline while its thread ran on" in p for p in report.problems
+    )
+
+
+def test_a_run_completed_then_released_at_the_drain_deadline_is_flagged() -> None:
+    story = Story()
+    story.signal(SIGTERM, T0 + 0.1, A)
+    story.attempt(A, T0, T0 + 1.09, "interrupted", T0 + 1.1)
+    story.exits[A] = T0 + 1.12
+    story.attempt(B, T0 + 1.15, T0 + 1.5, "succeeded", T0 + 1.51)
+    report = story.check()
+    assert report.duplicates == {UNEXPLAINED: 1}
+    assert any("released it at the drain deadline instead of acking" in p for p in report.problems)
+
+
+def test_a_fast_handoff_after_sigterm_is_measured() -> None:
+    story = Story()
+    story.signal(SIGTERM, T0 + 0.1, A)
+    story.attempt(A, T0, T0 + 0.9, "interrupted", T0 + 0.9, ran=INTERRUPTED)
+    story.exits[A] = T0 + 0.95
+    story.attempt(B, T0 + 0.95, T0 + 1.5, "succeeded", T0 + 1.51)
+    report = story.check()
+    assert report.ok, report.problems
+    assert report.handoffs[SIGTERM].count == 1
+    assert 0.05 < report.handoffs[SIGTERM].worst < 0.07
+
+
+def test_a_released_task_passed_over_by_younger_ones_is_a_g5_violation() -> None:
+    story = Story()
+    story.attempt(A, T0, T0 + 0.9, "interrupted", T0 + 0.9, ran=INTERRUPTED)
+    story.attempt(B, T0 + 3.0, T0 + 3.5, "succeeded", T0 + 3.51)
+    younger = [Run(f"y{i}", 1, B, B, T0 + 1.5 + i / 10 + LEASE, T0 + 1.6, T0 + 1.7, COMPLETED)
+               for i in range(5)]  # fmt: skip
+    story.runs.extend(younger)
+    report = story.check()
+    assert any("younger task(s) were claimed before it" in p for p in report.problems)
+
+
+def test_a_released_task_waiting_for_a_free_slot_is_not_a_violation() -> None:
+    story = Story()
+    story.attempt(A, T0, T0 + 0.9, "interrupted", T0 + 0.9, ran=INTERRUPTED)
+    story.attempt(B, T0 + 3.0, T0 + 3.5, "succeeded", T0 + 3.51)
+    report = story.check()
+    assert report.ok, report.problems
+    assert report.handoffs[SIGTERM].slow == 1
+
+
+def test_a_crashed_holder_requeued_late_is_a_g5_violation() -> None:
+    story = Story()
+    story.attempt(A, T0, None, "crashed", T0 + 9.0, ran=None)
+    story.signal(SIGKILL, T0 + 0.2, A)
+    story.attempt(B, T0 + 9.1, T0 + 9.5, "succeeded", T0 + 9.51)
+    report = story.check()
+    assert any("queued again" in p and "after the SIGKILL" in p for p in report.problems)
+
+
+def test_a_child_killed_by_the_chaos_explains_a_crash() -> None:
+    story = Story()
+    child = 303
+    story.attempt(B, T0, None, "crashed", T0 + 0.3, ran=None, pid=child)
+    story.signal(CHILD, T0 + 0.25, child)
+    story.attempt(A, T0 + 0.4, T0 + 0.8, "succeeded", T0 + 0.81)
+    report = story.check()
+    assert report.ok, report.problems
+    assert report.handoffs[CHILD].count == 1
+
+
+def test_a_lease_lost_in_a_storage_stall_during_a_sigstop_is_explained() -> None:
+    story = Story()
+    story.signal(SIGSTOP, T0 + 0.2, B, until=T0 + 3.0)  # B held the storage's write lock
+    story.stalls.append(Disruption(STALL, T0 + 0.2, 0, 0, until=T0 + 2.9))
+    story.attempt(A, T0, T0 + 3.1, "crashed", T0 + 2.95)  # A's heartbeats could not land
+    story.attempt(B, T0 + 3.0, T0 + 3.5, "succeeded", T0 + 3.51)
+    report = story.check()
+    assert report.ok, report.problems
+    assert report.duplicates == {"lease lost in a storage stall": 1}
+    assert report.overlaps == report.overlaps_explained == 1
+
+
+def test_a_storage_stall_with_no_sigstop_explains_nothing() -> None:
+    story = Story()
+    story.stalls.append(Disruption(STALL, T0 + 0.2, 0, 0, until=T0 + 2.9))
+    story.attempt(A, T0, T0 + 3.1, "crashed", T0 + 2.95)
+    story.attempt(B, T0 + 3.0, T0 + 3.5, "succeeded", T0 + 3.51)
+    assert not story.check().ok
