@@ -51,7 +51,8 @@ def _redis_version() -> str | None:
     try:
         import redis
 
-        info = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2).info("server")
+        client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2)
+        info: dict[str, Any] = client.info("server")  # type: ignore[assignment]
         return str(info["redis_version"])
     except Exception:
         return None
