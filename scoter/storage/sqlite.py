@@ -103,11 +103,11 @@ class SQLiteStorage(Storage):
             return []
         now = time.time()
         expires = now + lease_s
-        params = {
-            "consumer": consumer_id, "expires": expires, "now": now,
-            "queues": json.dumps(list(queues)), "n": n,
-        }  # fmt: skip
-        rows, _ = self._write("claim", params)
+        params = {"consumer": consumer_id, "expires": expires, "now": now, "n": n}
+        if len(queues) == 1:
+            rows, _ = self._write("claim_one_queue", {**params, "queue": queues[0]})
+        else:
+            rows, _ = self._write("claim", {**params, "queues": json.dumps(list(queues))})
         rows.sort(key=lambda r: (-r[10], r[11]))
         return [Lease(r[0], r[1], r[2], r[3], r[4], expires, *r[5:10]) for r in rows]
 

@@ -67,6 +67,21 @@ WHERE seq IN (
 RETURNING lease_token, id, name, queue, payload, attempts, errors, interruptions, crashes,
           checkpoint, priority, seq;
 
+-- name: claim_one_queue
+-- The common case: `queue = ?` lets SQLite walk the ready index in order instead of
+-- sorting every queued task of the queues named in a JSON list.
+UPDATE scoter_tasks
+SET state = 'running', lease_token = lower(hex(randomblob(16))), consumer = :consumer,
+    lease_expires = :expires, attempts = attempts + 1, updated_at = :now
+WHERE seq IN (
+    SELECT seq FROM scoter_tasks
+    WHERE state = 'queued' AND queue = :queue
+    ORDER BY priority DESC, seq
+    LIMIT :n
+)
+RETURNING lease_token, id, name, queue, payload, attempts, errors, interruptions, crashes,
+          checkpoint, priority, seq;
+
 -- name: heartbeat
 UPDATE scoter_tasks SET lease_expires = :expires
 WHERE lease_token IN (SELECT value FROM json_each(:tokens))
