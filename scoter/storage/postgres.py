@@ -159,10 +159,16 @@ class PostgresStorage(Storage):
         if self._pool is None:
             self._pool = ConnectionPool(
                 self._conninfo, min_size=1, max_size=self._max_connections,
-                kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S},
-                timeout=POOL_TIMEOUT_S, name=f"scoter.{self.schema}", open=True,
+                kwargs=self._connect_kwargs(), configure=_configure, timeout=POOL_TIMEOUT_S,
+                name=f"scoter.{self.schema}", open=True,
             )  # fmt: skip
         return self._pool
+
+    def _connect_kwargs(self) -> dict[str, Any]:
+        """Options of the connections this storage opens: autocommit, a connect timeout."""
+        if "connect_timeout" in conninfo_to_dict(self._conninfo):
+            return {"autocommit": True}
+        return {"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S}
 
     def _prepare(self) -> ConnectionPool[Any]:
         """The pool, once the schema is there at this scoter's version (created if absent)."""
@@ -176,11 +182,7 @@ class PostgresStorage(Storage):
 
     def _check_schema(self, conn: Connection) -> None:
         version = self._version(conn)
-        if version > LATEST:
-            raise SchemaError(
-                f"the scoter schema {self.schema!r} is at version {version}, newer than this "
-                f"scoter knows ({LATEST}): upgrade scoter"
-            )
+        self._refuse_newer(version)
         if version and version < LATEST and not self._migrate:
             raise SchemaError(
                 f"the scoter schema {self.schema!r} is at version {version}, this scoter needs "
@@ -188,6 +190,13 @@ class PostgresStorage(Storage):
             )
         if version < LATEST:
             self._apply(conn)
+
+    def _refuse_newer(self, version: int) -> None:
+        if version > LATEST:
+            raise SchemaError(
+                f"the scoter schema {self.schema!r} is at version {version}, newer than this "
+                f"scoter knows ({LATEST}): upgrade scoter"
+            )
 
     def _version(self, conn: Connection) -> int:
         table = f"{self.schema}.migrations"
@@ -210,8 +219,7 @@ class PostgresStorage(Storage):
     def migrate(self) -> list[str]:
         """Create the schema, or bring it to this scoter's version; the migrations applied."""
         with self._ready_lock, self._open_pool().connection() as conn:
-            if self._version(conn) > LATEST:
-                self._check_schema(conn)  # refuses: newer than this scoter
+            self._refuse_newer(self._version(conn))
             applied = self._apply(conn)
             self._ready = True
         return applied
@@ -389,12 +397,12 @@ class PostgresStorage(Storage):
             self._close_listener()  # the next wait reconnects; the caller claims meanwhile
 
     def _connect_listener(self, deadline: float) -> Connection | None:
-        conninfo = self._conninfo
-        kwargs: dict[str, Any] = {"connect_timeout": CONNECT_TIMEOUT_S}
+        conninfo, kwargs = self._conninfo, self._connect_kwargs()
         if self._given_pool is not None:
-            conninfo, kwargs = _pool_conninfo(self._given_pool), _pool_kwargs(self._given_pool)
+            conninfo = _pool_conninfo(self._given_pool)
+            kwargs = {**_pool_kwargs(self._given_pool), "autocommit": True}
         try:
-            conn = psycopg.Connection.connect(conninfo, **{**kwargs, "autocommit": True})
+            conn = psycopg.Connection.connect(conninfo, **kwargs)
             conn.execute(f'LISTEN "{self._channel}"')
         except psycopg.OperationalError:
             time.sleep(max(0.0, deadline - time.monotonic()))  # no server: the caller backs off
@@ -426,12 +434,14 @@ class PostgresStorage(Storage):
         return [_info(row) for row in rows]
 
     def requeue_dead(self, ids: Sequence[str] | None = None) -> int:
-        ids = None if ids is None else list(ids)
-        return int(self._one("requeue_dead", ids=ids, channel=self._channel)[0])
+        if ids is None:
+            return int(self._one("requeue_dead", channel=self._channel)[0])
+        return int(self._one("requeue_dead_ids", ids=list(ids), channel=self._channel)[0])
 
     def purge(self, state: State, ids: Sequence[str] | None = None) -> int:
-        ids = None if ids is None else list(ids)
-        return self._rowcount("purge", state=state.value, ids=ids)
+        if ids is None:
+            return self._rowcount("purge", state=state.value)
+        return self._rowcount("purge_ids", state=state.value, ids=list(ids))
 
     def expire_results(self, now: float) -> int:
         return self._rowcount("expire_results", ahead=now - time.time())
@@ -443,6 +453,12 @@ def _render(schema: str) -> dict[str, str]:
     combined = queries["ack_and_claim"].replace("{ack}", queries["ack"])
     queries["ack_and_claim"] = combined.replace("{claim}", queries["claim"])
     return queries
+
+
+def _configure(conn: Connection) -> None:
+    """Plan each prepared query once: left to choose, PostgreSQL plans a claim afresh every
+    time (as long as it takes to run it), its generic plan costed for 10 queues."""
+    conn.execute("SET plan_cache_mode = force_generic_plan")
 
 
 def _fetch(

@@ -238,19 +238,33 @@ WHERE state = %(state)s AND (%(queue)s::text IS NULL OR queue = %(queue)s)
 ORDER BY seq LIMIT %(limit)s;
 
 -- name: requeue_dead
+-- Every dead task; requeue_dead_ids: those ids (two queries, so each plan uses its index).
 WITH requeued AS (
     UPDATE {schema}.tasks
     SET state = 'queued', reason = NULL, eta = NULL, errors = 0, interruptions = 0,
         crashes = 0, updated_at = clock_timestamp()
-    WHERE state = 'dead' AND (%(ids)s::text[] IS NULL OR id = ANY(%(ids)s::text[]))
+    WHERE state = 'dead'
+    RETURNING queue
+),
+woken AS (SELECT pg_notify(%(channel)s, queue) FROM (SELECT DISTINCT queue FROM requeued) q)
+SELECT (SELECT count(*) FROM requeued), (SELECT count(*) FROM woken);
+
+-- name: requeue_dead_ids
+WITH requeued AS (
+    UPDATE {schema}.tasks
+    SET state = 'queued', reason = NULL, eta = NULL, errors = 0, interruptions = 0,
+        crashes = 0, updated_at = clock_timestamp()
+    WHERE id = ANY(%(ids)s::text[]) AND state = 'dead'
     RETURNING queue
 ),
 woken AS (SELECT pg_notify(%(channel)s, queue) FROM (SELECT DISTINCT queue FROM requeued) q)
 SELECT (SELECT count(*) FROM requeued), (SELECT count(*) FROM woken);
 
 -- name: purge
-DELETE FROM {schema}.tasks
-WHERE state = %(state)s AND (%(ids)s::text[] IS NULL OR id = ANY(%(ids)s::text[]));
+DELETE FROM {schema}.tasks WHERE state = %(state)s;
+
+-- name: purge_ids
+DELETE FROM {schema}.tasks WHERE id = ANY(%(ids)s::text[]) AND state = %(state)s;
 
 -- name: expire_results
 DELETE FROM {schema}.tasks
