@@ -279,7 +279,7 @@ class RedisStorage(Storage):
         timeout = min(timeout, self._block_max)
         if queues and timeout > 0:
             keys = [base + "wake" for base in self._bases(queues)]
-            self.client.blpop(keys, timeout)  # type: ignore[arg-type]  # seconds, a float
+            self.client.blpop(keys, timeout)  # type: ignore[arg-type, unused-ignore]  # float s
 
     # -- results and inspection ------------------------------------------------------------
 
