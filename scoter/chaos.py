@@ -281,8 +281,13 @@ def read_runs(path: Path) -> list[Run]:
     runs = []
     for file in sorted(path.glob("runs-*.db")):
         with contextlib.closing(sqlite3.connect(file, timeout=60.0)) as db:
+            if not db.execute(RUNS_TABLE_EXISTS).fetchone():
+                continue  # its process was killed between creating the file and the table
             runs += [Run(*row) for row in db.execute(query)]
     return sorted(runs, key=lambda run: run.started)
+
+
+RUNS_TABLE_EXISTS = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'runs'"
 
 
 # -- the consumer processes ----------------------------------------------------------------------
