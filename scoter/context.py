@@ -45,6 +45,8 @@ class TaskContext:
         """True once the attempt ran past its task's `timeout`."""
         self.deadline = None if timeout is None else time.monotonic() + timeout
         """When the time limit runs out (time.monotonic()), or None."""
+        self.settled = False
+        """True once a settling write of this attempt (ack, retry, release, dead) went out."""
         self.give_up_at: float | None = None
         """When a consumer that must exit stops retrying this attempt's writes."""
         self._checkpoint: Any = _UNREAD

@@ -40,5 +40,5 @@ class Heartbeat(Service):
             return
         for token in self.storage.heartbeat(tokens, self.lease_s):
             ctx = self.inflight.get(token)
-            if ctx is not None:
+            if ctx is not None and not ctx.settled:  # not merely acked since the snapshot
                 self.on_lost(ctx)

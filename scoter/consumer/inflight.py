@@ -32,7 +32,10 @@ class InFlight:
     def tokens(self) -> list[str]:
         """Tokens of the attempts whose lease is still ours."""
         with self._changed:
-            return [token for token, ctx in self._by_token.items() if not ctx.lease_lost]
+            return [
+                token for token, ctx in self._by_token.items()
+                if not (ctx.lease_lost or ctx.settled)
+            ]  # fmt: skip
 
     def contexts(self) -> list[TaskContext]:
         with self._changed:

@@ -291,13 +291,16 @@ class Runner:
         failing = False
         while True:
             try:
-                return write()
+                landed = write()
             except self.storage.transient_errors as exc:
                 if ctx.give_up_at is not None and time.monotonic() >= ctx.give_up_at:
                     raise
                 if not failing:
                     log.warning("task %s: storage unavailable, retrying: %r", ctx.task_id, exc)
                     failing = True
+            else:
+                ctx.settled = True  # the heartbeat stops renewing this token
+                return landed
             time.sleep(pause)
             pause = min(pause * 2, WRITE_RETRY_MAX_S)
 
