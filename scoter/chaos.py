@@ -239,7 +239,7 @@ STALL = "storage stall"
 
 @dataclass
 class Disruption:
-    """One signal the chaos loop sent."""
+    """One signal the chaos loop sent (or, of kind STALL, a storage stall the probe saw)."""
 
     kind: str
     at: float
@@ -490,8 +490,8 @@ class Settings:
     pause: tuple[float, float] = (0.3, 1.2)
     """Seconds between two disruptions, drawn uniformly."""
     max_disruptions: int = 1000
-    settle_timeout: float = 120.0
-    """Seconds to wait, after the disruptions, for every task to settle."""
+    settle_timeout: float = 60.0
+    """After the disruptions, give up waiting for the tasks once none settled for this long."""
     handoff_limit: float = 1.0
     """G5: a task released (or rescued) starts again within this many seconds, unless no
     consumer had a slot free (no younger task started before it)."""
@@ -537,6 +537,9 @@ class Handoffs:
 
 
 UNEXPLAINED = "unexplained"
+NOT_ACKED = "(SIGTERMed) released it at the drain deadline instead of acking it"
+THREAD_RAN_ON = "released at the drain deadline while its thread ran on"
+DRAINING = "while draining after a SIGTERM"
 CAUSES = {
     SIGKILL: SIGKILL,
     CHILD: CHILD,
@@ -748,15 +751,19 @@ class Chaos:
     # -- ending ------------------------------------------------------------------------------
 
     def settle(self) -> None:
-        deadline = time.monotonic() + self.settings.settle_timeout
-        while self.settled() < len(self.ids):
-            if time.monotonic() > deadline:
+        """Wait while tasks keep settling; give up after `settle_timeout` s with none settled."""
+        settled, progress_at = self.settled(), time.monotonic()
+        while settled < len(self.ids):
+            if time.monotonic() - progress_at > self.settings.settle_timeout:
                 self.report.problem(
-                    f"gave up waiting after {self.settings.settle_timeout:.0f} s: "
-                    f"{len(self.ids) - self.settled()} task(s) neither done nor dead"
+                    f"gave up waiting after {self.settings.settle_timeout:.0f} s in which no "
+                    f"task settled: {len(self.ids) - settled} task(s) neither done nor dead"
                 )
                 return
             time.sleep(0.2)
+            now_settled = self.settled()
+            if now_settled > settled:
+                settled, progress_at = now_settled, time.monotonic()
         self.say("every task settled")
 
     def stop_fleet(self) -> None:
@@ -957,10 +964,31 @@ class Checker:
         for attempt in attempts:
             if attempt.outcome == "crashed" and self.crash_cause(attempt) is None:
                 self.report.problem(
-                    f"task {task_id}: attempt {attempt.number} lost its lease at "
-                    f"{attempt.settled_at:.3f} with no SIGKILL or SIGSTOP of its holder pid "
-                    f"{attempt.holder}, nor a storage stall (a release or heartbeat failed)"
+                    f"task {task_id}: attempt {attempt.number}: {self.lost_how(attempt)}"
                 )
+
+    def lost_how(self, attempt: Attempt) -> str:
+        """What ended an attempt whose end has no accepted cause, for a problem's text."""
+        settled = attempt.settled_at if attempt.settled_at is not None else math.inf
+        run, holder = attempt.run, attempt.holder
+        if attempt.outcome == "interrupted" and run is not None:
+            if run.ended is None or run.ended > settled:
+                return f"it was {THREAD_RAN_ON}, until it ended or its process exited"
+            return f"it completed {settled - run.ended:.3f} s before its consumer {NOT_ACKED}"
+        if attempt.outcome != "crashed":
+            return f"it ended {attempt.outcome}"
+        if cause := self.crash_cause(attempt):
+            return f"its holder pid {holder} lost its lease to a {cause.kind}, yet it ran on"
+        term = self.evidence.signalled(SIGTERM, holder, 0.0, settled)
+        if term is not None:
+            return (
+                f"its holder pid {holder} lost its lease {DRAINING} ({settled - term.at:.2f} s "
+                "after it), with no storage stall: it neither heartbeated nor released in time"
+            )
+        return (
+            f"its holder pid {holder} lost its lease at {settled:.3f} with no SIGKILL or "
+            "SIGSTOP of it, nor a storage stall: a heartbeat or a release failed"
+        )
 
     def crash_cause(self, attempt: Attempt) -> Disruption | None:
         """The disruption that cost a crashed attempt its lease, or None."""
@@ -1003,17 +1031,9 @@ class Checker:
         self.report.duplicates[CAUSES[cause.kind] if cause else UNEXPLAINED] += 1
         if cause is not None:
             return
-        run = attempt.run
-        assert run is not None and run.ended is not None
-        if attempt.outcome == "interrupted" and attempt.settled_at is not None:
-            why = (
-                f"it completed {attempt.settled_at - run.ended:.3f} s before its consumer "
-                "(SIGTERMed) released it at the drain deadline instead of acking it"
-            )
-        else:
-            why = f"it ended {attempt.outcome}, with no SIGKILL or lease loss to explain it"
         self.report.problem(
-            f"task {task_id}: attempt {attempt.number} completed but ran again: {why}"
+            f"task {task_id}: attempt {attempt.number} completed but ran again: "
+            f"{self.lost_how(attempt)}"
         )
 
     # G2: two runs of one task at the same time only after a lease loss while stopped.
@@ -1036,13 +1056,10 @@ class Checker:
             return
         run = earlier.run
         assert run is not None
-        why = "the first holder was not SIGSTOPped past its lease"
-        if earlier.outcome == "interrupted" and run.ended is None:
-            why = "the first was released at the drain deadline while its thread ran on, until "
-            why += "its process exited"
         self.report.problem(
             f"task {task_id}: attempts {earlier.number} ({earlier.outcome}, pid {run.pid}) and "
-            f"{later.number} ran at the same time for {seconds:.3f} s: {why} (G2)"
+            f"{later.number} ran at the same time for {seconds:.3f} s; the first: "
+            f"{self.lost_how(earlier)} (G2)"
         )
 
     def end_of(self, attempt: Attempt) -> float:

@@ -331,7 +331,7 @@ def demo(tasks: int, consumers: int, workers: int) -> None:
 def chaos(
     url: str | None, tasks: int, consumers: int, seconds: float, executor: str, seed: int | None
 ) -> None:
-    """Prove G1/G2/G5: SIGTERM, SIGKILL and SIGSTOP random consumers; exit 1 on any loss."""
+    """SIGTERM, SIGKILL, SIGSTOP random consumers; exit 1 on a loss or an unexplained rerun."""
     from scoter.chaos import main
 
     try:

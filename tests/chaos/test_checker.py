@@ -241,3 +241,12 @@ def test_a_storage_stall_with_no_sigstop_explains_nothing() -> None:
     story.attempt(A, T0, T0 + 3.1, "crashed", T0 + 2.95)
     story.attempt(B, T0 + 3.0, T0 + 3.5, "succeeded", T0 + 3.51)
     assert not story.check().ok
+
+
+def test_a_lease_lost_while_draining_is_flagged_as_such() -> None:
+    story = Story()
+    story.signal(SIGTERM, T0 + 0.5, A)
+    story.attempt(A, T0, T0 + 3.0, "crashed", T0 + 2.7)  # no heartbeat, no release in time
+    story.attempt(B, T0 + 2.8, T0 + 3.2, "succeeded", T0 + 3.21)
+    report = story.check()
+    assert any("lost its lease while draining after a SIGTERM" in p for p in report.problems)
