@@ -540,6 +540,7 @@ UNEXPLAINED = "unexplained"
 NOT_ACKED = "(SIGTERMed) released it at the drain deadline instead of acking it"
 THREAD_RAN_ON = "released at the drain deadline while its thread ran on"
 DRAINING = "while draining after a SIGTERM"
+CLAIMED_LATE = "claimed it after its SIGTERM"
 CAUSES = {
     SIGKILL: SIGKILL,
     CHILD: CHILD,
@@ -980,6 +981,12 @@ class Checker:
         if cause := self.crash_cause(attempt):
             return f"its holder pid {holder} lost its lease to a {cause.kind}, yet it ran on"
         term = self.evidence.signalled(SIGTERM, holder, 0.0, settled)
+        if term is not None and run is not None and self.claimed(run) > term.at:
+            return (
+                f"its holder pid {holder} {CLAIMED_LATE} ({self.claimed(run) - term.at:.2f} s "
+                "after it: a follow-up claim landing while it stopped), then exited without "
+                "releasing it: it came back only when the lease expired"
+            )
         if term is not None:
             return (
                 f"its holder pid {holder} lost its lease {DRAINING} ({settled - term.at:.2f} s "

@@ -63,11 +63,12 @@ KNOWN_BUGS = {
         "before its thread is gone; the thread runs on until the process exits, while another "
         "consumer may already run the task"
     ),
-    "lost its lease while draining after a SIGTERM": (
-        "open bug, not yet root-caused (seen with SQLite and the thread executor, about one "
-        "SIGTERM in fifty): a consumer draining after SIGTERM lands no write for ~1.7 s; its "
-        "heartbeats and its releases come too late, so its leases expire, other consumers run "
-        "its tasks (counted as crashes) and its late writes are refused"
+    "claimed it after its SIGTERM": (
+        "open bug: a worker decides to claim a follow-up task (ack_and_claim) before its "
+        "consumer stops; when that write lands after the drain released everything (a slow "
+        "or stalled storage), the stopping consumer holds new leases that nobody releases or "
+        "heartbeats; it starts the tasks, exits, and they come back only when the leases "
+        "expire, counted as crashes"
     ),
 }
 """Open bugs that the suite found, by the text of the problem they cause. A round whose only

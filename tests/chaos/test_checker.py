@@ -250,3 +250,13 @@ def test_a_lease_lost_while_draining_is_flagged_as_such() -> None:
     story.attempt(B, T0 + 2.8, T0 + 3.2, "succeeded", T0 + 3.21)
     report = story.check()
     assert any("lost its lease while draining after a SIGTERM" in p for p in report.problems)
+
+
+def test_a_task_claimed_after_the_sigterm_and_left_to_expire_is_flagged() -> None:
+    story = Story()
+    story.signal(SIGTERM, T0 - 1.0, A)
+    story.attempt(A, T0, None, "crashed", T0 + 2.3, ran=None)  # the consumer exited holding it
+    story.exits[A] = T0 + 0.1
+    story.attempt(B, T0 + 2.4, T0 + 2.8, "succeeded", T0 + 2.81)
+    report = story.check()
+    assert any("claimed it after its SIGTERM" in p for p in report.problems)
