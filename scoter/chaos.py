@@ -512,8 +512,9 @@ class Settings:
 
     def recovery_limit(self, kind: str) -> float:
         """Seconds from a SIGKILL to the task being queued again: the lease, a rescuer tick
-        and two seconds of slack (a replacement consumer starting); at once for a child."""
-        return self.lease + self.rescue_interval + 2.0 if kind == SIGKILL else 1.0
+        and three seconds of slack (a replacement consumer starting, rescuer threads waiting
+        for a core on a loaded 2-core machine); at once for a child."""
+        return self.lease + self.rescue_interval + 3.0 if kind == SIGKILL else 1.0
 
 
 @dataclass
