@@ -157,8 +157,12 @@ class Storage(abc.ABC):
         """Running → scheduled at `eta` (queued when due now); counts one error."""
 
     @abc.abstractmethod
-    def release(self, token: str, reason: str) -> bool:
-        """Running → queued at once, keeping the checkpoint; counts one interruption."""
+    def release(self, token: str, reason: str, delay: float = 0.0) -> bool:
+        """Running → queued at once, keeping the checkpoint; counts one interruption.
+
+        With `delay` > 0 the task is scheduled `delay` seconds from now instead: for a holder
+        that cannot stop the attempt and must be gone before anyone else may claim the task.
+        """
 
     @abc.abstractmethod
     def dead(self, token: str, reason: str, error: str | None) -> bool:

@@ -134,12 +134,15 @@ class MemoryStorage(Storage):
             row.eta, row.error = eta, error
             return True
 
-    def release(self, token: str, reason: str) -> bool:
+    def release(self, token: str, reason: str, delay: float = 0.0) -> bool:
         with self._cond:
-            row = self._settle(token, "interrupted", State.QUEUED, reason)
+            state = State.SCHEDULED if delay > 0 else State.QUEUED
+            row = self._settle(token, "interrupted", state, reason)
             if row is None:
                 return False
             row.interruptions += 1
+            if delay > 0:
+                row.eta = time.time() + delay
             return True
 
     def dead(self, token: str, reason: str, error: str | None) -> bool:

@@ -343,8 +343,8 @@ class PostgresStorage(Storage):
         }  # fmt: skip
         return bool(self._rows("retry", params)[0][0] == 1)
 
-    def release(self, token: str, reason: str) -> bool:
-        params = {"token": token, "reason": reason, "channel": self._channel}
+    def release(self, token: str, reason: str, delay: float = 0.0) -> bool:
+        params = {"token": token, "reason": reason, "delay": delay, "channel": self._channel}
         return bool(self._rows("release", params)[0][0] == 1)
 
     def dead(self, token: str, reason: str, error: str | None) -> bool:

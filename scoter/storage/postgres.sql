@@ -128,16 +128,19 @@ SELECT (SELECT count(*) FROM settled), (SELECT count(*) FROM woken);
 -- name: release
 WITH settled AS (
     UPDATE {schema}.tasks
-    SET state = 'queued', interruptions = interruptions + 1,
+    SET state = CASE WHEN %(delay)s::float8 > 0 THEN 'scheduled' ELSE 'queued' END,
+        eta = CASE WHEN %(delay)s::float8 > 0
+            THEN clock_timestamp() + make_interval(secs => %(delay)s::float8) ELSE eta END,
+        interruptions = interruptions + 1,
         history = history || jsonb_strip_nulls(jsonb_build_object('attempt', attempts,
             'outcome', 'interrupted', 'at', extract(epoch FROM clock_timestamp()),
             'consumer', consumer, 'detail', %(reason)s::text)),
         lease_token = NULL, consumer = NULL, lease_expires = NULL, progress = NULL,
         updated_at = clock_timestamp()
     WHERE lease_token = %(token)s
-    RETURNING queue
+    RETURNING queue, state
 ),
-woken AS (SELECT pg_notify(%(channel)s, queue) FROM settled)
+woken AS (SELECT pg_notify(%(channel)s, queue) FROM settled WHERE state = 'queued')
 SELECT (SELECT count(*) FROM settled), (SELECT count(*) FROM woken);
 
 -- name: dead

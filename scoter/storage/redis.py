@@ -250,8 +250,8 @@ class RedisStorage(Storage):
     def retry(self, token: str, eta: float, error: str) -> bool:
         return self._fenced("retry", token, _us(eta - time.time()), error, _last_line(error))
 
-    def release(self, token: str, reason: str) -> bool:
-        return self._fenced("release", token, reason)
+    def release(self, token: str, reason: str, delay: float = 0.0) -> bool:
+        return self._fenced("release", token, reason, _us(max(delay, 0.0)))
 
     def dead(self, token: str, reason: str, error: str | None) -> bool:
         has_error = "" if error is None else "1"

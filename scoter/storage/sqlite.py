@@ -147,8 +147,8 @@ class SQLiteStorage(Storage):
     def retry(self, token: str, eta: float, error: str) -> bool:
         return self._fenced("retry", token=token, eta=eta, error=error, detail=_last_line(error))
 
-    def release(self, token: str, reason: str) -> bool:
-        return self._fenced("release", token=token, reason=reason)
+    def release(self, token: str, reason: str, delay: float = 0.0) -> bool:
+        return self._fenced("release", token=token, reason=reason, delay=max(delay, 0.0))
 
     def dead(self, token: str, reason: str, error: str | None) -> bool:
         detail = _last_line(error)

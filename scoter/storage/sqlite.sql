@@ -108,7 +108,9 @@ WHERE lease_token = :token;
 
 -- name: release
 UPDATE scoter_tasks
-SET state = 'queued', interruptions = interruptions + 1,
+SET state = CASE WHEN :delay > 0 THEN 'scheduled' ELSE 'queued' END,
+    eta = CASE WHEN :delay > 0 THEN :now + :delay ELSE eta END,
+    interruptions = interruptions + 1,
     history = json_insert(history, '$[#]', json_object('attempt', attempts,
         'outcome', 'interrupted', 'at', :now, 'consumer', consumer, 'detail', :reason)),
     lease_token = NULL, consumer = NULL, lease_expires = NULL, progress = NULL,

@@ -163,6 +163,28 @@ def test_release_queues_at_once_and_keeps_the_checkpoint(storage: Storage) -> No
     assert again.checkpoint == b"halfway"
 
 
+def test_release_with_a_delay_schedules_the_task(storage: Storage) -> None:
+    enqueue(storage, "a")
+    lease = claim_one(storage, consumer="c1")
+    assert storage.checkpoint(lease.token, b"halfway")
+
+    before = time.time()
+    assert storage.release(lease.token, "still running", delay=5.0) is True
+
+    info = _get(storage, "a")
+    assert info.state is State.SCHEDULED
+    assert info.eta is not None and before + 4.5 <= info.eta <= time.time() + 5.5
+    assert (info.errors, info.interruptions, info.crashes) == (0, 1, 0)
+    _assert_unleased(info)
+    assert storage.claim([QUEUE], 1, LEASE, "c2") == []
+    assert storage.release(lease.token, "again") is False  # fenced like every write
+
+    assert storage.promote(time.time() + 6.0) == 1
+    again = claim_one(storage, consumer="c2")
+    assert (again.id, again.attempt, again.interruptions) == ("a", 2, 1)
+    assert again.checkpoint == b"halfway"
+
+
 def test_dead_records_reason_and_error(storage: Storage) -> None:
     enqueue(storage, "a")
     lease = claim_one(storage, consumer="c1")
