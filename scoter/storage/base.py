@@ -53,6 +53,16 @@ class Lease:
 
 
 @dataclass(frozen=True, slots=True)
+class Ack:
+    """One finished attempt to acknowledge: its lease token, result and result TTL."""
+
+    token: str
+    result: bytes | None
+    result_ttl: float | None
+    """Seconds the result is kept; None keeps it forever."""
+
+
+@dataclass(frozen=True, slots=True)
 class TaskInfo:
     """Everything stored about one task, for results and inspection."""
 
@@ -147,9 +157,26 @@ class Storage(abc.ABC):
         """`ack`, then `claim` up to `n` — in one round trip where the backend allows.
 
         Each half is atomic on its own; the claim happens whether or not the ack landed.
-        The default makes two calls.
+        `ack_many_and_claim` with one ack.
         """
-        acked = self.ack(token, result, result_ttl)
+        acked, leases = self.ack_many_and_claim(
+            [Ack(token, result, result_ttl)], queues, n, lease_s, consumer_id
+        )
+        return acked[0], leases
+
+    def ack_many_and_claim(
+        self, acks: Sequence[Ack], queues: Sequence[str], n: int, lease_s: float, consumer_id: str
+    ) -> tuple[list[bool], list[Lease]]:
+        """Ack each of `acks`, then claim up to `n` (none when `n` is 0) — in one round trip
+        and one transaction where the backend allows: a settler's group commit.
+
+        Each ack is fenced by its own token exactly as `ack` is, and leaves the same history
+        entry and result TTL; a refused one does not stop the others, and the claim happens
+        whether or not any landed. A token named twice lands once (the first). Returns one
+        bool per ack, in order, and the new leases. The default calls `ack` for each, then
+        `claim`.
+        """
+        acked = [self.ack(a.token, a.result, a.result_ttl) for a in acks]
         return acked, self.claim(queues, n, lease_s, consumer_id) if n > 0 else []
 
     @abc.abstractmethod

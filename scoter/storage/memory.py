@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from scoter.states import LIVE_STATES, State
-from scoter.storage.base import Lease, NewTask, Rescued, Storage, TaskInfo
+from scoter.storage.base import Ack, Lease, NewTask, Rescued, Storage, TaskInfo
 
 
 @dataclass(slots=True)
@@ -122,6 +122,14 @@ class MemoryStorage(Storage):
             row.result = result
             row.result_expires = None if result_ttl is None else time.time() + result_ttl
             return True
+
+    def ack_many_and_claim(
+        self, acks: Sequence[Ack], queues: Sequence[str], n: int, lease_s: float, consumer_id: str
+    ) -> tuple[list[bool], list[Lease]]:
+        """Under one hold of the lock: no other call sees the acks without the claim."""
+        with self._cond:
+            acked = [self.ack(a.token, a.result, a.result_ttl) for a in acks]
+            return acked, self.claim(queues, n, lease_s, consumer_id)
 
     def retry(self, token: str, eta: float, error: str) -> bool:
         with self._cond:

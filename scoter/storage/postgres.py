@@ -1,10 +1,11 @@
 """PostgreSQL storage: consumers on many hosts share one database (`scoter[postgres]` extra).
 
 Claims take queued rows `FOR UPDATE SKIP LOCKED`, in batches; every write of an attempt finds
-its row by lease token (fencing); `ack_and_claim` is one statement. Statements that make tasks
-claimable NOTIFY, and `wait` LISTENs on a connection of its own, so idle consumers wake within
-milliseconds. Producers can enqueue inside their own transaction (`enqueue_in`), and a task can
-mark itself done in the transaction of its own writes (`complete_in`): see docs/postgres.md.
+its row by lease token (fencing); `ack_many_and_claim` (acks and a claim) is one statement.
+Statements that make tasks claimable NOTIFY, and `wait` LISTENs on a connection of its own, so
+idle consumers wake within milliseconds. Producers can enqueue inside their own transaction
+(`enqueue_in`), and a task can mark itself done in the transaction of its own writes
+(`complete_in`): see docs/postgres.md.
 
 Clocks: lease expiry and eta comparisons use the server's clock, so that consumers on many
 hosts agree. A time the caller passes (an eta; `now` for rescue, promote, expire_results) is
@@ -43,7 +44,7 @@ from scoter.config import redact
 from scoter.exceptions import ConfigurationError
 from scoter.states import State
 from scoter.storage._sql import load_queries
-from scoter.storage.base import Lease, NewTask, Rescued, Storage, TaskInfo
+from scoter.storage.base import Ack, Lease, NewTask, Rescued, Storage, TaskInfo
 
 SQL = load_queries("postgres.sql")
 DEFAULT_SCHEMA = "scoter"
@@ -286,25 +287,32 @@ class PostgresStorage(Storage):
         params = {"queues": list(queues), "n": n, "lease": lease_s, "consumer": consumer_id}
         return _leases(self._rows("claim", params))
 
-    def ack_and_claim(
-        self,
-        token: str,
-        result: bytes | None,
-        result_ttl: float | None,
-        queues: Sequence[str],
-        n: int,
-        lease_s: float,
-        consumer_id: str,
-    ) -> tuple[bool, list[Lease]]:
-        """One statement: one round trip and one commit for both steps."""
-        if n <= 0 or not queues:
-            return self.ack(token, result, result_ttl), []
+    def ack_many_and_claim(
+        self, acks: Sequence[Ack], queues: Sequence[str], n: int, lease_s: float, consumer_id: str
+    ) -> tuple[list[bool], list[Lease]]:
+        """One statement: one round trip and one commit for every ack and the claim."""
+        if not queues:
+            n = 0
+        if len(acks) == 1 and n <= 0:
+            a = acks[0]
+            return [self.ack(a.token, a.result, a.result_ttl)], []
+        if not acks and n <= 0:
+            return [], []
+        first: dict[str, int] = {}  # each token's first position: a repeated one lands once
+        for i, a in enumerate(acks):
+            first.setdefault(a.token, i)
+        sent = [acks[i] for i in first.values()]
         params = {
-            "token": token, "result": result, "result_ttl": result_ttl, "queues": list(queues),
-            "n": n, "lease": lease_s, "consumer": consumer_id,
+            "tokens": [a.token for a in sent], "results": [a.result for a in sent],
+            "result_ttls": [None if a.result_ttl is None else float(a.result_ttl) for a in sent],
+            "queues": list(queues), "n": max(n, 0), "lease": lease_s, "consumer": consumer_id,
         }  # fmt: skip
-        rows = self._rows("ack_and_claim", params)
-        return rows[0][0] == 1, _leases([row[1:] for row in rows if row[1] is not None])
+        rows = self._rows("ack_many_and_claim", params)
+        landed = set(rows[0][0] or ())
+        acked = [False] * len(acks)
+        for position, i in enumerate(first.values(), 1):
+            acked[i] = position in landed
+        return acked, _leases([row[1:] for row in rows if row[1] is not None])
 
     def heartbeat(self, tokens: Iterable[str], lease_s: float) -> set[str]:
         wanted = set(tokens)
@@ -448,10 +456,10 @@ class PostgresStorage(Storage):
 
 
 def _render(schema: str) -> dict[str, str]:
-    """The named queries for one schema, ack_and_claim composed of ack and claim."""
+    """The named queries for one schema, ack_many_and_claim with the claim inside."""
     queries = {name: sql.rstrip(";").replace("{schema}", schema) for name, sql in SQL.items()}
-    combined = queries["ack_and_claim"].replace("{ack}", queries["ack"])
-    queries["ack_and_claim"] = combined.replace("{claim}", queries["claim"])
+    combined = queries["ack_many_and_claim"].replace("{claim}", queries["claim"])
+    queries["ack_many_and_claim"] = combined
     return queries
 
 

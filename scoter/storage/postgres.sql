@@ -1,5 +1,5 @@
 -- Queries of the PostgreSQL backend, one per lifecycle step. Each block starts with "-- name: X".
--- "{schema}" is replaced by the storage's schema name, "{ack}" and "{claim}" by those queries.
+-- "{schema}" is replaced by the storage's schema name, "{claim}" by that query.
 -- The tables are in migrations/postgres/. Times are on the server's clock: a time the caller
 -- passes arrives as `ahead`, its distance in seconds from the caller's present (see postgres.py).
 -- Writes of an attempt find their row by lease token (fencing); statements that make tasks
@@ -95,12 +95,26 @@ SET state = 'done', result = %(result)s,
     updated_at = clock_timestamp()
 WHERE lease_token = %(token)s;
 
--- name: ack_and_claim
--- Both in one statement: one round trip, one commit. The rows cannot overlap: the ack's row
--- is running, the claim's are queued.
-WITH acked AS ({ack} RETURNING 1),
+-- name: ack_many_and_claim
+-- Every ack (each as `ack` above, matched by its token) and the claim in one statement: one
+-- round trip, one commit. The arrays hold distinct tokens; RETURNING names the position of each
+-- token that held its lease. The rows cannot overlap: acked rows are running, claimed ones
+-- queued.
+WITH acked AS (
+    UPDATE {schema}.tasks t
+    SET state = 'done', result = a.result,
+        result_expires = clock_timestamp() + make_interval(secs => a.result_ttl),
+        history = t.history || jsonb_build_object('attempt', t.attempts, 'outcome', 'succeeded',
+            'at', extract(epoch FROM clock_timestamp()), 'consumer', t.consumer),
+        lease_token = NULL, consumer = NULL, lease_expires = NULL, progress = NULL,
+        updated_at = clock_timestamp()
+    FROM unnest(%(tokens)s::text[], %(results)s::bytea[], %(result_ttls)s::float8[])
+         WITH ORDINALITY AS a(token, result, result_ttl, i)
+    WHERE t.lease_token = a.token
+    RETURNING a.i
+),
 claimed AS ({claim})
-SELECT (SELECT count(*) FROM acked), c.*
+SELECT (SELECT array_agg(i) FROM acked), c.*
 FROM (SELECT) AS one LEFT JOIN claimed c ON true;
 
 -- name: heartbeat

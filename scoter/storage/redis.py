@@ -30,14 +30,14 @@ from redis.retry import Retry
 from scoter.config import redact
 from scoter.exceptions import ConfigurationError
 from scoter.states import State
-from scoter.storage.base import Lease, NewTask, Rescued, Storage, TaskInfo
+from scoter.storage.base import Ack, Lease, NewTask, Rescued, Storage, TaskInfo
 
 DEFAULT_PREFIX = "scoter"
 TOKEN_HEX = 32
 """A lease token is this many random hex digits followed by its queue's name."""
 US = 1_000_000
 SCRIPTS = (
-    "enqueue", "claim", "ack", "ack_and_claim", "heartbeat", "retry", "release", "dead",
+    "enqueue", "claim", "ack", "ack_many_and_claim", "heartbeat", "retry", "release", "dead",
     "checkpoint", "crash", "progress", "rescue", "promote", "requeue_dead", "purge",
     "expire_results", "get", "counts", "list",
 )  # fmt: skip
@@ -210,23 +210,29 @@ class RedisStorage(Storage):
         args = [n, _us(lease_s), consumer_id, *_tokens(n)]
         return _leases(self._call("claim", self._bases(queues), args))
 
-    def ack_and_claim(
-        self,
-        token: str,
-        result: bytes | None,
-        result_ttl: float | None,
-        queues: Sequence[str],
-        n: int,
-        lease_s: float,
-        consumer_id: str,
-    ) -> tuple[bool, list[Lease]]:
-        """One script: the ack, then the claim, in one round trip."""
-        base = self._token_base(token)
-        if n <= 0 or not queues or base is None:
-            return self.ack(token, result, result_ttl), self.claim(queues, n, lease_s, consumer_id)
-        args = [token, *_result(result, result_ttl), n, _us(lease_s), consumer_id, *_tokens(n)]
-        reply = self._call("ack_and_claim", [base, *self._bases(queues)], args)
-        return reply[0] == 1, _leases(reply[1:])
+    def ack_many_and_claim(
+        self, acks: Sequence[Ack], queues: Sequence[str], n: int, lease_s: float, consumer_id: str
+    ) -> tuple[list[bool], list[Lease]]:
+        """One script: every ack, then the claim, in one round trip."""
+        acked = [False] * len(acks)
+        keys: list[str] = []
+        args: list[Any] = []
+        sent: list[int] = []  # the index in `acks` of each ack sent (a token names its queue)
+        for i, a in enumerate(acks):
+            base = self._token_base(a.token)
+            if base is not None:
+                keys.append(base)
+                args += (a.token, *_result(a.result, a.result_ttl))
+                sent.append(i)
+        bases = self._bases(queues) if n > 0 else []
+        n = n if bases else 0
+        if not keys and not n:
+            return acked, []
+        args = [len(keys), n, _us(lease_s), consumer_id, *args, *_tokens(n)]
+        reply = self._call("ack_many_and_claim", keys + bases, args)
+        for i, flag in zip(sent, reply, strict=False):
+            acked[i] = flag == 1
+        return acked, _leases(reply[len(keys) :])
 
     def heartbeat(self, tokens: Iterable[str], lease_s: float) -> set[str]:
         lost: set[str] = set()

@@ -18,7 +18,7 @@ from typing import Any
 
 from scoter.states import State
 from scoter.storage._sql import load_queries
-from scoter.storage.base import Lease, NewTask, Rescued, Storage, TaskInfo
+from scoter.storage.base import Ack, Lease, NewTask, Rescued, Storage, TaskInfo
 
 SQL = load_queries("sqlite.sql")
 SYNCHRONOUS_MODES = ("normal", "full")
@@ -127,21 +127,26 @@ class SQLiteStorage(Storage):
         expires = None if result_ttl is None else time.time() + result_ttl
         return self._fenced("ack", token=token, result=result, result_expires=expires)
 
-    def ack_and_claim(
-        self,
-        token: str,
-        result: bytes | None,
-        result_ttl: float | None,
-        queues: Sequence[str],
-        n: int,
-        lease_s: float,
-        consumer_id: str,
-    ) -> tuple[bool, list[Lease]]:
-        """One write transaction (one lock, one commit) for both steps."""
-        if n <= 0:
-            return self.ack(token, result, result_ttl), []
-        with self._transaction():
-            acked = self.ack(token, result, result_ttl)
+    def ack_many_and_claim(
+        self, acks: Sequence[Ack], queues: Sequence[str], n: int, lease_s: float, consumer_id: str
+    ) -> tuple[list[bool], list[Lease]]:
+        """One write transaction (one lock, one commit): each ack's own `ack` statement, then
+        the claim. (One statement per ack measured as fast as one UPDATE … FROM for them all.)"""
+        if not acks:
+            return [], self.claim(queues, n, lease_s, consumer_id)
+        if len(acks) == 1 and n <= 0:
+            a = acks[0]
+            return [self.ack(a.token, a.result, a.result_ttl)], []
+        ack = SQL["ack"]
+        with self._transaction() as db:
+            now = time.time()
+            acked = [
+                db.execute(ack, {
+                    "token": a.token, "result": a.result, "now": now,
+                    "result_expires": None if a.result_ttl is None else now + a.result_ttl,
+                }).rowcount == 1
+                for a in acks
+            ]  # fmt: skip
             return acked, self.claim(queues, n, lease_s, consumer_id)
 
     def retry(self, token: str, eta: float, error: str) -> bool:

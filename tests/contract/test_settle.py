@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import pytest
 
 from scoter.states import State
-from scoter.storage.base import Storage, TaskInfo
+from scoter.storage.base import Ack, Storage, TaskInfo
 
 from .helpers import LEASE, QUEUE, SHORT, TRACEBACK, claim_one, crash, enqueue, one_of_each
 
@@ -261,3 +262,134 @@ def test_ack_and_claim_with_a_stale_token_still_claims(storage: Storage) -> None
     assert acked is False
     assert sorted(lease.id for lease in leases) == ["a", "b"]
     assert _get(storage, "a").result is None
+
+
+def test_ack_many_and_claim_acks_each_with_its_result_and_ttl(storage: Storage) -> None:
+    enqueue(storage, "a", "b", "c", "d", "e")
+    enqueue(storage, "x", queue="other")
+    a, b, c = storage.claim([QUEUE], 3, LEASE, "c1")
+    x = claim_one(storage, queue="other", consumer="c1")
+    acks = [Ack(a.token, b"ra", None), Ack(x.token, b"rx", None), Ack(b.token, None, SHORT),
+            Ack(c.token, b"rc", 3600)]  # fmt: skip
+
+    acked, leases = storage.ack_many_and_claim(acks, [QUEUE], 2, LEASE, "c2")
+
+    assert acked == [True, True, True, True]
+    assert [lease.id for lease in leases] == ["d", "e"]
+    for task_id, result in (("a", b"ra"), ("x", b"rx"), ("b", None), ("c", b"rc")):
+        info = _get(storage, task_id)
+        assert (info.state, info.result) == (State.DONE, result)
+        _assert_unleased(info)
+    for task_id in ("d", "e"):
+        info = _get(storage, task_id)
+        assert (info.state, info.consumer, info.attempts) == (State.RUNNING, "c2", 1)
+    assert storage.counts() == {(QUEUE, State.DONE): 3, (QUEUE, State.RUNNING): 2,
+                                ("other", State.DONE): 1}  # fmt: skip
+
+    time.sleep(SHORT + 0.05)
+    assert storage.expire_results(time.time()) == 1
+    assert storage.get("b") is None
+    assert storage.expire_results(time.time() + 7200) == 1
+    assert storage.get("c") is None
+    assert _get(storage, "a").result == b"ra" and _get(storage, "x").result == b"rx"
+
+
+def test_ack_many_and_claim_refuses_a_stale_token_and_lands_the_others(storage: Storage) -> None:
+    enqueue(storage, "a", "b", "c")
+    stale = claim_one(storage, consumer="c1", lease_s=SHORT)
+    crash(storage, stale)
+    fresh_a, fresh_b = storage.claim([QUEUE], 2, LEASE, "c2")
+    assert (fresh_a.id, fresh_b.id) == ("a", "b")
+    acks = [Ack(fresh_a.token, b"new", None), Ack(stale.token, b"late", None),
+            Ack("not a token", b"?", None), Ack(fresh_b.token, b"b", None)]  # fmt: skip
+
+    acked, leases = storage.ack_many_and_claim(acks, [QUEUE], 1, LEASE, "c2")
+
+    assert acked == [True, False, False, True]
+    assert [lease.id for lease in leases] == ["c"]
+    info = _get(storage, "a")
+    assert (info.state, info.result, info.attempts, info.crashes) == (State.DONE, b"new", 2, 1)
+    assert [(h["attempt"], h["outcome"]) for h in info.history] == [
+        (1, "crashed"),
+        (2, "succeeded"),
+    ]
+    assert _get(storage, "b").result == b"b"
+
+
+def test_ack_many_and_claim_lands_a_token_named_twice_once(storage: Storage) -> None:
+    enqueue(storage, "a")
+    lease = claim_one(storage)
+    twice = [Ack(lease.token, b"first", None), Ack(lease.token, b"second", None)]
+
+    acked, leases = storage.ack_many_and_claim(twice, [QUEUE], 1, LEASE, "c1")
+
+    assert (acked, leases) == ([True, False], [])
+    info = _get(storage, "a")
+    assert info.result == b"first" and len(info.history) == 1
+
+
+def test_ack_many_and_claim_claims_whether_or_not_acks_landed(storage: Storage) -> None:
+    enqueue(storage, "a", "b", "c")
+    stale = claim_one(storage, consumer="c1", lease_s=SHORT)
+    crash(storage, stale)
+
+    acked, leases = storage.ack_many_and_claim([Ack(stale.token, b"late", None)], [QUEUE], 2,
+                                               LEASE, "c2")  # fmt: skip
+
+    assert acked == [False]
+    assert [lease.id for lease in leases] == ["a", "b"]
+    assert _get(storage, "a").result is None
+    acked, leases = storage.ack_many_and_claim([], [QUEUE], 5, LEASE, "c2")
+    assert acked == [] and [lease.id for lease in leases] == ["c"]
+    assert storage.ack_many_and_claim([], [QUEUE], 5, LEASE, "c2") == ([], [])
+
+
+def test_ack_many_and_claim_with_n_0_claims_nothing(storage: Storage) -> None:
+    enqueue(storage, "a", "b", "c", "d")
+    a, b = storage.claim([QUEUE], 2, LEASE, "c1")
+
+    acked, leases = storage.ack_many_and_claim(
+        [Ack(a.token, b"a", None), Ack(b.token, b"b", 60)], [QUEUE], 0, LEASE, "c1"
+    )
+
+    assert (acked, leases) == ([True, True], [])
+    assert storage.counts() == {(QUEUE, State.DONE): 2, (QUEUE, State.QUEUED): 2}
+    assert storage.ack_many_and_claim([], [QUEUE], 0, LEASE, "c1") == ([], [])
+    assert storage.ack_many_and_claim([], [], 3, LEASE, "c1") == ([], [])
+
+
+def _comparable(info: TaskInfo) -> dict[str, object]:
+    """What an ack decides about a task: everything but its id, payload and times."""
+    skip = {"id", "payload", "created_at", "updated_at", "history"}
+    fields = {f.name: getattr(info, f.name) for f in dataclasses.fields(info) if f.name not in skip}
+    fields["history"] = [{k: v for k, v in h.items() if k != "at"} for h in info.history]
+    return fields
+
+
+def test_ack_many_and_claim_leaves_what_ack_leaves(storage: Storage) -> None:
+    ids = ["single0", "single1", "single2", "many0", "many1", "many2"]
+    enqueue(storage, *ids)
+    leases = storage.claim([QUEUE], 6, LEASE, "c1")
+    assert [lease.id for lease in leases] == ids
+    outcomes = [(b"r", None), (None, 60.0), (b"\x00", 3600)]
+
+    before = time.time()
+    for lease, (result, ttl) in zip(leases[:3], outcomes, strict=True):
+        assert storage.ack(lease.token, result, ttl)
+    acks = [Ack(lease.token, r, ttl) for lease, (r, ttl) in zip(leases[3:], outcomes, strict=True)]
+    assert storage.ack_many_and_claim(acks, [QUEUE], 1, LEASE, "c1") == ([True] * 3, [])
+    after = time.time()
+
+    for i in range(3):
+        single, many = _get(storage, f"single{i}"), _get(storage, f"many{i}")
+        assert _comparable(many) == _comparable(single)
+        [entry] = many.history
+        assert set(entry) == set(single.history[0])
+        assert before - 0.001 <= float(entry["at"]) <= after + 0.001  # type: ignore[arg-type]
+    # Result TTLs as ack keeps them: 60 s, 3600 s and forever, in pairs.
+    assert storage.expire_results(time.time() + 30) == 0
+    assert storage.expire_results(time.time() + 120) == 2
+    assert {storage.get(f"{kind}1") for kind in ("single", "many")} == {None}
+    assert storage.expire_results(time.time() + 7200) == 2
+    assert storage.expire_results(time.time() + 10**9) == 0
+    assert storage.counts() == {(QUEUE, State.DONE): 2}
