@@ -53,6 +53,7 @@ from rich.table import Table
 
 from scoter.app import Scoter
 from scoter.config import ENV_URL, redact
+from scoter.consumer.supervisor import HELD_OFF, HOLD_OFF_S, SCHEDULE_INTERVAL_S
 from scoter.context import TaskContext
 from scoter.exceptions import Interrupt, LeaseLost
 from scoter.states import State
@@ -542,6 +543,7 @@ NOT_ACKED = "(SIGTERMed) released it at the drain deadline instead of acking it"
 THREAD_RAN_ON = "released at the drain deadline while its thread ran on"
 DRAINING = "while draining after a SIGTERM"
 CLAIMED_LATE = "claimed it after its SIGTERM"
+PAST_DEADLINE = "ran past the drain deadline, ignoring stop_requested"
 CAUSES = {
     SIGKILL: SIGKILL,
     CHILD: CHILD,
@@ -872,6 +874,15 @@ class Attempt:
         return float(at) if isinstance(at, (int, float)) else None
 
     @property
+    def claimable_again(self) -> float | None:
+        """When the next attempt could first be claimed: as this one let go, or after the
+        hold-off of a task handed back while its thread ran on, and a promotion tick."""
+        settled = self.settled_at
+        if settled is not None and self.entry and HELD_OFF in str(self.entry.get("detail")):
+            return settled + HOLD_OFF_S + SCHEDULE_INTERVAL_S
+        return settled
+
+    @property
     def holder(self) -> int | None:
         """The pid of the consumer that held the attempt, from its history entry."""
         return holder_pid(None if self.entry is None else self.entry.get("consumer"))
@@ -1036,6 +1047,9 @@ class Checker:
     def duplicate(self, task_id: str, attempt: Attempt) -> None:
         """A run that completed without being acked: the task ran again after it."""
         cause = self.crash_cause(attempt)
+        if cause is None and self.finished_when_held_off(attempt):
+            self.report.duplicates[PAST_DEADLINE] += 1
+            return
         self.report.duplicates[CAUSES[cause.kind] if cause else UNEXPLAINED] += 1
         if cause is not None:
             return
@@ -1043,6 +1057,16 @@ class Checker:
             f"task {task_id}: attempt {attempt.number} completed but ran again: "
             f"{self.lost_how(attempt)}"
         )
+
+    def finished_when_held_off(self, attempt: Attempt) -> bool:
+        """Whether a task handed back at the drain deadline while its thread still ran it
+        finished in that thread before its process exited (the hand-back stands)."""
+        run, settled = attempt.run, attempt.settled_at
+        return (
+            run is not None and run.ended is not None and settled is not None
+            and attempt.claimable_again != settled
+            and run.ended >= settled - self.settings.clock_slack
+        )  # fmt: skip
 
     # G2: two runs of one task at the same time only after a lease loss while stopped.
     def overlaps(self, task_id: str, attempts: list[Attempt]) -> None:
@@ -1092,7 +1116,8 @@ class Checker:
         """Measured to the next attempt's start; not when that attempt died unrecorded."""
         for attempt, following in itertools.pairwise(attempts):
             origin = self.handoff_origin(attempt)
-            if origin is None or attempt.settled_at is None:
+            claimable = attempt.claimable_again
+            if origin is None or claimable is None:
                 continue
             kind, signalled = origin
             self.check_recovery(task_id, attempt, kind, signalled)
@@ -1100,9 +1125,9 @@ class Checker:
                 continue
             handoffs = self.report.handoffs[kind]
             handoffs.add(following.run.started - signalled)
-            waited = self.claimed(following.run) - attempt.settled_at
+            waited = self.claimed(following.run) - claimable
             if waited > self.settings.handoff_limit:
-                self.check_passed_over(task_id, attempt, waited, handoffs)
+                self.check_passed_over(task_id, attempt, claimable, waited, handoffs)
 
     def handoff_origin(self, attempt: Attempt) -> tuple[str, float] | None:
         """(kind, when) of the signal that ended the attempt and started its hand-off."""
@@ -1126,13 +1151,12 @@ class Checker:
             )
 
     def check_passed_over(
-        self, task_id: str, attempt: Attempt, waited: float, handoffs: Handoffs
+        self, task_id: str, attempt: Attempt, claimable: float, waited: float, handoffs: Handoffs
     ) -> None:
         """A task claimable again waits only while no consumer has a free slot: then no task
         younger than it (a first attempt) may start before it (G5, "claimable at once")."""
-        assert attempt.settled_at is not None
         slack = self.settings.claim_slack
-        start, end = attempt.settled_at + slack, attempt.settled_at + waited - slack
+        start, end = claimable + slack, claimable + waited - slack
         fresh = self.fresh_claims
         younger = bisect.bisect_left(fresh, end) - bisect.bisect_right(fresh, start)
         if younger <= 0:

@@ -24,6 +24,12 @@ _current: contextvars.ContextVar[TaskContext | None] = contextvars.ContextVar(
 _UNREAD = object()
 T = TypeVar("T")
 
+PENDING = "pending"
+RUNNING = "running"
+SETTLING = "settling"
+TAKEN_BACK = "taken back"
+_phases = threading.Lock()
+
 
 class TaskContext:
     """Handed to tasks declared with `context=True` as the `ctx` keyword argument."""
@@ -50,6 +56,30 @@ class TaskContext:
         self.give_up_at: float | None = None
         """When a consumer that must exit stops retrying this attempt's writes."""
         self._checkpoint: Any = _UNREAD
+        self._phase = PENDING
+
+    # -- who ends the attempt: its worker, or the consumer at the drain deadline -----------
+
+    def _move(self, allowed: tuple[str, ...], to: str) -> str | None:
+        with _phases:
+            was = self._phase
+            if was not in allowed:
+                return None
+            self._phase = to
+            return was
+
+    def begin(self) -> bool:
+        """The worker starts the attempt; False when the consumer took it back first."""
+        return self._move((PENDING,), RUNNING) is not None
+
+    def begin_settling(self) -> bool:
+        """The worker settles the outcome; False when the consumer took it back first."""
+        return self._move((PENDING, RUNNING), SETTLING) is not None
+
+    def take_back(self) -> str | None:
+        """The consumer hands the attempt back (drain deadline): the phase it was in,
+        PENDING or RUNNING; None when its worker is already settling it."""
+        return self._move((PENDING, RUNNING), TAKEN_BACK)
 
     @property
     def task_id(self) -> str:

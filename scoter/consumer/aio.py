@@ -33,6 +33,8 @@ CANCELLED_FOR_SHUTDOWN = "shutdown"
 class AsyncioExecutor:
     """Runs up to `workers` attempts at once as asyncio tasks on a dedicated loop thread."""
 
+    stops_tasks = False  # a coroutine that blocks the loop cannot be cancelled
+
     def __init__(
         self, runner: Runner, inflight: InFlight, workers: int, follow_up: FollowUp | None = None
     ) -> None:
@@ -47,6 +49,7 @@ class AsyncioExecutor:
         )
         self._running: dict[TaskContext, asyncio.Task[None]] = {}
         self._cancelled_for: dict[TaskContext, str] = {}
+        self._abandoning = False
 
     def start(self) -> None:
         self._thread.start()
@@ -63,6 +66,7 @@ class AsyncioExecutor:
 
     def abandon(self) -> None:
         """Cancel what still runs; each cancelled attempt releases its task as interrupted."""
+        self._abandoning = True  # attempts not started yet are left to the consumer
         for ctx in list(self._running):
             self._cancel(ctx, CANCELLED_FOR_SHUTDOWN)
         done = threading.Event()
@@ -80,7 +84,8 @@ class AsyncioExecutor:
     # -- on the loop -----------------------------------------------------------------------
 
     def _start_attempt(self, ctx: TaskContext) -> None:
-        self._running[ctx] = self._loop.create_task(self._attempt(ctx))
+        if not self._abandoning and ctx.begin():
+            self._running[ctx] = self._loop.create_task(self._attempt(ctx))
 
     def _cancel(self, ctx: TaskContext, reason: str) -> None:
         def cancel() -> None:

@@ -30,6 +30,11 @@ class Executor(Protocol):
     def abandon(self) -> None:
         """Stop whatever still runs, if this executor can (the drain deadline passed)."""
 
+    stops_tasks: bool
+    """Whether `abandon()` ends every attempt still running. When not (threads), a task the
+    consumer hands back is held off for a moment, so that its thread is gone before any
+    other consumer may claim it."""
+
     def stop(self) -> None: ...
 
     def busy_threads(self) -> int:
@@ -42,6 +47,8 @@ class ThreadExecutor:
     Daemon threads, because a consumer that gave up on a task at its drain deadline (the lease
     is released, so the attempt's late writes are refused) must still be able to exit.
     """
+
+    stops_tasks = False
 
     def __init__(
         self, runner: Runner, inflight: InFlight, workers: int, follow_up: FollowUp | None = None
@@ -88,6 +95,8 @@ class ThreadExecutor:
 
     def _run(self, ctx: TaskContext) -> TaskContext | None:
         """Run one attempt; return the next one when its ack claimed one."""
+        if not ctx.begin():  # handed back at the drain deadline before it started
+            return None
         leases = []
         try:
             leases = self.runner.execute(ctx.lease, ctx, self.follow_up)

@@ -16,15 +16,17 @@ import multiprocessing
 import os
 import signal
 import threading
+import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
+from typing import Any
 
 from scoter.consumer import child as child_main
 from scoter.consumer.inflight import InFlight
-from scoter.consumer.runner import FollowUp, Outcome, Runner, Undeliverable
+from scoter.consumer.runner import INTERRUPTED, FollowUp, Outcome, Runner, Undeliverable
 from scoter.context import TaskContext
 from scoter.exceptions import TimedOut
 
@@ -50,6 +52,8 @@ class _Child:
 class ProcessExecutor:
     """Runs attempts in `workers` spawned child processes that import the app by its path."""
 
+    stops_tasks = True
+
     def __init__(
         self,
         runner: Runner,
@@ -69,6 +73,7 @@ class ProcessExecutor:
         self._lock = threading.Lock()
         self._wake_read, self._wake_write = self._mp.Pipe(duplex=False)
         self._stopping = threading.Event()
+        self._abandoning = False
         self._monitor = threading.Thread(target=self._loop, name="scoter-children", daemon=True)
 
     # -- the executor interface ------------------------------------------------------------
@@ -94,14 +99,17 @@ class ProcessExecutor:
         self._signal(ctx, signal.SIGKILL, KILLED_FOR_TIMEOUT)
 
     def abandon(self) -> None:
-        """At the drain deadline: kill children still running, so the tasks can be released."""
-        self._stopping.set()  # no replacements from here on
+        """At the drain deadline: kill the children still running a task, and wait while the
+        monitor settles each — acked when its outcome arrived first, else released."""
+        self._abandoning = True  # no replacements, no new attempts from here on
         busy = [c for c in list(self._children) if c.ctx is not None and not c.gone]
         for child in busy:
             child.killed_for = KILLED_FOR_SHUTDOWN
             _kill(child.process, signal.SIGKILL)
-        for child in busy:
-            child.process.join(JOIN_S)
+        give_up_at = time.monotonic() + JOIN_S
+        while any(c.ctx is not None for c in busy) and time.monotonic() < give_up_at:
+            time.sleep(0.01)
+        self._stopping.set()
 
     def stop(self) -> None:
         """End every child: idle ones are told to exit, the rest (starting, or running past
@@ -178,6 +186,8 @@ class ProcessExecutor:
             self._assign(child, ctx)
 
     def _assign(self, child: _Child, ctx: TaskContext) -> None:
+        if self._abandoning or not ctx.begin():
+            return  # the consumer hands it back
         child.ctx = ctx
         if not _send_quietly(child.conn, ctx.lease):
             self._died(child)
@@ -190,6 +200,9 @@ class ProcessExecutor:
         except (EOFError, OSError):
             self._died(child)
             return
+        self._take(child, message)
+
+    def _take(self, child: _Child, message: tuple[Any, ...]) -> None:
         if message[0] == child_main.READY:
             child.ready = True
             return
@@ -206,26 +219,36 @@ class ProcessExecutor:
         for next_ctx in following:
             self.inflight.add(next_ctx)
         self.inflight.remove(ctx)
-        if following:
-            self._assign(child, following[0])
-            for extra in following[1:]:
-                self.submit(extra)
+        if following and not child.gone:
+            self._assign(child, following.pop(0))
+        for extra in following:
+            self.submit(extra)
 
     def _died(self, child: _Child) -> None:
         if child.gone:
             return
         child.gone = True
         child.process.join(JOIN_S)
+        self._take_last_words(child)
         ctx, child.ctx = child.ctx, None
-        if ctx is not None and child.killed_for != KILLED_FOR_SHUTDOWN:
+        if ctx is not None:
             self._settle_death(ctx, child)
         child.conn.close()
         self._children.remove(child)
-        if not self._stopping.is_set():
+        if not (self._stopping.is_set() or self._abandoning):
             self._spawn()
 
+    def _take_last_words(self, child: _Child) -> None:
+        """An outcome the child sent before it died still settles its attempt."""
+        with contextlib.suppress(EOFError, OSError):
+            while child.ctx is not None and child.conn.poll():
+                self._take(child, child.conn.recv())
+
     def _settle_death(self, ctx: TaskContext, child: _Child) -> None:
-        if child.killed_for == KILLED_FOR_TIMEOUT:
+        if child.killed_for == KILLED_FOR_SHUTDOWN:
+            reason = "consumer shutdown: its worker process was killed at the drain deadline"
+            self.runner.settle(ctx, Outcome(INTERRUPTED, error=reason))
+        elif child.killed_for == KILLED_FOR_TIMEOUT:
             task = self.runner.app.tasks.get(ctx.task_name)
             limit = task.timeout if task else None
             timed_out = TimedOut(f"the task ran past its {limit} s time limit and was killed")

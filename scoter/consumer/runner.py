@@ -135,7 +135,8 @@ class Runner:
 
     def undeliverable(self, ctx: TaskContext, bad: Undeliverable) -> None:
         log.error("task %s (%s) cannot run: %s", ctx.task_id, ctx.task_name, bad)
-        self.kill(ctx, bad.reason, str(bad))
+        if self._may_settle(ctx, bad.reason):
+            self.kill(ctx, bad.reason, str(bad))
 
     def run(
         self, task: Task[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any], ctx: TaskContext
@@ -174,6 +175,8 @@ class Runner:
     ) -> list[Lease]:
         """Apply the policy to an attempt's outcome: ack, retry, release or dead, fenced."""
         ref = ref or _ref(ctx.lease)
+        if not self._may_settle(ctx, outcome.kind):
+            return []
         if outcome.kind == SUCCEEDED:
             return self._succeeded(ctx, ref, outcome.result, follow_up)
         if outcome.kind == INTERRUPTED:
@@ -237,13 +240,16 @@ class Runner:
         task = self.app.tasks.get(ctx.lease.name)
         return task.policy if task else DEFAULT_POLICY
 
-    def interrupt(self, ctx: TaskContext, reason: str, ref: sig.TaskRef | None = None) -> bool:
-        """Hand the task back unfinished (or to dead once `max_interruptions` is spent)."""
+    def interrupt(
+        self, ctx: TaskContext, reason: str, ref: sig.TaskRef | None = None, delay: float = 0.0
+    ) -> bool:
+        """Hand the task back unfinished, claimable after `delay` s (or to dead once
+        `max_interruptions` is spent)."""
         ref = ref or _ref(ctx.lease)
         if not self.policy(ctx).may_release(ctx.lease.interruptions):
             detail = f"interrupted {ctx.lease.interruptions + 1} times (max_interruptions)"
             return self.kill(ctx, "interrupted", detail, ref)
-        if self._write(ctx, lambda: self.storage.release(ctx.token, reason)):
+        if self._write(ctx, lambda: self.storage.release(ctx.token, reason, delay)):
             self._send(sig.SIGNAL_INTERRUPTED, ref)
             return True
         self._refused(ctx, ref, "release")
@@ -251,6 +257,8 @@ class Runner:
 
     def crashed(self, ctx: TaskContext, detail: str) -> None:
         """The attempt died with its process: requeue now, counting a crash (G4)."""
+        if not self._may_settle(ctx, "crashed"):
+            return
         ref = _ref(ctx.lease)
         try:
             rescued = self._write(ctx, lambda: self.storage.crash(ctx.token, detail))
@@ -278,6 +286,16 @@ class Runner:
             self._send(sig.SIGNAL_DEAD, ref, reason)
             return True
         self._refused(ctx, ref, "dead")
+        return False
+
+    @staticmethod
+    def _may_settle(ctx: TaskContext, outcome: str) -> bool:
+        """Whether this outcome may settle the attempt: not when the consumer already handed
+        the task back at its drain deadline (that release stands; the task runs again)."""
+        if ctx.begin_settling():
+            return True
+        log.warning("task %s (%s) ended (%s) after it was handed back at the drain deadline",
+                    ctx.task_id, ctx.task_name, outcome)  # fmt: skip
         return False
 
     def _write(self, ctx: TaskContext, write: Callable[[], T]) -> T:

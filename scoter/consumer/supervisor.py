@@ -30,7 +30,7 @@ from scoter.consumer.rescuer import Rescuer
 from scoter.consumer.runner import FollowUp, Runner
 from scoter.consumer.scheduler import Scheduler
 from scoter.consumer.service import Service
-from scoter.context import TaskContext
+from scoter.context import RUNNING, TaskContext
 from scoter.loader import path_of
 
 if TYPE_CHECKING:
@@ -46,6 +46,13 @@ ERROR_BACKOFF_MAX_S = 5.0
 EXECUTORS = ("thread", "process", "asyncio")
 RELEASE_TIMEOUT_S = 2.0
 """How long a stopping consumer keeps trying to release its tasks through a storage outage."""
+HOLD_OFF_S = 1.0
+"""How long a task handed back while its thread still runs it waits to be claimed again:
+long enough for the consumer to exit first, so that no two attempts ever overlap (G2)."""
+HELD_OFF = "still running in its thread"
+"""In the history detail of such a hand-back."""
+SCHEDULE_INTERVAL_S = 1.0
+"""Default seconds between promotions of due scheduled (and held-off) tasks."""
 
 
 class Consumer:
@@ -62,7 +69,7 @@ class Consumer:
         drain_timeout: float = 25.0,
         stop_grace: float = 2.0,
         poll: float = 0.2,
-        schedule_interval: float = 1.0,
+        schedule_interval: float = SCHEDULE_INTERVAL_S,
         rescue_interval: float | None = None,
         executor: str = "thread",
         app_path: str | None = None,
@@ -205,15 +212,13 @@ class Consumer:
         nudge_at = deadline - self.stop_grace
         if self.inflight:
             log.info("draining %d task(s), at most %.1fs", len(self.inflight), self.drain_timeout)
-        nudged = False
         while self.inflight and not self._hard.is_set():
             now = time.monotonic()
             if now >= deadline:
                 break
             self._enforce_time_limits()
-            if now >= nudge_at and not nudged:
+            if now >= nudge_at:  # every pass: a task a finishing one claimed hears it too
                 self._request_stop_all()
-                nudged = True
             self.inflight.wait_below(1, min(0.05, deadline - now))
         self._request_stop_all()
         self.executor.abandon()
@@ -221,24 +226,43 @@ class Consumer:
 
     def _request_stop_all(self) -> None:
         for ctx in self.inflight.contexts():
-            self.executor.request_stop(ctx)
+            if not ctx.stop_requested:
+                self.executor.request_stop(ctx)
 
     def _release_all(self) -> None:
-        """Hand every still-running task back; any consumer may claim it at once (G5).
+        """Hand every unfinished task back; any consumer may claim it at once (G5).
 
-        The storage may be unreachable: retrying stops after RELEASE_TIMEOUT_S, so the consumer
-        still exits; such a task is recovered when its lease expires.
+        An attempt its worker is settling (its ack on the way) is left to land, and a task
+        that ack claimed next is handed back in turn. The storage may be unreachable:
+        retrying stops after RELEASE_TIMEOUT_S, so the consumer still exits; such a task is
+        recovered when its lease expires.
         """
         give_up_at = time.monotonic() + RELEASE_TIMEOUT_S
+        while self.inflight and time.monotonic() < give_up_at:
+            for ctx in self.inflight.contexts():
+                ctx.give_up_at = give_up_at
+                phase = ctx.take_back()
+                if phase is not None:
+                    self._hand_back(ctx, running=phase == RUNNING)
+            self.inflight.wait_below(1, 0.01)
         for ctx in self.inflight.contexts():
-            ctx.give_up_at = give_up_at
-            try:
-                self.runner.interrupt(ctx, "consumer shutdown")
-            except Exception as exc:
-                log.error("could not release task %s (%r); it runs again when its lease "
-                          "expires", ctx.task_id, exc)  # fmt: skip
-            self.inflight.remove(ctx)
-            log.info("released task %s (%s) unfinished", ctx.task_id, ctx.task_name)
+            log.error("task %s (%s) was still being settled when the consumer exited; if that "
+                      "failed it runs again when its lease expires", ctx.task_id,
+                      ctx.task_name)  # fmt: skip
+
+    def _hand_back(self, ctx: TaskContext, *, running: bool) -> None:
+        """Release one attempt, held off for HOLD_OFF_S while a thread of ours still runs it."""
+        hold_off = HOLD_OFF_S if running and not self.executor.stops_tasks else 0.0
+        reason = "consumer shutdown"
+        if hold_off:
+            reason += f": {HELD_OFF}, claimable in {hold_off:g} s"
+        try:
+            self.runner.interrupt(ctx, reason, delay=hold_off)
+        except Exception as exc:
+            log.error("could not release task %s (%r); it runs again when its lease "
+                      "expires", ctx.task_id, exc)  # fmt: skip
+        self.inflight.remove(ctx)
+        log.info("released task %s (%s) unfinished", ctx.task_id, ctx.task_name)
 
     @property
     def abandoned_threads(self) -> int:

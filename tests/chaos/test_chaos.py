@@ -51,40 +51,7 @@ def chaos_round(
     return report
 
 
-KNOWN_BUGS = {
-    "released it at the drain deadline instead of acking it": (
-        "open bug: a task that completes just before the drain deadline is released by the "
-        "supervisor (Consumer._release_all, or the process executor's abandon()) while its "
-        "ack is still on the way; the ack is then refused and the task runs again, a "
-        "duplicate that follows a graceful stop"
-    ),
-    "released at the drain deadline while its thread ran on": (
-        "open bug (thread executor): at the drain deadline a still-running task is released "
-        "before its thread is gone; the thread runs on until the process exits, while another "
-        "consumer may already run the task"
-    ),
-    "claimed it after its SIGTERM": (
-        "open bug: a worker decides to claim a follow-up task (ack_and_claim) before its "
-        "consumer stops; when that write lands after the drain released everything (a slow "
-        "or stalled storage), the stopping consumer holds new leases that nobody releases or "
-        "heartbeats; it starts the tasks, exits, and they come back only when the leases "
-        "expire, counted as crashes"
-    ),
-}
-"""Open bugs that the suite found, by the text of the problem they cause. A round whose only
-problems are those is an expected failure (xfail) naming them, not a pass: any other problem
-still fails it, and `scoter chaos` still exits 1. Delete an entry once its bug is fixed."""
-
-
-def xfail_known_bugs(report: Report) -> None:
-    known = {bug for text, bug in KNOWN_BUGS.items() for p in report.problems if text in p}
-    explained = all(any(text in p for text in KNOWN_BUGS) for p in report.problems)
-    if report.problems and explained:
-        pytest.xfail("\n".join(sorted(known)) + "\n" + shown(report))
-
-
 def assert_proven(report: Report) -> None:
-    xfail_known_bugs(report)
     assert report.ok, shown(report)
     assert report.lost == 0 and report.dead == 0 and report.done == report.enqueued
     # The round really disrupted the fleet, and the hand-offs were measured.

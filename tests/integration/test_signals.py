@@ -56,8 +56,34 @@ def test_second_signal_releases_at_once(env: Env) -> None:
     signalled = time.monotonic()
     worker.send(signal.SIGINT)
     assert worker.wait(timeout=5) == 0
+    exited = time.time()
     assert time.monotonic() - signalled < 2.0
-    assert env.state(result.id) is State.QUEUED
+    # Its thread ran the task until the process exited: held off for a moment, not lost.
+    info = env.app.storage.get(result.id)
+    assert info is not None and info.state is State.SCHEDULED and info.interruptions == 1
+    assert "still running in its thread" in str(info.history[-1]["detail"])
+    env.start("-w", "1")
+    env.wait_for(lambda: len(env.runs("started")) == 2, 10, "the task to start again")
+    assert env.runs("started")[1][4] >= exited  # not while the first attempt could still run
+
+
+def test_a_thread_still_inside_a_task_at_the_deadline_never_overlaps_its_next_run(
+    env: Env,
+) -> None:
+    first = env.start("-w", "1", "--drain-timeout", "1")
+    result = env.module.sleepy(3)
+    env.wait_for(lambda: env.runs("started"), 10, "the task to start")
+    second = env.start("-w", "1")
+    first.send(signal.SIGTERM)
+    assert first.wait(timeout=5) == 0
+    exited = time.time()
+
+    assert result.get(blocking=True, timeout=20) == second.pid
+    [taken_over] = [r for r in env.runs("started") if r[2] == second.pid]
+    assert taken_over[4] >= exited  # the first attempt's thread was gone with its process
+    assert taken_over[4] - exited < 3.0  # held off about a second, plus a promotion tick
+    info = env.app.storage.get(result.id)
+    assert info is not None and info.interruptions == 1 and info.crashes == 0
 
 
 def test_sigkill_mid_task_runs_again_after_the_lease(env: Env) -> None:
