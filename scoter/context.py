@@ -44,7 +44,8 @@ class TaskContext:
         self._lease = lease
         self._storage = storage
         self._serializer = serializer
-        self._stop = threading.Event()
+        self._stop_requested = False
+        self._stop_event: threading.Event | None = None  # made by the first wait_for_stop
         self.lease_lost = False
         """True once this attempt no longer holds its lease; its writes are refused."""
         self.timed_out = False
@@ -102,19 +103,27 @@ class TaskContext:
     @property
     def stop_requested(self) -> bool:
         """True when the consumer is stopping or the lease was lost: checkpoint and return."""
-        return self._stop.is_set()
+        return self._stop_requested
 
     def request_stop(self) -> None:
-        self._stop.set()
+        with _phases:
+            self._stop_requested = True
+            event = self._stop_event
+        if event is not None:
+            event.set()
 
     def time_out(self) -> None:
         """The time limit ran out: ask the task to stop; the attempt counts as timed out."""
         self.timed_out = True
-        self._stop.set()
+        self.request_stop()
 
     def wait_for_stop(self, timeout: float) -> bool:
         """Sleep up to `timeout` seconds, waking early when a stop is requested."""
-        return self._stop.wait(timeout)
+        with _phases:
+            if self._stop_requested:
+                return True
+            event = self._stop_event = self._stop_event or threading.Event()
+        return event.wait(timeout)
 
     @property
     def checkpoint_state(self) -> Any:
@@ -131,7 +140,7 @@ class TaskContext:
         """
         if not self._storage.checkpoint(self._lease.token, self._serializer.dumps(state)):
             self.lease_lost = True
-            self._stop.set()
+            self.request_stop()
             raise LeaseLost(f"task {self.task_id}: lease lost, checkpoint refused")
         self._checkpoint = state
 
@@ -155,7 +164,7 @@ class TaskContext:
         data = None if result is None or self.result_ttl == 0 else self._serializer.dumps(result)
         if not complete_in(conn, self._lease.token, data, self.result_ttl):
             self.lease_lost = True
-            self._stop.set()
+            self.request_stop()
             raise LeaseLost(f"task {self.task_id}: lease lost, complete_in refused")
 
     @property
@@ -166,7 +175,7 @@ class TaskContext:
         """Report progress (shown by `scoter info`). Fenced like checkpoints."""
         if not self._storage.progress(self._lease.token, done, total):
             self.lease_lost = True
-            self._stop.set()
+            self.request_stop()
             raise LeaseLost(f"task {self.task_id}: lease lost, progress refused")
 
     def resume(self, items: Sequence[T], *, every: int = 1) -> Iterator[T]:

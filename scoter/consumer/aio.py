@@ -16,8 +16,9 @@ import logging
 import threading
 from typing import Any
 
+from scoter.consumer.followup import FollowUp
 from scoter.consumer.inflight import InFlight
-from scoter.consumer.runner import INTERRUPTED, FollowUp, Outcome, Runner, Undeliverable
+from scoter.consumer.runner import INTERRUPTED, Outcome, Runner, Undeliverable
 from scoter.context import TaskContext, deactivate
 from scoter.exceptions import Interrupt, TimedOut
 

@@ -7,8 +7,9 @@ import queue
 import threading
 from typing import Protocol
 
+from scoter.consumer.followup import FollowUp
 from scoter.consumer.inflight import InFlight
-from scoter.consumer.runner import FollowUp, Runner
+from scoter.consumer.runner import Runner
 from scoter.context import TaskContext
 
 log = logging.getLogger("scoter.consumer")

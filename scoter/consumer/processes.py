@@ -25,8 +25,9 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 from scoter.consumer import child as child_main
+from scoter.consumer.followup import FollowUp
 from scoter.consumer.inflight import InFlight
-from scoter.consumer.runner import INTERRUPTED, FollowUp, Outcome, Runner, Undeliverable
+from scoter.consumer.runner import INTERRUPTED, Outcome, Runner, Undeliverable
 from scoter.context import TaskContext
 from scoter.exceptions import TimedOut
 

@@ -10,7 +10,7 @@ import logging
 import threading
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -19,10 +19,11 @@ from scoter.context import TaskContext, deactivate
 from scoter.exceptions import Interrupt, RemoteError, TimedOut
 from scoter.retry import RetryPolicy
 from scoter.states import State
-from scoter.storage.base import Lease
+from scoter.storage.base import Ack, Lease
 
 if TYPE_CHECKING:
     from scoter.app import Scoter
+    from scoter.consumer.followup import FollowUp
     from scoter.task import Task
 
 log = logging.getLogger("scoter.runner")
@@ -30,16 +31,6 @@ log = logging.getLogger("scoter.runner")
 DEFAULT_POLICY = RetryPolicy()
 WRITE_RETRY_MAX_S = 2.0
 T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class FollowUp:
-    """Where an executor claims its next task in the same round trip as an ack."""
-
-    queues: Sequence[str]
-    lease_s: float
-    wanted: Callable[[], int]
-    """How many tasks to claim now (0 while the consumer is stopping)."""
 
 
 SUCCEEDED = "succeeded"
@@ -192,13 +183,10 @@ class Runner:
         data: bytes | None,
         follow_up: FollowUp | None,
     ) -> list[Lease]:
-        wanted = follow_up.wanted() if follow_up else 0
         ttl = self.app.result_ttl
-        if follow_up and wanted > 0:
-            queues, lease_s = follow_up.queues, follow_up.lease_s
-            acked, leases = self._write(ctx, lambda: self.storage.ack_and_claim(
-                ctx.token, data, ttl, queues, wanted, lease_s, self.consumer_id,
-            ))  # fmt: skip
+        if follow_up:
+            ack, wanted = Ack(ctx.token, data, ttl), follow_up.wanted()
+            acked, leases = self._write(ctx, lambda: follow_up.ack(ack, wanted))
         else:
             acked, leases = self._write(ctx, lambda: self.storage.ack(ctx.token, data, ttl)), []
         if acked or self._completed_by(ctx):

@@ -23,11 +23,12 @@ from typing import TYPE_CHECKING
 from scoter import signals as sig
 from scoter.consumer.aio import AsyncioExecutor
 from scoter.consumer.executor import Executor, ThreadExecutor
+from scoter.consumer.followup import FollowUp
 from scoter.consumer.heartbeat import Heartbeat
 from scoter.consumer.inflight import InFlight
 from scoter.consumer.processes import ProcessExecutor
 from scoter.consumer.rescuer import Rescuer
-from scoter.consumer.runner import FollowUp, Runner
+from scoter.consumer.runner import Runner
 from scoter.consumer.scheduler import Scheduler
 from scoter.consumer.service import Service
 from scoter.context import RUNNING, TaskContext
@@ -104,7 +105,7 @@ class Consumer:
         self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.inflight = InFlight()
         self.runner = Runner(app, self.id)
-        follow_up = FollowUp(self.queues, lease, self._claim_after_ack)
+        follow_up = FollowUp(self.storage, self.queues, lease, self.id, self._claim_after_ack)
         self.executor = self._make_executor(executor, app_path, follow_up)
         self.services: list[Service] = [
             Heartbeat(self.storage, self.inflight, lease, heartbeat or lease / 3, self._lost),
