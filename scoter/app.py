@@ -12,9 +12,15 @@ from scoter.config import default_url, storage_from_url
 from scoter.exceptions import ConfigurationError, DecodeError
 from scoter.result import Result
 from scoter.retry import RetryPolicy
-from scoter.serializers import Serializer, Signer, get_serializer
+from scoter.serializers import (
+    JSONSerializer,
+    PickleSerializer,
+    Serializer,
+    Signer,
+    get_serializer,
+)
 from scoter.storage.base import NewTask, Storage
-from scoter.task import Message, Task
+from scoter.task import Message, Task, new_id
 
 if TYPE_CHECKING:
     from psycopg import Connection
@@ -60,6 +66,7 @@ class Scoter:
         self.result_ttl = result_ttl
         self.signals = sig.Signals()
         self.tasks: dict[str, Task[Any, Any]] = {}
+        self._empty: tuple[Serializer | None, Signer | None, bytes] = (None, None, b"")
         self._url = url if url is not None else ("memory://" if immediate else None)
         self._storage: Storage | None = None
 
@@ -154,6 +161,20 @@ class Scoter:
     def enqueue_message(self, message: Message) -> Result[Any]:
         return self.enqueue_many([message])[0]
 
+    def _enqueue_call(
+        self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Result[Any]:
+        """What calling a task does: `enqueue_message(Message(name, args, kwargs))`, without
+        building the Message."""
+        new = self._new_task(new_id(), name, args, kwargs, None, None, None, None)
+        self.storage.enqueue((new,))
+        if self.signals:
+            ref = sig.TaskRef(new.id, name, new.queue, args, kwargs)
+            self.signals.send(sig.SIGNAL_ENQUEUED, ref)
+        if self.immediate:
+            self.run_pending()
+        return Result(self, new.id)
+
     def enqueue_many(self, messages: Iterable[Message]) -> list[Result[Any]]:
         """Store many messages in one atomic storage call; returns their Results in order."""
         messages = list(messages)
@@ -183,26 +204,60 @@ class Scoter:
         enqueue_in(conn, [self._to_new_task(m) for m in messages])
         return [Result(self, m.id) for m in messages]
 
-    def _to_new_task(self, message: Message) -> NewTask:
-        task = self.tasks.get(message.task)
-        queue = message.queue or (task.queue if task else self.default_queue)
-        priority = message.priority if message.priority is not None else (
-            task.priority if task else 0
-        )  # fmt: skip
-        max_crashes = (task.policy if task else DEFAULT_POLICY).max_crashes
-        return NewTask(
-            message.id, message.task, queue, self.encode_message(message), priority,
-            message.eta, max_crashes,
-        )  # fmt: skip
+    def _to_new_task(self, m: Message) -> NewTask:
+        return self._new_task(m.id, m.task, m.args, m.kwargs, m.queue, m.priority, m.eta, m.headers)
+
+    def _new_task(
+        self,
+        task_id: str,
+        name: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        queue: str | None,
+        priority: int | None,
+        eta: float | None,
+        headers: dict[str, str] | None,
+    ) -> NewTask:
+        """The NewTask of one call; what the call leaves out comes from its task's options."""
+        task = self.tasks.get(name)
+        if task is None:
+            queue = queue or self.default_queue
+            priority = 0 if priority is None else priority
+            max_crashes = DEFAULT_POLICY.max_crashes
+        else:
+            queue = queue or task.queue
+            priority = task.priority if priority is None else priority
+            max_crashes = task.policy.max_crashes
+        payload = self._encode(args, kwargs, headers)
+        return NewTask(task_id, name, queue, payload, priority, eta, max_crashes)
 
     # -- encoding --------------------------------------------------------------------------
 
     def encode_message(self, message: Message) -> bytes:
-        body = {"args": list(message.args), "kwargs": message.kwargs}
-        if message.headers:
-            body["headers"] = message.headers
+        return self._encode(message.args, message.kwargs, message.headers)
+
+    def _encode(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], headers: dict[str, str] | None
+    ) -> bytes:
+        if not args and not kwargs and not headers:
+            return self._empty_payload()
+        body: dict[str, Any] = {"args": list(args), "kwargs": kwargs}
+        if headers:
+            body["headers"] = headers
         data = self.serializer.dumps(body)
         return self.signer.sign(data) if self.signer else data
+
+    def _empty_payload(self) -> bytes:
+        """The payload of a call without arguments, encoded once per serializer and signer
+        (a built-in serializer's: a custom one need not give the same bytes every time)."""
+        cached = self._empty
+        if cached[0] is self.serializer and cached[1] is self.signer:
+            return cached[2]
+        data = self.serializer.dumps({"args": [], "kwargs": {}})
+        payload = self.signer.sign(data) if self.signer else data
+        if type(self.serializer) in (JSONSerializer, PickleSerializer):
+            self._empty = (self.serializer, self.signer, payload)
+        return payload
 
     def decode_message(self, payload: bytes) -> tuple[tuple[Any, ...], dict[str, Any]]:
         """(args, kwargs) of a stored payload; raises DecodeError when it cannot be trusted."""

@@ -56,8 +56,24 @@ _DECODERS: dict[str, Callable[[Any], Any]] = {
 }
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+"""Types JSON says as they are (exactly these: subclasses take the slower path)."""
+
+
 def to_json(value: Any) -> Any:
     """Rewrite `value` into plain JSON types, tagging what JSON cannot say."""
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    if kind is list:
+        return [v if type(v) in _SCALARS else to_json(v) for v in value]
+    if kind is dict and TAG not in value and all(type(k) is str for k in value):
+        return {k: v if type(v) in _SCALARS else to_json(v) for k, v in value.items()}
+    return _to_json(value)
+
+
+def _to_json(value: Any) -> Any:
+    """`to_json` of anything but the exact plain types it handles itself."""
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
     if isinstance(value, list):
@@ -105,11 +121,15 @@ def _hashable(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
+"""json.dumps(..., separators=(",", ":")), without building an encoder per call."""
+
+
 class JSONSerializer:
     """The default: compact UTF-8 JSON in the dialect above."""
 
     def dumps(self, value: Any) -> bytes:
-        return json.dumps(to_json(value), separators=(",", ":")).encode()
+        return _ENCODER.encode(to_json(value)).encode()
 
     def loads(self, data: bytes) -> Any:
         try:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import os
 import time
-import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
@@ -22,6 +22,15 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
+def new_id() -> str:
+    """A random task id: a version 4 UUID as 32 hex digits, as `uuid.uuid4().hex` gives (at a
+    third of the cost: no UUID object)."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = raw[6] & 0x0F | 0x40  # version 4
+    raw[8] = raw[8] & 0x3F | 0x80  # RFC 4122 variant
+    return raw.hex()
+
+
 @dataclass(frozen=True, slots=True)
 class Message:
     """One call of a task, as a producer enqueues it and a consumer decodes it."""
@@ -29,7 +38,7 @@ class Message:
     task: str
     args: tuple[Any, ...] = ()
     kwargs: dict[str, Any] = field(default_factory=dict)
-    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    id: str = field(default_factory=new_id)
     queue: str | None = None
     """None: the task's own queue."""
     priority: int | None = None
@@ -84,8 +93,8 @@ class Task(Generic[P, R]):
         return f"<Task {self.name} queue={self.queue}>"
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Result[R]:
-        """Enqueue a run with these arguments."""
-        return self.app.enqueue_message(Message(self.name, args, kwargs))
+        """Enqueue a run with these arguments (as `app.enqueue_message(self.s(...))`)."""
+        return self.app._enqueue_call(self.name, args, kwargs)
 
     async def aenqueue(self, *args: P.args, **kwargs: P.kwargs) -> Result[R]:
         """Enqueue from a coroutine without blocking the event loop."""
@@ -112,7 +121,7 @@ class Task(Generic[P, R]):
     ) -> Result[R]:
         """Enqueue a run that starts after `delay` seconds or at `eta` (Huey's signature)."""
         message = Message(
-            self.name, tuple(args), dict(kwargs or {}), id=id or uuid.uuid4().hex,
+            self.name, tuple(args), dict(kwargs or {}), id=id or new_id(),
             priority=priority, eta=to_eta(delay, eta),
         )  # fmt: skip
         return self.app.enqueue_message(message)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import pickle
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -33,6 +35,7 @@ from scoter import (
     current_context,
 )
 from scoter.consumer.runner import Runner
+from scoter.serializers import PickleSerializer, Signer
 
 T = TypeVar("T")
 
@@ -298,6 +301,80 @@ def test_signature_then_enqueue(app: Scoter) -> None:
     run_one(app)
     assert result.get() == 3
     assert direct.get() == 7
+
+
+def test_task_ids_are_version_4_uuids_in_hex(plain: Scoter) -> None:
+    @plain.task
+    def work() -> None: ...
+
+    ids = [work().id, work.s().id, work.schedule(delay=60).id, work.map([()])[0].id]
+    assert len(set(ids)) == 4
+    for task_id in ids:
+        parsed = uuid.UUID(task_id)
+        assert (parsed.hex, parsed.version, parsed.variant) == (task_id, 4, uuid.RFC_4122)
+
+
+def test_calling_a_task_stores_and_signals_what_enqueueing_its_message_does(
+    plain: Scoter, recorder: Any
+) -> None:
+    plain.signal(SIGNAL_ENQUEUED)(recorder)
+
+    @plain.task(queue="emails", priority=3, max_crashes=5)
+    def send(to: str, cc: list[str] | None = None) -> None: ...
+
+    called = plain.storage.get(send("a@x", cc=["b@x"]).id)
+    sent = plain.storage.get(plain.enqueue(send.s("a@x", cc=["b@x"])).id)
+    assert called is not None and sent is not None
+    fields = ("name", "queue", "state", "priority", "eta", "max_crashes", "payload")
+    assert [getattr(called, f) for f in fields] == [getattr(sent, f) for f in fields]
+    assert (called.queue, called.priority, called.max_crashes) == ("emails", 3, 5)
+    refs = [ref for _, ref, _ in recorder.calls]
+    assert [r.id for r in refs] == [called.id, sent.id]
+    assert {(r.name, r.queue, r.args, str(r.kwargs)) for r in refs} == {
+        ("send", "emails", ("a@x",), "{'cc': ['b@x']}")
+    }
+
+
+def test_a_call_without_arguments_follows_the_app_serializer_and_signer(plain: Scoter) -> None:
+    @plain.task
+    def work() -> None: ...
+
+    def payload() -> bytes:
+        info = plain.storage.get(work().id)
+        assert info is not None
+        return info.payload
+
+    plain_json = payload()
+    assert json.loads(plain_json) == {"args": [], "kwargs": {}}
+    assert payload() == plain_json
+    plain.signer = Signer("key")
+    assert payload() == Signer("key").sign(plain_json)
+    plain.signer = Signer("other key")
+    assert payload() == Signer("other key").sign(plain_json)
+    plain.serializer, plain.signer = PickleSerializer(), None
+    assert pickle.loads(payload()) == {"args": [], "kwargs": {}}
+
+
+def test_a_custom_serializer_encodes_every_call(plain: Scoter) -> None:
+    class Numbered:
+        """Bytes that differ on every call: nothing may be reused."""
+
+        calls = 0
+
+        def dumps(self, value: Any) -> bytes:
+            self.calls += 1
+            return json.dumps([self.calls, value]).encode()
+
+        def loads(self, data: bytes) -> Any:
+            return json.loads(data)[1]
+
+    plain.serializer = Numbered()
+
+    @plain.task
+    def work() -> None: ...
+
+    payloads = [plain.storage.get(r.id).payload for r in (work(), work())]  # type: ignore[union-attr]
+    assert [json.loads(p)[0] for p in payloads] == [1, 2]
 
 
 def test_call_local_runs_the_function_without_the_queue(plain: Scoter) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import enum
 import json
 import uuid
 from typing import Any
@@ -152,6 +153,17 @@ def test_encoded_form_is_plain_json() -> None:
     decoded = json.loads(data)
     assert decoded["t"] == {TAG: "tuple", "v": [1, 2]}
     assert decoded["b"][TAG] == "bytes"
+
+
+def test_subclasses_of_plain_types_encode_as_their_base_type() -> None:
+    class Name(str):
+        pass
+
+    class Level(enum.IntEnum):
+        LOW = 1
+
+    value = {"name": Name("x"), Name("key"): [Level.LOW, True, 1.5, None, [Name("y")]]}
+    assert JSONSerializer().dumps(value) == b'{"name":"x","key":[1,true,1.5,null,["y"]]}'
 
 
 @pytest.mark.parametrize(
