@@ -185,3 +185,35 @@ def test_enqueue_stores_max_crashes(storage: Storage) -> None:
     enqueue(storage, "a", max_crashes=7)
     info = storage.get("a")
     assert info is not None and info.max_crashes == 7
+
+
+def test_bulk_enqueue_of_thousands_keeps_priority_then_batch_order(storage: Storage) -> None:
+    later = time.time() + 3600
+    batch = [
+        new_task(f"t{i:04d}", queue=("other" if i % 5 == 0 else QUEUE), priority=i % 3,
+                 eta=(later if i % 7 == 0 else None))
+        for i in range(2500)
+    ]  # fmt: skip
+    assert storage.enqueue(batch) == 2500
+
+    queued = [t for t in batch if t.eta is None]
+    for queue in (QUEUE, "other"):
+        mine = [t for t in queued if t.queue == queue]
+        expected = [t.id for t in sorted(mine, key=lambda t: -t.priority)]  # stable: batch order
+        claimed = [lease.id for lease in storage.claim([queue], 3000, LEASE, "c1")]
+        assert claimed == expected
+    counts = storage.counts()
+    assert counts[(QUEUE, State.SCHEDULED)] + counts[("other", State.SCHEDULED)] == 2500 - len(
+        queued
+    )
+
+
+def test_one_by_one_after_a_bulk_enqueue_keeps_the_order(storage: Storage) -> None:
+    bulk = [f"b{i:03d}" for i in range(300)]
+    enqueue(storage, *bulk)
+    singles = [f"s{i}" for i in range(20)]
+    for task_id in singles:  # a bulk call numbers tasks ahead of the clock: these come after
+        assert enqueue(storage, task_id) == 1
+
+    claimed = [lease.id for lease in storage.claim([QUEUE], 400, LEASE, "c1")]
+    assert claimed == bulk + singles

@@ -8,24 +8,38 @@
 local now = now_us()
 local now_text = int(now)
 local seqs, ready, stored = {}, {}, 0
+local ZADD_PAIRS = 1000 -- members per ZADD: Lua's unpack takes a few thousand values at most
 
--- True when task `id` is scheduled, queued or running; a done or dead one is deleted.
-local function live(id)
-  local queue = redis.call('HGET', IDS, id)
-  if not queue then
-    return false
+-- Enter `id` in the directory under `queue` unless it is live. A new id costs one HSETNX; a
+-- known one is live when scheduled, queued or running, and deleted when done or dead.
+local function take_id(id, queue)
+  if redis.call('HSETNX', IDS, id, queue) == 1 then
+    return true
   end
-  local b = base_of(queue)
+  local b = base_of(redis.call('HGET', IDS, id))
   local state = redis.call('HGET', b .. 't:' .. id, 'state')
   if state == 'done' or state == 'dead' then
     forget(b, id, state)
+  elseif state then
     return false
   end
-  return state ~= false
+  redis.call('HSET', IDS, id, queue)
+  return true
 end
 
-local function next_seq(b)
-  local seq = math.max((seqs[b] or tonumber(redis.call('GET', b .. 'seq') or 0)) + 1, now)
+-- The next seq of the queue at `b`: max(last + 1, now). The first of a call swaps in now and
+-- reads the last one in one SET … GET, which is all a call of one task usually needs. A queue
+-- without a seq is new: it joins P:queues (which holds every queue that has a seq).
+local function next_seq(b, queue)
+  local last = seqs[b]
+  if not last then
+    last = redis.call('SET', b .. 'seq', now_text, 'GET')
+    if not last then
+      redis.call('SADD', QUEUES, queue)
+    end
+    last = tonumber(last or 0)
+  end
+  local seq = math.max(last + 1, now)
   seqs[b] = seq
   return seq
 end
@@ -33,7 +47,7 @@ end
 local function store(i)
   local id, queue, priority, eta = ARGV[i], ARGV[i + 2], ARGV[i + 4], ARGV[i + 5]
   local b = base_of(queue)
-  local tk, seq = b .. 't:' .. id, next_seq(b)
+  local tk, seq = b .. 't:' .. id, next_seq(b, queue)
   eta = eta ~= '' and now + tonumber(eta) or nil
   local state = (eta == nil or eta <= now) and 'queued' or 'scheduled'
   redis.call('HSET', tk, 'name', ARGV[i + 1], 'queue', queue, 'payload', ARGV[i + 3],
@@ -43,30 +57,33 @@ local function store(i)
     redis.call('HSET', tk, 'eta', int(eta))
   end
   if state == 'queued' then
-    redis.call('ZADD', b .. 'ready', -tonumber(priority), ready_member(seq, id))
-    ready[b] = true
+    local members = ready[b] or {}
+    ready[b] = members
+    members[#members + 1] = -tonumber(priority)
+    members[#members + 1] = ready_member(seq, id)
   else
     redis.call('ZADD', b .. 'scheduled', seq, id)
     redis.call('ZADD', b .. 'due', eta, id)
   end
-  redis.call('HSET', IDS, id, queue)
 end
 
-local queues = {}
 for i = 2, #ARGV, 7 do
-  if not live(ARGV[i]) then
+  if take_id(ARGV[i], ARGV[i + 2]) then
     store(i)
-    queues[ARGV[i + 2]] = true
     stored = stored + 1
   end
 end
 for b, seq in pairs(seqs) do
-  redis.call('SET', b .. 'seq', int(seq))
+  if seq ~= now then
+    redis.call('SET', b .. 'seq', int(seq))
+  end
 end
-for b in pairs(ready) do
+-- The ready members of each queue in a few ZADDs, then one wake-up token per queue.
+for b, members in pairs(ready) do
+  for first = 1, #members, 2 * ZADD_PAIRS do
+    local last = math.min(first + 2 * ZADD_PAIRS - 1, #members)
+    redis.call('ZADD', b .. 'ready', unpack(members, first, last))
+  end
   wake(b)
-end
-for queue in pairs(queues) do
-  redis.call('SADD', QUEUES, queue)
 end
 return stored

@@ -1,4 +1,6 @@
--- lib: helpers every script shares. scoter prepends this file to each script when loading it.
+-- lib: helpers the scripts share, in blocks separated by a blank line. scoter puts in front of
+-- each script only the blocks it uses, directly or through another block: every call of a script
+-- defines them afresh, and all of them cost about as much as an empty script call.
 --
 -- Key layout. P is the prefix (ARGV[1] of every script), q a queue name. The keys of one queue
 -- share the hash tag {q}, so on a Redis Cluster they live in one slot; times are integer
@@ -16,13 +18,15 @@
 --   P:{q}:seq      string  the last seq given out: max(last + 1, now), so ages compare across queues
 --   P:{q}:wake     list    at most one wake-up token; idle consumers BLPOP it
 --   P:ids          hash    task id -> queue (the directory: get, re-enqueue, purge by id)
---   P:queues       set     every queue name in use
+--   P:queues       set     every queue name in use (added with the queue's seq key, by enqueue)
 -- A lease token is 32 hex digits followed by its queue's name, so a fenced write finds its keys.
 
 local PREFIX = ARGV[1]
 local IDS = PREFIX .. ':ids'
 local QUEUES = PREFIX .. ':queues'
+
 local SEQ_DIGITS = 16
+
 -- The sorted set holding each state's tasks.
 local INDEX = {scheduled = 'scheduled', queued = 'ready', running = 'leases', done = 'done',
   dead = 'dead'}
