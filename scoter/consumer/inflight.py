@@ -13,6 +13,9 @@ class InFlight:
     def __init__(self) -> None:
         self._by_token: dict[str, TaskContext] = {}
         self._changed = threading.Condition()
+        self._wake_below = 0
+        """The waiter (the supervisor: one at a time) wants to hear when fewer than this many
+        run; 0 when nobody waits, so that a finished attempt wakes nobody needlessly."""
 
     def __len__(self) -> int:
         return len(self._by_token)
@@ -24,7 +27,8 @@ class InFlight:
     def remove(self, ctx: TaskContext) -> None:
         with self._changed:
             self._by_token.pop(ctx.token, None)
-            self._changed.notify_all()
+            if len(self._by_token) < self._wake_below:
+                self._changed.notify_all()
 
     def get(self, token: str) -> TaskContext | None:
         return self._by_token.get(token)
@@ -44,4 +48,8 @@ class InFlight:
     def wait_below(self, limit: int, timeout: float) -> bool:
         """Wait up to `timeout` until fewer than `limit` attempts run; True if so."""
         with self._changed:
-            return self._changed.wait_for(lambda: len(self._by_token) < limit, timeout)
+            self._wake_below = limit
+            try:
+                return self._changed.wait_for(lambda: len(self._by_token) < limit, timeout)
+            finally:
+                self._wake_below = 0
