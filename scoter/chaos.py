@@ -53,6 +53,7 @@ from rich.table import Table
 
 from scoter.app import Scoter
 from scoter.config import ENV_URL, redact
+from scoter.consumer.processes import KILLED_AT_DEADLINE
 from scoter.consumer.supervisor import HELD_OFF, HOLD_OFF_S, SCHEDULE_INTERVAL_S
 from scoter.context import TaskContext
 from scoter.exceptions import Interrupt, LeaseLost
@@ -1047,7 +1048,7 @@ class Checker:
     def duplicate(self, task_id: str, attempt: Attempt) -> None:
         """A run that completed without being acked: the task ran again after it."""
         cause = self.crash_cause(attempt)
-        if cause is None and self.finished_when_held_off(attempt):
+        if cause is None and self.finished_past_deadline(attempt):
             self.report.duplicates[PAST_DEADLINE] += 1
             return
         self.report.duplicates[CAUSES[cause.kind] if cause else UNEXPLAINED] += 1
@@ -1058,15 +1059,17 @@ class Checker:
             f"{self.lost_how(attempt)}"
         )
 
-    def finished_when_held_off(self, attempt: Attempt) -> bool:
-        """Whether a task handed back at the drain deadline while its thread still ran it
-        finished in that thread before its process exited (the hand-back stands)."""
+    def finished_past_deadline(self, attempt: Attempt) -> bool:
+        """Whether a task that ran on past the drain deadline finished just as it was handed
+        back: in its thread after the release (held off until the process exited), or in a
+        child killed at the deadline before its result reached the parent."""
         run, settled = attempt.run, attempt.settled_at
-        return (
-            run is not None and run.ended is not None and settled is not None
-            and attempt.claimable_again != settled
-            and run.ended >= settled - self.settings.clock_slack
-        )  # fmt: skip
+        if run is None or run.ended is None or settled is None or attempt.entry is None:
+            return False
+        detail = str(attempt.entry.get("detail"))
+        if KILLED_AT_DEADLINE in detail:
+            return True
+        return HELD_OFF in detail and run.ended >= settled - self.settings.clock_slack
 
     # G2: two runs of one task at the same time only after a lease loss while stopped.
     def overlaps(self, task_id: str, attempts: list[Attempt]) -> None:

@@ -38,6 +38,8 @@ JOIN_S = 5.0
 
 KILLED_FOR_TIMEOUT = "timeout"
 KILLED_FOR_SHUTDOWN = "shutdown"
+KILLED_AT_DEADLINE = "its worker process was killed at the drain deadline"
+"""In the history detail of a task released because its child was killed at the deadline."""
 
 
 @dataclass(eq=False)
@@ -243,7 +245,7 @@ class ProcessExecutor:
 
     def _settle_death(self, ctx: TaskContext, child: _Child) -> None:
         if child.killed_for == KILLED_FOR_SHUTDOWN:
-            reason = "consumer shutdown: its worker process was killed at the drain deadline"
+            reason = f"consumer shutdown: {KILLED_AT_DEADLINE}"
             self.runner.settle(ctx, Outcome(INTERRUPTED, error=reason))
         elif child.killed_for == KILLED_FOR_TIMEOUT:
             task = self.runner.app.tasks.get(ctx.task_name)

@@ -11,6 +11,7 @@ from scoter.chaos import (
     CHILD,
     COMPLETED,
     INTERRUPTED,
+    PAST_DEADLINE,
     SIGKILL,
     SIGSTOP,
     SIGTERM,
@@ -23,6 +24,8 @@ from scoter.chaos import (
     Run,
     Settings,
 )
+from scoter.consumer.processes import KILLED_AT_DEADLINE
+from scoter.consumer.supervisor import HELD_OFF
 from scoter.states import State
 from scoter.storage.base import TaskInfo
 
@@ -51,11 +54,14 @@ class Story:
         settled: float,
         ran: str | None = COMPLETED,
         pid: int | None = None,
+        detail: str | None = None,
     ) -> None:
         number = len(self.history) + 1
         self.history.append(
             {"attempt": number, "outcome": outcome, "at": settled, "consumer": f"h:{consumer}:x"}
         )
+        if detail is not None:
+            self.history[-1]["detail"] = detail
         worker = pid or consumer
         run = Run("t", number, worker, consumer, claimed + LEASE, claimed + 0.01, ended, ran)
         self.runs.append(run)
@@ -169,6 +175,32 @@ def test_a_run_completed_then_released_at_the_drain_deadline_is_flagged() -> Non
     report = story.check()
     assert report.duplicates == {UNEXPLAINED: 1}
     assert any("released it at the drain deadline instead of acking" in p for p in report.problems)
+
+
+def test_a_thread_finishing_during_its_hold_off_is_a_documented_duplicate() -> None:
+    story = Story()
+    story.signal(SIGTERM, T0 + 0.1, A)
+    held_off = f"consumer shutdown: {HELD_OFF}, claimable in 1 s"
+    story.attempt(A, T0, T0 + 1.12, "interrupted", T0 + 1.1, detail=held_off)
+    story.exits[A] = T0 + 1.15
+    story.attempt(B, T0 + 2.6, T0 + 3.0, "succeeded", T0 + 3.01)
+    younger = [Run(f"y{i}", 1, B, B, T0 + 1.5 + i / 10 + LEASE, T0 + 1.6, T0 + 1.7, COMPLETED)
+               for i in range(5)]  # claimed while it was held off: no G5 violation  # fmt: skip
+    story.runs.extend(younger)
+    report = story.check()
+    assert [p for p in report.problems if "never enqueued" not in p] == []
+    assert report.duplicates == {PAST_DEADLINE: 1}
+
+
+def test_a_child_killed_as_it_finished_at_the_deadline_is_a_documented_duplicate() -> None:
+    story = Story()
+    story.signal(SIGTERM, T0 + 0.1, A)
+    killed = f"consumer shutdown: {KILLED_AT_DEADLINE}"
+    story.attempt(A, T0, T0 + 1.08, "interrupted", T0 + 1.15, pid=A + 1, detail=killed)
+    story.attempt(B, T0 + 1.2, T0 + 1.5, "succeeded", T0 + 1.51)
+    report = story.check()
+    assert report.ok, report.problems
+    assert report.duplicates == {PAST_DEADLINE: 1}
 
 
 def test_a_fast_handoff_after_sigterm_is_measured() -> None:
