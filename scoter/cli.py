@@ -123,6 +123,14 @@ def cli() -> None:
     "$SCOTER_EXECUTOR",
 )
 @click.option(
+    "--prefetch",
+    type=click.IntRange(min=0),
+    default=None,
+    envvar="SCOTER_PREFETCH",
+    help="Threads: tasks claimed ahead while tasks are short (<50 ms) [workers]; 0: none. "
+    "$SCOTER_PREFETCH",
+)
+@click.option(
     "-v", "--verbose", is_flag=True, envvar="SCOTER_VERBOSE", help="Log every task. $SCOTER_VERBOSE"
 )
 @click.option(
@@ -134,7 +142,7 @@ def cli() -> None:
 )
 def worker(
     app: str, workers: int, queues: tuple[str, ...], lease: float, heartbeat: float | None,
-    drain_timeout: float, executor: str, verbose: bool, quiet: bool,
+    drain_timeout: float, executor: str, prefetch: int | None, verbose: bool, quiet: bool,
 ) -> None:  # fmt: skip
     """Run a consumer: claim tasks of APP and run them until SIGTERM or SIGINT."""
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
@@ -143,7 +151,7 @@ def worker(
     try:
         consumer = the_app.consumer(
             queues=queues or None, workers=workers, lease=lease, heartbeat=heartbeat,
-            drain_timeout=drain_timeout, executor=executor, app_path=app,
+            drain_timeout=drain_timeout, executor=executor, app_path=app, prefetch=prefetch,
         )  # fmt: skip
     except ValueError as exc:
         fail(str(exc), EXIT_CONFIG)

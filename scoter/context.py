@@ -50,8 +50,9 @@ class TaskContext:
         """True once this attempt no longer holds its lease; its writes are refused."""
         self.timed_out = False
         """True once the attempt ran past its task's `timeout`."""
-        self.deadline = None if timeout is None else time.monotonic() + timeout
-        """When the time limit runs out (time.monotonic()), or None."""
+        self._timeout = timeout
+        self.deadline: float | None = None
+        """When the time limit runs out (time.monotonic(), from `begin()`), or None."""
         self.settled = False
         """True once a settling write of this attempt (ack, retry, release, dead) went out."""
         self.give_up_at: float | None = None
@@ -71,16 +72,21 @@ class TaskContext:
 
     def begin(self) -> bool:
         """The worker starts the attempt; False when the consumer took it back first."""
-        return self._move((PENDING,), RUNNING) is not None
+        if self._move((PENDING,), RUNNING) is None:
+            return False
+        if self._timeout is not None:
+            self.deadline = time.monotonic() + self._timeout
+        return True
 
     def begin_settling(self) -> bool:
         """The worker settles the outcome; False when the consumer took it back first."""
         return self._move((PENDING, RUNNING), SETTLING) is not None
 
-    def take_back(self) -> str | None:
+    def take_back(self, *, unstarted_only: bool = False) -> str | None:
         """The consumer hands the attempt back (drain deadline): the phase it was in,
-        PENDING or RUNNING; None when its worker is already settling it."""
-        return self._move((PENDING, RUNNING), TAKEN_BACK)
+        PENDING or RUNNING; None when its worker is already settling it (or, with
+        `unstarted_only`, running it)."""
+        return self._move((PENDING,) if unstarted_only else (PENDING, RUNNING), TAKEN_BACK)
 
     @property
     def task_id(self) -> str:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from typing import Protocol
 
-from scoter.consumer.followup import FollowUp
 from scoter.consumer.inflight import InFlight
-from scoter.consumer.runner import Runner
+from scoter.consumer.runner import SUCCEEDED, Runner
+from scoter.consumer.settler import Settler
 from scoter.context import TaskContext
 
 log = logging.getLogger("scoter.consumer")
@@ -52,13 +53,19 @@ class ThreadExecutor:
     stops_tasks = False
 
     def __init__(
-        self, runner: Runner, inflight: InFlight, workers: int, follow_up: FollowUp | None = None
+        self, runner: Runner, inflight: InFlight, workers: int, settler: Settler | None = None
     ) -> None:
+        """
+        :param settler: acknowledges successes off the workers' path and delivers the tasks
+            it claims to them; without one, each worker writes its own acks.
+        """
         self.runner = runner
         self.inflight = inflight
         self.workers = workers
-        self.follow_up = follow_up
+        self.settler = settler
         self._work: queue.SimpleQueue[TaskContext | None] = queue.SimpleQueue()
+        if settler is not None:
+            settler.deliver = self.submit
         self._threads = [
             threading.Thread(target=self._work_loop, name=f"scoter-worker-{i}", daemon=True)
             for i in range(workers)
@@ -67,6 +74,8 @@ class ThreadExecutor:
     def start(self) -> None:
         for thread in self._threads:
             thread.start()
+        if self.settler is not None:
+            self.settler.start()
 
     def submit(self, ctx: TaskContext) -> None:
         self._work.put(ctx)
@@ -74,6 +83,8 @@ class ThreadExecutor:
     def stop(self) -> None:
         for _ in self._threads:
             self._work.put(None)
+        if self.settler is not None:
+            self.settler.stop()
 
     def request_stop(self, ctx: TaskContext) -> None:
         ctx.request_stop()
@@ -91,22 +102,24 @@ class ThreadExecutor:
 
     def _work_loop(self) -> None:
         while (ctx := self._work.get()) is not None:
-            while ctx is not None:
-                ctx = self._run(ctx)
+            if ctx.begin():  # else the consumer handed it back before it started
+                self._run(ctx)
 
-    def _run(self, ctx: TaskContext) -> TaskContext | None:
-        """Run one attempt; return the next one when its ack claimed one."""
-        if not ctx.begin():  # handed back at the drain deadline before it started
-            return None
-        leases = []
+    def _run(self, ctx: TaskContext) -> None:
+        """Run one attempt; a success goes to the settler, anything else is settled here."""
         try:
-            leases = self.runner.execute(ctx.lease, ctx, self.follow_up)
+            started = time.monotonic()
+            ran = self.runner.attempt(ctx)
+            if ran is None:  # undeliverable: already dead
+                self.inflight.remove(ctx)
+                return
+            outcome, ref = ran
+            if outcome.kind == SUCCEEDED and self.settler is not None:
+                if self.runner.may_settle(ctx, outcome.kind):
+                    ran_s = time.monotonic() - started
+                    self.settler.put(ctx, ref, outcome.result, ran_s)  # in flight until acked
+                return
+            self.runner.settle(ctx, outcome, ref)
         except Exception:  # a bug of ours: keep the thread; the lease will expire
             log.exception("task %s: the runner failed", ctx.task_id)
-        following = [self.runner.context(lease) for lease in leases]
-        for next_ctx in following:
-            self.inflight.add(next_ctx)
         self.inflight.remove(ctx)
-        for extra in following[1:]:
-            self.submit(extra)
-        return following[0] if following else None

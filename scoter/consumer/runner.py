@@ -99,15 +99,23 @@ class Runner:
         With `follow_up`, a successful ack also claims the next task(s), returned here.
         """
         ctx = ctx or self.context(lease)
+        ran = self.attempt(ctx)
+        if ran is None:
+            return []
+        outcome, ref = ran
+        return self.settle(ctx, outcome, ref, follow_up)
+
+    def attempt(self, ctx: TaskContext) -> tuple[Outcome, sig.TaskRef] | None:
+        """Decode and run; None when the message cannot run here (it went to dead)."""
+        lease = ctx.lease
         try:
             task, args, kwargs = self.decode(lease)
         except Undeliverable as bad:
             self.undeliverable(ctx, bad)
-            return []
+            return None
         ref = sig.TaskRef(lease.id, lease.name, lease.queue, args, kwargs, lease.attempt)
         self._send(sig.SIGNAL_EXECUTING, ref)
-        outcome = self.run(task, args, kwargs, ctx)
-        return self.settle(ctx, outcome, ref, follow_up)
+        return self.run(task, args, kwargs, ctx), ref
 
     def decode(self, lease: Lease) -> tuple[Task[Any, Any], tuple[Any, ...], dict[str, Any]]:
         task = self.app.tasks.get(lease.name)
@@ -126,7 +134,7 @@ class Runner:
 
     def undeliverable(self, ctx: TaskContext, bad: Undeliverable) -> None:
         log.error("task %s (%s) cannot run: %s", ctx.task_id, ctx.task_name, bad)
-        if self._may_settle(ctx, bad.reason):
+        if self.may_settle(ctx, bad.reason):
             self.kill(ctx, bad.reason, str(bad))
 
     def run(
@@ -166,7 +174,7 @@ class Runner:
     ) -> list[Lease]:
         """Apply the policy to an attempt's outcome: ack, retry, release or dead, fenced."""
         ref = ref or _ref(ctx.lease)
-        if not self._may_settle(ctx, outcome.kind):
+        if not self.may_settle(ctx, outcome.kind):
             return []
         if outcome.kind == SUCCEEDED:
             return self._succeeded(ctx, ref, outcome.result, follow_up)
@@ -189,11 +197,15 @@ class Runner:
             acked, leases = self._write(ctx, lambda: follow_up.ack(ack, wanted))
         else:
             acked, leases = self._write(ctx, lambda: self.storage.ack(ctx.token, data, ttl)), []
-        if acked or self._completed_by(ctx):
+        self.acked(ctx, ref, acked)
+        return leases
+
+    def acked(self, ctx: TaskContext, ref: sig.TaskRef, landed: bool) -> None:
+        """After an ack was written: signal completion, or the lease loss that refused it."""
+        if landed or self._completed_by(ctx):
             self._send(sig.SIGNAL_COMPLETE, ref)
         else:
             self._refused(ctx, ref, "ack")
-        return leases
 
     def _completed_by(self, ctx: TaskContext) -> bool:
         """Whether this very attempt made the task done, so that a refused ack is no lease
@@ -245,7 +257,7 @@ class Runner:
 
     def crashed(self, ctx: TaskContext, detail: str) -> None:
         """The attempt died with its process: requeue now, counting a crash (G4)."""
-        if not self._may_settle(ctx, "crashed"):
+        if not self.may_settle(ctx, "crashed"):
             return
         ref = _ref(ctx.lease)
         try:
@@ -277,7 +289,7 @@ class Runner:
         return False
 
     @staticmethod
-    def _may_settle(ctx: TaskContext, outcome: str) -> bool:
+    def may_settle(ctx: TaskContext, outcome: str) -> bool:
         """Whether this outcome may settle the attempt: not when the consumer already handed
         the task back at its drain deadline (that release stands; the task runs again)."""
         if ctx.begin_settling():

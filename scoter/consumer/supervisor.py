@@ -31,6 +31,7 @@ from scoter.consumer.rescuer import Rescuer
 from scoter.consumer.runner import Runner
 from scoter.consumer.scheduler import Scheduler
 from scoter.consumer.service import Service
+from scoter.consumer.settler import Settler
 from scoter.context import RUNNING, TaskContext
 from scoter.loader import path_of
 
@@ -74,6 +75,7 @@ class Consumer:
         rescue_interval: float | None = None,
         executor: str = "thread",
         app_path: str | None = None,
+        prefetch: int | None = None,
     ) -> None:
         """
         :param queues: queues to consume, first listed first; default: every task's queue.
@@ -89,9 +91,13 @@ class Consumer:
             CPU-bound tasks and hard time limits) or 'asyncio' (for `async def` tasks).
         :param app_path: `module:attribute` of the app, which process children import;
             found in sys.modules when not given.
+        :param prefetch: thread executor: tasks claimed ahead while tasks are short (under
+            50 ms), so that a worker never waits for a write; default `workers`, 0 for none.
         """
-        if workers < 1 or lease <= 0 or drain_timeout < 0:
-            raise ValueError("workers must be >= 1, lease > 0 and drain_timeout >= 0")
+        if workers < 1 or lease <= 0 or drain_timeout < 0 or (prefetch or 0) < 0:
+            raise ValueError(
+                "workers must be >= 1, lease > 0, drain_timeout >= 0 and prefetch >= 0"
+            )
         if executor not in EXECUTORS:
             raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}, not {executor!r}")
         self.app = app
@@ -106,6 +112,7 @@ class Consumer:
         self.inflight = InFlight()
         self.runner = Runner(app, self.id)
         follow_up = FollowUp(self.storage, self.queues, lease, self.id, self._claim_after_ack)
+        self.prefetch = workers if prefetch is None else prefetch
         self.executor = self._make_executor(executor, app_path, follow_up)
         self.services: list[Service] = [
             Heartbeat(self.storage, self.inflight, lease, heartbeat or lease / 3, self._lost),
@@ -126,7 +133,11 @@ class Consumer:
             return ProcessExecutor(self.runner, self.inflight, self.workers, path, follow_up)
         if kind == "asyncio":
             return AsyncioExecutor(self.runner, self.inflight, self.workers, follow_up)
-        return ThreadExecutor(self.runner, self.inflight, self.workers, follow_up)
+        settler = Settler(
+            self.runner, self.inflight, self.queues, self.lease, self.workers, self.prefetch,
+            claiming=lambda: not self.stopping,
+        )  # fmt: skip
+        return ThreadExecutor(self.runner, self.inflight, self.workers, settler)
 
     # -- control (safe from signal handlers and other threads) -----------------------------
 
@@ -211,6 +222,9 @@ class Consumer:
         assert self._stop_at is not None
         deadline = self._stop_at + self.drain_timeout
         nudge_at = deadline - self.stop_grace
+        for ctx in self.inflight.contexts():  # claimed ahead, not started: others may run them
+            if ctx.take_back(unstarted_only=True):
+                self._hand_back(ctx, running=False)
         if self.inflight:
             log.info("draining %d task(s), at most %.1fs", len(self.inflight), self.drain_timeout)
         while self.inflight and not self._hard.is_set():
