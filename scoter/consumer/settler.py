@@ -105,8 +105,9 @@ class Settler:
                 del self._finished[:MAX_BATCH]
             try:
                 self._settle(batch)
-            except Exception:  # a bug of ours: the leases expire and the tasks run again
-                log.exception("the settler failed; %d task(s) run again later", len(batch))
+            except Exception as exc:  # given up at the exit, or a bug of ours
+                log.error("could not acknowledge %d task(s) (%r); they run again when their "
+                          "leases expire", len(batch), exc)  # fmt: skip
                 for done in batch:
                     self.inflight.remove(done.ctx)
 
@@ -115,12 +116,14 @@ class Settler:
         following = [self.runner.context(lease) for lease in leases]
         for ctx in following:  # in flight before their predecessors leave: no over-claiming
             self.inflight.add(ctx)
+            self.deliver(ctx)
         for done, landed in zip(batch, acked, strict=True):
             done.ctx.settled = True
-            self.runner.acked(done.ctx, done.ref, landed)
+            try:
+                self.runner.acked(done.ctx, done.ref, landed)
+            except Exception:  # a receiver's or storage's failure: the ack itself landed
+                log.exception("task %s: acknowledged, but reporting it failed", done.ctx.task_id)
             self.inflight.remove(done.ctx)
-        for ctx in following:
-            self.deliver(ctx)
 
     def _wanted(self, batch: list[_Finished]) -> int:
         """How many tasks to claim with these acks: their successors, and while tasks are
