@@ -48,6 +48,8 @@ def _load(results: dict[str, Any]) -> str:
 
 def _machine(m: dict[str, Any]) -> str:
     packages = ", ".join(f"{k} {v}" for k, v in m["packages"].items())
+    commit = m.get("scoter_commit") or "unknown"
+    legend = " (+changes: uncommitted work)" if "+changes" in commit else ""
     return f"""## Machine
 
 | | |
@@ -58,7 +60,7 @@ def _machine(m: dict[str, Any]) -> str:
 | Python | {m["python"]} |
 | servers | SQLite {m["sqlite"]}, Redis {m["redis"]}, PostgreSQL {m["postgresql"]} (all local) |
 | packages | {packages} |
-| scoter measured | commit {m.get("scoter_commit") or "unknown"} (+changes: uncommitted work) |
+| scoter measured | commit {commit}{legend} |
 """
 
 
