@@ -52,20 +52,17 @@ class ThreadExecutor:
 
     stops_tasks = False
 
-    def __init__(
-        self, runner: Runner, inflight: InFlight, workers: int, settler: Settler | None = None
-    ) -> None:
+    def __init__(self, runner: Runner, inflight: InFlight, workers: int, settler: Settler) -> None:
         """
         :param settler: acknowledges successes off the workers' path and delivers the tasks
-            it claims to them; without one, each worker writes its own acks.
+            it claims to them.
         """
         self.runner = runner
         self.inflight = inflight
         self.workers = workers
         self.settler = settler
         self._work: queue.SimpleQueue[TaskContext | None] = queue.SimpleQueue()
-        if settler is not None:
-            settler.deliver = self.submit
+        settler.deliver = self.submit
         self._threads = [
             threading.Thread(target=self._work_loop, name=f"scoter-worker-{i}", daemon=True)
             for i in range(workers)
@@ -74,8 +71,7 @@ class ThreadExecutor:
     def start(self) -> None:
         for thread in self._threads:
             thread.start()
-        if self.settler is not None:
-            self.settler.start()
+        self.settler.start()
 
     def submit(self, ctx: TaskContext) -> None:
         self._work.put(ctx)
@@ -83,8 +79,7 @@ class ThreadExecutor:
     def stop(self) -> None:
         for _ in self._threads:
             self._work.put(None)
-        if self.settler is not None:
-            self.settler.stop()
+        self.settler.stop()
 
     def request_stop(self, ctx: TaskContext) -> None:
         ctx.request_stop()
@@ -114,7 +109,7 @@ class ThreadExecutor:
                 self.inflight.remove(ctx)
                 return
             outcome, ref = ran
-            if outcome.kind == SUCCEEDED and self.settler is not None:
+            if outcome.kind == SUCCEEDED:
                 if self.runner.may_settle(ctx, outcome.kind):
                     ran_s = time.monotonic() - started
                     self.settler.put(ctx, ref, outcome.result, ran_s)  # in flight until acked

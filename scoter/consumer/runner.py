@@ -6,6 +6,7 @@ contract, so every backend and every executor behaves the same.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
@@ -19,7 +20,7 @@ from scoter.context import TaskContext, deactivate
 from scoter.exceptions import Interrupt, RemoteError, TimedOut
 from scoter.retry import RetryPolicy
 from scoter.states import State
-from scoter.storage.base import Ack, Lease
+from scoter.storage.base import Ack, Lease, Storage
 
 if TYPE_CHECKING:
     from scoter.app import Scoter
@@ -91,19 +92,12 @@ class Runner:
         ctx.result_ttl = self.app.result_ttl
         return ctx
 
-    def execute(
-        self, lease: Lease, ctx: TaskContext | None = None, follow_up: FollowUp | None = None
-    ) -> list[Lease]:
-        """Decode, run and settle one attempt. Never raises for anything the task does.
-
-        With `follow_up`, a successful ack also claims the next task(s), returned here.
-        """
+    def execute(self, lease: Lease, ctx: TaskContext | None = None) -> None:
+        """Decode, run and settle one attempt. Never raises for anything the task does."""
         ctx = ctx or self.context(lease)
         ran = self.attempt(ctx)
-        if ran is None:
-            return []
-        outcome, ref = ran
-        return self.settle(ctx, outcome, ref, follow_up)
+        if ran is not None:
+            self.settle(ctx, *ran)
 
     def attempt(self, ctx: TaskContext) -> tuple[Outcome, sig.TaskRef] | None:
         """Decode and run; None when the message cannot run here (it went to dead)."""
@@ -305,22 +299,11 @@ class Runner:
         outcome: an attempt whose write could not be delivered would otherwise run again —
         unless `ctx.give_up_at` passes (a consumer that must exit), when the error is raised.
         """
-        pause = 0.05
-        failing = False
-        while True:
-            try:
-                landed = write()
-            except self.storage.transient_errors as exc:
-                if ctx.give_up_at is not None and time.monotonic() >= ctx.give_up_at:
-                    raise
-                if not failing:
-                    log.warning("task %s: storage unavailable, retrying: %r", ctx.task_id, exc)
-                    failing = True
-            else:
-                ctx.settled = True  # the heartbeat stops renewing this token
-                return landed
-            time.sleep(pause)
-            pause = min(pause * 2, WRITE_RETRY_MAX_S)
+        landed = through_outages(
+            self.storage, lambda _retry: write(), lambda: given_up(ctx), f"task {ctx.task_id}"
+        )
+        ctx.settled = True  # the heartbeat stops renewing this token
+        return landed
 
     def _refused(self, ctx: TaskContext, ref: sig.TaskRef, write: str) -> None:
         with self._lock:
@@ -334,6 +317,30 @@ class Runner:
     def _send(self, name: str, ref: sig.TaskRef, *extra: Any) -> None:
         if self.app.signals:
             self.app.signals.send(name, ref, *extra)
+
+
+def through_outages(
+    storage: Storage, write: Callable[[int], T], give_up: Callable[[], bool], what: str
+) -> T:
+    """Run a settling write until it lands, retrying storage outages with backoff; raise the
+    outage once `give_up()` (a consumer that must exit). `write` gets the retry number."""
+    pause = 0.05
+    for retry in itertools.count():
+        try:
+            return write(retry)
+        except storage.transient_errors as exc:
+            if give_up():
+                raise
+            if retry == 0:
+                log.warning("%s: storage unavailable, retrying: %r", what, exc)
+        time.sleep(pause)
+        pause = min(pause * 2, WRITE_RETRY_MAX_S)
+    raise AssertionError("unreachable")
+
+
+def given_up(ctx: TaskContext) -> bool:
+    """Whether a consumer that must exit has stopped retrying this attempt's writes."""
+    return ctx.give_up_at is not None and time.monotonic() >= ctx.give_up_at
 
 
 def _ref(lease: Lease) -> sig.TaskRef:

@@ -16,18 +16,17 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from scoter.consumer.inflight import InFlight
+from scoter.consumer.runner import Runner, given_up, through_outages
 from scoter.context import TaskContext
 from scoter.storage.base import Ack, Lease
 
 if TYPE_CHECKING:
     from scoter import signals as sig
-    from scoter.consumer.runner import Runner
 
 log = logging.getLogger("scoter.consumer")
 
@@ -35,7 +34,6 @@ MAX_BATCH = 256
 """Most acks in one write."""
 SHORT_TASK_S = 0.05
 """Tasks that ran shorter than this are short: claiming ahead for them pays."""
-RETRY_MAX_S = 2.0
 
 
 @dataclass(slots=True)
@@ -140,24 +138,15 @@ class Settler:
         lost reply of a failed try may have claimed already."""
         acks = [done.ack for done in batch]
         want = self._wanted(batch)
-        pause = 0.05
-        while True:
-            try:
-                return self.storage.ack_many_and_claim(
-                    acks, self.queues, want, self.lease_s, self.runner.consumer_id
-                )
-            except self.storage.transient_errors as exc:
-                if any(_given_up(done.ctx) for done in batch):
-                    raise
-                log.warning("storage unavailable, retrying %d ack(s): %r", len(batch), exc)
-            time.sleep(pause)
-            pause = min(pause * 2, RETRY_MAX_S)
-            want = 0
+        return through_outages(
+            self.storage,
+            lambda retry: self.storage.ack_many_and_claim(
+                acks, self.queues, 0 if retry else want, self.lease_s, self.runner.consumer_id
+            ),
+            lambda: any(given_up(done.ctx) for done in batch),
+            f"{len(batch)} ack(s)",
+        )
 
 
 def _unbound(ctx: TaskContext) -> None:
     raise RuntimeError("the settler has no executor to deliver tasks to")
-
-
-def _given_up(ctx: TaskContext) -> bool:
-    return ctx.give_up_at is not None and time.monotonic() >= ctx.give_up_at
