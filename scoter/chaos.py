@@ -784,7 +784,7 @@ class Chaos:
         evidence = Evidence(self.disruptions, exits, self.probe.stalls)
         self.report.stalls = self.probe.stalls
         Checker(self.settings, evidence, self.report).check(infos, runs)
-        check_drains(self.settings, self.fleet.members, self.disruptions, self.report)
+        check_drains(self.settings, self.fleet.members, evidence, self.report)
 
 
 # -- the checks ----------------------------------------------------------------------------------
@@ -812,6 +812,7 @@ class Evidence:
         exits: dict[int, float],
         stalls: Sequence[Disruption] = (),
     ) -> None:
+        self.disruptions = disruptions
         self.by_target: dict[int, list[Disruption]] = defaultdict(list)
         for d in disruptions:
             self.by_target[d.target].append(d)
@@ -1173,10 +1174,12 @@ class Checker:
 
 
 def check_drains(
-    settings: Settings, members: Sequence[Member], disruptions: Sequence[Disruption], report: Report
+    settings: Settings, members: Sequence[Member], evidence: Evidence, report: Report
 ) -> None:
-    """G6: a SIGTERMed consumer exits 0 within its drain timeout (plus `drain_slack`)."""
-    sent = {d.target: d.at for d in disruptions if d.kind == SIGTERM}
+    """G6: a SIGTERMed consumer exits 0 within its drain timeout (plus `drain_slack`), plus
+    the time the storage stalled meanwhile: its releases wait for a write lock that a
+    SIGSTOPped consumer holds."""
+    sent = {d.target: d.at for d in evidence.disruptions if d.kind == SIGTERM}
     for member in members:
         if member.pid not in sent or member.exited_at is None:
             continue
@@ -1184,7 +1187,8 @@ def check_drains(
         report.worst_drain = max(report.worst_drain, drain)
         if member.exit_code != 0:
             report.problem(f"consumer pid {member.pid} exited {member.exit_code} after SIGTERM")
-        if drain > settings.drain_timeout + settings.drain_slack:
+        stalled = evidence.stalled_seconds(sent[member.pid], member.exited_at)
+        if drain > settings.drain_timeout + settings.drain_slack + stalled:
             report.problem(f"consumer pid {member.pid} took {drain:.2f} s to drain (G6)")
 
 

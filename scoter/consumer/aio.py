@@ -48,7 +48,7 @@ class AsyncioExecutor:
         self._pool = concurrent.futures.ThreadPoolExecutor(
             min(workers, SETTLE_THREADS_MAX), thread_name_prefix="scoter-settle"
         )
-        self._running: dict[TaskContext, asyncio.Task[None]] = {}
+        self._running: dict[TaskContext, asyncio.Task[Outcome]] = {}
         self._cancelled_for: dict[TaskContext, str] = {}
         self._abandoning = False
 
@@ -86,7 +86,7 @@ class AsyncioExecutor:
 
     def _start_attempt(self, ctx: TaskContext) -> None:
         if not self._abandoning and ctx.begin():
-            self._running[ctx] = self._loop.create_task(self._attempt(ctx))
+            self._loop.create_task(self._attempt(ctx))
 
     def _cancel(self, ctx: TaskContext, reason: str) -> None:
         def cancel() -> None:
@@ -109,9 +109,6 @@ class AsyncioExecutor:
         except Exception:
             log.exception("task %s: the runner failed", ctx.task_id)
             leases = []
-        finally:
-            self._running.pop(ctx, None)
-            self._cancelled_for.pop(ctx, None)
         following = [self.runner.context(lease) for lease in leases]
         for next_ctx in following:
             self.inflight.add(next_ctx)
@@ -126,13 +123,28 @@ class AsyncioExecutor:
             return []
         if inspect.iscoroutinefunction(task.fn):
             call_kwargs = {**kwargs, "ctx": ctx} if task.context else kwargs
-            outcome = await self._run_coroutine(ctx, task.fn, args, call_kwargs)
+            outcome = await self._run_cancellable(ctx, task.fn, args, call_kwargs)
         else:
             outcome = await self._in_pool(self.runner.run, task, args, kwargs, ctx)
         leases: list[Any] = await self._in_pool(
             self.runner.settle, ctx, outcome, None, self.follow_up
         )
         return leases
+
+    async def _run_cancellable(
+        self, ctx: TaskContext, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Outcome:
+        """Run the task's coroutine as an asyncio task of its own: a cancel reaches the task's
+        code only, never the settling that follows it."""
+        run = self._loop.create_task(self._run_coroutine(ctx, fn, args, kwargs))
+        self._running[ctx] = run
+        try:
+            return await run
+        except asyncio.CancelledError:  # cancelled before its first step
+            return self._cancelled(ctx)
+        finally:
+            self._running.pop(ctx, None)
+            self._cancelled_for.pop(ctx, None)
 
     async def _run_coroutine(
         self, ctx: TaskContext, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]

@@ -5,7 +5,12 @@ The real rounds (test_chaos.py) show that scoter passes; these show that the che
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
 
 from scoter.chaos import (
     CHILD,
@@ -20,9 +25,11 @@ from scoter.chaos import (
     Checker,
     Disruption,
     Evidence,
+    Member,
     Report,
     Run,
     Settings,
+    check_drains,
 )
 from scoter.consumer.processes import KILLED_AT_DEADLINE
 from scoter.consumer.supervisor import HELD_OFF
@@ -292,3 +299,22 @@ def test_a_task_claimed_after_the_sigterm_and_left_to_expire_is_flagged() -> Non
     story.attempt(B, T0 + 2.4, T0 + 2.8, "succeeded", T0 + 2.81)
     report = story.check()
     assert any("claimed it after its SIGTERM" in p for p in report.problems)
+
+
+@pytest.mark.parametrize(
+    ("took", "stalled", "ok"),
+    [(2.9, 0.0, True), (3.2, 0.0, False), (3.2, 1.5, True), (5.0, 1.5, False)],
+)
+def test_a_slow_drain_is_flagged_unless_the_storage_stalled_meanwhile(
+    took: float, stalled: float, ok: bool
+) -> None:
+    """The limit is drain_timeout (1 s) + drain_slack (2 s) + the stall during the drain."""
+    exited = subprocess.Popen([sys.executable, "-c", "pass"])
+    exited.wait()
+    member = Member(1, exited, Path("unused"), exited_at=T0 + took, exit_code=0)
+    sigterm = Disruption(SIGTERM, T0, member.pid, member.pid, float("inf"))
+    sigstop = Disruption(SIGSTOP, T0 - 1.0, B, B, until=T0 + 2.0)
+    stalls = [Disruption(STALL, T0 + 0.2, 0, 0, until=T0 + 0.2 + stalled)] if stalled else []
+    report = Report(Settings(url="memory://", lease=LEASE))
+    check_drains(report.settings, [member], Evidence([sigterm, sigstop], {}, stalls), report)
+    assert report.ok is ok, report.problems
