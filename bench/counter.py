@@ -1,9 +1,10 @@
 """The side effect every benchmark task has: it records its completion in a counter.
 
 Completion is counted by this side effect, never by logs or result stores. A counter lives in
-Redis (INCR plus first/last timestamps, one pipelined round trip), or in a SQL table with one
-row per completion (SQLite in a file of its own, so it never shares the queue's write lock;
-PostgreSQL in the measurement's database). Timestamps are `time.perf_counter()`, which on Linux
+Redis (the completion's timestamp pushed on a list: one command, so that the instrument costs
+each system as little as it can), or in a SQL table with one row per completion (SQLite in a
+file of its own, so it never shares the queue's write lock; PostgreSQL in the measurement's
+database). Timestamps are `time.perf_counter()`, which on Linux
 is CLOCK_MONOTONIC: one clock for every process of the machine, so the harness can compare them
 with its own readings.
 """
@@ -19,8 +20,8 @@ from typing import Any
 
 from bench.settings import ENV_COUNTER, ENV_PREFIX
 
-REDIS_KEYS = ("done", "first", "last")
-"""After the measurement's prefix: `PREFIX:done` and so on."""
+REDIS_KEY = "done"
+"""After the measurement's prefix: `PREFIX:done`, a list of completion times in push order."""
 SQL_TABLE = "CREATE TABLE IF NOT EXISTS bench_done (ts DOUBLE PRECISION NOT NULL)"
 SQL_INSERT = "INSERT INTO bench_done (ts) VALUES ({})"
 SQL_READ = "SELECT count(*), min(ts), max(ts) FROM bench_done"
@@ -47,7 +48,7 @@ class Counter:
         self.url = url
         self.prefix = prefix
         self.kind = url.split(":", 1)[0]
-        self.keys = [f"{prefix}:{key}" for key in REDIS_KEYS]
+        self.key = f"{prefix}:{REDIS_KEY}"
         self._local = threading.local()
         self._insert_lock = threading.Lock()
 
@@ -81,10 +82,7 @@ class Counter:
         now = time.perf_counter()
         conn = self._conn()
         if self.kind == "redis":
-            done, first, last = self.keys
-            conn.pipeline(transaction=False).incr(done).set(first, now, nx=True).set(
-                last, now
-            ).execute()
+            conn.rpush(self.key, now)
         elif self.kind == "sqlite":
             with self._insert_lock:
                 conn.execute(SQL_INSERT.format("?"), (now,))
@@ -94,8 +92,11 @@ class Counter:
     def read(self) -> Completions:
         conn = self._conn()
         if self.kind == "redis":
-            count, first, last = conn.mget(self.keys)
-            return Completions(int(count or 0), _float(first), _float(last))
+            pipe = conn.pipeline(transaction=False)
+            count, first, last = (
+                pipe.llen(self.key).lindex(self.key, 0).lindex(self.key, -1).execute()
+            )
+            return Completions(int(count), _float(first), _float(last))
         count, first, last = conn.execute(SQL_READ).fetchone()
         return Completions(int(count), first, last)
 

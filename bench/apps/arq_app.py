@@ -1,7 +1,7 @@
 """arq on $BENCH_REDIS: `arq bench.apps.arq_app.WorkerSettings`. arq has no bulk enqueue.
 
 The task records its completion through arq's own Redis connection (it is async), with the
-same keys and the same single pipelined round trip as `bench.counter`.
+same key and the same single command as `bench.counter`.
 """
 
 from __future__ import annotations
@@ -15,18 +15,15 @@ from typing import Any, ClassVar
 from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
 
-from bench.counter import REDIS_KEYS
+from bench.counter import REDIS_KEY
 from bench.settings import ENV_PREFIX, ENV_REDIS, REDIS_URL
 
 SETTINGS = RedisSettings.from_dsn(os.environ.get(ENV_REDIS, REDIS_URL))
-DONE, FIRST, LAST = (f"{os.environ.get(ENV_PREFIX, 'bench')}:{key}" for key in REDIS_KEYS)
+DONE = f"{os.environ.get(ENV_PREFIX, 'bench')}:{REDIS_KEY}"
 
 
 async def noop(ctx: dict[str, Any]) -> None:
-    now = time.perf_counter()
-    pipe = ctx["redis"].pipeline(transaction=False)
-    pipe.incr(DONE).set(FIRST, now, nx=True).set(LAST, now)
-    await pipe.execute()
+    await ctx["redis"].rpush(DONE, time.perf_counter())
 
 
 async def _quiet(ctx: dict[str, Any]) -> None:
