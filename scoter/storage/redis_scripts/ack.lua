@@ -4,4 +4,6 @@
 -- ARGV: prefix, token, has result ('1' or ''), result, result ttl (µs, '' = forever)
 -- Returns: 1, or 0 when the token holds no lease.
 
-return ack(KEYS[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], now_us())
+local out = {}
+ack_many(1, 2, 1, now_us(), out)
+return out[1]

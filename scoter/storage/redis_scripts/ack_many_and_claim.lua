@@ -1,5 +1,5 @@
 -- ack_many_and_claim: ack each token (as ack.lua), then claim (as claim.lua) whether or not the
--- acks landed: a settler's group commit in one call. Unlike claim.lua it leaves the wake-up list
+-- acks landed: a settler's group commit in one call, each index written once for the group. Unlike claim.lua it leaves the wake-up list
 -- alone: a worker that claims as it acks was not woken, so it owes no token to the next idle
 -- consumer; a token it leaves behind once the queue is empty costs one consumer one empty claim.
 -- KEYS: P:{q}: of each ack's token queue (one per ack, in order), then P:{q}: of each queue to
@@ -13,10 +13,7 @@ local now = now_us()
 local acks, n = tonumber(ARGV[2]), tonumber(ARGV[3])
 local expires = now + tonumber(ARGV[4])
 local out = {}
-for i = 1, acks do
-  local a = 6 + (i - 1) * 4
-  out[i] = ack(KEYS[i], ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], now)
-end
+ack_many(1, 6, acks, now, out)
 out[acks + 1] = int(expires)
 if n > 0 then
   local bases = {}

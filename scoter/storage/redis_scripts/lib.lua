@@ -128,21 +128,64 @@ local function settle(b, token, outcome, state, detail, now)
   return tk, id
 end
 
--- Running -> done with the result (has_result '1'), kept for ttl µs ('' = forever).
-local function ack(b, token, has_result, result, ttl, now)
-  local tk, id = settle(b, token, 'succeeded', 'done', nil, now)
-  if not tk then
-    return 0
+-- Writes of many members to one key, gathered so that each (command, key) is one call: `gather`
+-- one member's values, then `flush` them all. Only for keys nothing reads before the flush.
+local GATHER_VALUES = 1000 -- values per call: Lua's unpack takes a few thousand at most
+local function gather(writes, command, key, a, b)
+  local w = writes[command .. ' ' .. key]
+  if not w then
+    w = {command, key, {}}
+    writes[command .. ' ' .. key] = w
+    writes[#writes + 1] = w
   end
-  if has_result == '1' then
-    redis.call('HSET', tk, 'result', result)
+  local values = w[3]
+  values[#values + 1] = a
+  if b then
+    values[#values + 1] = b
   end
-  if ttl ~= '' then
-    local expires = now + tonumber(ttl)
-    redis.call('HSET', tk, 'result_expires', int(expires))
-    redis.call('ZADD', b .. 'expiry', expires, id)
+end
+local function flush(writes)
+  for _, w in ipairs(writes) do
+    local values = w[3]
+    for first = 1, #values, GATHER_VALUES do
+      local last = math.min(first + GATHER_VALUES - 1, #values)
+      redis.call(w[1], w[2], unpack(values, first, last))
+    end
   end
-  return 1
+end
+
+-- Running -> done for `count` acks: ack i has its queue's base in KEYS[key1 + i - 1] and 4
+-- values in ARGV from first + (i - 1) * 4: token, has result ('1' or ''), result, result ttl
+-- (µs, '' = forever). Appends 1, or 0 when the token holds no lease, per ack to `out`. Each
+-- task is read and written once; the index writes of all of them are gathered.
+local function ack_many(key1, first, count, now, out)
+  local writes, spent = {}, {}
+  for i = 1, count do
+    local b, a = KEYS[key1 + i - 1], first + (i - 1) * 4
+    local token, ttl = ARGV[a], ARGV[a + 3]
+    local id = not spent[token] and redis.call('HGET', b .. 'tokens', token)
+    out[#out + 1] = id and 1 or 0
+    if id then
+      spent[token] = true
+      local tk = b .. 't:' .. id
+      local f = redis.call('HMGET', tk, 'seq', 'attempts', 'consumer', 'history')
+      local fields = {'state', 'done', 'updated_at', int(now),
+        'history', record(f[4], f[2], 'succeeded', now, f[3])}
+      if ARGV[a + 1] == '1' then
+        fields[#fields + 1], fields[#fields + 2] = 'result', ARGV[a + 2]
+      end
+      if ttl ~= '' then
+        local expires = int(now + tonumber(ttl))
+        fields[#fields + 1], fields[#fields + 2] = 'result_expires', expires
+        gather(writes, 'ZADD', b .. 'expiry', expires, id)
+      end
+      redis.call('HSET', tk, unpack(fields))
+      gather(writes, 'HDEL', b .. 'tokens', token)
+      gather(writes, 'ZREM', b .. 'leases', id)
+      gather(writes, 'ZADD', b .. 'done', f[1], id)
+    end
+  end
+  flush(writes)
 end
 
 -- The attempt holding `token` died: its task is queued again counting a crash, or dead
@@ -167,17 +210,18 @@ local function crash(b, token, detail, now, out)
   out[n + 1], out[n + 2], out[n + 3], out[n + 4] = id, f[3], state, crashes
 end
 
--- Lease one ready task (its member of `b`ready) and append its 10 lease fields to `out`.
-local function lease(b, member, token, consumer, expires, now, out)
+-- Lease one ready task (its member of `b`ready) and append its 10 lease fields to `out`; its
+-- index writes go to `writes`.
+local function lease(b, member, token, consumer, expires, now, out, writes)
   local id = string.sub(member, SEQ_DIGITS + 1)
   local tk = b .. 't:' .. id
   local f = redis.call('HMGET', tk, 'queue', 'name', 'payload', 'errors', 'interruptions',
     'crashes', 'checkpoint', 'attempts')
   local attempt = tonumber(f[8] or 0) + 1
   token = token .. f[1]
-  redis.call('ZREM', b .. 'ready', member)
-  redis.call('HSET', b .. 'tokens', token, id)
-  redis.call('ZADD', b .. 'leases', expires, id)
+  gather(writes, 'ZREM', b .. 'ready', member)
+  gather(writes, 'HSET', b .. 'tokens', token, id)
+  gather(writes, 'ZADD', b .. 'leases', expires, id)
   redis.call('HSET', tk, 'state', 'running', 'token', token, 'consumer', consumer,
     'lease_expires', int(expires), 'attempts', attempt, 'progress', '', 'updated_at', int(now))
   local n = #out
@@ -193,9 +237,11 @@ local function claim(bases, n, first, consumer, expires, now, out)
   if #bases > 1 then
     table.sort(picks, by_score)
   end
+  local writes = {}
   for i = 1, math.min(n, #picks) do
-    lease(picks[i][3], picks[i][2], ARGV[first + i - 1], consumer, expires, now, out)
+    lease(picks[i][3], picks[i][2], ARGV[first + i - 1], consumer, expires, now, out, writes)
   end
+  flush(writes)
 end
 
 -- After a claim that may have followed a wake-up: leave a token while work remains, so the
