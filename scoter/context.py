@@ -82,6 +82,12 @@ class TaskContext:
         """The worker settles the outcome; False when the consumer took it back first."""
         return self._move((PENDING, RUNNING), SETTLING) is not None
 
+    @property
+    def settling(self) -> bool:
+        """True while its worker writes its outcome: a refusal of that write is the news of a
+        lost lease, not the heartbeat's."""
+        return self._phase == SETTLING
+
     def take_back(self, *, unstarted_only: bool = False) -> str | None:
         """The consumer hands the attempt back (drain deadline): the phase it was in,
         PENDING or RUNNING; None when its worker is already settling it (or, with

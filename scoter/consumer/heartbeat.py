@@ -40,5 +40,6 @@ class Heartbeat(Service):
             return
         for token in self.storage.heartbeat(tokens, self.lease_s):
             ctx = self.inflight.get(token)
-            if ctx is not None and not ctx.settled:  # not merely acked since the snapshot
+            # Not merely acked since the snapshot: an ack on its way reports its own refusal.
+            if ctx is not None and not ctx.settled and not ctx.settling:
                 self.on_lost(ctx)
