@@ -1,7 +1,8 @@
 -- ack_many_and_claim: ack each token (as ack.lua), then claim (as claim.lua) whether or not the
--- acks landed: a settler's group commit in one call, each index written once for the group. Unlike claim.lua it leaves the wake-up list
--- alone: a worker that claims as it acks was not woken, so it owes no token to the next idle
--- consumer; a token it leaves behind once the queue is empty costs one consumer one empty claim.
+-- acks landed: a settler's group commit in one call, each index written once for the group.
+-- Unlike claim.lua it leaves the wake-up list alone: a worker that claims as it acks was not
+-- woken, so it owes no token to the next idle consumer; a token it leaves behind once the queue
+-- is empty costs one consumer one empty claim.
 -- KEYS: P:{q}: of each ack's token queue (one per ack, in order), then P:{q}: of each queue to
 --       claim from; touches their tokens, leases, done, expiry, ready and t:<id> keys.
 -- ARGV: prefix, number of acks, n, lease (µs), consumer id, then 4 per ack: token,
