@@ -127,7 +127,7 @@ def cli() -> None:
     type=click.IntRange(min=0),
     default=None,
     envvar="SCOTER_PREFETCH",
-    help="Threads: tasks claimed ahead while tasks are short (<50 ms) [workers]; 0: none. "
+    help="Threads: tasks claimed ahead while tasks are short (<50 ms) [4 x workers]; 0: none. "
     "$SCOTER_PREFETCH",
 )
 @click.option(

@@ -55,6 +55,9 @@ HELD_OFF = "still running in its thread"
 """In the history detail of such a hand-back."""
 SCHEDULE_INTERVAL_S = 1.0
 """Default seconds between promotions of due scheduled (and held-off) tasks."""
+PREFETCH_PER_WORKER = 4
+"""Default tasks claimed ahead per worker thread, while tasks are short (Celery's default
+prefetch multiplier is 4 too): the deeper the prefetch, the more acks share a write."""
 
 
 class Consumer:
@@ -92,7 +95,7 @@ class Consumer:
         :param app_path: `module:attribute` of the app, which process children import;
             found in sys.modules when not given.
         :param prefetch: thread executor: tasks claimed ahead while tasks are short (under
-            50 ms), so that a worker never waits for a write; default `workers`, 0 for none.
+            50 ms), so that a worker never waits for a write; default 4 per worker, 0 for none.
         """
         if workers < 1 or lease <= 0 or drain_timeout < 0 or (prefetch or 0) < 0:
             raise ValueError(
@@ -112,7 +115,7 @@ class Consumer:
         self.inflight = InFlight()
         self.runner = Runner(app, self.id)
         follow_up = FollowUp(self.storage, self.queues, lease, self.id, self._claim_after_ack)
-        self.prefetch = workers if prefetch is None else prefetch
+        self.prefetch = PREFETCH_PER_WORKER * workers if prefetch is None else prefetch
         self.executor = self._make_executor(executor, app_path, follow_up)
         self.services: list[Service] = [
             Heartbeat(self.storage, self.inflight, lease, heartbeat or lease / 3, self._lost),
