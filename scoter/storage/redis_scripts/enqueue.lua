@@ -7,8 +7,7 @@
 
 local now = now_us()
 local now_text = int(now)
-local seqs, ready, stored = {}, {}, 0
-local ZADD_PAIRS = 1000 -- members per ZADD: Lua's unpack takes a few thousand values at most
+local seqs, writes, woken, stored = {}, {}, {}, 0
 
 -- Enter `id` in the directory under `queue` unless it is live. A new id costs one HSETNX; a
 -- known one is live when scheduled, queued or running, and deleted when done or dead.
@@ -57,10 +56,8 @@ local function store(i)
     redis.call('HSET', tk, 'eta', int(eta))
   end
   if state == 'queued' then
-    local members = ready[b] or {}
-    ready[b] = members
-    members[#members + 1] = -tonumber(priority)
-    members[#members + 1] = ready_member(seq, id)
+    gather(writes, 'ZADD', b .. 'ready', -tonumber(priority), ready_member(seq, id))
+    woken[b] = true
   else
     redis.call('ZADD', b .. 'scheduled', seq, id)
     redis.call('ZADD', b .. 'due', eta, id)
@@ -79,11 +76,8 @@ for b, seq in pairs(seqs) do
   end
 end
 -- The ready members of each queue in a few ZADDs, then one wake-up token per queue.
-for b, members in pairs(ready) do
-  for first = 1, #members, 2 * ZADD_PAIRS do
-    local last = math.min(first + 2 * ZADD_PAIRS - 1, #members)
-    redis.call('ZADD', b .. 'ready', unpack(members, first, last))
-  end
+flush(writes)
+for b in pairs(woken) do
   wake(b)
 end
 return stored
