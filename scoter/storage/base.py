@@ -113,6 +113,11 @@ class Storage(abc.ABC):
     """Errors that mean "the server is unreachable or busy now": the consumer retries the
     call with backoff instead of giving up (a dropped connection, a restart, a lock timeout)."""
 
+    settle_writers: int = 1
+    """How many of a consumer's settling writes may usefully be on their way at once: more
+    than one where a write spends most of its time on the network rather than holding a lock
+    the others would wait for."""
+
     # -- producers -------------------------------------------------------------------------
 
     @abc.abstractmethod

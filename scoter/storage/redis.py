@@ -101,6 +101,9 @@ class RedisStorage(Storage):
         TryAgainError,
         ClusterDownError,
     )
+    settle_writers = 2
+    """A group's script call is mostly round trip: while one is on its way, the next group
+    of finished tasks is written on another connection."""
 
     def __init__(
         self,

@@ -25,8 +25,9 @@ WORKERS = 4
 class Harness:
     """A settler on a real SQLite storage, delivering to a queue the test reads."""
 
-    def __init__(self, app: Scoter, prefetch: int) -> None:
+    def __init__(self, app: Scoter, prefetch: int, writers: int = 1) -> None:
         self.app = app
+        app.storage.settle_writers = writers
         self.runner = Runner(app, "c")
         self.inflight = InFlight()
         self.claiming = True
@@ -36,15 +37,28 @@ class Harness:
         self.delivered: queue.SimpleQueue[TaskContext] = queue.SimpleQueue()
         self.settler.deliver = self.delivered.put
         self.writes: list[int] = []
+        self.most_in_flight = self.most_at_once = 0
+        at_once = 0
+        lock = threading.Lock()
         storage = app.storage
         write = storage.ack_many_and_claim
 
         def counted(
             acks: Sequence[Ack], queues: Sequence[str], n: int, lease_s: float, consumer: str
         ) -> tuple[list[bool], list[Lease]]:
-            self.writes.append(len(acks))
+            nonlocal at_once
+            with lock:
+                self.writes.append(len(acks))
+                at_once += 1
+                self.most_at_once = max(self.most_at_once, at_once)
             threading.Event().wait(0.005)  # acks arriving meanwhile queue up
-            return write(acks, queues, n, lease_s, consumer)
+            try:
+                return write(acks, queues, n, lease_s, consumer)
+            finally:
+                with lock:
+                    at_once -= 1
+                    # this write's claims join the tasks its group has not released yet
+                    self.most_in_flight = max(self.most_in_flight, len(self.inflight) + n)
 
         storage.ack_many_and_claim = counted  # type: ignore[method-assign]
         self.settler.start()
@@ -140,3 +154,20 @@ def test_a_stale_ack_is_refused_and_signalled_as_a_lease_loss(app: Scoter) -> No
 
     assert lost == [stale.task_id] and stale.lease_lost
     assert app.storage.get(fresh.task_id).state is State.DONE  # type: ignore[union-attr]
+
+
+def test_two_writers_write_groups_at_once_and_never_claim_past_capacity(app: Scoter) -> None:
+    harness = Harness(app, prefetch=WORKERS, writers=2)
+    contexts = harness.claimed(WORKERS, backlog=10 * WORKERS)
+
+    for ctx in contexts:  # one at a time, so that the groups overlap
+        harness.finish([ctx])
+        threading.Event().wait(0.002)
+    harness.wait_settled(contexts)
+    harness.stop()
+
+    assert harness.most_at_once == 2 and sum(harness.writes) == WORKERS
+    assert all(app.storage.get(ctx.task_id).state is State.DONE for ctx in contexts)  # type: ignore[union-attr]
+    capacity = 2 * WORKERS
+    assert len(harness.inflight) == capacity == harness.delivered.qsize()
+    assert harness.most_in_flight <= capacity + WORKERS  # successors claimed before acks leave
