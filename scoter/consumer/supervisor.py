@@ -203,7 +203,9 @@ class Consumer:
         try:
             leases = self.storage.claim(self.queues, free, self.lease, self.id)
             if not leases:
-                self.storage.wait(self.queues, self.poll)
+                leases = self.storage.wait_and_claim(
+                    self.queues, free, self.lease, self.id, self.poll
+                )
         except Exception as exc:
             self._storage_error(exc)
             return

@@ -244,6 +244,14 @@ class Storage(abc.ABC):
         """
         time.sleep(timeout)
 
+    def wait_and_claim(
+        self, queues: Sequence[str], n: int, lease_s: float, consumer_id: str, timeout: float
+    ) -> list[Lease]:
+        """`wait`, then `claim`: what an idle consumer does. A backend may do both in one
+        round trip, so that a consumer woken by a new task holds it one round trip sooner."""
+        self.wait(queues, timeout)
+        return self.claim(queues, n, lease_s, consumer_id)
+
     # -- results and inspection ------------------------------------------------------------
 
     @abc.abstractmethod

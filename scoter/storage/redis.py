@@ -18,7 +18,7 @@ import threading
 import time
 import urllib.parse
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from importlib import resources
 from typing import Any, Protocol, cast
 
@@ -55,6 +55,8 @@ LEASE_FIELDS_OF_TASK = (b"consumer", b"lease_expires", b"progress")
 """Task hash fields that describe its last lease: they mean something only while running."""
 BLOCK_MARGIN_S = 0.5
 """`wait` blocks at most this much less than the socket timeout, which would cut it short."""
+BLOCK_MIN_S = 0.001
+"""Shorter waits are not worth a blocking call (and BLPOP's 0 would block forever)."""
 _LUA_LOCAL = re.compile(r"^local (?:function )?(\w+)", re.MULTILINE)
 _LUA_COMMENT = re.compile(r"--[^\n]*")
 
@@ -62,9 +64,9 @@ _LUA_COMMENT = re.compile(r"--[^\n]*")
 class _Connection(Protocol):
     """What `RedisStorage` uses of a redis-py connection (whose methods carry no types)."""
 
-    def send_command(self, *args: Any) -> None: ...
-
     def send_packed_command(self, command: list[bytes]) -> None: ...
+
+    def pack_commands(self, commands: Sequence[tuple[Any, ...]]) -> list[bytes]: ...
 
     def read_response(self) -> Any: ...
 
@@ -84,11 +86,12 @@ class _Held:
         """Whether the connection packs commands with hiredis: then so can `send`, without
         redis-py's checks of each argument (a tenth of a bulk enqueue's client time)."""
 
-    def send(self, command: tuple[Any, ...]) -> None:
+    def send(self, *commands: tuple[Any, ...]) -> None:
+        """Send the commands in one write; their replies are read in order."""
         if self.hiredis:
-            self.conn.send_packed_command([hiredis.pack_command(command)])
+            self.conn.send_packed_command([b"".join(map(hiredis.pack_command, commands))])
         else:
-            self.conn.send_command(*command)
+            self.conn.send_packed_command(self.conn.pack_commands(commands))
 
 
 class RedisStorage(Storage):
@@ -189,15 +192,23 @@ class RedisStorage(Storage):
             return self._send(script, command)
 
     def _send(self, script: str, command: tuple[Any, ...]) -> Any:
+        return self._exchange(script, command)[0]
+
+    def _exchange(
+        self, script: str, command: tuple[Any, ...], before: tuple[Any, ...] | None = None
+    ) -> tuple[Any, redis.ResponseError | None]:
+        """Send `command`, after `before` if given, in one write: the reply of `command`, and
+        the error `before` was refused with (None when it was not)."""
         held = self._connection()
         conn = held.conn
         try:
-            held.send(command)
-            return conn.read_response()
+            held.send(*(before, command) if before else (command,))
+            refused = _error_of(conn.read_response) if before else None
+            return conn.read_response(), refused
         except NoScriptError:  # the server restarted or flushed its scripts: load it again
             self.client.script_load(self._scripts[script].script)
             held.send(command)
-            return conn.read_response()
+            return conn.read_response(), None
         except redis.ResponseError:
             raise
         except BaseException:  # the reply may still come: never reuse this connection
@@ -312,6 +323,25 @@ class RedisStorage(Storage):
             keys = [base + "wake" for base in self._bases(queues)]
             self.client.blpop(keys, timeout)  # type: ignore[arg-type, unused-ignore]  # float s
 
+    def wait_and_claim(
+        self, queues: Sequence[str], n: int, lease_s: float, consumer_id: str, timeout: float
+    ) -> list[Lease]:
+        """The BLPOP of `wait` and the claim script, pipelined on one connection: the server
+        runs the claim the moment the wait ends, with no round trip between them. A refused
+        wait is raised, unless the claim took tasks: those are never dropped."""
+        timeout = min(timeout, self._block_max)
+        if not queues or n <= 0 or timeout < BLOCK_MIN_S:
+            return super().wait_and_claim(queues, n, lease_s, consumer_id, timeout)
+        bases = self._bases(queues)
+        block = ("BLPOP", *[base + "wake" for base in bases], f"{timeout:.3f}")
+        args = [n, _us(lease_s), consumer_id, *_tokens(n)]
+        claim = ("EVALSHA", self._scripts["claim"].sha, len(bases), *bases, self.prefix, *args)
+        reply, refused = self._exchange("claim", claim, before=block)
+        leases = _leases(reply)
+        if refused and not leases:  # a wake-up key holding something else: never a busy loop
+            raise refused
+        return leases
+
     # -- results and inspection ------------------------------------------------------------
 
     def get(self, task_id: str) -> TaskInfo | None:
@@ -346,6 +376,15 @@ class RedisStorage(Storage):
     def expire_results(self, now: float) -> int:
         keys = [self._ids, self._queues]
         return int(self._call("expire_results", keys, [_us(now - time.time())]))
+
+
+def _error_of(read: Callable[[], Any]) -> redis.ResponseError | None:
+    """The error reply `read()` raised, or None: the reply after it must still be read."""
+    try:
+        read()
+    except redis.ResponseError as exc:
+        return exc
+    return None
 
 
 def _retry() -> Retry:

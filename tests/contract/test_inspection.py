@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -268,3 +269,24 @@ def test_wait_returns(storage: Storage) -> None:
     enqueue(storage, "a")
     storage.wait([QUEUE], 0.05)
     assert claim_one(storage).id == "a"
+
+
+def test_wait_and_claim_returns_nothing_from_empty_queues(storage: Storage) -> None:
+    start = time.monotonic()
+    assert storage.wait_and_claim([QUEUE], 2, LEASE, "c", 0.05) == []
+    assert time.monotonic() - start < 5
+
+
+def test_wait_and_claim_takes_tasks_enqueued_while_it_waits(storage: Storage) -> None:
+    for task_id in "abc":
+        enqueue(storage, task_id)
+    taken = storage.wait_and_claim([QUEUE], 2, LEASE, "c", 0.05)
+    assert [lease.id for lease in taken] == ["a", "b"]
+    assert [lease.id for lease in storage.wait_and_claim([QUEUE], 2, LEASE, "c", 0.05)] == ["c"]
+
+    arrives = threading.Timer(0.1, enqueue, (storage, "d"))
+    arrives.start()
+    [late] = storage.wait_and_claim([QUEUE], 2, LEASE, "c", 5.0)
+    arrives.join()
+    assert (late.id, late.attempt) == ("d", 1)
+    assert storage.claim([QUEUE], 5, LEASE, "c") == []
