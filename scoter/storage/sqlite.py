@@ -22,8 +22,10 @@ from scoter.storage.base import Ack, Lease, NewTask, Rescued, Storage, TaskInfo
 
 SQL = load_queries("sqlite.sql")
 SYNCHRONOUS_MODES = ("normal", "full")
-WAIT_STEP_S = 0.02
-"""How often `wait` looks for commits of other connections (a cheap PRAGMA, no table read)."""
+WAIT_STEP_S = 0.025
+"""How often `wait` looks for commits of other connections (a cheap PRAGMA, no table read).
+The wake-ups themselves are an idle consumer's CPU: ~0.6 % of a core at this step, ~0.8 % at
+20 ms; half a step is the idle latency it adds."""
 
 
 class SQLiteStorage(Storage):
