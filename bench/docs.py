@@ -76,12 +76,13 @@ def _method(results: dict[str, Any]) -> str:
     return f"""## What is measured
 
 Every task is a no-op that records its completion as a side effect — one Redis `RPUSH` of
-its timestamp for the Redis systems, a row in a SQLite file of its own for the SQLite ones, a
-row in the same database for the PostgreSQL ones — and every figure is counted from those side
-effects, never from logs. Each measurement starts in a fresh place: new SQLite files, a new
-PostgreSQL database, in Redis a key prefix of its own for scoter and a flushed database for
-the peers. Each figure is the median of {results["runs"]} runs, with the min and max; runs of
-the systems are interleaved.
+its timestamp for the Redis systems (written on a socket of the task thread's own, not through
+redis-py, whose client work per command would be most of a no-op task's cost), a row in a
+SQLite file of its own for the SQLite ones, a row in the same database for the PostgreSQL
+ones — and every figure is counted from those side effects, never from logs. Each
+measurement starts in a fresh place: new SQLite files, a new PostgreSQL database, in Redis a
+key prefix of its own for scoter and a flushed database for the peers. Each figure is the
+median of {results["runs"]} runs, with the min and max; runs of the systems are interleaved.
 
 - **enqueue 1-by-1**: {s["drain"]:,} tasks enqueued one call each from one producer process
   (after one warm-up call). **bulk**: the same in calls of {s["chunk"]:,}, for the systems that
