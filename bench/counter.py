@@ -55,7 +55,8 @@ class Counter:
     def __init__(self, url: str, prefix: str = "bench") -> None:
         self.url = url
         self.prefix = prefix
-        self.kind = url.split(":", 1)[0]
+        scheme = url.split(":", 1)[0]
+        self.kind = "redis" if scheme == "rediss" else scheme
         self.key = f"{prefix}:{REDIS_KEY}"
         self._local = threading.local()
         self._insert_lock = threading.Lock()
@@ -131,6 +132,8 @@ class RedisPusher:
 
     def __init__(self, url: str, key: str) -> None:
         parts = urllib.parse.urlsplit(url)
+        if parts.scheme != "redis":
+            raise ValueError(f"the counter speaks plain TCP: use a redis:// URL, not {url}")
         self._sock = socket.create_connection((parts.hostname or "localhost", parts.port or 6379))
         self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if parts.password:

@@ -51,6 +51,11 @@ def test_a_refused_command_raises_with_the_servers_message(counter: Counter) -> 
         counter.incr()
 
 
+def test_a_tls_url_is_refused_with_what_to_use_instead() -> None:
+    with pytest.raises(ValueError, match="use a redis:// URL"):
+        Counter("rediss://127.0.0.1:6379/14").incr()
+
+
 def test_auth_words_come_from_the_urls_percent_encoded_user_info() -> None:
     assert _words(None, "p%40ss") == [b"p@ss"]
     assert _words("me", "pw") == [b"me", b"pw"]
