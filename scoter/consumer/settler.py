@@ -108,9 +108,9 @@ class Settler:
                     self._wake.wait()
                 if not self._finished:
                     return
-                group = _Group(self._finished[:MAX_BATCH])
+                batch = self._finished[:MAX_BATCH]
                 del self._finished[:MAX_BATCH]
-                group.want = self._wanted(group.batch)
+                group = _Group(batch, self._wanted(batch))
                 self._writing += len(group.batch)
                 self._claiming += group.want
             try:
@@ -178,7 +178,7 @@ class _Group:
     """Acks written in one call, and how many tasks that call claims."""
 
     batch: list[_Finished]
-    want: int = 0
+    want: int
     counted: bool = True
     """Still counted in the settler's `_writing` and `_claiming`."""
 

@@ -34,6 +34,7 @@ from scoter.consumer.service import Service
 from scoter.consumer.settler import Settler
 from scoter.context import RUNNING, TaskContext
 from scoter.loader import path_of
+from scoter.storage.base import Lease
 
 if TYPE_CHECKING:
     from scoter.app import Scoter
@@ -127,6 +128,8 @@ class Consumer:
         self._restart = False
         self._storage_failing = False
         self._backoff = 0.0
+        self._idle = False
+        """The last claim found nothing: the next one waits for work first."""
 
     def _make_executor(self, kind: str, app_path: str | None, follow_up: FollowUp) -> Executor:
         if kind == "process":
@@ -201,19 +204,24 @@ class Consumer:
             self.inflight.wait_below(self.workers, self.poll)
             return
         try:
-            leases = self.storage.claim(self.queues, free, self.lease, self.id)
-            if not leases:
-                leases = self.storage.wait_and_claim(
-                    self.queues, free, self.lease, self.id, self.poll
-                )
+            leases = self._claim(free)
         except Exception as exc:
             self._storage_error(exc)
             return
+        self._idle = not leases
         self._storage_ok()
         for lease in leases:
             ctx = self.runner.context(lease)
             self.inflight.add(ctx)
             self.executor.submit(ctx)
+
+    def _claim(self, free: int) -> list[Lease]:
+        """Up to `free` tasks; after a claim that found none, wait for work before claiming."""
+        if not self._idle:
+            leases = self.storage.claim(self.queues, free, self.lease, self.id)
+            if leases:
+                return leases
+        return self.storage.wait_and_claim(self.queues, free, self.lease, self.id, self.poll)
 
     def _enforce_time_limits(self) -> None:
         now = time.monotonic()
@@ -313,6 +321,8 @@ class Consumer:
             log.warning("storage reachable again")
             self._storage_failing = False
         self._backoff = 0.0
+        self._idle = False
+        """The last claim found nothing: the next one waits for work first."""
 
 
 def _queues_of(app: Scoter) -> list[str]:

@@ -319,8 +319,8 @@ class RedisStorage(Storage):
     def wait(self, queues: Sequence[str], timeout: float) -> None:
         """Block on the queues' wake-up lists (BLPOP) until a token or `timeout`."""
         timeout = min(timeout, self._block_max)
-        if queues and timeout > 0:
-            keys = [base + "wake" for base in self._bases(queues)]
+        if queues and timeout >= BLOCK_MIN_S:
+            keys = _wake_keys(self._bases(queues))
             self.client.blpop(keys, timeout)  # type: ignore[arg-type, unused-ignore]  # float s
 
     def wait_and_claim(
@@ -333,7 +333,7 @@ class RedisStorage(Storage):
         if not queues or n <= 0 or timeout < BLOCK_MIN_S:
             return super().wait_and_claim(queues, n, lease_s, consumer_id, timeout)
         bases = self._bases(queues)
-        block = ("BLPOP", *[base + "wake" for base in bases], f"{timeout:.3f}")
+        block = ("BLPOP", *_wake_keys(bases), f"{timeout:.3f}")
         args = [n, _us(lease_s), consumer_id, *_tokens(n)]
         claim = ("EVALSHA", self._scripts["claim"].sha, len(bases), *bases, self.prefix, *args)
         reply, refused = self._exchange("claim", claim, before=block)
@@ -376,6 +376,10 @@ class RedisStorage(Storage):
     def expire_results(self, now: float) -> int:
         keys = [self._ids, self._queues]
         return int(self._call("expire_results", keys, [_us(now - time.time())]))
+
+
+def _wake_keys(bases: list[str]) -> list[str]:
+    return [base + "wake" for base in bases]
 
 
 def _error_of(read: Callable[[], Any]) -> redis.ResponseError | None:

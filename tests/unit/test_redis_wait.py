@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import redis
@@ -16,8 +17,8 @@ LEASE = 30.0
 
 
 @pytest.fixture
-def storage(tmp_path: object) -> Iterator[RedisStorage]:
-    opened = RedisStorage.from_url(_redis_location(tmp_path))  # type: ignore[arg-type]
+def storage(tmp_path: Path) -> Iterator[RedisStorage]:
+    opened = RedisStorage.from_url(_redis_location(tmp_path))
     yield opened
     keys = opened.client.keys(f"{opened.prefix}:*")
     if keys:
