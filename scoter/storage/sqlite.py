@@ -1,15 +1,18 @@
 """SQLite storage: the embedded default. One file that many processes on one host share.
 
 WAL journal, a connection per thread, one statement (or one `BEGIN IMMEDIATE` transaction) per
-lifecycle step, `UPDATE … RETURNING` claims. Durability (DESIGN G9): with the default
-`synchronous=NORMAL` a committed step survives any crash of the process — SIGKILL, OOM — and
-only a power cut can undo the last commits; `?synchronous=full` makes every commit survive power
-loss too, at the price of an fsync per commit.
+lifecycle step, `UPDATE … RETURNING` claims; an idle consumer sleeps until the file changes.
+
+Durability (DESIGN G9): with the default `synchronous=NORMAL` a committed step survives any
+crash of the process — SIGKILL, OOM — and only a power cut can undo the last commits;
+`?synchronous=full` makes every commit survive power loss too, at the price of an fsync per
+commit.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -17,15 +20,16 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from scoter.states import State
+from scoter.storage._inotify import FileWatch
 from scoter.storage._sql import load_queries
 from scoter.storage.base import Ack, Lease, NewTask, Rescued, Storage, TaskInfo
 
 SQL = load_queries("sqlite.sql")
 SYNCHRONOUS_MODES = ("normal", "full")
 WAIT_STEP_S = 0.025
-"""How often `wait` looks for commits of other connections (a cheap PRAGMA, no table read).
-The wake-ups themselves are an idle consumer's CPU: ~0.6 % of a core at this step, ~0.8 % at
-20 ms; half a step is the idle latency it adds."""
+"""Where the system cannot report the file's changes (no inotify), how often `wait` looks for
+commits of other connections (a cheap PRAGMA, no table read). The wake-ups themselves are an
+idle consumer's CPU: ~0.6 % of a core at this step; half a step is the idle latency it adds."""
 
 
 class SQLiteStorage(Storage):
@@ -43,6 +47,7 @@ class SQLiteStorage(Storage):
         self._local = threading.local()
         self._write_lock = threading.RLock()
         self._all: list[sqlite3.Connection] = []
+        self._watches: list[FileWatch] = []
         self._all_lock = threading.Lock()
         self._db.executescript(f"BEGIN IMMEDIATE;\n{SQL['schema']};\nCOMMIT;")
 
@@ -84,6 +89,9 @@ class SQLiteStorage(Storage):
             for db in self._all:
                 db.close()
             self._all.clear()
+            for watch in self._watches:
+                watch.close()
+            self._watches.clear()
         self._local = threading.local()
 
     # -- producers and consumers -----------------------------------------------------------
@@ -181,14 +189,37 @@ class SQLiteStorage(Storage):
         return self._write("promote", {"now": now})[1]
 
     def wait(self, queues: Sequence[str], timeout: float) -> None:
-        """Sleep until another connection commits (PRAGMA data_version) or `timeout` passes."""
+        """Sleep until another connection commits (PRAGMA data_version) or `timeout` passes.
+
+        Woken by the writes to the database's files where the system reports them (inotify),
+        else looking every WAIT_STEP_S. The watch is opened before the version is read, so a
+        commit between the two still wakes it. A writer makes its commit visible only after
+        its last write to the file, so once a write is seen the rest of the wait looks every
+        WAIT_STEP_S."""
+        watch = self._watch()
         db = self._db
         version = db.execute("PRAGMA data_version").fetchone()[0]
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            time.sleep(WAIT_STEP_S)
+        looking = False
+        while (left := deadline - time.monotonic()) > 0:
+            if watch is not None and not looking:
+                looking = watch.wait(left)
+            else:
+                time.sleep(min(WAIT_STEP_S, left))
             if db.execute("PRAGMA data_version").fetchone()[0] != version:
                 return
+
+    def _watch(self) -> FileWatch | None:
+        """This thread's watch of the database file and its WAL (None: the system has none)."""
+        if not hasattr(self._local, "watch"):
+            path = os.path.abspath(self.path)
+            name = os.path.basename(path)
+            watch = FileWatch.open(os.path.dirname(path), (name, f"{name}-wal"))
+            self._local.watch = watch
+            if watch is not None:
+                with self._all_lock:
+                    self._watches.append(watch)
+        return self._local.watch  # type: ignore[no-any-return]
 
     # -- results and inspection ------------------------------------------------------------
 
