@@ -41,6 +41,7 @@ class SQLiteStorage(Storage):
         if synchronous not in SYNCHRONOUS_MODES:
             raise ValueError(f"synchronous must be one of {SYNCHRONOUS_MODES}, not {synchronous!r}")
         self.path = path
+        self._file = os.path.abspath(path)  # a later chdir does not move the database
         self.url = f"sqlite:///{path}"
         self._synchronous = synchronous
         self._timeout = timeout
@@ -63,7 +64,7 @@ class SQLiteStorage(Storage):
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(
-            self.path, timeout=self._timeout, isolation_level=None, check_same_thread=False
+            self._file, timeout=self._timeout, isolation_level=None, check_same_thread=False
         )
         db.execute("PRAGMA journal_mode=WAL")
         db.execute(f"PRAGMA synchronous={self._synchronous.upper()}")
@@ -212,9 +213,8 @@ class SQLiteStorage(Storage):
     def _watch(self) -> FileWatch | None:
         """This thread's watch of the database file and its WAL (None: the system has none)."""
         if not hasattr(self._local, "watch"):
-            path = os.path.abspath(self.path)
-            name = os.path.basename(path)
-            watch = FileWatch.open(os.path.dirname(path), (name, f"{name}-wal"))
+            folder, name = os.path.split(self._file)
+            watch = FileWatch.open(folder, (name, f"{name}-wal"))
             self._local.watch = watch
             if watch is not None:
                 with self._all_lock:
