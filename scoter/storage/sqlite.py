@@ -212,14 +212,15 @@ class SQLiteStorage(Storage):
 
     def _watch(self) -> FileWatch | None:
         """This thread's watch of the database file and its WAL (None: the system has none)."""
-        if not hasattr(self._local, "watch"):
+        try:
+            watch: FileWatch | None = self._local.watch
+        except AttributeError:
             folder, name = os.path.split(self._file)
-            watch = FileWatch.open(folder, (name, f"{name}-wal"))
-            self._local.watch = watch
+            watch = self._local.watch = FileWatch.open(folder, (name, f"{name}-wal"))
             if watch is not None:
                 with self._all_lock:
                     self._watches.append(watch)
-        return self._local.watch  # type: ignore[no-any-return]
+        return watch
 
     # -- results and inspection ------------------------------------------------------------
 
