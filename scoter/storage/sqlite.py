@@ -30,6 +30,8 @@ WAIT_STEP_S = 0.025
 """Where the system cannot report the file's changes (no inotify), how often `wait` looks for
 commits of other connections (a cheap PRAGMA, no table read). The wake-ups themselves are an
 idle consumer's CPU: ~0.6 % of a core at this step; half a step is the idle latency it adds."""
+RECHECK_S = 0.005
+"""How soon `wait` looks again after a write that showed no commit yet (or an earlier write)."""
 
 
 class SQLiteStorage(Storage):
@@ -195,18 +197,18 @@ class SQLiteStorage(Storage):
         Woken by the writes to the database's files where the system reports them (inotify),
         else looking every WAIT_STEP_S. The watch is opened before the version is read, so a
         commit between the two still wakes it. A writer makes its commit visible only after
-        its last write to the file, so once a write is seen the rest of the wait looks every
-        WAIT_STEP_S."""
+        its last write to the file, so a write seen with no new version is looked at again
+        after RECHECK_S (or at the next write)."""
         watch = self._watch()
         db = self._db
         version = db.execute("PRAGMA data_version").fetchone()[0]
         deadline = time.monotonic() + timeout
-        looking = False
+        recheck = False
         while (left := deadline - time.monotonic()) > 0:
-            if watch is not None and not looking:
-                looking = watch.wait(left)
-            else:
+            if watch is None:
                 time.sleep(min(WAIT_STEP_S, left))
+            else:
+                recheck = watch.wait(min(RECHECK_S, left) if recheck else left)
             if db.execute("PRAGMA data_version").fetchone()[0] != version:
                 return
 

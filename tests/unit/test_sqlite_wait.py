@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from scoter.storage import sqlite
 from scoter.storage._inotify import FileWatch
 from scoter.storage.base import NewTask
 from scoter.storage.sqlite import SQLiteStorage
@@ -80,19 +81,43 @@ def test_a_commit_of_another_connection_wakes_the_waiter(
 def test_a_write_seen_before_its_commit_shows_still_wakes_the_waiter(
     waiter: SQLiteStorage, producer: SQLiteStorage, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A writer updates the WAL index after its last write: the event can come first. Here the
-    one event arrives at once, before the commit, and no other follows."""
-    events = iter([True])
+    """A writer updates the WAL index after its last write, so the event can come before the
+    commit shows, and no event follows it."""
+    timeouts: list[float] = []
 
-    def one_early_event(watch: FileWatch, timeout: float) -> bool:
-        if next(events, False):
+    def early_event_then_silence(watch: FileWatch, timeout: float) -> bool:
+        timeouts.append(timeout)
+        if len(timeouts) == 1:
             return True
+        if len(timeouts) == 2:
+            producer.enqueue([task("a")])  # the commit shows, with no event of its own
         time.sleep(timeout)
         return False
 
-    monkeypatch.setattr(FileWatch, "wait", one_early_event)
+    monkeypatch.setattr(FileWatch, "wait", early_event_then_silence)
+    assert _waited(waiter, 10) < 2
+    assert timeouts[1] <= sqlite.RECHECK_S
+
+
+@linux_only
+def test_writes_seen_before_the_wait_do_not_make_it_poll(
+    waiter: SQLiteStorage, producer: SQLiteStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    waiter.wait([QUEUE], 0.01)  # the watch exists from here on
+    producer.enqueue([task("old")])  # an event the next wait finds waiting, already seen
+    waiter.claim([QUEUE], 1, 30, "c")
+    waiter_thread, sleep = threading.get_ident(), time.sleep
+    naps: list[float] = []
+
+    def spied_sleep(seconds: float) -> None:
+        if threading.get_ident() == waiter_thread:
+            naps.append(seconds)
+        sleep(seconds)
+
+    monkeypatch.setattr(time, "sleep", spied_sleep)
     threading.Timer(0.2, producer.enqueue, ([task("a")],)).start()
     assert 0.15 < _waited(waiter, 10) < 2
+    assert naps == []  # woken by the new write, not found by a look on a timer
 
 
 def test_without_inotify_the_waiter_polls(
