@@ -321,8 +321,6 @@ class Consumer:
             log.warning("storage reachable again")
             self._storage_failing = False
         self._backoff = 0.0
-        self._idle = False
-        """The last claim found nothing: the next one waits for work first."""
 
 
 def _queues_of(app: Scoter) -> list[str]:
