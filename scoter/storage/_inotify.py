@@ -8,6 +8,7 @@ per-user instance limit, fs.inotify.max_user_instances): the caller then polls.
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import select
 import struct
@@ -81,8 +82,9 @@ class FileWatch:
         return changed
 
 
+@functools.cache
 def _libc() -> ctypes.CDLL | None:
-    """The C library, if it has inotify."""
+    """The C library, if it has inotify (looked up once per process)."""
     try:
         libc = ctypes.CDLL(None, use_errno=True)
     except (OSError, TypeError):  # no C library to open by None (Windows)
