@@ -141,10 +141,15 @@ class RedisPusher:
         db = parts.path.strip("/")
         if db and db != "0":
             self._call(_resp(b"SELECT", db.encode()))
-        self._head = b"*3\r\n" + _bulk(b"RPUSH") + _bulk(key.encode())
+        self._key = key.encode()
+        self._head = b"*3\r\n" + _bulk(b"RPUSH") + _bulk(self._key)
 
     def push(self, value: bytes) -> None:
         self._call(self._head + _bulk(value))
+
+    def drop(self) -> None:
+        """Delete the key."""
+        self._call(_resp(b"DEL", self._key))
 
     def _call(self, command: bytes) -> bytes:
         self._sock.sendall(command)

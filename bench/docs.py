@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bench.metrics import METRICS
+from bench.metrics import METRICS, TARGETS, median, round_trips
+from bench.producer import ROUND_TRIPS
 
 NOTES = Path(__file__).parent / "notes" / "profile.md"
 
@@ -17,6 +18,7 @@ def render(results: dict[str, Any], plot_name: str | None) -> str:
         _method(results),
         _results(results),
         _targets(results),
+        _round_trips(results),
         _plot(plot_name),
         _commands(results),
         NOTES.read_text() if NOTES.exists() else "",
@@ -151,6 +153,47 @@ def _targets(results: dict[str, Any]) -> str:
         cells = [_num(t["value"]), _num(t["reference"]), _num(t["ratio"])]
         lines.append(f"| {t['target']} | " + " | ".join(cells) + f" | {met} |")
     return "\n".join(lines) + "\n"
+
+
+def _round_trips(results: dict[str, Any]) -> str:
+    rows = round_trips(results["systems"])
+    if not rows:
+        return ""
+    lines = [
+        "## One-by-one enqueue and the round trip (Redis)",
+        "",
+        "An enqueue that returns once the server holds the task waits for at least one round",
+        "trip. Right after its one-by-one enqueues, each Redis producer times "
+        f"{ROUND_TRIPS:,} bare `RPUSH`",
+        "calls of a short value on a raw socket (no client library): the fastest that any such",
+        "enqueue can go on this machine. Medians.",
+        "",
+        "| system | enqueue 1-by-1 (tasks/s) | bare round trips/s | µs per call beyond one |",
+        "|---|---:|---:|---:|",
+    ]
+    for row in rows:
+        lines.append(f"| {row['system']} | {row['enqueue']:,.0f} | {row['round_trips']:,.0f} | "
+                     f"{row['extra_us']:,.1f} |")  # fmt: skip
+    return "\n".join(lines + _budgets(results, rows)) + "\n"
+
+
+def _budgets(results: dict[str, Any], rows: list[dict[str, Any]]) -> list[str]:
+    """What each one-by-one enqueue target leaves beyond a bare round trip."""
+    by_system = {row["system"]: row for row in rows}
+    out = []
+    for t in TARGETS:
+        ours = by_system.get(t.system)
+        peer = median(results["systems"].get(t.peer or "", {}), t.metric)
+        if t.metric != "enqueue_single" or ours is None or not peer:
+            continue
+        budget_us = 1e6 / (t.factor * peer)
+        left_us = budget_us - 1e6 / ours["round_trips"]
+        out.append(
+            f"\n{t.factor:g} x {t.peer}'s {peer:,.0f}/s is {budget_us:,.1f} µs a call: "
+            f"{left_us:,.1f} µs beyond a bare round trip for the client's work (id, encoding, "
+            f"the call) and the server's, where {t.system} takes {ours['extra_us']:,.1f} µs."
+        )
+    return out
 
 
 def _num(value: float | None) -> str:

@@ -27,8 +27,9 @@ METRICS = [
     Metric("peak_rss_mb", "peak RSS", "MiB", False),
     Metric("idle_cpu_pct", "idle CPU", "% of a core", False, 2),
 ]
-EXTRA = ["drain_1_wall", "drain_2_wall"]
-"""Also aggregated, not shown in the table: drain rates timed from the consumers' start."""
+EXTRA = ["drain_1_wall", "drain_2_wall", "round_trips"]
+"""Also aggregated, not shown in the table: drain rates timed from the consumers' start, and
+on Redis the bare round trips per second of the one-by-one producer (see `round_trips`)."""
 
 
 def summarize(samples: list[float]) -> dict[str, Any]:
@@ -72,6 +73,19 @@ def ratios(systems: dict[str, dict[str, Any]]) -> dict[str, dict[str, dict[str, 
             if row:
                 out.setdefault(key, {})[peer_key] = row
     return out
+
+
+def round_trips(systems: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """For each system timed against bare round trips (Redis): its one-by-one enqueue rate,
+    the round trips per second, and the µs its enqueue call takes beyond one round trip."""
+    rows = []
+    for key, system in systems.items():
+        rate, trips = median(system, "enqueue_single"), median(system, "round_trips")
+        if rate and trips:
+            extra_us = 1e6 / rate - 1e6 / trips
+            rows.append({"system": key, "enqueue": rate, "round_trips": trips,
+                         "extra_us": extra_us})  # fmt: skip
+    return rows
 
 
 @dataclass(frozen=True)

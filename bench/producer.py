@@ -2,6 +2,7 @@
 
     python -m bench.producer APP prepare          run APP.prepare() if it has one
     python -m bench.producer APP single N         warm up with one task, then time N enqueues
+                                                  (and, on Redis, bare round trips: see below)
     python -m bench.producer APP bulk N CHUNK     time N enqueues in bulk calls of CHUNK
     python -m bench.producer APP latency N        N sequential tasks, each enqueued once the
                                                   previous one completed: enqueue-to-done times
@@ -20,14 +21,16 @@ import time
 from types import ModuleType
 from typing import Any
 
-from bench.counter import Completions, Counter
-from bench.settings import ENV_COUNTER, ENV_PREFIX
+from bench.counter import Completions, Counter, RedisPusher
+from bench.settings import ENV_COUNTER, ENV_PREFIX, ENV_REDIS
 
 LATENCY_POLL_S = 0.0005
 LATENCY_PAUSE_MAX_S = 0.02
 """A random pause before each latency task, so that tasks do not arrive in step with a
 consumer's polling cycle."""
 LATENCY_TIMEOUT_S = 30.0
+ROUND_TRIPS = 5000
+"""Bare round trips timed after a one-by-one enqueue on Redis."""
 
 
 def single(app: ModuleType, n: int) -> dict[str, Any]:
@@ -35,7 +38,26 @@ def single(app: ModuleType, n: int) -> dict[str, Any]:
     start = time.perf_counter()
     for _ in range(n):
         app.enqueue_one()
-    return {"seconds": time.perf_counter() - start, "enqueued": n + 1}
+    out: dict[str, Any] = {"seconds": time.perf_counter() - start, "enqueued": n + 1}
+    if n and ENV_REDIS in os.environ:
+        out["round_trip_s"] = round_trip_s(os.environ[ENV_REDIS], min(n, ROUND_TRIPS))
+    return out
+
+
+def round_trip_s(url: str, n: int) -> float:
+    """Seconds per bare `RPUSH` of a short value to the Redis at `url`, written on a raw
+    socket, each waiting for its reply: the least that any enqueue which returns once the
+    server has its task can take here, timed in the same process as the enqueues."""
+    pusher = RedisPusher(url, f"{os.environ.get(ENV_PREFIX, 'bench')}:round-trips")
+    try:
+        pusher.push(b"0123456789abcdef")
+        start = time.perf_counter()
+        for _ in range(n):
+            pusher.push(b"0123456789abcdef")
+        return (time.perf_counter() - start) / max(n, 1)
+    finally:
+        pusher.drop()
+        pusher.close()
 
 
 def bulk(app: ModuleType, n: int, chunk: int) -> dict[str, Any]:

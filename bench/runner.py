@@ -88,6 +88,8 @@ def run_system(system: System, sizes: Sizes, root: Path, logs: Path) -> Run:
 def _single_then_drain(system: System, place: Place, run: Run, sizes: Sizes, logs: Path) -> None:
     out = _produce(system, place, "single", sizes.drain)
     run.metrics["enqueue_single"] = sizes.drain / out["seconds"]
+    if "round_trip_s" in out:
+        run.metrics["round_trips"] = 1 / out["round_trip_s"]
     _drain(system, place, run, 1, out["enqueued"], sizes, logs)
 
 

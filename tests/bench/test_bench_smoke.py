@@ -44,4 +44,5 @@ def test_quick_scoter_run_writes_results(tmp_path: Path) -> None:
             assert metrics[metric]["median"] > 0, (key, metric)
         assert metrics["latency_p99_ms"]["median"] >= metrics["latency_p50_ms"]["median"]
         assert "scoter worker" in system["commands"]["drain_1"]
+        assert ("round_trips" in metrics) == (system["backend"] == "redis"), key
     assert [t for t in results["targets"] if t["system"] == "scoter-sqlite"]
