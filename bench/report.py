@@ -7,7 +7,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from bench.metrics import METRICS, Metric
+from bench.metrics import METRICS, Metric, round_trips
 
 
 def fmt(value: float | None, digits: int = 0) -> str:
@@ -67,11 +67,24 @@ def targets_table(results: dict[str, Any]) -> Table:
     return table
 
 
+def round_trips_table(rows: list[dict[str, Any]]) -> Table:
+    table = Table(title="one-by-one enqueue against bare round trips (Redis; medians)")
+    for column in ("system", "enqueue 1-by-1/s", "round trips/s", "µs a call beyond one"):
+        table.add_column(column, justify="left" if column == "system" else "right")
+    for row in rows:
+        table.add_row(
+            row["system"], fmt(row["enqueue"]), fmt(row["round_trips"]), fmt(row["extra_us"], 1)
+        )
+    return table
+
+
 def print_report(console: Console, results: dict[str, Any]) -> None:
     console.print(results_table(results))
     if results["ratios"]:
         console.print(ratios_table(results))
     console.print(targets_table(results))
+    if rows := round_trips(results["systems"]):
+        console.print(round_trips_table(rows))
     for key, system in results["systems"].items():
         if system.get("skipped"):
             console.print(f"[yellow]skipped[/] {key}: {system['skipped']}", highlight=False)
