@@ -84,12 +84,8 @@ class Scoter(System):
     """scoter's keys live under the place's prefix: no need to empty the Redis database."""
 
     def env(self, place: Place) -> dict[str, str]:
-        env = {settings.ENV_COUNTER: place.counter.url, settings.ENV_PREFIX: place.prefix}
-        env[settings.ENV_SCOTER_URL] = place.url
-        if self.backend == "redis":
-            env[settings.ENV_SCOTER_URL] = f"{place.url}?prefix={place.prefix}"
-            env[settings.ENV_REDIS] = place.url
-        return env
+        prefix = f"?prefix={place.prefix}" if self.backend == "redis" else ""
+        return {**super().env(place), settings.ENV_SCOTER_URL: place.url + prefix}
 
     def check(self, root: Path) -> str | None:
         """The backend's module must import, and enqueue, claim and ack one task."""
