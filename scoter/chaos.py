@@ -33,6 +33,7 @@ import itertools
 import math
 import os
 import random
+import re
 import shutil
 import signal
 import sqlite3
@@ -43,7 +44,7 @@ import threading
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -553,6 +554,7 @@ CAUSES = {
 }
 """Duplicate causes, by the disruption that cost the first run its lease."""
 MAX_PROBLEMS_SHOWN = 20
+MAX_ERRORS_SHOWN = 5
 
 
 @dataclass
@@ -581,6 +583,8 @@ class Report:
     chaos_seconds: float = 0.0
     duration: float = 0.0
     problems: list[str] = field(default_factory=list)
+    storage_errors: Counter[str] = field(default_factory=Counter)
+    """Storage calls the consumers logged as failed (see `storage_errors`), by message."""
     workdir: Path | None = None
 
     @property
@@ -785,9 +789,28 @@ class Chaos:
         self.report.stalls = self.probe.stalls
         Checker(self.settings, evidence, self.report).check(infos, runs)
         check_drains(self.settings, self.fleet.members, evidence, self.report)
+        self.report.storage_errors = storage_errors(m.log_path for m in self.fleet.members)
 
 
 # -- the checks ----------------------------------------------------------------------------------
+
+
+STORAGE_ERROR = re.compile(
+    r"(?:WARNING|ERROR) [\w.]+: "
+    r"(.*(?:failed, retrying|storage unavailable|could not acknowledge|could not release).*)"
+)
+"""A consumer's log line of a storage call that failed; group 1 is its message."""
+
+
+def storage_errors(logs: Iterable[Path]) -> Counter[str]:
+    """The failed storage calls in the consumers' logs, by message (ids and numbers hidden):
+    not a check (a broker restart makes them on purpose), what to read when one fails."""
+    found: Counter[str] = Counter()
+    for path in logs:
+        for line in path.read_text(errors="replace").splitlines():
+            if match := STORAGE_ERROR.search(line):
+                found[re.sub(r"[0-9a-f]{32}|\d+", "N", match[1])[:200]] += 1
+    return found
 
 
 def _meet(a: Disruption, b: Disruption) -> bool:
@@ -1228,6 +1251,7 @@ def report_table(report: Report) -> Table:
             text = _handoff_text(report.handoffs[kind], s.handoff_limit)
             table.add_row(f"hand-off after {kind}", text)
     table.add_row("storage stalls", _stalls_text(report))
+    table.add_row("storage errors logged", str(sum(report.storage_errors.values())))
     table.add_row("claim to start", f"worst {report.dispatch:.3f} s")
     table.add_row("drain after SIGTERM", f"worst {report.worst_drain:.2f} s")
     table.add_row("total time", f"{report.duration:.1f} s")
@@ -1269,6 +1293,9 @@ def print_report(report: Report, console: Console) -> None:
         console.print(f"[red]✗[/red] {text}", highlight=False)
     if len(report.problems) > MAX_PROBLEMS_SHOWN:
         console.print(f"… and {len(report.problems) - MAX_PROBLEMS_SHOWN} more problem(s)")
+    for text, count in report.storage_errors.most_common(MAX_ERRORS_SHOWN):
+        line = f"[yellow]![/yellow] {count} x a storage call failed: {text}"
+        console.print(line, highlight=False)
     if report.ok:
         console.print(
             f"[bold green]nothing lost, nothing unexplained: all {report.enqueued} tasks "

@@ -99,28 +99,44 @@ WHERE lease_token = %(token)s;
 -- Every ack (each as `ack` above, matched by its token) and the claim in one statement: one
 -- round trip, one commit. The arrays hold distinct tokens; RETURNING names the position of each
 -- token that held its lease. The rows cannot overlap: acked rows are running, claimed ones
--- queued.
-WITH acked AS (
+-- queued. The acked rows are locked in id order, as `heartbeat` locks its rows.
+WITH held AS MATERIALIZED (
+    SELECT t.id, a.token, a.result, a.result_ttl, a.i
+    FROM {schema}.tasks t
+    JOIN unnest(%(tokens)s::text[], %(results)s::bytea[], %(result_ttls)s::float8[])
+         WITH ORDINALITY AS a(token, result, result_ttl, i) ON t.lease_token = a.token
+    ORDER BY t.id
+    FOR UPDATE OF t
+),
+acked AS (
     UPDATE {schema}.tasks t
-    SET state = 'done', result = a.result,
-        result_expires = clock_timestamp() + make_interval(secs => a.result_ttl),
+    SET state = 'done', result = h.result,
+        result_expires = clock_timestamp() + make_interval(secs => h.result_ttl),
         history = t.history || jsonb_build_object('attempt', t.attempts, 'outcome', 'succeeded',
             'at', extract(epoch FROM clock_timestamp()), 'consumer', t.consumer),
         lease_token = NULL, consumer = NULL, lease_expires = NULL, progress = NULL,
         updated_at = clock_timestamp()
-    FROM unnest(%(tokens)s::text[], %(results)s::bytea[], %(result_ttls)s::float8[])
-         WITH ORDINALITY AS a(token, result, result_ttl, i)
-    WHERE t.lease_token = a.token
-    RETURNING a.i
+    FROM held h
+    WHERE t.id = h.id AND t.lease_token = h.token
+    RETURNING h.i
 ),
 claimed AS ({claim})
 SELECT (SELECT array_agg(i) FROM acked), c.*
 FROM (SELECT) AS one LEFT JOIN claimed c ON true;
 
 -- name: heartbeat
-UPDATE {schema}.tasks SET lease_expires = clock_timestamp() + make_interval(secs => %(lease)s)
-WHERE lease_token = ANY(%(tokens)s::text[])
-RETURNING lease_token;
+-- Statements that lock several running rows (this one, `ack_many_and_claim`) lock them in id
+-- order: a consumer's heartbeat and its acks, which share rows, then never wait for each other
+-- in a cycle (a deadlock, which PostgreSQL breaks only after deadlock_timeout, failing one).
+WITH held AS MATERIALIZED (
+    SELECT id FROM {schema}.tasks WHERE lease_token = ANY(%(tokens)s::text[])
+    ORDER BY id
+    FOR UPDATE
+)
+UPDATE {schema}.tasks t SET lease_expires = clock_timestamp() + make_interval(secs => %(lease)s)
+FROM held
+WHERE t.id = held.id AND t.lease_token = ANY(%(tokens)s::text[])
+RETURNING t.lease_token;
 
 -- name: retry
 WITH settled AS (

@@ -30,6 +30,7 @@ from scoter.chaos import (
     Run,
     Settings,
     check_drains,
+    storage_errors,
 )
 from scoter.consumer.processes import KILLED_AT_DEADLINE
 from scoter.consumer.supervisor import HELD_OFF
@@ -318,3 +319,22 @@ def test_a_slow_drain_is_flagged_unless_the_storage_stalled_meanwhile(
     report = Report(Settings(url="memory://", lease=LEASE))
     check_drains(report.settings, [member], Evidence([sigterm, sigstop], {}, stalls), report)
     assert report.ok is ok, report.problems
+
+
+def test_failed_storage_calls_in_the_consumers_logs_are_counted_by_message(tmp_path: Path) -> None:
+    log = tmp_path / "consumer-1.log"
+    log.write_text(
+        "2026-01-01 10:00:00,001 INFO scoter.consumer: consumer c1 started\n"
+        "2026-01-01 10:00:01,002 WARNING scoter.consumer: heartbeat failed, retrying every "
+        "0.7s: DeadlockDetected('deadlock detected')\n"
+        "2026-01-01 10:00:02,003 WARNING scoter.consumer: heartbeat failed, retrying every "
+        "0.7s: DeadlockDetected('deadlock detected')\n"
+        "2026-01-01 10:00:03,004 ERROR scoter.consumer: could not release task "
+        "0123456789abcdef0123456789abcdef (PoolTimeout()); it runs again when its lease expires\n"
+        "2026-01-01 10:00:04,005 WARNING scoter.consumer: task 0123456789abcdef0123456789abcdef "
+        "(plain): lease lost, another consumer may run it\n"
+    )
+    assert storage_errors([log]) == {
+        "heartbeat failed, retrying every N.Ns: DeadlockDetected('deadlock detected')": 2,
+        "could not release task N (PoolTimeout()); it runs again when its lease expires": 1,
+    }

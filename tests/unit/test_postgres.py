@@ -24,7 +24,7 @@ from scoter.consumer.runner import Runner
 from scoter.exceptions import ConfigurationError
 from scoter.serializers import get_serializer
 from scoter.storage import postgres
-from scoter.storage.base import NewTask
+from scoter.storage.base import Ack, NewTask
 from scoter.storage.postgres import Migration, PostgresStorage, SchemaError
 
 QUEUE = "default"
@@ -526,6 +526,64 @@ def test_complete_in_needs_postgres() -> None:
     [lease] = app.storage.claim([QUEUE], 1, 30, "c1")
     with pytest.raises(ConfigurationError, match="PostgreSQL"):
         TaskContext(lease, app.storage, app.serializer).complete_in(None)  # type: ignore[arg-type]
+
+
+# -- lock order ------------------------------------------------------------------------------
+
+
+def _running_in_reverse_id_order(pg: PostgresStorage, count: int) -> dict[str, str]:
+    """Tasks stored (so scanned) in reverse id order, all claimed: {id: token}."""
+    for i in reversed(range(count)):
+        pg.enqueue([task(f"t{i}")])
+    return {lease.id: lease.token for lease in pg.claim([QUEUE], count, 30, "c1")}
+
+
+def _holds_only_the_first_row(write: Callable[[], object], url: str, db: Any) -> object:
+    """Run `write` while another transaction holds the lowest-id row `t0`: it must wait for
+    that row holding no other (locking in id order), then finish once `t0` is let go."""
+    tasks = f"{_schema(url)}.tasks"
+    outcome: list[object] = []
+    with db.transaction():
+        db.execute(f"SELECT 1 FROM {tasks} WHERE id = 't0' FOR UPDATE")
+        thread = threading.Thread(target=lambda: outcome.append(write()))
+        thread.start()
+        _until_a_backend_waits_for_a_lock(db)
+        with psycopg.connect(_server(url)) as probe:  # a transaction of its own
+            try:
+                probe.execute(f"SELECT id FROM {tasks} WHERE id <> 't0' FOR UPDATE NOWAIT")
+            except psycopg.errors.LockNotAvailable:
+                pytest.fail("waiting for t0, the write held other rows: not in id order")
+            probe.rollback()
+    thread.join(timeout=10)
+    assert outcome, "the write did not finish once the row was let go"
+    return outcome[0]
+
+
+def _until_a_backend_waits_for_a_lock(db: Any) -> None:
+    waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+    deadline = time.monotonic() + 10
+    while db.execute(waiting).fetchone() == (0,):
+        assert time.monotonic() < deadline, "the write never waited for the held row"
+        time.sleep(0.01)
+
+
+def test_heartbeat_and_acks_lock_their_rows_in_id_order(
+    pg: PostgresStorage, url: str, db: Any
+) -> None:
+    """A consumer's heartbeat and its acks write the same rows at once. Locking them in
+    different orders, each could hold a row the other waits for: PostgreSQL breaks such a
+    deadlock only after deadlock_timeout (1 s), failing one, and leases expire meanwhile."""
+    tokens = _running_in_reverse_id_order(pg, 6)
+    everything = list(reversed(tokens.values()))
+
+    lost = _holds_only_the_first_row(lambda: pg.heartbeat(everything, 30), url, db)
+    assert lost == set()
+
+    acks = [Ack(token, None, None) for token in everything]
+    settled = _holds_only_the_first_row(
+        lambda: pg.ack_many_and_claim(acks, [QUEUE], 0, 30, "c1"), url, db
+    )
+    assert settled == ([True] * 6, [])
 
 
 # -- connections -----------------------------------------------------------------------------
