@@ -2,6 +2,8 @@
 
 Claims take queued rows `FOR UPDATE SKIP LOCKED`, in batches; every write of an attempt finds
 its row by lease token (fencing); `ack_many_and_claim` (acks and a claim) is one statement.
+A statement that writes several rows skips the locked ones (claim, rescue, promote, result
+expiry) or locks them in id order (heartbeat, acks, enqueue), so that no two deadlock.
 Statements that make tasks claimable NOTIFY, and `wait` LISTENs on a connection of its own, so
 idle consumers wake within milliseconds. Producers can enqueue inside their own transaction
 (`enqueue_in`), and a task can mark itself done in the transaction of its own writes

@@ -300,5 +300,10 @@ DELETE FROM {schema}.tasks WHERE state = %(state)s;
 DELETE FROM {schema}.tasks WHERE id = ANY(%(ids)s::text[]) AND state = %(state)s;
 
 -- name: expire_results
+-- Rows another statement holds (an enqueue starting a done id over) are left to the next time.
 DELETE FROM {schema}.tasks
-WHERE state = 'done' AND result_expires < now() + make_interval(secs => %(ahead)s);
+WHERE id IN (
+    SELECT id FROM {schema}.tasks
+    WHERE state = 'done' AND result_expires < now() + make_interval(secs => %(ahead)s)
+    FOR UPDATE SKIP LOCKED
+);

@@ -586,6 +586,22 @@ def test_heartbeat_and_acks_lock_their_rows_in_id_order(
     assert settled == ([True] * 6, [])
 
 
+def test_result_expiry_skips_a_row_another_statement_holds(
+    pg: PostgresStorage, url: str, db: Any
+) -> None:
+    pg.enqueue([task("a")])
+    [lease] = pg.claim([QUEUE], 1, 30, "c1")
+    assert pg.ack(lease.token, None, 0.0)
+    expired: list[int] = []
+    with db.transaction():  # as an enqueue starting "a" over would hold it
+        db.execute(f"SELECT 1 FROM {_schema(url)}.tasks WHERE id = 'a' FOR UPDATE")
+        expiry = threading.Thread(target=lambda: expired.append(pg.expire_results(time.time())))
+        expiry.start()
+        expiry.join(timeout=5)
+        assert expired == [0], "the expiry waited for the held row"
+    assert pg.expire_results(time.time() + 1) == 1
+
+
 # -- connections -----------------------------------------------------------------------------
 
 
