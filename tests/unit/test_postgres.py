@@ -531,11 +531,13 @@ def test_complete_in_needs_postgres() -> None:
 # -- lock order ------------------------------------------------------------------------------
 
 
-def _running_in_reverse_id_order(pg: PostgresStorage, count: int) -> dict[str, str]:
-    """Tasks stored (so scanned) in reverse id order, all claimed: {id: token}."""
+def _running_in_reverse_id_order(pg: PostgresStorage, count: int) -> list[str]:
+    """Tasks t0..t{count-1}, stored (so scanned) in reverse id order and all claimed: their
+    tokens, in reverse id order too."""
     for i in reversed(range(count)):
         pg.enqueue([task(f"t{i}")])
-    return {lease.id: lease.token for lease in pg.claim([QUEUE], count, 30, "c1")}
+    tokens = {lease.id: lease.token for lease in pg.claim([QUEUE], count, 30, "c1")}
+    return [tokens[f"t{i}"] for i in reversed(range(count))]
 
 
 def _holds_only_the_first_row(write: Callable[[], object], url: str, db: Any) -> object:
@@ -547,7 +549,7 @@ def _holds_only_the_first_row(write: Callable[[], object], url: str, db: Any) ->
         db.execute(f"SELECT 1 FROM {tasks} WHERE id = 't0' FOR UPDATE")
         thread = threading.Thread(target=lambda: outcome.append(write()))
         thread.start()
-        _until_a_backend_waits_for_a_lock(db)
+        _until_a_statement_waits_for_a_lock(db, url)
         with psycopg.connect(_server(url)) as probe:  # a transaction of its own
             try:
                 probe.execute(f"SELECT id FROM {tasks} WHERE id <> 't0' FOR UPDATE NOWAIT")
@@ -559,27 +561,31 @@ def _holds_only_the_first_row(write: Callable[[], object], url: str, db: Any) ->
     return outcome[0]
 
 
-def _until_a_backend_waits_for_a_lock(db: Any) -> None:
-    waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+def _until_a_statement_waits_for_a_lock(db: Any, url: str) -> None:
+    waiting = (
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+        "AND position(%s in query) > 0"
+    )
     deadline = time.monotonic() + 10
-    while db.execute(waiting).fetchone() == (0,):
+    while db.execute(waiting, [_schema(url)]).fetchone() == (0,):
         assert time.monotonic() < deadline, "the write never waited for the held row"
         time.sleep(0.01)
 
 
-def test_heartbeat_and_acks_lock_their_rows_in_id_order(
-    pg: PostgresStorage, url: str, db: Any
-) -> None:
-    """A consumer's heartbeat and its acks write the same rows at once. Locking them in
-    different orders, each could hold a row the other waits for: PostgreSQL breaks such a
-    deadlock only after deadlock_timeout (1 s), failing one, and leases expire meanwhile."""
-    tokens = _running_in_reverse_id_order(pg, 6)
-    everything = list(reversed(tokens.values()))
+# A consumer's heartbeat and its acks write the same rows at once. Locking them in different
+# orders, each could hold a row the other waits for: PostgreSQL breaks such a deadlock only
+# after deadlock_timeout (1 s), failing one of them, and leases expire meanwhile.
 
-    lost = _holds_only_the_first_row(lambda: pg.heartbeat(everything, 30), url, db)
+
+def test_heartbeat_locks_its_rows_in_id_order(pg: PostgresStorage, url: str, db: Any) -> None:
+    tokens = _running_in_reverse_id_order(pg, 6)
+    lost = _holds_only_the_first_row(lambda: pg.heartbeat(tokens, 30), url, db)
     assert lost == set()
 
-    acks = [Ack(token, None, None) for token in everything]
+
+def test_acks_lock_their_rows_in_id_order(pg: PostgresStorage, url: str, db: Any) -> None:
+    tokens = _running_in_reverse_id_order(pg, 6)
+    acks = [Ack(token, None, None) for token in tokens]
     settled = _holds_only_the_first_row(
         lambda: pg.ack_many_and_claim(acks, [QUEUE], 0, 30, "c1"), url, db
     )
