@@ -101,7 +101,7 @@ WHERE lease_token = %(token)s;
 -- token that held its lease. The rows cannot overlap: acked rows are running, claimed ones
 -- queued. The acked rows are locked in id order, as `heartbeat` locks its rows.
 WITH held AS MATERIALIZED (
-    SELECT t.id, a.token, a.result, a.result_ttl, a.i
+    SELECT t.id, a.result, a.result_ttl, a.i
     FROM {schema}.tasks t
     JOIN unnest(%(tokens)s::text[], %(results)s::bytea[], %(result_ttls)s::float8[])
          WITH ORDINALITY AS a(token, result, result_ttl, i) ON t.lease_token = a.token
@@ -117,7 +117,7 @@ acked AS (
         lease_token = NULL, consumer = NULL, lease_expires = NULL, progress = NULL,
         updated_at = clock_timestamp()
     FROM held h
-    WHERE t.id = h.id AND t.lease_token = h.token
+    WHERE t.id = h.id
     RETURNING h.i
 ),
 claimed AS ({claim})
@@ -128,6 +128,7 @@ FROM (SELECT) AS one LEFT JOIN claimed c ON true;
 -- Statements that lock several running rows (this one, `ack_many_and_claim`) lock them in id
 -- order: a consumer's heartbeat and its acks, which share rows, then never wait for each other
 -- in a cycle (a deadlock, which PostgreSQL breaks only after deadlock_timeout, failing one).
+-- The lock is the fence: a locked row matched its token in its latest version, and keeps it.
 WITH held AS MATERIALIZED (
     SELECT id FROM {schema}.tasks WHERE lease_token = ANY(%(tokens)s::text[])
     ORDER BY id
@@ -135,7 +136,7 @@ WITH held AS MATERIALIZED (
 )
 UPDATE {schema}.tasks t SET lease_expires = clock_timestamp() + make_interval(secs => %(lease)s)
 FROM held
-WHERE t.id = held.id AND t.lease_token = ANY(%(tokens)s::text[])
+WHERE t.id = held.id
 RETURNING t.lease_token;
 
 -- name: retry
