@@ -32,6 +32,8 @@ R = TypeVar("R")
 
 DEFAULT_QUEUE = "default"
 DEFAULT_POLICY = RetryPolicy()
+IMMEDIATE_LEASE_S = 60.0
+"""The lease of a task run in the caller's thread (`run_pending`): nothing renews it."""
 
 
 class Scoter:
@@ -298,13 +300,15 @@ class Scoter:
 
     def run_pending(self, queues: Sequence[str] | None = None) -> int:
         """Run every queued task in this thread now (immediate mode, tests); returns how many."""
-        from scoter.consumer.runner import Runner
+        from scoter.consumer import attempt
+        from scoter.consumer.policy import Policy
 
-        runner = Runner(self, consumer_id="immediate")
+        policy = Policy(self, consumer_id="immediate")
         ran = 0
         all_queues = queues or sorted({t.queue for t in self.tasks.values()} | {self.default_queue})
-        while leases := self.storage.claim(all_queues, 1, 60.0, "immediate"):
-            runner.execute(leases[0])
+        while leases := self.storage.claim(all_queues, 1, IMMEDIATE_LEASE_S, "immediate"):
+            ctx = attempt.new_context(self, leases[0], IMMEDIATE_LEASE_S)
+            policy.apply(ctx, attempt.execute(self, ctx))
             ran += 1
         self.storage.promote(time.time())
         return ran

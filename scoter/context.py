@@ -5,15 +5,17 @@ from __future__ import annotations
 import contextvars
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from scoter.exceptions import ConfigurationError, Interrupt, LeaseLost
+from scoter.storage.outages import through_outages, within
 
 if TYPE_CHECKING:
     from psycopg import Connection
 
     from scoter.serializers import Serializer
+    from scoter.signals import TaskRef
     from scoter.storage.base import Lease, Storage
 
 _current: contextvars.ContextVar[TaskContext | None] = contextvars.ContextVar(
@@ -57,6 +59,8 @@ class TaskContext:
         """True once a settling write of this attempt (ack, retry, release, dead) went out."""
         self.give_up_at: float | None = None
         """When a consumer that must exit stops retrying this attempt's writes."""
+        self.ref: TaskRef | None = None
+        """The task as signal receivers see it, with its arguments once decoded."""
         self._checkpoint: Any = _UNREAD
         self._phase = PENDING
 
@@ -93,6 +97,15 @@ class TaskContext:
         PENDING or RUNNING; None when its worker is already settling it (or, with
         `unstarted_only`, running it)."""
         return self._move((PENDING,) if unstarted_only else (PENDING, RUNNING), TAKEN_BACK)
+
+    def given_up(self) -> bool:
+        """Whether a consumer that must exit has stopped retrying this attempt's writes."""
+        return self.give_up_at is not None and time.monotonic() >= self.give_up_at
+
+    @property
+    def timeout(self) -> float | None:
+        """The task's time limit in seconds, or None."""
+        return self._timeout
 
     @property
     def task_id(self) -> str:
@@ -150,14 +163,28 @@ class TaskContext:
 
         Raises LeaseLost when another consumer owns the task now: stop working.
         """
-        if not self._storage.checkpoint(self._lease.token, self._serializer.dumps(state)):
+        data = self._serializer.dumps(state)
+        if not self._fenced_write("checkpoint", lambda: self._storage.checkpoint(self.token, data)):
             self.lease_lost = True
             self.request_stop()
             raise LeaseLost(f"task {self.task_id}: lease lost, checkpoint refused")
         self._checkpoint = state
 
+    def _fenced_write(self, what: str, write: Callable[[], bool]) -> bool:
+        """A write of this attempt, retried through storage outages for as long as the lease
+        could still be held (`lease_s`); then the outage is raised, failing the attempt."""
+        return through_outages(
+            self._storage,
+            lambda _retry: write(),
+            within(self.lease_s),
+            f"task {self.task_id} {what}",
+        )
+
+    lease_s: float = 30.0
+    """Seconds the consumer holds a lease between renewals: the bound of `_fenced_write`."""
+
     result_ttl: float | None = None
-    """Seconds `complete_in` keeps the result: the app's `result_ttl`, set by the runner."""
+    """Seconds `complete_in` keeps the result: the app's `result_ttl`, set by the consumer."""
 
     def complete_in(self, conn: Connection[Any], result: Any = None) -> None:
         """Mark the task done inside the caller's transaction on `conn` (PostgreSQL storage).
@@ -185,7 +212,9 @@ class TaskContext:
 
     def progress(self, done: int, total: int) -> None:
         """Report progress (shown by `scoter info`). Fenced like checkpoints."""
-        if not self._storage.progress(self._lease.token, done, total):
+        if not self._fenced_write(
+            "progress", lambda: self._storage.progress(self.token, done, total)
+        ):
             self.lease_lost = True
             self.request_stop()
             raise LeaseLost(f"task {self.task_id}: lease lost, progress refused")

@@ -1,31 +1,37 @@
 """The asyncio executor: `async def` tasks run concurrently on one event loop thread.
 
 Heartbeats stay on the consumer's heartbeat thread, never on the loop, so a coroutine that
-blocks the loop cannot starve them. Storage writes (settling) run on a small thread pool so
-they never block the loop. A time limit or the drain deadline cancels the coroutine: a time
-limit counts as an error (retried per policy), the deadline releases the task as interrupted.
-Plain (non-async) functions run on the thread pool.
+blocks the loop cannot starve them; outcomes go to the settler, so no write blocks the loop.
+A time limit or the drain deadline cancels the coroutine: a time limit counts as an error
+(retried per policy), the deadline releases the task as interrupted. Only the consumer's own
+cancellation is an interruption: a `CancelledError` the task's code raises by itself (it
+cancelled a future it awaited) is its error. Plain (non-async) functions run on daemon threads
+of their own, so that a consumer past its drain deadline never waits for them to exit.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import inspect
 import logging
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from scoter.consumer.followup import FollowUp
-from scoter.consumer.inflight import InFlight
-from scoter.consumer.runner import INTERRUPTED, Outcome, Runner, Undeliverable
+from scoter.consumer import attempt
+from scoter.consumer.attempt import Outcome, Undeliverable
+from scoter.consumer.executor import Settle
 from scoter.context import TaskContext, deactivate
 from scoter.exceptions import Interrupt, TimedOut
 
+if TYPE_CHECKING:
+    from scoter.app import Scoter
+
 log = logging.getLogger("scoter.consumer")
 
-ABANDON_WAIT_S = 2.0
-SETTLE_THREADS_MAX = 8
+ABANDON_WAIT_S = 0.5
+"""How long the drain deadline waits for cancelled coroutines to end: they end at their next
+await; one that blocks the loop does not, and is released under it."""
+STOP_JOIN_S = 0.5
 
 CANCELLED_FOR_TIMEOUT = "timeout"
 CANCELLED_FOR_SHUTDOWN = "shutdown"
@@ -36,21 +42,17 @@ class AsyncioExecutor:
 
     stops_tasks = False  # a coroutine that blocks the loop cannot be cancelled
 
-    def __init__(
-        self, runner: Runner, inflight: InFlight, workers: int, follow_up: FollowUp | None = None
-    ) -> None:
-        self.runner = runner
-        self.inflight = inflight
-        self.follow_up = follow_up
+    def __init__(self, app: Scoter, settle: Settle) -> None:
+        self.app = app
+        self.settle = settle
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="scoter-asyncio",
                                         daemon=True)  # fmt: skip
-        self._pool = concurrent.futures.ThreadPoolExecutor(
-            min(workers, SETTLE_THREADS_MAX), thread_name_prefix="scoter-settle"
-        )
         self._running: dict[TaskContext, asyncio.Task[Outcome]] = {}
         self._cancelled_for: dict[TaskContext, str] = {}
+        self._sync_threads: set[threading.Thread] = set()
         self._abandoning = False
+        self._loop_blocked = False
 
     def start(self) -> None:
         self._thread.start()
@@ -66,21 +68,26 @@ class AsyncioExecutor:
         self._cancel(ctx, CANCELLED_FOR_TIMEOUT)
 
     def abandon(self) -> None:
-        """Cancel what still runs; each cancelled attempt releases its task as interrupted."""
+        """Cancel what still runs; each cancelled attempt releases its task as interrupted.
+        What has not ended after ABANDON_WAIT_S (a blocked loop, a plain function) is left
+        for the consumer to hand back."""
         self._abandoning = True  # attempts not started yet are left to the consumer
         for ctx in list(self._running):
             self._cancel(ctx, CANCELLED_FOR_SHUTDOWN)
         done = threading.Event()
         self._loop.call_soon_threadsafe(self._notify_when_idle, done)
-        done.wait(ABANDON_WAIT_S)
+        self._loop_blocked = not done.wait(ABANDON_WAIT_S)
 
     def stop(self) -> None:
+        """Stop the loop; wait for it only if it answered at the drain deadline (a blocked
+        loop is left to end with the process)."""
         self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(ABANDON_WAIT_S)
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        if not self._loop_blocked:
+            self._thread.join(STOP_JOIN_S)
 
     def busy_threads(self) -> int:
-        return int(self._thread.is_alive())
+        """Threads still inside task code: the loop's, and those running plain functions."""
+        return int(self._thread.is_alive()) + sum(t.is_alive() for t in self._sync_threads)
 
     # -- on the loop -----------------------------------------------------------------------
 
@@ -105,43 +112,35 @@ class AsyncioExecutor:
 
     async def _attempt(self, ctx: TaskContext) -> None:
         try:
-            leases = await self._execute(ctx)
-        except Exception:
-            log.exception("task %s: the runner failed", ctx.task_id)
-            leases = []
-        following = [self.runner.context(lease) for lease in leases]
-        for next_ctx in following:
-            self.inflight.add(next_ctx)
-            self._start_attempt(next_ctx)
-        self.inflight.remove(ctx)
+            outcome = await self._execute(ctx)
+        except Exception as exc:  # a bug of ours: the lease expires, the task runs again
+            log.exception("task %s: the asyncio executor failed", ctx.task_id)
+            outcome = Outcome.failed(exc)
+        self.settle(ctx, outcome)
 
-    async def _execute(self, ctx: TaskContext) -> list[Any]:
+    async def _execute(self, ctx: TaskContext) -> Outcome:
         try:
-            task, args, kwargs = self.runner.decode(ctx.lease)
+            task, args, kwargs = attempt.decode(self.app, ctx.lease)
         except Undeliverable as bad:
-            await self._in_pool(self.runner.undeliverable, ctx, bad)
-            return []
-        if inspect.iscoroutinefunction(task.fn):
-            call_kwargs = {**kwargs, "ctx": ctx} if task.context else kwargs
-            outcome = await self._run_cancellable(ctx, task.fn, args, call_kwargs)
-        else:
-            outcome = await self._in_pool(self.runner.run, task, args, kwargs, ctx)
-        leases: list[Any] = await self._in_pool(
-            self.runner.settle, ctx, outcome, None, self.follow_up
-        )
-        return leases
+            return Outcome.undeliverable(bad.reason, str(bad))
+        attempt.executing(self.app, ctx, args, kwargs)
+        if not inspect.iscoroutinefunction(task.fn):
+            return await self._in_thread(lambda: attempt.run(self.app, task, args, kwargs, ctx))
+        call_kwargs = {**kwargs, "ctx": ctx} if task.context else kwargs
+        outcome = await self._run_cancellable(ctx, task.fn, args, call_kwargs)
+        return attempt.timed_out(ctx, task, outcome)
 
     async def _run_cancellable(
         self, ctx: TaskContext, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Outcome:
         """Run the task's coroutine as an asyncio task of its own: a cancel reaches the task's
-        code only, never the settling that follows it."""
+        code only, never what follows it."""
         run = self._loop.create_task(self._run_coroutine(ctx, fn, args, kwargs))
         self._running[ctx] = run
         try:
             return await run
         except asyncio.CancelledError:  # cancelled before its first step
-            return self._cancelled(ctx)
+            return self._cancelled(ctx, None)
         finally:
             self._running.pop(ctx, None)
             self._cancelled_for.pop(ctx, None)
@@ -150,22 +149,47 @@ class AsyncioExecutor:
         self, ctx: TaskContext, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Outcome:
         token = ctx.activate()
+        started = self._loop.time()
         try:
             value = await fn(*args, **kwargs)
-            return Outcome.succeeded(self.runner.encode_result(value))
-        except asyncio.CancelledError:
-            return self._cancelled(ctx)
+            return Outcome.succeeded(
+                attempt.encode_result(self.app, value), self._loop.time() - started
+            )
+        except asyncio.CancelledError as exc:
+            return self._cancelled(ctx, exc)
         except Interrupt:
-            return Outcome(INTERRUPTED, error="the task raised Interrupt")
-        except Exception as exc:
-            return Outcome.failed(exc)
+            return Outcome.interrupted("the task raised Interrupt")
+        except BaseException as exc:  # SystemExit too: the task's error, never the loop's end
+            return Outcome.failed(exc, self._loop.time() - started)
         finally:
             deactivate(token)
 
-    def _cancelled(self, ctx: TaskContext) -> Outcome:
-        if self._cancelled_for.get(ctx) == CANCELLED_FOR_TIMEOUT:
+    def _cancelled(self, ctx: TaskContext, exc: asyncio.CancelledError | None) -> Outcome:
+        """A cancellation is an interruption or a time-out only when the consumer made it."""
+        why = self._cancelled_for.get(ctx)
+        if why == CANCELLED_FOR_TIMEOUT:
             return Outcome.failed(TimedOut("the task ran past its time limit and was cancelled"))
-        return Outcome(INTERRUPTED, error="consumer shutdown: cancelled")
+        if why == CANCELLED_FOR_SHUTDOWN:
+            return Outcome.interrupted("consumer shutdown: cancelled")
+        return Outcome.failed(exc or asyncio.CancelledError())
 
-    async def _in_pool(self, fn: Any, *args: Any) -> Any:
-        return await self._loop.run_in_executor(self._pool, fn, *args)
+    async def _in_thread(self, call: Any) -> Outcome:
+        """Run a plain function on a daemon thread of its own, awaiting its outcome."""
+        future: asyncio.Future[Outcome] = self._loop.create_future()
+
+        def run() -> None:
+            outcome = call()
+            self._loop.call_soon_threadsafe(_resolve, future, outcome)
+
+        thread = threading.Thread(target=run, name="scoter-asyncio-sync", daemon=True)
+        self._sync_threads.add(thread)
+        thread.start()
+        try:
+            return await future
+        finally:
+            self._sync_threads.discard(thread)
+
+
+def _resolve(future: asyncio.Future[Outcome], outcome: Outcome) -> None:
+    if not future.done():
+        future.set_result(outcome)

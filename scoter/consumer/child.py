@@ -9,25 +9,27 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import dataclasses
 import os
 import signal
 import threading
 import time
 from multiprocessing.connection import Connection
 from types import FrameType
+from typing import TYPE_CHECKING
 
-from scoter.consumer.runner import Runner, Undeliverable
+from scoter.consumer import attempt
 from scoter.context import TaskContext
 from scoter.loader import load_app
 from scoter.storage.base import Lease
+
+if TYPE_CHECKING:
+    from scoter.app import Scoter
 
 STOP_POLL_S = 0.02
 PARENT_POLL_S = 0.5
 PR_SET_PDEATHSIG = 1
 
 READY = "ready"
-UNDELIVERABLE = "undeliverable"
 OUTCOME = "outcome"
 
 
@@ -80,22 +82,18 @@ def main(app_path: str, conn: Connection) -> None:
     signal.signal(signal.SIGTERM, flag.on_signal)
     threading.Thread(target=flag.watch, name="scoter-stop-watch", daemon=True).start()
     app = load_app(app_path)
-    runner = Runner(app, consumer_id="child")
     conn.send((READY,))
-    while (lease := conn.recv()) is not None:
+    while (work := conn.recv()) is not None:
         flag.signalled = False
-        conn.send(_run(runner, lease, flag))
+        lease, lease_s = work
+        conn.send(_run(app, lease, lease_s, flag))
 
 
-def _run(runner: Runner, lease: Lease, flag: _StopFlag) -> tuple[str, object, object]:
-    ctx = runner.context(lease)
-    try:
-        task, args, kwargs = runner.decode(lease)
-    except Undeliverable as bad:
-        return (UNDELIVERABLE, bad.reason, str(bad))
+def _run(app: Scoter, lease: Lease, lease_s: float, flag: _StopFlag) -> tuple[str, object, bool]:
+    ctx = attempt.new_context(app, lease, lease_s)
     flag.current = ctx
     try:
-        outcome = runner.run(task, args, kwargs, ctx)
+        outcome = attempt.execute(app, ctx)
     finally:
         flag.current = None
-    return (OUTCOME, dataclasses.replace(outcome, exc=None), ctx.lease_lost)
+    return (OUTCOME, outcome.portable(), ctx.lease_lost)

@@ -1,19 +1,21 @@
-"""The thread executor: a fixed pool of worker threads running attempts."""
+"""Executors run attempts and hand each outcome to the settler; the thread executor."""
 
 from __future__ import annotations
 
-import logging
 import queue
 import threading
-import time
-from typing import Protocol
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
 
-from scoter.consumer.inflight import InFlight
-from scoter.consumer.runner import SUCCEEDED, Runner
-from scoter.consumer.settler import Settler
+from scoter.consumer import attempt
+from scoter.consumer.attempt import Outcome
 from scoter.context import TaskContext
 
-log = logging.getLogger("scoter.consumer")
+if TYPE_CHECKING:
+    from scoter.app import Scoter
+
+Settle = Callable[[TaskContext, Outcome], None]
+"""Where an executor hands each finished attempt: `Settler.put`."""
 
 
 class Executor(Protocol):
@@ -52,17 +54,13 @@ class ThreadExecutor:
 
     stops_tasks = False
 
-    def __init__(self, runner: Runner, inflight: InFlight, workers: int, settler: Settler) -> None:
+    def __init__(self, app: Scoter, workers: int, settle: Settle) -> None:
         """
-        :param settler: acknowledges successes off the workers' path and delivers the tasks
-            it claims to them.
+        :param settle: where each attempt's outcome goes (the settler's `put`).
         """
-        self.runner = runner
-        self.inflight = inflight
-        self.workers = workers
-        self.settler = settler
+        self.app = app
+        self.settle = settle
         self._work: queue.SimpleQueue[TaskContext | None] = queue.SimpleQueue()
-        settler.deliver = self.submit
         self._threads = [
             threading.Thread(target=self._work_loop, name=f"scoter-worker-{i}", daemon=True)
             for i in range(workers)
@@ -71,7 +69,6 @@ class ThreadExecutor:
     def start(self) -> None:
         for thread in self._threads:
             thread.start()
-        self.settler.start()
 
     def submit(self, ctx: TaskContext) -> None:
         self._work.put(ctx)
@@ -79,7 +76,6 @@ class ThreadExecutor:
     def stop(self) -> None:
         for _ in self._threads:
             self._work.put(None)
-        self.settler.stop()
 
     def request_stop(self, ctx: TaskContext) -> None:
         ctx.request_stop()
@@ -98,23 +94,4 @@ class ThreadExecutor:
     def _work_loop(self) -> None:
         while (ctx := self._work.get()) is not None:
             if ctx.begin():  # else the consumer handed it back before it started
-                self._run(ctx)
-
-    def _run(self, ctx: TaskContext) -> None:
-        """Run one attempt; a success goes to the settler, anything else is settled here."""
-        try:
-            started = time.monotonic()
-            ran = self.runner.attempt(ctx)
-            if ran is None:  # undeliverable: already dead
-                self.inflight.remove(ctx)
-                return
-            outcome, ref = ran
-            if outcome.kind == SUCCEEDED:
-                if self.runner.may_settle(ctx, outcome.kind):
-                    ran_s = time.monotonic() - started
-                    self.settler.put(ctx, ref, outcome.result, ran_s)  # in flight until acked
-                return
-            self.runner.settle(ctx, outcome, ref)
-        except Exception:  # a bug of ours: keep the thread; the lease will expire
-            log.exception("task %s: the runner failed", ctx.task_id)
-        self.inflight.remove(ctx)
+                self.settle(ctx, attempt.execute(self.app, ctx))

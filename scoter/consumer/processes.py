@@ -1,11 +1,12 @@
 """The process executor: tasks run in child processes, one task per child at a time.
 
 The parent keeps the leases: it heartbeats them (so CPU-bound or GIL-holding tasks cannot starve
-the heartbeat), settles every outcome, and watches each child. When a child dies mid-task —
-SIGKILL, the OOM killer, a segfault — the parent sees it at once, records the attempt as a
-crash with the signal that ended it (counted against `max_crashes`), requeues the task without
-waiting for the lease to expire, and starts a new child. Time limits kill the child; the attempt
-counts as an error.
+the heartbeat), hands every outcome to the settler, and watches each child; the monitor thread
+never writes, so a storage outage does not stop it handing out work or noticing dead
+children. When a child dies mid-task — SIGKILL, the OOM killer, a segfault — the parent sees
+it at once, records the attempt as a crash with the signal that ended it (counted against
+`max_crashes`), requeues the task without waiting for the lease to expire, and starts a new
+child. Time limits kill the child; the attempt counts as an error.
 """
 
 from __future__ import annotations
@@ -25,9 +26,8 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 from scoter.consumer import child as child_main
-from scoter.consumer.followup import FollowUp
-from scoter.consumer.inflight import InFlight
-from scoter.consumer.runner import INTERRUPTED, Outcome, Runner, Undeliverable
+from scoter.consumer.attempt import Outcome
+from scoter.consumer.executor import Settle
 from scoter.context import TaskContext
 from scoter.exceptions import TimedOut
 
@@ -57,19 +57,15 @@ class ProcessExecutor:
 
     stops_tasks = True
 
-    def __init__(
-        self,
-        runner: Runner,
-        inflight: InFlight,
-        workers: int,
-        app_path: str,
-        follow_up: FollowUp | None = None,
-    ) -> None:
-        self.runner = runner
-        self.inflight = inflight
-        self.workers = workers
+    def __init__(self, app_path: str, workers: int, lease_s: float, settle: Settle) -> None:
+        """
+        :param lease_s: the consumer's lease, which bounds a child's checkpoint retries.
+        :param settle: where each attempt's outcome goes (the settler's `put`).
+        """
         self.app_path = app_path
-        self.follow_up = follow_up
+        self.workers = workers
+        self.lease_s = lease_s
+        self.settle = settle
         self._mp = multiprocessing.get_context("spawn")
         self._children: list[_Child] = []
         self._pending: deque[TaskContext] = deque()
@@ -188,7 +184,7 @@ class ProcessExecutor:
         if self._abandoning or not ctx.begin():
             return  # the consumer hands it back
         child.ctx = ctx
-        if not _send_quietly(child.conn, ctx.lease):
+        if not _send_quietly(child.conn, (ctx.lease, self.lease_s)):
             self._died(child)
 
     # -- what children tell us -------------------------------------------------------------
@@ -206,22 +202,10 @@ class ProcessExecutor:
             child.ready = True
             return
         ctx, child.ctx = child.ctx, None
-        if ctx is None:
-            return
-        leases = []
-        if message[0] == child_main.UNDELIVERABLE:
-            self.runner.undeliverable(ctx, Undeliverable(message[1], message[2]))
-        else:
-            ctx.lease_lost = ctx.lease_lost or message[2]
-            leases = self.runner.settle(ctx, message[1], follow_up=self.follow_up)
-        following = [self.runner.context(lease) for lease in leases]
-        for next_ctx in following:
-            self.inflight.add(next_ctx)
-        self.inflight.remove(ctx)
-        if following and not child.gone:
-            self._assign(child, following.pop(0))
-        for extra in following:
-            self.submit(extra)
+        if ctx is not None:
+            _, outcome, lease_lost = message
+            ctx.lease_lost = ctx.lease_lost or lease_lost
+            self.settle(ctx, outcome)
 
     def _died(self, child: _Child) -> None:
         if child.gone:
@@ -245,16 +229,14 @@ class ProcessExecutor:
 
     def _settle_death(self, ctx: TaskContext, child: _Child) -> None:
         if child.killed_for == KILLED_FOR_SHUTDOWN:
-            reason = f"consumer shutdown: {KILLED_AT_DEADLINE}"
-            self.runner.settle(ctx, Outcome(INTERRUPTED, error=reason))
+            self.settle(ctx, Outcome.interrupted(f"consumer shutdown: {KILLED_AT_DEADLINE}"))
         elif child.killed_for == KILLED_FOR_TIMEOUT:
-            task = self.runner.app.tasks.get(ctx.task_name)
-            limit = task.timeout if task else None
+            limit = ctx.timeout
             timed_out = TimedOut(f"the task ran past its {limit} s time limit and was killed")
-            self.runner.settle(ctx, Outcome.failed(timed_out))
+            self.settle(ctx, Outcome.failed(timed_out))
         else:
-            self.runner.crashed(ctx, f"its worker process {_describe(child.process.exitcode)}")
-        self.inflight.remove(ctx)
+            detail = f"its worker process {_describe(child.process.exitcode)}"
+            self.settle(ctx, Outcome.crashed(detail))
 
     def _signal(self, ctx: TaskContext, signum: int, reason: str | None) -> None:
         for child in list(self._children):

@@ -10,6 +10,7 @@ Signal handlers only set flags; all I/O happens in the loop.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import signal
 import socket
@@ -21,14 +22,14 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from scoter import signals as sig
+from scoter.consumer import attempt
 from scoter.consumer.aio import AsyncioExecutor
 from scoter.consumer.executor import Executor, ThreadExecutor
-from scoter.consumer.followup import FollowUp
 from scoter.consumer.heartbeat import Heartbeat
 from scoter.consumer.inflight import InFlight
+from scoter.consumer.policy import Policy
 from scoter.consumer.processes import ProcessExecutor
 from scoter.consumer.rescuer import Rescuer
-from scoter.consumer.runner import Runner
 from scoter.consumer.scheduler import Scheduler
 from scoter.consumer.service import Service
 from scoter.consumer.settler import Settler
@@ -95,15 +96,16 @@ class Consumer:
             CPU-bound tasks and hard time limits) or 'asyncio' (for `async def` tasks).
         :param app_path: `module:attribute` of the app, which process children import;
             found in sys.modules when not given.
-        :param prefetch: thread executor: tasks claimed ahead while tasks are short (under
-            50 ms), so that a worker never waits for a write; default 4 per worker, 0 for none.
+        :param prefetch: thread and process executors: tasks claimed ahead while tasks are
+            short (under 50 ms), so that a worker never waits for a write; default 4 per
+            worker, 0 for none (the asyncio executor claims none ahead).
         """
-        if workers < 1 or lease <= 0 or drain_timeout < 0 or (prefetch or 0) < 0:
-            raise ValueError(
-                "workers must be >= 1, lease > 0, drain_timeout >= 0 and prefetch >= 0"
-            )
-        if executor not in EXECUTORS:
-            raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}, not {executor!r}")
+        heartbeat = lease / 3 if heartbeat is None else heartbeat
+        check_options(
+            workers=workers, lease=lease, heartbeat=heartbeat, drain_timeout=drain_timeout,
+            stop_grace=stop_grace, poll=poll, schedule_interval=schedule_interval,
+            rescue_interval=rescue_interval, prefetch=prefetch, executor=executor,
+        )  # fmt: skip
         self.app = app
         self.storage = app.storage
         self.queues = list(queues) if queues else _queues_of(app)
@@ -114,12 +116,17 @@ class Consumer:
         self.poll = poll
         self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.inflight = InFlight()
-        self.runner = Runner(app, self.id)
-        follow_up = FollowUp(self.storage, self.queues, lease, self.id, self._claim_after_ack)
-        self.prefetch = PREFETCH_PER_WORKER * workers if prefetch is None else prefetch
-        self.executor = self._make_executor(executor, app_path, follow_up)
+        self.policy = Policy(app, self.id)
+        default_prefetch = 0 if executor == "asyncio" else PREFETCH_PER_WORKER * workers
+        self.prefetch = default_prefetch if prefetch is None else prefetch
+        self.settler = Settler(
+            self.policy, self.inflight, self.queues, lease, workers, self.prefetch,
+            claiming=lambda: not self.stopping, new_context=self._new_context,
+        )  # fmt: skip
+        self.executor = self._make_executor(executor, app_path)
+        self.settler.deliver = self.executor.submit
         self.services: list[Service] = [
-            Heartbeat(self.storage, self.inflight, lease, heartbeat or lease / 3, self._lost),
+            Heartbeat(self.storage, self.inflight, lease, heartbeat, self._lost),
             Scheduler(self.storage, schedule_interval),
             Rescuer(self.storage, app.signals, rescue_interval or lease / 6),
         ]
@@ -131,37 +138,36 @@ class Consumer:
         self._idle = False
         """The last claim found nothing: the next one waits for work first."""
 
-    def _make_executor(self, kind: str, app_path: str | None, follow_up: FollowUp) -> Executor:
+    def _make_executor(self, kind: str, app_path: str | None) -> Executor:
         if kind == "process":
             path = app_path or path_of(self.app)
             if path is None:
                 raise ValueError("the process executor needs app_path='module:attribute'")
-            return ProcessExecutor(self.runner, self.inflight, self.workers, path, follow_up)
+            return ProcessExecutor(path, self.workers, self.lease, self.settler.put)
         if kind == "asyncio":
-            return AsyncioExecutor(self.runner, self.inflight, self.workers, follow_up)
-        settler = Settler(
-            self.runner, self.inflight, self.queues, self.lease, self.workers, self.prefetch,
-            claiming=lambda: not self.stopping,
-        )  # fmt: skip
-        return ThreadExecutor(self.runner, self.inflight, self.workers, settler)
+            return AsyncioExecutor(self.app, self.settler.put)
+        return ThreadExecutor(self.app, self.workers, self.settler.put)
+
+    def _new_context(self, lease: Lease) -> TaskContext:
+        return attempt.new_context(self.app, lease, self.lease)
 
     # -- control (safe from signal handlers and other threads) -----------------------------
 
     def stop(self, *, graceful: bool = True, restart: bool = False) -> None:
-        """Begin the shutdown plan; a second call, or graceful=False, skips the drain."""
-        if self._stop_at is not None or not graceful:
+        """Begin the shutdown plan; a second call, or graceful=False, skips the drain.
+
+        A stop wins over a restart: a stop during a restart's drain exits for good.
+        """
+        first = self._stop_at is None
+        if not first or not graceful:
             self._hard.set()
-        if self._stop_at is None:
+        if first:
             self._stop_at = time.monotonic()
-        self._restart = self._restart or restart
+        self._restart = restart and (first or self._restart)
 
     @property
     def stopping(self) -> bool:
         return self._stop_at is not None
-
-    def _claim_after_ack(self) -> int:
-        """A worker that just finished claims its next task itself, unless we are stopping."""
-        return 0 if self.stopping else 1
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         self.stop(restart=signum == signal.SIGHUP)
@@ -181,6 +187,7 @@ class Consumer:
             self.id, self.storage.url, ",".join(self.queues), self.workers, self.lease,
             self.drain_timeout,
         )  # fmt: skip
+        self.settler.start()
         self.executor.start()
         for service in self.services:
             service.start()
@@ -191,6 +198,7 @@ class Consumer:
             self._drain()
         finally:
             self.executor.stop()
+            self.settler.stop()
             # Threads left inside released tasks: return at once, so the process can exit and
             # the window in which such a thread overlaps the task's next holder stays short.
             join = not self.executor.busy_threads()
@@ -211,7 +219,7 @@ class Consumer:
         self._idle = not leases
         self._storage_ok()
         for lease in leases:
-            ctx = self.runner.context(lease)
+            ctx = self._new_context(lease)
             self.inflight.add(ctx)
             self.executor.submit(ctx)
 
@@ -260,10 +268,10 @@ class Consumer:
     def _release_all(self) -> None:
         """Hand every unfinished task back; any consumer may claim it at once (G5).
 
-        An attempt its worker is settling (its ack on the way) is left to land, and a task
-        that ack claimed next is handed back in turn. The storage may be unreachable:
-        retrying stops after RELEASE_TIMEOUT_S, so the consumer still exits; such a task is
-        recovered when its lease expires.
+        An attempt being settled (its outcome on the way) is left to land, and a task that
+        write claimed next is handed back in turn. The storage may be unreachable: retrying
+        stops after RELEASE_TIMEOUT_S, so the consumer still exits; such a task is recovered
+        when its lease expires.
         """
         give_up_at = time.monotonic() + RELEASE_TIMEOUT_S
         while self.inflight and time.monotonic() < give_up_at:
@@ -284,12 +292,7 @@ class Consumer:
         reason = "consumer shutdown"
         if hold_off:
             reason += f": {HELD_OFF}, claimable in {hold_off:g} s"
-        try:
-            self.runner.interrupt(ctx, reason, delay=hold_off)
-        except Exception as exc:
-            log.error("could not release task %s (%r); it runs again when its lease "
-                      "expires", ctx.task_id, exc)  # fmt: skip
-        self.inflight.remove(ctx)
+        self.settler.hand_back(ctx, reason, hold_off)
         log.info("released task %s (%s) unfinished", ctx.task_id, ctx.task_name)
 
     @property
@@ -325,3 +328,42 @@ class Consumer:
 
 def _queues_of(app: Scoter) -> list[str]:
     return sorted({task.queue for task in app.tasks.values()} | {app.default_queue})
+
+
+def check_options(
+    *,
+    workers: int,
+    lease: float,
+    heartbeat: float,
+    drain_timeout: float,
+    stop_grace: float,
+    poll: float,
+    schedule_interval: float,
+    rescue_interval: float | None,
+    prefetch: int | None,
+    executor: str,
+) -> None:
+    """Refuse option values that would break a guarantee, naming the option and the fix."""
+    if executor not in EXECUTORS:
+        raise ValueError(f"executor (-k) must be one of {', '.join(EXECUTORS)}, not {executor!r}")
+    _at_least("workers (-w/--workers)", workers, 1)
+    _at_least("prefetch (--prefetch)", prefetch or 0, 0)
+    for name, value in (
+        ("lease (--lease)", lease), ("heartbeat (--heartbeat)", heartbeat), ("poll", poll),
+        ("schedule_interval", schedule_interval), ("rescue_interval", rescue_interval or 1.0),
+    ):  # fmt: skip
+        if not (math.isfinite(value) and value > 0):
+            raise ValueError(f"{name} must be a number of seconds above 0, not {value!r}")
+    _at_least("drain_timeout (--drain-timeout)", drain_timeout, 0)
+    _at_least("stop_grace", stop_grace, 0)
+    if heartbeat > lease / 2:
+        raise ValueError(
+            f"heartbeat (--heartbeat, {heartbeat:g} s) must be at most half the lease "
+            f"(--lease, {lease:g} s), so that a lease outlives one failed renewal: give "
+            f"--heartbeat {lease / 3:g} or less, or leave it out (lease / 3)"
+        )
+
+
+def _at_least(name: str, value: float, least: float) -> None:
+    if not (math.isfinite(value) and value >= least):
+        raise ValueError(f"{name} must be at least {least:g}, not {value!r}")

@@ -34,8 +34,9 @@ from scoter import (
     TaskFailed,
     current_context,
 )
-from scoter.consumer.runner import Runner
 from scoter.serializers import PickleSerializer, Signer
+
+from .attempts import Runner
 
 T = TypeVar("T")
 

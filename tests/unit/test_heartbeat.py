@@ -9,9 +9,10 @@ import pytest
 from scoter import Scoter
 from scoter.consumer.heartbeat import Heartbeat
 from scoter.consumer.inflight import InFlight
-from scoter.consumer.runner import Runner
 from scoter.context import TaskContext
 from scoter.storage.base import NewTask
+
+from .attempts import Runner
 
 QUEUE = "q"
 

@@ -20,7 +20,8 @@ from contract.conftest import drop_postgres_schema, postgres_url
 from scoter import SIGNAL_COMPLETE, SIGNAL_LEASE_LOST, LeaseLost, Scoter, State, TaskContext
 from scoter.cli import cli
 from scoter.config import storage_from_url
-from scoter.consumer.runner import Runner
+from scoter.consumer import attempt
+from scoter.consumer.policy import Policy
 from scoter.exceptions import ConfigurationError
 from scoter.serializers import get_serializer
 from scoter.storage import postgres
@@ -451,12 +452,14 @@ def effects_app(url: str, db: psycopg.Connection[Any]) -> Iterator[Scoter]:
     app.storage.close()
 
 
-def _run_one(app: Scoter, recorder: Any) -> Runner:
+def _run_one(app: Scoter, recorder: Any) -> Policy:
+    """Claim, run and settle one task in this thread; the policy that settled it."""
     app.signal()(recorder)
-    runner = Runner(app, "c1")
+    policy = Policy(app, "c1")
     [lease] = app.storage.claim([QUEUE], 1, 30, "c1")
-    runner.execute(lease)
-    return runner
+    ctx = attempt.new_context(app, lease, 30)
+    policy.apply(ctx, attempt.execute(app, ctx))
+    return policy
 
 
 def test_complete_in_commits_the_effect_and_the_completion_together(
@@ -465,14 +468,14 @@ def test_complete_in_commits_the_effect_and_the_completion_together(
     message = effects_app.tasks["pay"].s(False)
     effects_app.enqueue(message)
 
-    runner = _run_one(effects_app, recorder)
+    policy = _run_one(effects_app, recorder)
 
     assert effects(db, url) == [(message.id,)]
     assert effects_app.result(message.id).get() == "paid"
     info = effects_app.storage.get(message.id)
     assert info is not None and [h["outcome"] for h in info.history] == ["succeeded"]
     assert SIGNAL_COMPLETE in recorder.names and SIGNAL_LEASE_LOST not in recorder.names
-    assert runner.stale_writes == 0
+    assert policy.stale_writes == 0
 
 
 def test_a_rolled_back_complete_in_leaves_the_task_to_retry(

@@ -22,8 +22,9 @@ from scoter import (
     State,
     TaskContext,
 )
-from scoter.consumer.runner import Runner
 from scoter.storage.base import Lease, NewTask, Storage, TaskInfo
+
+from .attempts import Runner
 
 LEASE_S = 30.0
 """Long enough never to expire during a test; expiry is simulated with `rescue(future)`."""

@@ -1,0 +1,187 @@
+"""One attempt: decode a leased message and run its task, producing an `Outcome`.
+
+This is all a process-executor child needs: it writes nothing but the task's own checkpoints
+and progress. What an outcome means for the task — ack, retry, release, dead, crash — is the
+policy's (`scoter.consumer.policy`), written by the settler (`scoter.consumer.settler`).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from scoter import signals as sig
+from scoter.context import TaskContext, deactivate
+from scoter.exceptions import Interrupt, RemoteError, TimedOut
+from scoter.storage.base import Lease
+
+if TYPE_CHECKING:
+    from scoter.app import Scoter
+    from scoter.task import Task
+
+SUCCEEDED = "succeeded"
+FAILED = "error"
+INTERRUPTED = "interrupted"
+UNDELIVERABLE = "undeliverable"
+CRASHED = "crashed"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How an attempt ended, in a form that crosses process boundaries (no live objects
+    but `exc`, which stays in the process that ran the task)."""
+
+    kind: str
+    """SUCCEEDED, FAILED, INTERRUPTED, UNDELIVERABLE or CRASHED."""
+    result: bytes | None = None
+    error: str | None = None
+    """The traceback (FAILED), or the reason's detail (the other kinds)."""
+    summary: str = ""
+    """One line for logs: `ValueError('x')`."""
+    reason: str = ""
+    """UNDELIVERABLE: the dead reason (`unknown task`, `undecodable`)."""
+    delay: float = 0.0
+    """INTERRUPTED: seconds before the released task may be claimed again."""
+    ran_s: float = 0.0
+    """How long the task's code ran."""
+    exc: BaseException | None = field(default=None, compare=False)
+
+    @classmethod
+    def succeeded(cls, result: bytes | None, ran_s: float = 0.0) -> Outcome:
+        return cls(SUCCEEDED, result=result, ran_s=ran_s)
+
+    @classmethod
+    def failed(cls, exc: BaseException, ran_s: float = 0.0) -> Outcome:
+        return cls(FAILED, error=_format_error(exc), summary=repr(exc), ran_s=ran_s, exc=exc)
+
+    @classmethod
+    def interrupted(cls, why: str, delay: float = 0.0) -> Outcome:
+        return cls(INTERRUPTED, error=why, summary=why, delay=delay)
+
+    @classmethod
+    def undeliverable(cls, reason: str, detail: str) -> Outcome:
+        return cls(UNDELIVERABLE, error=detail, summary=detail, reason=reason)
+
+    @classmethod
+    def crashed(cls, detail: str) -> Outcome:
+        return cls(CRASHED, error=detail, summary=detail)
+
+    def exception(self) -> BaseException:
+        """The exception for signal receivers; a stand-in when it ran in another process."""
+        return self.exc or RemoteError(self.summary)
+
+    def portable(self) -> Outcome:
+        """This outcome without the live exception, to send to another process."""
+        return Outcome(
+            self.kind, self.result, self.error, self.summary, self.reason, self.delay, self.ran_s
+        )
+
+
+class Undeliverable(Exception):
+    """The message can never run here; it goes to dead with `reason`."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
+def new_context(app: Scoter, lease: Lease, lease_s: float) -> TaskContext:
+    """The context of one attempt of `lease`, held for `lease_s` seconds at a time."""
+    task = app.tasks.get(lease.name)
+    ctx = TaskContext(lease, app.storage, app.serializer, task.timeout if task else None)
+    ctx.result_ttl = app.result_ttl
+    ctx.lease_s = lease_s
+    return ctx
+
+
+def decode(app: Scoter, lease: Lease) -> tuple[Task[Any, Any], tuple[Any, ...], dict[str, Any]]:
+    """The task and its arguments; raises Undeliverable when the message cannot run here."""
+    task = app.tasks.get(lease.name)
+    if task is None:
+        known = ", ".join(sorted(app.tasks)) or "none"
+        raise Undeliverable(
+            "unknown task",
+            f"no task named {lease.name!r} is registered in app {app.name!r} "
+            f"(known: {known}); deploy the code that defines it, then `scoter dead retry`",
+        )
+    try:
+        args, kwargs = app.decode_message(lease.payload)
+    except Exception as exc:  # DecodeError, or a serializer's own failure
+        raise Undeliverable("undecodable", f"payload of {lease.name!r}: {exc}") from exc
+    return task, args, kwargs
+
+
+def execute(app: Scoter, ctx: TaskContext) -> Outcome:
+    """Decode and run one attempt in this thread. Never raises for anything the task does."""
+    lease = ctx.lease
+    try:
+        task, args, kwargs = decode(app, lease)
+    except Undeliverable as bad:
+        return Outcome.undeliverable(bad.reason, str(bad))
+    executing(app, ctx, args, kwargs)
+    return run(app, task, args, kwargs, ctx)
+
+
+def executing(app: Scoter, ctx: TaskContext, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """The attempt starts: its task reference now carries the arguments; signal it."""
+    lease = ctx.lease
+    ctx.ref = sig.TaskRef(lease.id, lease.name, lease.queue, args, kwargs, lease.attempt)
+    if app.signals:
+        app.signals.send(sig.SIGNAL_EXECUTING, ctx.ref)
+
+
+def run(
+    app: Scoter,
+    task: Task[Any, Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    ctx: TaskContext,
+) -> Outcome:
+    """Call the task's function; what happened, with the result encoded.
+
+    Whatever the task raises is its attempt's error — `SystemExit` and other BaseExceptions
+    too (a click command's `main()` called from a task exits that way): the worker goes on.
+    """
+    token = ctx.activate()
+    started = time.monotonic()
+    try:
+        value = task.fn(*args, **{**kwargs, "ctx": ctx} if task.context else kwargs)
+        outcome = Outcome.succeeded(encode_result(app, value), time.monotonic() - started)
+    except Interrupt:
+        outcome = Outcome.interrupted("the task raised Interrupt")
+    except BaseException as exc:
+        if (
+            isinstance(exc, KeyboardInterrupt)
+            and threading.current_thread() is threading.main_thread()
+        ):
+            raise  # Ctrl-C in immediate mode stops the program, not the task
+        outcome = Outcome.failed(exc, time.monotonic() - started)
+    finally:
+        deactivate(token)
+    return timed_out(ctx, task, outcome)
+
+
+def timed_out(ctx: TaskContext, task: Task[Any, Any], outcome: Outcome) -> Outcome:
+    """An attempt that ran past its time limit counts as timed out, unless it handed back."""
+    if ctx.timed_out and outcome.kind != INTERRUPTED:
+        exc = TimedOut(f"the task ran past its {task.timeout} s time limit")
+        return Outcome.failed(exc, outcome.ran_s)
+    return outcome
+
+
+def encode_result(app: Scoter, value: Any) -> bytes | None:
+    if value is None or app.result_ttl == 0:
+        return None
+    try:
+        return app.encode_result(value)
+    except TypeError as exc:
+        raise TypeError(f"the task's return value cannot be stored: {exc}") from exc
+
+
+def _format_error(exc: BaseException) -> str:
+    """The traceback from the task's own frames on (the runner's frame left out)."""
+    tb = exc.__traceback__
+    return "".join(traceback.format_exception(type(exc), exc, tb.tb_next if tb else None))

@@ -1,0 +1,214 @@
+"""The policy: what an attempt's outcome means for its task, written fenced by its lease.
+
+succeeded → ack (done) · error → retry after a backoff, or dead once `retries` are spent ·
+interrupted → release (queued again), or dead once `max_interruptions` are spent ·
+undeliverable → dead with its reason · crashed → requeued counting a crash (dead at
+`max_crashes`). Each write names the attempt's lease token; a refused one means the lease was
+lost (DESIGN G3) and is counted and signalled. Writes ride out storage outages.
+
+This is the one place where retry maths, the three budgets and signals meet the storage
+contract, so every backend and every executor behaves the same. Only the settler calls it
+(and immediate mode, in the caller's thread).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from scoter import signals as sig
+from scoter.consumer.attempt import (
+    CRASHED,
+    FAILED,
+    INTERRUPTED,
+    SUCCEEDED,
+    UNDELIVERABLE,
+    Outcome,
+)
+from scoter.context import TaskContext
+from scoter.retry import RetryPolicy
+from scoter.states import State
+from scoter.storage.base import Ack, Lease
+from scoter.storage.outages import through_outages
+
+if TYPE_CHECKING:
+    from scoter.app import Scoter
+
+log = logging.getLogger("scoter.consumer")
+
+DEFAULT_RETRY = RetryPolicy()
+T = TypeVar("T")
+
+
+class Policy:
+    """Settles the attempts of one consumer (or of immediate mode)."""
+
+    def __init__(self, app: Scoter, consumer_id: str) -> None:
+        self.app = app
+        self.storage = app.storage
+        self.consumer_id = consumer_id
+        self.stale_writes = 0
+        """Writes refused because the attempt had lost its lease (DESIGN G3)."""
+        self._lock = threading.Lock()
+
+    def apply(self, ctx: TaskContext, outcome: Outcome) -> None:
+        """Write what `outcome` means for the task, one attempt alone."""
+        if outcome.kind == SUCCEEDED:
+            self.ack([(ctx, outcome)], [], 0, 0.0)
+        elif outcome.kind == FAILED:
+            self._failed(ctx, outcome)
+        elif outcome.kind == INTERRUPTED:
+            self.release(ctx, outcome.error or "interrupted", outcome.delay)
+        elif outcome.kind == UNDELIVERABLE:
+            log.error("task %s (%s) cannot run: %s", ctx.task_id, ctx.task_name, outcome.error)
+            self.to_dead(ctx, outcome.reason, outcome.error or outcome.reason)
+        elif outcome.kind == CRASHED:
+            self._crashed(ctx, outcome.error or "crashed")
+        else:
+            raise ValueError(f"unknown outcome {outcome.kind!r}")
+
+    # -- succeeded ---------------------------------------------------------------------------
+
+    def ack(
+        self,
+        done: Sequence[tuple[TaskContext, Outcome]],
+        queues: Sequence[str],
+        want: int,
+        lease_s: float,
+    ) -> list[Lease]:
+        """Acknowledge these successes in one write that also claims up to `want` tasks
+        (`Storage.ack_many_and_claim`); then signal each. Returns the new leases."""
+        ttl = self.app.result_ttl
+        acks = [Ack(ctx.token, outcome.result, ttl) for ctx, outcome in done]
+        acked, leases = through_outages(
+            self.storage,
+            # A retry claims nothing: the lost reply of a failed try may have claimed already.
+            lambda retry: self.storage.ack_many_and_claim(
+                acks, queues, 0 if retry else want, lease_s, self.consumer_id
+            ),
+            lambda: any(ctx.given_up() for ctx, _ in done),
+            f"{len(acks)} ack(s)",
+        )
+        for (ctx, _), landed in zip(done, acked, strict=True):
+            ctx.settled = True  # the heartbeat stops renewing this token
+            try:
+                self._acked(ctx, landed)
+            except Exception:  # a receiver's or storage's failure: the ack itself landed
+                log.exception("task %s: acknowledged, but reporting it failed", ctx.task_id)
+        return leases
+
+    def _acked(self, ctx: TaskContext, landed: bool) -> None:
+        if landed or self._completed_by(ctx):
+            self._send(sig.SIGNAL_COMPLETE, ctx)
+        else:
+            self._refused(ctx, "ack")
+
+    def _completed_by(self, ctx: TaskContext) -> bool:
+        """Whether this very attempt made the task done, so that a refused ack is no lease
+        loss: the task called `ctx.complete_in`, or an earlier try of the ack landed but its
+        reply was lost with the connection."""
+        info = self._write(ctx, lambda: self.storage.get(ctx.task_id))
+        if info is None or info.state is not State.DONE or not info.history:
+            return False
+        last = info.history[-1]
+        return last.get("attempt") == ctx.attempt and last.get("outcome") == SUCCEEDED
+
+    # -- the other outcomes ------------------------------------------------------------------
+
+    def _failed(self, ctx: TaskContext, outcome: Outcome) -> None:
+        error = outcome.error or outcome.summary
+        self._send(sig.SIGNAL_ERROR, ctx, outcome.exception())
+        retry = self.retry_policy(ctx)
+        errors_before = ctx.lease.errors
+        if not retry.should_retry(errors_before):
+            log.error("task %s (%s) failed for good after %d error(s): %s",
+                      ctx.task_id, ctx.task_name, errors_before + 1, outcome.summary)  # fmt: skip
+            self.to_dead(ctx, "error", error)
+            return
+        delay = retry.delay(errors_before)
+        eta = time.time() + delay
+        if self._write(ctx, lambda: self.storage.retry(ctx.token, eta, error)):
+            log.info("task %s (%s) failed, retry in %.1fs: %s", ctx.task_id, ctx.task_name,
+                     delay, outcome.summary)  # fmt: skip
+            self._send(sig.SIGNAL_RETRYING, ctx, outcome.exception(), delay)
+        else:
+            self._refused(ctx, "retry")
+
+    def retry_policy(self, ctx: TaskContext) -> RetryPolicy:
+        task = self.app.tasks.get(ctx.task_name)
+        return task.policy if task else DEFAULT_RETRY
+
+    def release(self, ctx: TaskContext, reason: str, delay: float = 0.0) -> bool:
+        """Hand the task back unfinished, claimable after `delay` s (or to dead once
+        `max_interruptions` is spent); False when refused."""
+        if not self.retry_policy(ctx).may_release(ctx.lease.interruptions):
+            detail = f"interrupted {ctx.lease.interruptions + 1} times (max_interruptions)"
+            return self.to_dead(ctx, "interrupted", detail)
+        if self._write(ctx, lambda: self.storage.release(ctx.token, reason, delay)):
+            self._send(sig.SIGNAL_INTERRUPTED, ctx)
+            return True
+        self._refused(ctx, "release")
+        return False
+
+    def _crashed(self, ctx: TaskContext, detail: str) -> None:
+        """The attempt died with its process: requeue now, counting a crash (G4)."""
+        try:
+            rescued = self._write(ctx, lambda: self.storage.crash(ctx.token, detail))
+        except NotImplementedError:
+            log.warning("task %s (%s): %s; it runs again when its lease expires",
+                        ctx.task_id, ctx.task_name, detail)  # fmt: skip
+            return
+        if rescued is None:
+            self._refused(ctx, "crash")
+            return
+        dead = rescued.state is State.DEAD
+        what = "dead: max_crashes reached" if dead else "queued again"
+        log.warning("task %s (%s): %s (crash %d), %s",
+                    ctx.task_id, ctx.task_name, detail, rescued.crashes, what)  # fmt: skip
+        self._send(sig.SIGNAL_RESCUED, ctx, rescued.state.value)
+        if dead:
+            self._send(sig.SIGNAL_DEAD, ctx, "crashed")
+
+    def to_dead(self, ctx: TaskContext, reason: str, error: str) -> bool:
+        """Move the task to dead with `reason`, fenced; False when refused."""
+        if self._write(ctx, lambda: self.storage.dead(ctx.token, reason, error)):
+            self._send(sig.SIGNAL_DEAD, ctx, reason)
+            return True
+        self._refused(ctx, "dead")
+        return False
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def _write(self, ctx: TaskContext, write: Callable[[], T]) -> T:
+        """Make a settling write land: retry it through storage outages, with backoff.
+
+        It ends when the write lands or is refused (the lease is gone), never by dropping the
+        outcome: an attempt whose write could not be delivered would otherwise run again —
+        unless `ctx.give_up_at` passes (a consumer that must exit), when the error is raised.
+        """
+        landed = through_outages(
+            self.storage, lambda _retry: write(), ctx.given_up, f"task {ctx.task_id}"
+        )
+        ctx.settled = True  # the heartbeat stops renewing this token
+        return landed
+
+    def _refused(self, ctx: TaskContext, write: str) -> None:
+        with self._lock:
+            self.stale_writes += 1
+        ctx.lease_lost = True
+        log.warning("task %s (%s): %s refused, this attempt lost its lease",
+                    ctx.task_id, ctx.task_name, write)  # fmt: skip
+        self._send(sig.SIGNAL_LEASE_LOST, ctx, write)
+
+    def _send(self, name: str, ctx: TaskContext, *extra: Any) -> None:
+        if self.app.signals:
+            self.app.signals.send(name, ref_of(ctx), *extra)
+
+
+def ref_of(ctx: TaskContext) -> sig.TaskRef:
+    """The task as signal receivers see it: with its arguments when this process decoded them."""
+    lease = ctx.lease
+    return ctx.ref or sig.TaskRef(lease.id, lease.name, lease.queue, attempt=lease.attempt)

@@ -1,0 +1,46 @@
+"""Riding out storage outages: retry a call while the storage says it is unreachable or busy."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from scoter.storage.base import Storage
+
+log = logging.getLogger("scoter.storage")
+
+T = TypeVar("T")
+
+FIRST_PAUSE_S = 0.05
+LONGEST_PAUSE_S = 2.0
+
+
+def through_outages(
+    storage: Storage, call: Callable[[int], T], give_up: Callable[[], bool], what: str
+) -> T:
+    """Run `call` until it returns, retrying the storage's transient errors with backoff;
+    raise the error once `give_up()` is true. `call` gets the retry number (0 first).
+
+    Only outages are retried (`Storage.transient_errors`): any other error is raised at once.
+    """
+    pause = FIRST_PAUSE_S
+    for retry in itertools.count():
+        try:
+            return call(retry)
+        except storage.transient_errors as exc:
+            if give_up():
+                raise
+            if retry == 0:
+                log.warning("%s: storage unavailable, retrying: %r", what, exc)
+        time.sleep(pause)
+        pause = min(pause * 2, LONGEST_PAUSE_S)
+    raise AssertionError("unreachable")
+
+
+def within(seconds: float) -> Callable[[], bool]:
+    """A `give_up` that is true once `seconds` have passed from now."""
+    deadline = time.monotonic() + seconds
+    return lambda: time.monotonic() >= deadline
