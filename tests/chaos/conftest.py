@@ -5,7 +5,7 @@ run once their module exists (`scoter.storage.redis`, `scoter.storage.postgres`)
 $SCOTER_TEST_REDIS_URL / $SCOTER_TEST_POSTGRES_URL (default: a local server) in a fresh
 namespace; they skip when the server is down, except in CI (CI=true), where they fail.
 $SCOTER_TEST_CHAOS_URLS adds any other URLs (space-separated), used as given.
-Executors other than `thread` run once `scoter worker` accepts them (`-k`).
+Every backend runs with every executor of `scoter worker` (`-k`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from scoter.chaos import worker_executors
+from scoter.consumer.supervisor import EXECUTORS
 
 REDIS_URL = os.environ.get("SCOTER_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 POSTGRES_URL = os.environ.get(
@@ -122,9 +122,6 @@ def backend(
         opened.drop()
 
 
-@pytest.fixture(params=["thread", "process", "asyncio"])
+@pytest.fixture(params=EXECUTORS)
 def executor(request: pytest.FixtureRequest) -> str:
-    name: str = request.param
-    if name not in worker_executors():
-        pytest.skip(f"`scoter worker` has no -k {name} yet")
-    return name
+    return str(request.param)
