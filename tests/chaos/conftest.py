@@ -1,16 +1,14 @@
 """Backends and executors for the chaos suite, and the SCOTER_LONG switch for its long runs.
 
 Each backend is a storage URL. SQLite always runs (a file in tmp_path). Redis and PostgreSQL
-run once their module exists (`scoter.storage.redis`, `scoter.storage.postgres`), against
-$SCOTER_TEST_REDIS_URL / $SCOTER_TEST_POSTGRES_URL (default: a local server) in a fresh
-namespace; they skip when the server is down, except in CI (CI=true), where they fail.
+run against $SCOTER_TEST_REDIS_URL / $SCOTER_TEST_POSTGRES_URL (default: a local server) in a
+fresh namespace; they skip when the server is down, except in CI (CI=true), where they fail.
 $SCOTER_TEST_CHAOS_URLS adds any other URLs (space-separated), used as given.
 Every backend runs with every executor of `scoter worker` (`-k`).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import urllib.parse
 import uuid
@@ -93,10 +91,7 @@ def _postgres() -> Backend:
     return Backend(_with_param(POSTGRES_URL, "schema", schema), drop, server=True)
 
 
-SERVER_BACKENDS: dict[str, tuple[str, Callable[[], Backend]]] = {
-    "redis": ("scoter.storage.redis", _redis),
-    "postgres": ("scoter.storage.postgres", _postgres),
-}
+SERVER_BACKENDS: dict[str, Callable[[], Backend]] = {"redis": _redis, "postgres": _postgres}
 BACKEND_IDS = ["sqlite", *SERVER_BACKENDS, *(f"url{i}" for i in range(len(EXTRA_URLS)))]
 
 
@@ -112,10 +107,7 @@ def backend(
         url = EXTRA_URLS[int(name[3:])]
         yield Backend(url, server=urllib.parse.urlsplit(url).scheme != "sqlite")
         return
-    module, make = SERVER_BACKENDS[name]
-    if importlib.util.find_spec(module) is None:
-        pytest.skip(f"{module} does not exist yet")
-    opened = make()
+    opened = SERVER_BACKENDS[name]()
     try:
         yield opened
     finally:
