@@ -333,8 +333,7 @@ def demo(tasks: int, consumers: int, workers: int) -> None:
 @click.option("--consumers", type=click.IntRange(min=2), default=3, show_default=True)
 @click.option("--seconds", type=click.FloatRange(min=0), default=40.0, show_default=True,
               help="How long the signals go on.")  # fmt: skip
-@click.option("--executor", type=click.Choice(["thread", "process", "asyncio"]),
-              default="thread", show_default=True)  # fmt: skip
+@click.option("--executor", type=click.Choice(EXECUTORS), default="thread", show_default=True)
 @click.option("--seed", type=int, default=None, help="Seed of the random choices. [default: new]")
 def chaos(
     url: str | None, tasks: int, consumers: int, seconds: float, executor: str, seed: int | None

@@ -1,16 +1,14 @@
 """Backends and executors for the chaos suite, and the SCOTER_LONG switch for its long runs.
 
 Each backend is a storage URL. SQLite always runs (a file in tmp_path). Redis and PostgreSQL
-run once their module exists (`scoter.storage.redis`, `scoter.storage.postgres`), against
-$SCOTER_TEST_REDIS_URL / $SCOTER_TEST_POSTGRES_URL (default: a local server) in a fresh
-namespace; they skip when the server is down, except in CI (CI=true), where they fail.
+run against $SCOTER_TEST_REDIS_URL / $SCOTER_TEST_POSTGRES_URL (default: a local server) in a
+fresh namespace; they skip when the server is down, except in CI (CI=true), where they fail.
 $SCOTER_TEST_CHAOS_URLS adds any other URLs (space-separated), used as given.
-Executors other than `thread` run once `scoter worker` accepts them (`-k`).
+Every backend runs with every executor of `scoter worker` (`-k`).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import urllib.parse
 import uuid
@@ -19,7 +17,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from scoter.chaos import worker_executors
+from scoter.consumer.supervisor import EXECUTORS
 
 REDIS_URL = os.environ.get("SCOTER_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 POSTGRES_URL = os.environ.get(
@@ -93,10 +91,7 @@ def _postgres() -> Backend:
     return Backend(_with_param(POSTGRES_URL, "schema", schema), drop, server=True)
 
 
-SERVER_BACKENDS: dict[str, tuple[str, Callable[[], Backend]]] = {
-    "redis": ("scoter.storage.redis", _redis),
-    "postgres": ("scoter.storage.postgres", _postgres),
-}
+SERVER_BACKENDS: dict[str, Callable[[], Backend]] = {"redis": _redis, "postgres": _postgres}
 BACKEND_IDS = ["sqlite", *SERVER_BACKENDS, *(f"url{i}" for i in range(len(EXTRA_URLS)))]
 
 
@@ -112,19 +107,13 @@ def backend(
         url = EXTRA_URLS[int(name[3:])]
         yield Backend(url, server=urllib.parse.urlsplit(url).scheme != "sqlite")
         return
-    module, make = SERVER_BACKENDS[name]
-    if importlib.util.find_spec(module) is None:
-        pytest.skip(f"{module} does not exist yet")
-    opened = make()
+    opened = SERVER_BACKENDS[name]()
     try:
         yield opened
     finally:
         opened.drop()
 
 
-@pytest.fixture(params=["thread", "process", "asyncio"])
+@pytest.fixture(params=EXECUTORS)
 def executor(request: pytest.FixtureRequest) -> str:
-    name: str = request.param
-    if name not in worker_executors():
-        pytest.skip(f"`scoter worker` has no -k {name} yet")
-    return name
+    return str(request.param)

@@ -1,6 +1,6 @@
 """The chaos suite: real consumers on every backend, random SIGTERM/SIGKILL/SIGSTOP, nothing lost.
 
-Each test is one `run_chaos` round (see scoter/chaos.py): it fails on a lost or dead task, on a
+Each test is one `run_chaos` round (see scoter/chaos/): it fails on a lost or dead task, on a
 duplicate not explained by a SIGKILL or a lease lost while SIGSTOPped, on two runs of a task at
 the same time without such a lease loss, on a slow hand-off (G5) and on a slow drain (G6).
 The seed of the random choices is printed; set $SCOTER_CHAOS_SEED to replay the same choices.
@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from scoter.chaos import SIGKILL, SIGSTOP, SIGTERM, Report, print_report, run_chaos
+from scoter.chaos import Report, print_report, run_chaos
+from scoter.chaos.evidence import SIGKILL, SIGSTOP, SIGTERM
 
 from .conftest import Backend
 

@@ -12,26 +12,21 @@ from pathlib import Path
 
 import pytest
 
-from scoter.chaos import (
+from scoter.chaos.checker import Checker, check_drains
+from scoter.chaos.evidence import (
     CHILD,
-    COMPLETED,
-    INTERRUPTED,
-    PAST_DEADLINE,
     SIGKILL,
     SIGSTOP,
     SIGTERM,
     STALL,
-    UNEXPLAINED,
-    Checker,
     Disruption,
     Evidence,
-    Member,
-    Report,
-    Run,
-    Settings,
-    check_drains,
     storage_errors,
 )
+from scoter.chaos.fleet import Member
+from scoter.chaos.report import PAST_DEADLINE, UNEXPLAINED, Report
+from scoter.chaos.settings import Settings
+from scoter.chaos.tasks import COMPLETED, INTERRUPTED, Run
 from scoter.consumer.processes import KILLED_AT_DEADLINE
 from scoter.consumer.supervisor import HELD_OFF
 from scoter.states import State

@@ -23,6 +23,7 @@ HERE = Path(__file__).parent
 POSTGRES_URL = os.environ.get(
     "SCOTER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
+REDIS_URL = os.environ.get("SCOTER_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 @dataclass
@@ -136,6 +137,22 @@ def postgres_schema_url(base: str = POSTGRES_URL) -> str:
             raise
         pytest.skip(f"PostgreSQL at {base} is unreachable: {exc}")
     return f"{base}{'&' if '?' in base else '?'}schema=t{uuid.uuid4().hex[:20]}"
+
+
+def redis_prefix_url(base: str = REDIS_URL) -> str:
+    """`base` naming a fresh key prefix; skips when the server is down (fails when CI=true)."""
+    import redis
+
+    client = redis.Redis.from_url(base, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.ConnectionError as exc:
+        if os.environ.get("CI") == "true":
+            raise
+        pytest.skip(f"no Redis server at {base} (set SCOTER_TEST_REDIS_URL): {exc}")
+    finally:
+        client.close()
+    return f"{base}{'&' if '?' in base else '?'}prefix=t{uuid.uuid4().hex}"
 
 
 def drop_postgres_schema(url: str) -> None:

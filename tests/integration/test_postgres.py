@@ -1,6 +1,10 @@
 """What only the PostgreSQL backend does: URLs, schema and migrations, the server's clock,
 LISTEN/NOTIFY wake-ups, transactional enqueue, `complete_in`, reconnection. The contract
-itself is tested in tests/contract, on every backend."""
+itself is tested in tests/contract, on every backend.
+
+The server is $SCOTER_TEST_POSTGRES_URL (default: the local one), each test in a fresh schema;
+without a server the tests are skipped, except in CI (CI=true), where they fail.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ from typing import Any
 import psycopg
 import pytest
 from click.testing import CliRunner
-from contract.conftest import drop_postgres_schema, postgres_url
+from conftest import drop_postgres_schema, postgres_schema_url
 
 from scoter import SIGNAL_COMPLETE, SIGNAL_LEASE_LOST, LeaseLost, Scoter, State, TaskContext
 from scoter.cli import cli
@@ -31,9 +35,24 @@ from scoter.storage.postgres import Migration, PostgresStorage, SchemaError
 QUEUE = "default"
 
 
+class Recorder:
+    """A signal receiver that keeps the name of every signal sent."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def __call__(self, name: str, task: Any, *extra: Any) -> None:
+        self.names.append(name)
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    return Recorder()
+
+
 @pytest.fixture
 def url() -> Iterator[str]:
-    location = postgres_url()
+    location = postgres_schema_url()
     yield location
     drop_postgres_schema(location)
 

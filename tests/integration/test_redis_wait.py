@@ -1,13 +1,16 @@
-"""The Redis backend's idle wait: BLPOP and the claim script pipelined on one connection."""
+"""The Redis backend's idle wait: BLPOP and the claim script pipelined on one connection.
+
+The server is $SCOTER_TEST_REDIS_URL (default: the local one), each test in a fresh key prefix;
+without a server the tests are skipped, except in CI (CI=true), where they fail.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import redis
-from contract.conftest import _redis_location
+from conftest import redis_prefix_url
 
 from scoter.storage.base import NewTask
 from scoter.storage.redis import RedisStorage
@@ -17,8 +20,8 @@ LEASE = 30.0
 
 
 @pytest.fixture
-def storage(tmp_path: Path) -> Iterator[RedisStorage]:
-    opened = RedisStorage.from_url(_redis_location(tmp_path))
+def storage() -> Iterator[RedisStorage]:
+    opened = RedisStorage.from_url(redis_prefix_url())
     yield opened
     keys = opened.client.keys(f"{opened.prefix}:*")
     if keys:
