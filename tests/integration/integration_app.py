@@ -10,6 +10,7 @@ import asyncio
 import os
 import signal
 import sqlite3
+import sys
 import time
 
 from scoter import SIGNAL_INTERRUPTED, Interrupt, Scoter, TaskContext, TaskRef
@@ -136,3 +137,33 @@ def steps(count: int, ctx: TaskContext) -> int:
         record(f"step {step}", ctx)
     record("finished", ctx)
     return count
+
+
+@app.task(context=True, retries=1, retry_delay=0.1)
+def exits(code: int, ctx: TaskContext) -> None:
+    """Calls sys.exit(), as a click command's main() called from a task does."""
+    record("started", ctx)
+    sys.exit(code)
+
+
+@app.task(context=True, retries=1, retry_delay=0.1)
+async def exits_async(code: int, ctx: TaskContext) -> None:
+    record("started", ctx)
+    sys.exit(code)
+
+
+@app.task(context=True)
+async def cancels_itself(ctx: TaskContext) -> None:
+    """Cancels a future it awaits: its own CancelledError, not the consumer's."""
+    record("started", ctx)
+    waiting = asyncio.get_running_loop().create_future()
+    asyncio.get_running_loop().call_later(0.01, waiting.cancel)
+    await waiting
+
+
+@app.task(context=True)
+async def blocks_loop(seconds: float, ctx: TaskContext) -> None:
+    """Blocks the event loop (a sync call inside a coroutine): no cancel can reach it."""
+    record("started", ctx)
+    time.sleep(seconds)
+    record("finished", ctx)
