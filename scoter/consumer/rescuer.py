@@ -1,7 +1,9 @@
 """The rescuer: recovers tasks whose holder died (lease expired, no release), and expires results.
 
-A rescued task is queued again, counting a crash, or quarantined as dead with reason `crashed`
-once it reached `max_crashes` — so a task that kills its consumer cannot take the fleet down.
+A rescued task that ran alone is queued again, counting a crash, or quarantined as dead with
+reason `crashed` once it reached `max_crashes` — so a task that kills its consumer cannot take
+the fleet down. One that ran beside other tasks is charged nothing and runs alone next
+(`scoter.consumer.isolation`).
 """
 
 from __future__ import annotations
@@ -32,10 +34,14 @@ class Rescuer(Service):
         now = time.time()
         for rescued in self.storage.rescue(now):
             dead = rescued.state is State.DEAD
-            log.warning(
-                "task %s (%s): holder lost its lease (crash %d), %s", rescued.id, rescued.name,
-                rescued.crashes, "dead: max_crashes reached" if dead else "queued again",
-            )  # fmt: skip
+            if rescued.charged:
+                what = "dead: max_crashes reached" if dead else "queued again"
+                log.warning("task %s (%s): holder lost its lease (crash %d), %s",
+                            rescued.id, rescued.name, rescued.crashes, what)  # fmt: skip
+            else:
+                log.warning("task %s (%s): holder lost its lease while it ran other tasks too: "
+                            "not charged, queued again to run alone", rescued.id,
+                            rescued.name)  # fmt: skip
             ref = sig.TaskRef(rescued.id, rescued.name, "")
             self.signals.send(sig.SIGNAL_RESCUED, ref, rescued.state.value)
             if dead:

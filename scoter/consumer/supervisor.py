@@ -27,6 +27,7 @@ from scoter.consumer.aio import AsyncioExecutor
 from scoter.consumer.executor import Executor, ThreadExecutor
 from scoter.consumer.heartbeat import Heartbeat
 from scoter.consumer.inflight import InFlight
+from scoter.consumer.isolation import Isolation
 from scoter.consumer.policy import Policy
 from scoter.consumer.processes import ProcessExecutor
 from scoter.consumer.rescuer import Rescuer
@@ -121,10 +122,11 @@ class Consumer:
         self.prefetch = default_prefetch if prefetch is None else prefetch
         self.settler = Settler(
             self.policy, self.inflight, self.queues, lease, workers, self.prefetch,
-            claiming=lambda: not self.stopping, new_context=self._new_context,
+            claiming=self._claiming, new_context=self._new_context,
         )  # fmt: skip
         self.executor = self._make_executor(executor, app_path)
-        self.settler.deliver = self.executor.submit
+        self.isolation = Isolation(self.storage, self.inflight, self.executor.submit)
+        self.settler.deliver = self.isolation.admit
         self.services: list[Service] = [
             Heartbeat(self.storage, self.inflight, lease, heartbeat, self._lost),
             Scheduler(self.storage, schedule_interval),
@@ -169,6 +171,10 @@ class Consumer:
     def stopping(self) -> bool:
         return self._stop_at is not None
 
+    def _claiming(self) -> bool:
+        """Whether settling may claim successors: not while stopping or isolating a suspect."""
+        return not (self.stopping or self.isolation.active)
+
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         self.stop(restart=signum == signal.SIGHUP)
 
@@ -207,6 +213,10 @@ class Consumer:
         return EXIT_RESTART if self._restart else EXIT_OK
 
     def _fetch(self) -> None:
+        if self.isolation.active:
+            self.isolation.step()
+            self.inflight.wait_below(len(self.inflight), self.poll)
+            return
         free = self.workers - len(self.inflight)
         if free <= 0:
             self.inflight.wait_below(self.workers, self.poll)
@@ -221,7 +231,7 @@ class Consumer:
         for lease in leases:
             ctx = self._new_context(lease)
             self.inflight.add(ctx)
-            self.executor.submit(ctx)
+            self.isolation.admit(ctx)
 
     def _claim(self, free: int) -> list[Lease]:
         """Up to `free` tasks; after a claim that found none, wait for work before claiming."""
