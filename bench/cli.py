@@ -1,8 +1,9 @@
 """`python -m bench`: measure, print, save JSON and a plot, optionally rewrite the docs page.
 
-python -m bench                         every system, 3 runs (about half an hour)
+python -m bench                         every system, 3 runs (about 45 minutes)
 python -m bench --quick --only scoter   tiny sizes, one run: the CI smoke run
 python -m bench --only scoter,huey --backends sqlite --runs 5
+python -m bench --only scoter-process,huey-process --runs 1   the process executors only
 python -m bench --render bench/results/latest.json --write-docs   docs from saved results
 """
 
@@ -38,7 +39,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--quick", action="store_true", help="tiny sizes and one run (smoke test)")
-    p.add_argument("--only", default="", help="systems by name or key: scoter,huey-redis")
+    p.add_argument(
+        "--only", default="", help="systems by name, name-executor or key: scoter,huey-process"
+    )
     p.add_argument("--backends", default="", help=f"subset of {','.join(BACKENDS)}")
     p.add_argument("--runs", type=int, help="runs per figure (default 3; 1 with --quick)")
     p.add_argument("--drain", type=int, help="tasks per drain (default 20000)")
@@ -94,7 +97,8 @@ def selected(args: argparse.Namespace) -> list[System]:
     return [
         s
         for s in SYSTEMS
-        if (not only or s.name in only or s.key in only) and (not backends or s.backend in backends)
+        if (not only or {s.name, s.family, s.key} & only)
+        and (not backends or s.backend in backends)
     ]
 
 
@@ -127,6 +131,8 @@ def _entry(system: System, sizes: Sizes) -> dict[str, Any]:
     return {
         "name": system.name,
         "backend": system.backend,
+        "executor": system.executor,
+        "groups": list(system.groups),
         "version": system.version,
         "concurrency": system.concurrency,
         "sizes": asdict(sizes.for_system(system)),

@@ -11,12 +11,19 @@ and waits for the reply: a no-op task's whole cost is mostly the instrument's, a
 per-command client work (pool checks, a poll of the socket, argument checks) would be most of
 it, for every system alike, and squeeze the differences between the queues.
 
+An `async def` task (scoter's asyncio executor, arq) records it with `aincr()`: on Redis the
+same `RPUSH` on an asyncio connection of its own while it awaits the reply (connections are
+pooled per process, one for each task awaiting one), so that no event loop waits on a socket
+and both asyncio systems pay the same instrument; in SQLite the same insert as a sync task's
+(a local file: the loop waits for it, as long for every system).
+
 Timestamps are `time.perf_counter()`, which on Linux is CLOCK_MONOTONIC: one clock for every
 process of the machine, so the harness can compare them with its own readings.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import sqlite3
@@ -167,6 +174,44 @@ class RedisPusher:
         self._sock.close()
 
 
+class AsyncRedisPusher:
+    """`RPUSH key value` in RESP on an asyncio connection of its own (one awaiter at a time)."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, key: str):
+        self._reader = reader
+        self._writer = writer
+        self._head = b"*3\r\n" + _bulk(b"RPUSH") + _bulk(key.encode())
+
+    @classmethod
+    async def connect(cls, url: str, key: str) -> AsyncRedisPusher:
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme != "redis":
+            raise ValueError(f"the counter speaks plain TCP: use a redis:// URL, not {url}")
+        host, port = parts.hostname or "localhost", parts.port or 6379
+        pusher = cls(*await asyncio.open_connection(host, port), key)
+        pusher._writer.get_extra_info("socket").setsockopt(
+            socket.IPPROTO_TCP, socket.TCP_NODELAY, 1
+        )
+        if parts.password:
+            await pusher._call(_resp(b"AUTH", *_words(parts.username, parts.password)))
+        db = parts.path.strip("/")
+        if db and db != "0":
+            await pusher._call(_resp(b"SELECT", db.encode()))
+        return pusher
+
+    async def push(self, value: bytes) -> None:
+        await self._call(self._head + _bulk(value))
+
+    async def _call(self, command: bytes) -> None:
+        self._writer.write(command)
+        reply = await self._reader.readuntil(b"\r\n")
+        if reply.startswith(b"-"):
+            raise RuntimeError(f"the counter's Redis command failed: {reply.decode().strip()}")
+
+    def close(self) -> None:
+        self._writer.close()
+
+
 def _resp(*words: bytes) -> bytes:
     return b"*%d\r\n" % len(words) + b"".join(map(_bulk, words))
 
@@ -194,3 +239,23 @@ def incr() -> None:
     if _task_counter is None:
         _task_counter = Counter(os.environ[ENV_COUNTER], os.environ.get(ENV_PREFIX, "bench"))
     _task_counter.incr()
+
+
+_idle_pushers: list[AsyncRedisPusher] = []
+
+
+async def aincr() -> None:
+    """What an `async def` benchmark task does: `incr()` without waiting on Redis in the loop.
+    The pushers belong to the one event loop of the process that runs the tasks."""
+    url = os.environ[ENV_COUNTER]
+    if not url.startswith("redis"):
+        incr()
+        return
+    now = time.perf_counter()
+    if _idle_pushers:
+        pusher = _idle_pushers.pop()
+    else:
+        key = f"{os.environ.get(ENV_PREFIX, 'bench')}:{REDIS_KEY}"
+        pusher = await AsyncRedisPusher.connect(url, key)
+    await pusher.push(repr(now).encode())
+    _idle_pushers.append(pusher)

@@ -10,6 +10,23 @@ from bench.producer import ROUND_TRIPS
 
 NOTES = Path(__file__).parent / "notes" / "profile.md"
 
+PROCESS_NOTE = """\
+- **`-k process`**: scoter `-w 4 -k process` (4 spawned children run the tasks; the parent
+  claims, heartbeats and settles) against Huey `-w 4 -k process` (4 forked workers, each
+  dequeuing on its own), on SQLite and Redis. Target: drain (1 process) at least 1.5 x Huey's.
+  Peak RSS sums each process's RSS, so the pages Huey's forked workers share with their parent
+  count once per process; scoter's spawned children share almost none."""
+
+ASYNCIO_NOTE = """\
+- **`-k asyncio`**: an `async def` no-op, 10 at once (`-w 10 -k asyncio`), against arq (10 jobs
+  at once, its default) on Redis. Both tasks record their completion the same way: one `RPUSH`
+  on an asyncio connection of the counter's own, so that no loop waits on a socket. **No
+  target is set**: the ratio is reported. On SQLite no peer runs `async def` tasks: arq has no
+  SQLite backend, and Huey's greenlet workers need gevent (not in the `bench` extra), which
+  cannot make sqlite3's calls cooperative; Huey's thread workers are the huey-sqlite row,
+  measured against scoter's thread executor. So scoter-asyncio-sqlite has no ratio; scoter's
+  thread row beside it shows what the event loop costs."""
+
 
 def render(results: dict[str, Any], plot_name: str | None) -> str:
     parts = [
@@ -18,6 +35,7 @@ def render(results: dict[str, Any], plot_name: str | None) -> str:
         _method(results),
         _results(results),
         _targets(results),
+        _executors(results),
         _round_trips(results),
         _plot(plot_name),
         _commands(results),
@@ -152,6 +170,25 @@ def _targets(results: dict[str, Any]) -> str:
         met = {True: "yes", False: "**no**", None: "not run"}[t["met"]]
         cells = [_num(t["value"]), _num(t["reference"]), _num(t["ratio"])]
         lines.append(f"| {t['target']} | " + " | ".join(cells) + f" | {met} |")
+    return "\n".join(lines) + "\n"
+
+
+def _executors(results: dict[str, Any]) -> str:
+    """What the executor rows are compared with, and why, when the run has any."""
+    ran = {s["executor"] for s in results["systems"].values()
+           if s.get("executor") and not s.get("skipped")}  # fmt: skip
+    if not ran:
+        return ""
+    lines = [
+        "## Executors",
+        "",
+        "scoter's other executors against the peers' consumers of the same kind, on the same",
+        "backend with the same concurrency; the ratios above pair them only with each other.",
+    ]
+    if "process" in ran:
+        lines += ["", PROCESS_NOTE]
+    if "asyncio" in ran:
+        lines += ["", ASYNCIO_NOTE]
     return "\n".join(lines) + "\n"
 
 

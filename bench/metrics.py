@@ -57,13 +57,14 @@ def median(system: dict[str, Any], key: str) -> float | None:
 
 
 def ratios(systems: dict[str, dict[str, Any]]) -> dict[str, dict[str, dict[str, float]]]:
-    """scoter-BACKEND → peer → metric → scoter's median / the peer's median."""
+    """scoter's row → peer → metric → scoter's median / the peer's median, for each peer on
+    the same backend in a group of scoter's row (its usual consumer, or the same executor)."""
     out: dict[str, dict[str, dict[str, float]]] = {}
     for key, ours in systems.items():
         if ours["name"] != "scoter" or not ours.get("metrics"):
             continue
         for peer_key, peer in systems.items():
-            if peer["name"] == "scoter" or peer["backend"] != ours["backend"]:
+            if not _paired(ours, peer):
                 continue
             row = {}
             for m in METRICS:
@@ -73,6 +74,14 @@ def ratios(systems: dict[str, dict[str, Any]]) -> dict[str, dict[str, dict[str, 
             if row:
                 out.setdefault(key, {})[peer_key] = row
     return out
+
+
+def _paired(ours: dict[str, Any], peer: dict[str, Any]) -> bool:
+    return (
+        peer["name"] != "scoter"
+        and peer["backend"] == ours["backend"]
+        and bool(set(peer["groups"]) & set(ours["groups"]))
+    )
 
 
 def round_trips(systems: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
@@ -117,6 +126,8 @@ TARGETS = [
     Target("scoter-redis", "enqueue_single", 1.5, "huey-redis"),
     Target("scoter-redis", "enqueue_bulk", 50_000, None),
     Target("scoter-redis", "latency_p50_ms", 1.25, "huey-redis", at_least=False),
+    Target("scoter-process-sqlite", "drain_1", 1.5, "huey-process-sqlite"),
+    Target("scoter-process-redis", "drain_1", 1.5, "huey-process-redis"),
     Target("scoter-postgres", "drain_1", 4, "procrastinate-postgres"),
     Target("scoter-postgres", "latency_p50_ms", 1, "procrastinate-postgres", at_least=False),
 ]

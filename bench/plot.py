@@ -20,7 +20,7 @@ def drain_plot(results: dict[str, Any], path: Path) -> Path | None:
         return None
     rows = sorted(
         ((k, s) for k, s in results["systems"].items() if "drain_1" in s.get("metrics", {})),
-        key=lambda row: (BACKENDS.index(row[1]["backend"]), row[1]["name"] != "scoter"),
+        key=_order,
     )
     if not rows:
         return None
@@ -40,6 +40,16 @@ def drain_plot(results: dict[str, Any], path: Path) -> Path | None:
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def _order(row: tuple[str, Any]) -> tuple[int, str, bool]:
+    """By backend, the usual consumers first, then each executor's rows; scoter first."""
+    system = row[1]
+    return (
+        BACKENDS.index(system["backend"]),
+        system.get("executor") or "",
+        system["name"] != "scoter",
+    )
 
 
 def _bars(

@@ -40,12 +40,23 @@ class System:
     """Fewer latency tasks, for peers whose idle consumer polls slowly."""
     url_variable: str | None = None
     """An environment variable through which the peer's own CLI reads the server URL."""
+    executor: str | None = None
+    """The consumer's kind of worker when the row is not the system's usual consumer
+    (`process`, `asyncio`): part of the key, e.g. scoter-process-redis."""
+    groups: tuple[str, ...] = ("default",)
+    """The comparisons the row is in: scoter's row in a group is divided by each peer's row in
+    the same group on the same backend (`default`: each system's usual consumer)."""
     flush = True
     """Empty the Redis database before each measurement: the peers' keys have fixed names."""
 
     @property
+    def family(self) -> str:
+        """The name, with the executor when there is one: scoter-process."""
+        return f"{self.name}-{self.executor}" if self.executor else self.name
+
+    @property
     def key(self) -> str:
-        return f"{self.name}-{self.backend}"
+        return f"{self.family}-{self.backend}"
 
     @property
     def version(self) -> str:

@@ -6,10 +6,32 @@ from __future__ import annotations
 from bench.systems.base import Huey, System
 
 HUEY = ("huey_consumer", "bench.apps.huey_app.huey", "-w", "4", "-k", "thread", "-q")
+HUEY_PROCESS = ("huey_consumer", "bench.apps.huey_app.huey", "-w", "4", "-k", "process", "-q")
 
 PEERS: list[System] = [
     Huey("huey", "sqlite", "huey_app", "huey", HUEY, "4 threads (-w 4 -k thread)", max_latency=200),
     Huey("huey", "redis", "huey_app", "huey", HUEY, "4 threads (-w 4 -k thread)"),
+    Huey(
+        "huey",
+        "sqlite",
+        "huey_app",
+        "huey",
+        HUEY_PROCESS,
+        "4 processes (-w 4 -k process)",
+        max_latency=200,
+        executor="process",
+        groups=("process",),
+    ),
+    Huey(
+        "huey",
+        "redis",
+        "huey_app",
+        "huey",
+        HUEY_PROCESS,
+        "4 processes (-w 4 -k process)",
+        executor="process",
+        groups=("process",),
+    ),
     System(
         "rq",
         "redis",
@@ -46,6 +68,7 @@ PEERS: list[System] = [
         "asyncio, up to 10 jobs at once (default max_jobs)",
         max_drain=5000,
         max_latency=100,
+        groups=("default", "asyncio"),
     ),
     System(
         "procrastinate",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 import uuid
@@ -9,7 +10,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from bench import counter as counter_module
 from bench.counter import Counter, _words
+from bench.settings import ENV_COUNTER, ENV_PREFIX
 
 redis = pytest.importorskip("redis")
 URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
@@ -43,6 +46,27 @@ def test_every_push_from_every_thread_is_counted_in_order_of_time(counter: Count
     assert done.first is not None and done.last is not None and done.first <= done.last
     # the pushes landed in the database of the URL, not database 0
     assert redis.Redis.from_url(URL).llen(counter.key) == 200
+
+
+def test_async_tasks_push_on_pooled_connections_of_their_own(
+    counter: Counter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(ENV_COUNTER, URL)
+    monkeypatch.setenv(ENV_PREFIX, counter.prefix)
+    idle = counter_module._idle_pushers
+
+    async def two_rounds() -> None:
+        for _ in range(2):
+            await asyncio.gather(*(counter_module.aincr() for _ in range(10)))
+        assert 1 <= len(idle) <= 10  # one connection per task awaiting a reply, reused
+        for pusher in idle:
+            pusher.close()
+        idle.clear()
+
+    asyncio.run(two_rounds())
+    done = counter.read()
+    assert done.count == 20
+    assert done.first is not None and done.last is not None and done.first <= done.last
 
 
 def test_a_refused_command_raises_with_the_servers_message(counter: Counter) -> None:
