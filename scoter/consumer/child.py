@@ -34,22 +34,26 @@ OUTCOME = "outcome"
 
 
 class _StopFlag:
-    """Set by SIGTERM (a handler only sets a flag); a watcher thread passes it to the task."""
+    """Set by SIGTERM (a handler only sets a flag); a watcher thread passes it to the task.
+
+    The watcher sleeps until the flag is set, so an idle child costs no CPU.
+    """
 
     def __init__(self) -> None:
-        self.signalled = False
+        self.signalled = threading.Event()
         self.current: TaskContext | None = None
 
     def on_signal(self, _signum: int, _frame: FrameType | None) -> None:
-        self.signalled = True
+        self.signalled.set()
 
     def watch(self) -> None:
-        stopped = threading.Event()
-        while not stopped.wait(STOP_POLL_S):
+        while self.signalled.wait():
             ctx = self.current
-            if self.signalled and ctx is not None:
-                ctx.request_stop()
-                self.signalled = False
+            if ctx is None:  # between tasks: the next task hears it, unless cleared first
+                time.sleep(STOP_POLL_S)
+                continue
+            ctx.request_stop()
+            self.signalled.clear()
 
 
 def _die_with_parent() -> None:
@@ -84,7 +88,7 @@ def main(app_path: str, conn: Connection) -> None:
     app = load_app(app_path)
     conn.send((READY,))
     while (work := conn.recv()) is not None:
-        flag.signalled = False
+        flag.signalled.clear()
         lease, lease_s = work
         conn.send(_run(app, lease, lease_s, flag))
 
