@@ -20,6 +20,11 @@ from dataclasses import dataclass, field
 
 from scoter.states import State
 
+EXPIRED = "lease expired"
+"""The history detail of a crash that `rescue` charged."""
+SPARED = "lease expired, not charged: its consumer ran other tasks too; it runs alone next"
+"""The history detail of a crash that `rescue` did not charge (see `Storage.rescue`)."""
+
 
 @dataclass(frozen=True, slots=True)
 class NewTask:
@@ -50,6 +55,9 @@ class Lease:
     interruptions: int
     crashes: int
     checkpoint: bytes | None
+    suspect: bool = False
+    """A holder of this task died while it ran beside other tasks, so its crash was charged to
+    none of them: run it alone (see `Storage.rescue`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +99,8 @@ class TaskInfo:
     """One entry per finished attempt: {"attempt", "outcome", "at", "consumer", "detail"}."""
     progress: tuple[int, int] | None = None
     """(done, total) as the running attempt last reported it."""
+    suspect: bool = False
+    """A holder died while running it beside other tasks (see `Lease.suspect`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +111,9 @@ class Rescued:
     name: str
     state: State
     crashes: int
+    charged: bool = True
+    """Whether the crash counted against `max_crashes`: False for an attempt that did not run
+    alone, which is requeued as a suspect instead."""
 
 
 class Storage(abc.ABC):
@@ -125,7 +138,8 @@ class Storage(abc.ABC):
         """Store tasks, all in one atomic step; returns how many were stored.
 
         A task whose id is already live (scheduled, queued or running) is left as it is and not
-        counted, so re-enqueueing a live task is a no-op. An id that is done or dead starts over.
+        counted, so re-enqueueing a live task is a no-op. An id that is done or dead starts over:
+        counters, history and `suspect` reset.
         """
 
     # -- consumers -------------------------------------------------------------------------
@@ -135,7 +149,9 @@ class Storage(abc.ABC):
         """Move up to `n` queued tasks of `queues` to running, each with a new lease token.
 
         Atomic per task: no two callers ever get the same task while its lease lives. Highest
-        priority first, then oldest first. Returns [] when nothing is queued; never blocks.
+        priority first, then oldest first, suspects included (`Lease.suspect` says which). Every
+        new attempt starts not alone (see `isolate`). Returns [] when nothing is queued; never
+        blocks.
         """
 
     @abc.abstractmethod
@@ -208,13 +224,23 @@ class Storage(abc.ABC):
     def checkpoint(self, token: str, state: bytes) -> bool:
         """Store the attempt's progress; the next attempt's lease carries it."""
 
+    @abc.abstractmethod
+    def isolate(self, token: str) -> bool:
+        """Mark the attempt as run alone: its holder runs it with no other attempt of its own
+        running or held. The holder calls it just before it starts such an attempt.
+
+        Only an attempt run alone is charged a crash when its lease expires (`rescue`). One
+        atomic write; fenced: False when the token no longer holds the lease.
+        """
+
     def crash(self, token: str, detail: str) -> Rescued | None:
         """Running → queued at once, counting a crash (dead `crashed` at `max_crashes`).
 
         For a holder that saw its attempt die (a child process killed by a signal) and need
-        not wait for the lease to expire. Fenced: None when the token no longer holds the
-        lease. Backends that cannot raise NotImplementedError; the rescuer then recovers the
-        task when its lease expires.
+        not wait for the lease to expire. Always charged, alone or not: the holder saw which
+        attempt died. Atomic; fenced: None when the token no longer holds the lease. Backends
+        that cannot raise NotImplementedError; the rescuer then recovers the task when its
+        lease expires.
         """
         raise NotImplementedError
 
@@ -227,10 +253,16 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     def rescue(self, now: float) -> list[Rescued]:
-        """Requeue every running task whose lease expired before `now`, counting a crash.
+        """Requeue every running task whose lease expired before `now`: its holder is presumed
+        dead, and which of its attempts killed it is unknown.
 
-        A task whose crashes reach its `max_crashes` goes to dead with reason `crashed`
-        instead. Atomic per task; returns what it moved, [] when nothing expired.
+        An attempt run alone (`isolate`) is charged as `crash` charges it — by the same
+        statement or script — with detail EXPIRED: one crash more, dead `crashed` once crashes
+        reach `max_crashes`. Any other attempt is charged nothing: its task is queued with
+        `suspect` set, crashes unchanged, and a `crashed` history entry with detail SPARED.
+        Consumers run a suspect alone: the task that killed its holder is charged its next
+        crashes, and the tasks that ran beside it none. Atomic per task; returns what it
+        moved, `charged` saying which; [] when nothing expired.
         """
 
     @abc.abstractmethod
@@ -270,7 +302,8 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     def requeue_dead(self, ids: Sequence[str] | None = None) -> int:
-        """Dead → queued for the given ids (all dead tasks when None), budgets reset."""
+        """Dead → queued for the given ids (all dead tasks when None), budgets and `suspect`
+        reset."""
 
     @abc.abstractmethod
     def purge(self, state: State, ids: Sequence[str] | None = None) -> int:

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from scoter.states import LIVE_STATES, State
-from scoter.storage.base import Ack, Lease, NewTask, Rescued, Storage, TaskInfo
+from scoter.storage.base import EXPIRED, SPARED, Ack, Lease, NewTask, Rescued, Storage, TaskInfo
 
 
 @dataclass(slots=True)
@@ -38,6 +38,8 @@ class _Row:
     reason: str | None = None
     history: list[dict[str, object]] = field(default_factory=list)
     progress: tuple[int, int] | None = None
+    alone: bool = False
+    suspect: bool = False
 
 
 class MemoryStorage(Storage):
@@ -81,12 +83,13 @@ class MemoryStorage(Storage):
         row.consumer = consumer_id
         row.lease_expires = expires
         row.attempts += 1
+        row.alone = False
         row.updated_at = now
         self._by_token[row.token] = row
         t = row.task
         return Lease(
             row.token, t.id, t.name, t.queue, t.payload, expires, row.attempts,
-            row.errors, row.interruptions, row.crashes, row.checkpoint,
+            row.errors, row.interruptions, row.crashes, row.checkpoint, row.suspect,
         )  # fmt: skip
 
     def heartbeat(self, tokens: Iterable[str], lease_s: float) -> set[str]:
@@ -171,27 +174,39 @@ class MemoryStorage(Storage):
             row.checkpoint = state
             return True
 
+    def isolate(self, token: str) -> bool:
+        with self._cond:
+            row = self._by_token.get(token)
+            if row is None:
+                return False
+            row.alone = True
+            return True
+
     def rescue(self, now: float) -> list[Rescued]:
         with self._cond:
             expired = [
                 row.token for row in self._by_token.values()
                 if row.token and row.lease_expires is not None and row.lease_expires < now
             ]  # fmt: skip
-            return [self._crash(token, "lease expired") for token in expired]
+            return [self._crash(token, EXPIRED, SPARED) for token in expired]
 
     def crash(self, token: str, detail: str) -> Rescued | None:
         with self._cond:
-            return self._crash(token, detail) if token in self._by_token else None
+            return self._crash(token, detail, None) if token in self._by_token else None
 
-    def _crash(self, token: str, detail: str) -> Rescued:
+    def _crash(self, token: str, detail: str, spared: str | None) -> Rescued:
+        """The one crash rule: an attempt run alone is charged, any other too when `spared`
+        is None; one not charged is queued as a suspect, with `spared` as its detail."""
         row = self._by_token[token]
-        crashes = row.crashes + 1
+        charged = row.alone or spared is None
+        crashes = row.crashes + int(charged)
         state = State.DEAD if crashes >= row.task.max_crashes else State.QUEUED
-        self._settle(token, "crashed", state, detail)
+        self._settle(token, "crashed", state, detail if charged else spared)
         row.crashes = crashes
+        row.suspect = row.suspect or not charged
         if state is State.DEAD:
             row.reason, row.error = "crashed", _crashed_detail(crashes, detail)
-        return Rescued(row.task.id, row.task.name, state, crashes)
+        return Rescued(row.task.id, row.task.name, state, crashes, charged)
 
     def progress(self, token: str, done: int, total: int) -> bool:
         with self._cond:
@@ -248,6 +263,7 @@ class MemoryStorage(Storage):
             for row in rows:
                 row.state, row.reason, row.eta = State.QUEUED, None, None
                 row.errors = row.interruptions = row.crashes = 0
+                row.alone = row.suspect = False
                 row.updated_at = time.time()
             self._cond.notify_all()
             return len(rows)
@@ -308,5 +324,5 @@ def _info(row: _Row) -> TaskInfo:
         consumer=row.consumer, lease_expires=row.lease_expires, result=row.result,
         error=row.error, reason=row.reason, payload=t.payload, created_at=row.created_at,
         updated_at=row.updated_at, history=[dict(h) for h in row.history],
-        progress=row.progress if row.state is State.RUNNING else None,
+        progress=row.progress if row.state is State.RUNNING else None, suspect=row.suspect,
     )  # fmt: skip

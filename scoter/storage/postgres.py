@@ -46,7 +46,7 @@ from scoter.config import redact
 from scoter.exceptions import ConfigurationError
 from scoter.states import State
 from scoter.storage._sql import load_queries
-from scoter.storage.base import Ack, Lease, NewTask, Rescued, Storage, TaskInfo
+from scoter.storage.base import EXPIRED, SPARED, Ack, Lease, NewTask, Rescued, Storage, TaskInfo
 
 SQL = load_queries("postgres.sql")
 DEFAULT_SCHEMA = "scoter"
@@ -367,14 +367,17 @@ class PostgresStorage(Storage):
     def progress(self, token: str, done: int, total: int) -> bool:
         return self._rowcount("progress", token=token, done=done, total=total) == 1
 
+    def isolate(self, token: str) -> bool:
+        return self._rowcount("isolate", token=token) == 1
+
     def crash(self, token: str, detail: str) -> Rescued | None:
-        params = {"token": token, "detail": detail, "channel": self._channel}
+        params = {"token": token, "detail": detail, "spared": None, "channel": self._channel}
         rows = self._rows("crash", params)
         return _rescued(rows[0]) if rows else None
 
     def rescue(self, now: float) -> list[Rescued]:
-        params = {"ahead": now - time.time(), "detail": "lease expired", "channel": self._channel}
-        return [_rescued(row) for row in self._rows("rescue", params)]
+        params = {"ahead": now - time.time(), "detail": EXPIRED, "spared": SPARED}
+        return [_rescued(row) for row in self._rows("rescue", {**params, "channel": self._channel})]
 
     def promote(self, now: float) -> int:
         return int(self._one("promote", ahead=now - time.time(), channel=self._channel)[0])
@@ -458,10 +461,13 @@ class PostgresStorage(Storage):
 
 
 def _render(schema: str) -> dict[str, str]:
-    """The named queries for one schema, ack_many_and_claim with the claim inside."""
+    """The named queries for one schema, ack_many_and_claim with the claim inside, rescue and
+    crash with the crash rule."""
     queries = {name: sql.rstrip(";").replace("{schema}", schema) for name, sql in SQL.items()}
     combined = queries["ack_many_and_claim"].replace("{claim}", queries["claim"])
     queries["ack_many_and_claim"] = combined
+    for name in ("rescue", "crash"):
+        queries[name] = queries[name].replace("{crash_rule}", queries["crash_rule"])
     return queries
 
 
@@ -507,12 +513,12 @@ def _display_url(conninfo: str) -> str:
 
 def _leases(rows: list[tuple[Any, ...]]) -> list[Lease]:
     """Leases from claimed rows (… priority, seq last), highest priority then oldest first."""
-    rows.sort(key=lambda r: (-r[11], r[12]))
-    return [Lease(*row[:11]) for row in rows]
+    rows.sort(key=lambda r: (-r[12], r[13]))
+    return [Lease(*row[:12]) for row in rows]
 
 
 def _rescued(row: tuple[Any, ...]) -> Rescued:
-    return Rescued(row[0], row[1], State(row[2]), row[3])
+    return Rescued(row[0], row[1], State(row[2]), row[3], row[4])
 
 
 def _last_line(text: str | None) -> str | None:
@@ -536,5 +542,5 @@ def _info(r: dict[str, Any]) -> TaskInfo:
         lease_expires=_epoch(r["lease_expires"]), result=r["result"], error=r["error"],
         reason=r["reason"], payload=r["payload"], created_at=r["created_at"].timestamp(),
         updated_at=r["updated_at"].timestamp(), history=r["history"],
-        progress=(progress[0], progress[1]) if progress else None,
+        progress=(progress[0], progress[1]) if progress else None, suspect=r["suspect"],
     )  # fmt: skip

@@ -1,5 +1,6 @@
 -- Queries of the PostgreSQL backend, one per lifecycle step. Each block starts with "-- name: X".
--- "{schema}" is replaced by the storage's schema name, "{claim}" by that query.
+-- "{schema}" is replaced by the storage's schema name, "{claim}" and "{crash_rule}" by those
+-- queries.
 -- The tables are in migrations/postgres/. Times are on the server's clock: a time the caller
 -- passes arrives as `ahead`, its distance in seconds from the caller's present (see postgres.py).
 -- Writes of an attempt find their row by lease token (fencing); statements that make tasks
@@ -49,8 +50,8 @@ stored AS (
         state = excluded.state, max_crashes = excluded.max_crashes, attempts = 0, errors = 0,
         interruptions = 0, crashes = 0, lease_token = NULL, consumer = NULL,
         lease_expires = NULL, checkpoint = NULL, progress = NULL, result = NULL,
-        result_expires = NULL, error = NULL, reason = NULL, history = '[]',
-        created_at = excluded.created_at, updated_at = excluded.updated_at
+        result_expires = NULL, error = NULL, reason = NULL, history = '[]', alone = false,
+        suspect = false, created_at = excluded.created_at, updated_at = excluded.updated_at
     WHERE t.state IN ('done', 'dead')
     RETURNING t.queue, t.state
 ),
@@ -78,12 +79,12 @@ WITH picked AS MATERIALIZED (
 UPDATE {schema}.tasks t
 SET state = 'running', lease_token = gen_random_uuid()::text, consumer = %(consumer)s,
     lease_expires = clock_timestamp() + make_interval(secs => %(lease)s),
-    attempts = t.attempts + 1, updated_at = clock_timestamp()
+    attempts = t.attempts + 1, alone = false, updated_at = clock_timestamp()
 FROM picked
 WHERE t.id = picked.id
 RETURNING t.lease_token, t.id, t.name, t.queue, t.payload,
           extract(epoch FROM t.lease_expires)::float8, t.attempts, t.errors, t.interruptions,
-          t.crashes, t.checkpoint, t.priority, t.seq;
+          t.crashes, t.checkpoint, t.suspect, t.priority, t.seq;
 
 -- name: ack
 UPDATE {schema}.tasks
@@ -194,57 +195,56 @@ WHERE lease_token = %(token)s;
 UPDATE {schema}.tasks SET progress = ARRAY[%(done)s, %(total)s]::integer[]
 WHERE lease_token = %(token)s;
 
+-- name: isolate
+UPDATE {schema}.tasks SET alone = true WHERE lease_token = %(token)s;
+
 -- name: rescue
--- Expired leases, their holders dead: each task is queued again counting a crash, or dead
--- once its crashes reach max_crashes. Rows a settling write holds now are left to it.
-WITH expired AS MATERIALIZED (
-    SELECT id FROM {schema}.tasks
+-- Expired leases, their holders presumed dead, charged or not by the crash rule. Rows a
+-- settling write holds now are left to it.
+WITH target AS MATERIALIZED (
+    SELECT id, alone FROM {schema}.tasks
     WHERE state = 'running' AND lease_expires < now() + make_interval(secs => %(ahead)s)
     FOR UPDATE SKIP LOCKED
 ),
+{crash_rule};
+
+-- name: crash
+-- The holder saw its attempt die (a killed child process): no need to wait for the lease.
+WITH target AS MATERIALIZED (
+    SELECT id, alone FROM {schema}.tasks WHERE lease_token = %(token)s FOR UPDATE
+),
+{crash_rule};
+
+-- name: crash_rule
+-- The one crash rule, the end of `rescue` and `crash`, for the rows of `target` (locked, so
+-- `alone` is the row's latest): an attempt run alone is charged one crash (dead `crashed` once
+-- crashes reach max_crashes); so is any other when %(spared)s is NULL (`crash`), else it is
+-- queued as a suspect, crashes unchanged, with %(spared)s as its history detail.
 crashed AS (
     UPDATE {schema}.tasks t
-    SET crashes = t.crashes + 1,
-        state = CASE WHEN t.crashes + 1 >= t.max_crashes THEN 'dead' ELSE 'queued' END,
-        reason = CASE WHEN t.crashes + 1 >= t.max_crashes THEN 'crashed' ELSE t.reason END,
-        error = CASE WHEN t.crashes + 1 >= t.max_crashes
+    SET crashes = t.crashes + c.charged::integer,
+        state = CASE WHEN t.crashes + c.charged::integer >= t.max_crashes
+            THEN 'dead' ELSE 'queued' END,
+        reason = CASE WHEN t.crashes + c.charged::integer >= t.max_crashes
+            THEN 'crashed' ELSE t.reason END,
+        error = CASE WHEN t.crashes + c.charged::integer >= t.max_crashes
             THEN 'crashed ' || (t.crashes + 1) || ' time(s), the last one: ' || %(detail)s::text
             ELSE t.error END,
+        suspect = t.suspect OR NOT c.charged,
         history = t.history || jsonb_build_object('attempt', t.attempts, 'outcome', 'crashed',
             'at', extract(epoch FROM clock_timestamp()), 'consumer', t.consumer,
-            'detail', %(detail)s::text),
+            'detail', CASE WHEN c.charged THEN %(detail)s::text ELSE %(spared)s::text END),
         lease_token = NULL, consumer = NULL, lease_expires = NULL, progress = NULL,
         updated_at = clock_timestamp()
-    FROM expired
-    WHERE t.id = expired.id
-    RETURNING t.id, t.name, t.state, t.crashes, t.queue
+    FROM (SELECT id, alone OR %(spared)s::text IS NULL AS charged FROM target) c
+    WHERE t.id = c.id
+    RETURNING t.id, t.name, t.state, t.crashes, c.charged, t.queue
 ),
 woken AS (
     SELECT pg_notify(%(channel)s, queue)
     FROM (SELECT DISTINCT queue FROM crashed WHERE state = 'queued') q
 )
-SELECT id, name, state, crashes, (SELECT count(*) FROM woken) FROM crashed;
-
--- name: crash
--- The holder saw its attempt die (a killed child process): no need to wait for the lease.
-WITH crashed AS (
-    UPDATE {schema}.tasks
-    SET crashes = crashes + 1,
-        state = CASE WHEN crashes + 1 >= max_crashes THEN 'dead' ELSE 'queued' END,
-        reason = CASE WHEN crashes + 1 >= max_crashes THEN 'crashed' ELSE reason END,
-        error = CASE WHEN crashes + 1 >= max_crashes
-            THEN 'crashed ' || (crashes + 1) || ' time(s), the last one: ' || %(detail)s::text
-            ELSE error END,
-        history = history || jsonb_build_object('attempt', attempts, 'outcome', 'crashed',
-            'at', extract(epoch FROM clock_timestamp()), 'consumer', consumer,
-            'detail', %(detail)s::text),
-        lease_token = NULL, consumer = NULL, lease_expires = NULL, progress = NULL,
-        updated_at = clock_timestamp()
-    WHERE lease_token = %(token)s
-    RETURNING id, name, state, crashes, queue
-),
-woken AS (SELECT pg_notify(%(channel)s, queue) FROM crashed WHERE state = 'queued')
-SELECT id, name, state, crashes, (SELECT count(*) FROM woken) FROM crashed;
+SELECT id, name, state, crashes, charged, (SELECT count(*) FROM woken) FROM crashed;
 
 -- name: promote
 WITH due AS MATERIALIZED (
@@ -276,7 +276,7 @@ ORDER BY seq LIMIT %(limit)s;
 WITH requeued AS (
     UPDATE {schema}.tasks
     SET state = 'queued', reason = NULL, eta = NULL, errors = 0, interruptions = 0,
-        crashes = 0, updated_at = clock_timestamp()
+        crashes = 0, alone = false, suspect = false, updated_at = clock_timestamp()
     WHERE state = 'dead'
     RETURNING queue
 ),
@@ -287,7 +287,7 @@ SELECT (SELECT count(*) FROM requeued), (SELECT count(*) FROM woken);
 WITH requeued AS (
     UPDATE {schema}.tasks
     SET state = 'queued', reason = NULL, eta = NULL, errors = 0, interruptions = 0,
-        crashes = 0, updated_at = clock_timestamp()
+        crashes = 0, alone = false, suspect = false, updated_at = clock_timestamp()
     WHERE id = ANY(%(ids)s::text[]) AND state = 'dead'
     RETURNING queue
 ),

@@ -31,7 +31,7 @@ from redis.retry import Retry
 from scoter.config import redact
 from scoter.exceptions import ConfigurationError
 from scoter.states import State
-from scoter.storage.base import Ack, Lease, NewTask, Rescued, Storage, TaskInfo
+from scoter.storage.base import EXPIRED, SPARED, Ack, Lease, NewTask, Rescued, Storage, TaskInfo
 
 try:
     import hiredis
@@ -46,11 +46,13 @@ TOKEN_HEX = 32
 US = 1_000_000
 SCRIPTS = (
     "enqueue", "claim", "ack", "ack_many_and_claim", "heartbeat", "retry", "release", "dead",
-    "checkpoint", "crash", "progress", "rescue", "promote", "requeue_dead", "purge",
+    "checkpoint", "isolate", "crash", "progress", "rescue", "promote", "requeue_dead", "purge",
     "expire_results", "get", "counts", "list",
 )  # fmt: skip
-LEASE_FIELDS = 10
+LEASE_FIELDS = 11
 """Fields per lease in a claim's reply (see claim.lua)."""
+RESCUED_FIELDS = 5
+"""Fields per task in a crash's or rescue's reply (see crash in lib.lua)."""
 LEASE_FIELDS_OF_TASK = (b"consumer", b"lease_expires", b"progress")
 """Task hash fields that describe its last lease: they mean something only while running."""
 BLOCK_MARGIN_S = 0.5
@@ -302,6 +304,9 @@ class RedisStorage(Storage):
     def checkpoint(self, token: str, state: bytes) -> bool:
         return self._fenced("checkpoint", token, state)
 
+    def isolate(self, token: str) -> bool:
+        return self._fenced("isolate", token)
+
     def crash(self, token: str, detail: str) -> Rescued | None:
         base = self._token_base(token)
         rescued = [] if base is None else _rescued(self._call("crash", [base], [token, detail]))
@@ -311,7 +316,8 @@ class RedisStorage(Storage):
         return self._fenced("progress", token, done, total)
 
     def rescue(self, now: float) -> list[Rescued]:
-        return _rescued(self._call("rescue", [self._queues], [_us(now - time.time())]))
+        args = [_us(now - time.time()), EXPIRED, SPARED]
+        return _rescued(self._call("rescue", [self._queues], args))
 
     def promote(self, now: float) -> int:
         return int(self._call("promote", [self._queues], [_us(now - time.time())]))
@@ -455,16 +461,18 @@ def _leases(reply: list[Any]) -> list[Lease]:
     r = reply[1:]
     return [
         Lease(r[i].decode(), r[i + 1].decode(), r[i + 2].decode(), r[i + 3].decode(), r[i + 4],
-              expires, int(r[i + 5]), int(r[i + 6]), int(r[i + 7]), int(r[i + 8]), r[i + 9])
+              expires, int(r[i + 5]), int(r[i + 6]), int(r[i + 7]), int(r[i + 8]), r[i + 9],
+              r[i + 10] == 1)
         for i in range(0, len(r), LEASE_FIELDS)
     ]  # fmt: skip
 
 
 def _rescued(r: list[Any]) -> list[Rescued]:
     return [
-        Rescued(r[i].decode(), r[i + 1].decode(), State(r[i + 2].decode()), int(r[i + 3]))
-        for i in range(0, len(r), 4)
-    ]
+        Rescued(r[i].decode(), r[i + 1].decode(), State(r[i + 2].decode()), int(r[i + 3]),
+                r[i + 4] == 1)
+        for i in range(0, len(r), RESCUED_FIELDS)
+    ]  # fmt: skip
 
 
 def _info(task_id: str, pairs: list[bytes]) -> TaskInfo:
@@ -483,6 +491,7 @@ def _info(task_id: str, pairs: list[bytes]) -> TaskInfo:
         error=_text(f, b"error"), reason=_text(f, b"reason"), payload=f[b"payload"],
         created_at=int(f[b"created_at"]) / US, updated_at=int(f[b"updated_at"]) / US,
         history=json.loads(f.get(b"history", b"[]")), progress=_progress(f),
+        suspect=f.get(b"suspect") == b"1",
     )  # fmt: skip
 
 

@@ -22,9 +22,11 @@ from typing import Any
 from scoter.states import State
 from scoter.storage._inotify import FileWatch
 from scoter.storage._sql import load_queries
-from scoter.storage.base import Ack, Lease, NewTask, Rescued, Storage, TaskInfo
+from scoter.storage.base import EXPIRED, SPARED, Ack, Lease, NewTask, Rescued, Storage, TaskInfo
 
 SQL = load_queries("sqlite.sql")
+SCHEMA_VERSION = 1
+"""The file's PRAGMA user_version at this scoter's schema; files made before it have 0."""
 SYNCHRONOUS_MODES = ("normal", "full")
 WAIT_STEP_S = 0.025
 """Where the system cannot report the file's changes (no inotify), how often `wait` looks for
@@ -52,7 +54,7 @@ class SQLiteStorage(Storage):
         self._all: list[sqlite3.Connection] = []
         self._watches: list[FileWatch] = []
         self._all_lock = threading.Lock()
-        self._db.executescript(f"BEGIN IMMEDIATE;\n{SQL['schema']};\nCOMMIT;")
+        self._create_schema()
 
     # -- connections -----------------------------------------------------------------------
 
@@ -97,6 +99,22 @@ class SQLiteStorage(Storage):
             self._watches.clear()
         self._local = threading.local()
 
+    def _create_schema(self) -> None:
+        """Create the tables, or bring an older file's up to SCHEMA_VERSION: one write
+        transaction, so that processes opening the file together change it once."""
+        with self._transaction() as db:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version >= SCHEMA_VERSION:
+                return
+            if db.execute(SQL["has_tasks"]).fetchone() is None:
+                scripts = [SQL["schema"]]
+            else:
+                scripts = [SQL[f"upgrade_to_{v}"] for v in range(version + 1, SCHEMA_VERSION + 1)]
+            for script in scripts:
+                for statement in _statements(script):
+                    db.execute(statement)
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
     # -- producers and consumers -----------------------------------------------------------
 
     def enqueue(self, tasks: Sequence[NewTask]) -> int:
@@ -121,8 +139,11 @@ class SQLiteStorage(Storage):
             rows, _ = self._write("claim_one_queue", {**params, "queue": queues[0]})
         else:
             rows, _ = self._write("claim", {**params, "queues": json.dumps(list(queues))})
-        rows.sort(key=lambda r: (-r[10], r[11]))
-        return [Lease(r[0], r[1], r[2], r[3], r[4], expires, *r[5:10]) for r in rows]
+        rows.sort(key=lambda r: (-r[11], r[12]))
+        return [
+            Lease(r[0], r[1], r[2], r[3], r[4], expires, r[5], r[6], r[7], r[8], r[9], bool(r[10]))
+            for r in rows
+        ]
 
     def heartbeat(self, tokens: Iterable[str], lease_s: float) -> set[str]:
         wanted = set(tokens)
@@ -175,13 +196,16 @@ class SQLiteStorage(Storage):
     def checkpoint(self, token: str, state: bytes) -> bool:
         return self._fenced("checkpoint", token=token, state=state)
 
+    def isolate(self, token: str) -> bool:
+        return self._fenced("isolate", token=token)
+
     def rescue(self, now: float) -> list[Rescued]:
-        params = {"now": now, "detail": "lease expired"}
-        rows, _ = self._write("rescue", params)
+        params = {"token": None, "now": now, "detail": EXPIRED, "spared": SPARED}
+        rows, _ = self._write("crash", params)
         return [_rescued(row) for row in rows]
 
     def crash(self, token: str, detail: str) -> Rescued | None:
-        params = {"token": token, "detail": detail, "now": time.time()}
+        params = {"token": token, "now": time.time(), "detail": detail, "spared": None}
         rows, _ = self._write("crash", params)
         return _rescued(rows[0]) if rows else None
 
@@ -279,7 +303,12 @@ class _Transaction:
 
 
 def _rescued(row: tuple[Any, ...]) -> Rescued:
-    return Rescued(row[0], row[1], State(row[2]), row[3])
+    return Rescued(row[0], row[1], State(row[2]), row[3], bool(row[4]))
+
+
+def _statements(script: str) -> list[str]:
+    """The statements of a schema script, each ending with ';' at the end of a line."""
+    return [s for s in script.split(";\n") if s.strip()]
 
 
 def _json_or_none(ids: Sequence[str] | None) -> str | None:
@@ -304,4 +333,5 @@ def _info(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> TaskInfo:
         created_at=r["created_at"], updated_at=r["updated_at"],
         history=json.loads(r["history"]),
         progress=tuple(json.loads(r["progress"])) if r["progress"] else None,
+        suspect=bool(r["suspect"]),
     )  # fmt: skip

@@ -1,7 +1,10 @@
 -- Queries of the SQLite backend, one per lifecycle step. Each block starts with "-- name: X".
 -- Table scoter_tasks holds one row per task; `seq` orders tasks of equal priority by age.
+-- `alone`: the running attempt runs alone (isolate); `suspect`: a holder died while running
+-- it beside other tasks (the crash rule).
 
 -- name: schema
+-- The schema at version 1 (PRAGMA user_version), for a new file.
 CREATE TABLE IF NOT EXISTS scoter_tasks (
     seq INTEGER PRIMARY KEY,
     id TEXT NOT NULL UNIQUE,
@@ -27,7 +30,9 @@ CREATE TABLE IF NOT EXISTS scoter_tasks (
     history TEXT NOT NULL DEFAULT '[]',
     progress TEXT,
     created_at REAL NOT NULL,
-    updated_at REAL NOT NULL
+    updated_at REAL NOT NULL,
+    alone INTEGER NOT NULL DEFAULT 0,
+    suspect INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS scoter_ready ON scoter_tasks (queue, priority DESC, seq)
     WHERE state = 'queued';
@@ -37,6 +42,14 @@ CREATE INDEX IF NOT EXISTS scoter_expiring ON scoter_tasks (lease_expires)
     WHERE state = 'running';
 CREATE INDEX IF NOT EXISTS scoter_due ON scoter_tasks (eta) WHERE state = 'scheduled';
 CREATE INDEX IF NOT EXISTS scoter_results ON scoter_tasks (result_expires) WHERE state = 'done';
+
+-- name: upgrade_to_1
+-- A file of a scoter without a user_version (0) gets the crash rule's columns.
+ALTER TABLE scoter_tasks ADD COLUMN alone INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE scoter_tasks ADD COLUMN suspect INTEGER NOT NULL DEFAULT 0;
+
+-- name: has_tasks
+SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'scoter_tasks';
 
 -- name: enqueue
 INSERT INTO scoter_tasks (id, name, queue, payload, priority, eta, state, max_crashes,
@@ -50,14 +63,14 @@ ON CONFLICT (id) DO UPDATE SET
     priority = excluded.priority, eta = excluded.eta, state = excluded.state,
     max_crashes = excluded.max_crashes, attempts = 0, errors = 0, interruptions = 0,
     crashes = 0, checkpoint = NULL, result = NULL, result_expires = NULL, error = NULL,
-    reason = NULL, history = '[]', created_at = excluded.created_at,
+    reason = NULL, history = '[]', alone = 0, suspect = 0, created_at = excluded.created_at,
     updated_at = excluded.updated_at
 WHERE state IN ('done', 'dead');
 
 -- name: claim
 UPDATE scoter_tasks
 SET state = 'running', lease_token = lower(hex(randomblob(16))), consumer = :consumer,
-    lease_expires = :expires, attempts = attempts + 1, updated_at = :now
+    lease_expires = :expires, attempts = attempts + 1, alone = 0, updated_at = :now
 WHERE seq IN (
     SELECT seq FROM scoter_tasks
     WHERE state = 'queued' AND queue IN (SELECT value FROM json_each(:queues))
@@ -65,14 +78,14 @@ WHERE seq IN (
     LIMIT :n
 )
 RETURNING lease_token, id, name, queue, payload, attempts, errors, interruptions, crashes,
-          checkpoint, priority, seq;
+          checkpoint, suspect, priority, seq;
 
 -- name: claim_one_queue
 -- The common case: `queue = ?` lets SQLite walk the ready index in order instead of
 -- sorting every queued task of the queues named in a JSON list.
 UPDATE scoter_tasks
 SET state = 'running', lease_token = lower(hex(randomblob(16))), consumer = :consumer,
-    lease_expires = :expires, attempts = attempts + 1, updated_at = :now
+    lease_expires = :expires, attempts = attempts + 1, alone = 0, updated_at = :now
 WHERE seq IN (
     SELECT seq FROM scoter_tasks
     WHERE state = 'queued' AND queue = :queue
@@ -80,7 +93,7 @@ WHERE seq IN (
     LIMIT :n
 )
 RETURNING lease_token, id, name, queue, payload, attempts, errors, interruptions, crashes,
-          checkpoint, priority, seq;
+          checkpoint, suspect, priority, seq;
 
 -- name: heartbeat
 UPDATE scoter_tasks SET lease_expires = :expires
@@ -130,37 +143,32 @@ WHERE lease_token = :token;
 -- name: checkpoint
 UPDATE scoter_tasks SET checkpoint = :state, updated_at = :now WHERE lease_token = :token;
 
--- name: rescue
--- Expired leases: the holder died without a release.
-UPDATE scoter_tasks
-SET crashes = crashes + 1,
-    state = CASE WHEN crashes + 1 >= max_crashes THEN 'dead' ELSE 'queued' END,
-    reason = CASE WHEN crashes + 1 >= max_crashes THEN 'crashed' ELSE reason END,
-    error = CASE WHEN crashes + 1 >= max_crashes
-        THEN 'crashed ' || (crashes + 1) || ' time(s), the last one: ' || :detail
-        ELSE error END,
-    history = json_insert(history, '$[#]', json_object('attempt', attempts,
-        'outcome', 'crashed', 'at', :now, 'consumer', consumer, 'detail', :detail)),
-    lease_token = NULL, consumer = NULL, lease_expires = NULL, progress = NULL,
-    updated_at = :now
-WHERE state = 'running' AND lease_expires < :now
-RETURNING id, name, state, crashes;
+-- name: isolate
+UPDATE scoter_tasks SET alone = 1 WHERE lease_token = :token;
 
 -- name: crash
--- The holder saw its attempt die (a killed child process): no need to wait.
+-- The one crash rule, for `crash` (the attempt holding :token) and `rescue` (:token NULL: every
+-- attempt whose lease expired before :now). An attempt run alone is charged one crash (dead
+-- `crashed` once crashes reach max_crashes); so is any other when :spared is NULL (`crash`:
+-- its holder saw it die), else it is queued as a suspect, crashes unchanged, with :spared as
+-- its history detail.
 UPDATE scoter_tasks
-SET crashes = crashes + 1,
-    state = CASE WHEN crashes + 1 >= max_crashes THEN 'dead' ELSE 'queued' END,
-    reason = CASE WHEN crashes + 1 >= max_crashes THEN 'crashed' ELSE reason END,
-    error = CASE WHEN crashes + 1 >= max_crashes
+SET crashes = crashes + (alone OR :spared IS NULL),
+    state = CASE WHEN crashes + (alone OR :spared IS NULL) >= max_crashes
+        THEN 'dead' ELSE 'queued' END,
+    reason = CASE WHEN crashes + (alone OR :spared IS NULL) >= max_crashes
+        THEN 'crashed' ELSE reason END,
+    error = CASE WHEN crashes + (alone OR :spared IS NULL) >= max_crashes
         THEN 'crashed ' || (crashes + 1) || ' time(s), the last one: ' || :detail
         ELSE error END,
+    suspect = suspect OR NOT (alone OR :spared IS NULL),
     history = json_insert(history, '$[#]', json_object('attempt', attempts,
-        'outcome', 'crashed', 'at', :now, 'consumer', consumer, 'detail', :detail)),
+        'outcome', 'crashed', 'at', :now, 'consumer', consumer,
+        'detail', CASE WHEN alone OR :spared IS NULL THEN :detail ELSE :spared END)),
     lease_token = NULL, consumer = NULL, lease_expires = NULL, progress = NULL,
     updated_at = :now
-WHERE lease_token = :token
-RETURNING id, name, state, crashes;
+WHERE lease_token = :token OR (:token IS NULL AND state = 'running' AND lease_expires < :now)
+RETURNING id, name, state, crashes, alone OR :spared IS NULL;
 
 -- name: progress
 UPDATE scoter_tasks SET progress = :progress WHERE lease_token = :token;
@@ -183,7 +191,7 @@ ORDER BY seq LIMIT :limit;
 -- name: requeue_dead
 UPDATE scoter_tasks
 SET state = 'queued', reason = NULL, eta = NULL, errors = 0, interruptions = 0, crashes = 0,
-    updated_at = :now
+    alone = 0, suspect = 0, updated_at = :now
 WHERE state = 'dead' AND (:ids IS NULL OR id IN (SELECT value FROM json_each(:ids)));
 
 -- name: purge

@@ -50,9 +50,11 @@ def wait_expired(*leases: Lease) -> None:
 
 
 def crash(storage: Storage, lease: Lease) -> None:
-    """Let the lease expire and rescue it, as if its consumer had been SIGKILLed."""
+    """Let the lease expire and rescue it, as if its consumer had been SIGKILLed running this
+    attempt alone: the crash is charged."""
+    assert storage.isolate(lease.token)
     wait_expired(lease)
-    assert lease.id in [r.id for r in storage.rescue(time.time())]
+    assert lease.id in [r.id for r in storage.rescue(time.time()) if r.charged]
 
 
 def in_state(storage: Storage, task_id: str, state: State, **fields: Any) -> None:
@@ -86,6 +88,7 @@ WRITES: dict[str, Callable[[Storage, str], bool]] = {
     "release": lambda s, token: s.release(token, "stale"),
     "dead": lambda s, token: s.dead(token, "error", "StaleError: stale"),
     "checkpoint": lambda s, token: s.checkpoint(token, b"stale checkpoint"),
+    "isolate": lambda s, token: s.isolate(token),
 }
 # The writes that end an attempt.
 SETTLES: dict[str, Callable[[Storage, str], bool]] = {

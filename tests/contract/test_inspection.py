@@ -16,6 +16,7 @@ from .helpers import (
     SHORT,
     TRACEBACK,
     claim_one,
+    crash,
     enqueue,
     in_state,
     one_of_each,
@@ -162,8 +163,9 @@ def _dead_by_error(storage: Storage, task_id: str) -> None:
 
 def _dead_by_crash(storage: Storage, task_id: str) -> None:
     enqueue(storage, task_id, max_crashes=1)
-    wait_expired(claim_one(storage, lease_s=SHORT))
-    assert [r.state for r in storage.rescue(time.time())] == [State.DEAD]
+    crash(storage, claim_one(storage, lease_s=SHORT))
+    info = storage.get(task_id)
+    assert info is not None and info.state is State.DEAD
 
 
 def test_requeue_dead_requeues_all_dead_with_budgets_reset(storage: Storage) -> None:
@@ -194,6 +196,7 @@ def test_requeue_dead_resets_the_crash_budget(storage: Storage) -> None:
     assert storage.requeue_dead(["a"]) == 1
 
     lease = claim_one(storage, lease_s=SHORT)
+    assert storage.isolate(lease.token)
     wait_expired(lease)
     [rescued] = storage.rescue(time.time())
     assert (rescued.state, rescued.crashes) == (State.DEAD, 1)

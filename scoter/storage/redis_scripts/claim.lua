@@ -2,8 +2,8 @@
 -- KEYS: the base P:{q}: of each queue; touches its ready, leases, tokens, wake and t:<id>
 --       keys.
 -- ARGV: prefix, n, lease (µs), consumer id, then n random token prefixes
--- Returns: the lease expiry (µs), then 10 fields per lease: token, id, name, queue, payload,
---          attempt, errors, interruptions, crashes, checkpoint (nil when none).
+-- Returns: the lease expiry (µs), then 11 fields per lease: token, id, name, queue, payload,
+--          attempt, errors, interruptions, crashes, checkpoint (nil when none), suspect (1 or 0).
 
 local now = now_us()
 local expires = now + tonumber(ARGV[3])

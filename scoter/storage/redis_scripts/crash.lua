@@ -1,10 +1,10 @@
 -- crash: the holder saw its attempt die; requeue the task at once counting a crash (dead with
--- reason `crashed` once its crashes reach max_crashes); fenced.
+-- reason `crashed` once its crashes reach max_crashes), alone or not; fenced.
 -- KEYS: P:{q}: of the token's queue; touches its tokens, leases, ready and wake or dead,
 --       and t:<id> keys.
 -- ARGV: prefix, token, detail
--- Returns: id, name, new state, crashes; nothing when the token holds no lease.
+-- Returns: id, name, new state, crashes, charged (1); nothing when the token holds no lease.
 
 local out = {}
-crash(KEYS[1], ARGV[2], ARGV[3], now_us(), out)
+crash(KEYS[1], ARGV[2], ARGV[3], nil, now_us(), out)
 return out

@@ -7,7 +7,9 @@
 -- microseconds of the server's clock (TIME).
 --   P:{q}:t:<id>   hash    one task, with the fields of a SQLite row; absent = NULL, counters 0.
 --                          token, consumer, lease_expires and progress describe the last lease:
---                          they mean something only while the state is running.
+--                          they mean something only while the state is running; so does alone
+--                          ('1': the attempt runs alone, see isolate.lua). suspect '1': a
+--                          holder died while running it beside other tasks (see crash below).
 --   P:{q}:ready    zset    the queued tasks: score -priority, member <16-digit seq><id>
 --   P:{q}:leases   zset    the running task ids by lease expiry (what rescue scans)
 --   P:{q}:scheduled, P:{q}:done, P:{q}:dead
@@ -188,46 +190,56 @@ local function ack_many(key1, first, count, now, out)
   flush(writes)
 end
 
--- The attempt holding `token` died: its task is queued again counting a crash, or dead
--- `crashed` once its crashes reach max_crashes. Appends id, name, state, crashes to `out`,
--- nothing when the token holds no lease.
-local function crash(b, token, detail, now, out)
+-- The one crash rule, of crash.lua and rescue.lua: the attempt holding `token` died. Run alone
+-- (isolate.lua), it is charged one crash: its task is queued again, or dead `crashed` once its
+-- crashes reach max_crashes. So is any other when `spared` is nil (its holder saw it die), else
+-- its task is queued as a suspect, crashes unchanged, with `spared` as its history detail.
+-- Appends id, name, state, crashes, charged (1 or 0) to `out`, nothing when the token holds no
+-- lease.
+local function crash(b, token, detail, spared, now, out)
   local id = redis.call('HGET', b .. 'tokens', token)
   if not id then
     return
   end
   local tk = b .. 't:' .. id
-  local f = redis.call('HMGET', tk, 'crashes', 'max_crashes', 'name')
-  local crashes = tonumber(f[1] or 0) + 1
+  local f = redis.call('HMGET', tk, 'crashes', 'max_crashes', 'name', 'alone')
+  local charged = f[4] == '1' or not spared
+  local crashes = tonumber(f[1] or 0) + (charged and 1 or 0)
   local state = crashes >= tonumber(f[2]) and 'dead' or 'queued'
-  settle(b, token, 'crashed', state, detail, now)
-  redis.call('HSET', tk, 'crashes', crashes)
+  settle(b, token, 'crashed', state, charged and detail or spared, now)
+  if charged then
+    redis.call('HSET', tk, 'crashes', crashes)
+  else
+    redis.call('HSET', tk, 'suspect', '1')
+  end
   if state == 'dead' then
     redis.call('HSET', tk, 'reason', 'crashed',
       'error', 'crashed ' .. crashes .. ' time(s), the last one: ' .. detail)
   end
   local n = #out
   out[n + 1], out[n + 2], out[n + 3], out[n + 4] = id, f[3], state, crashes
+  out[n + 5] = charged and 1 or 0
 end
 
--- Lease one ready task (its member of `b`ready) and append its 10 lease fields to `out`; its
--- index writes go to `writes`.
+-- Lease one ready task (its member of `b`ready) and append its 11 lease fields to `out`; its
+-- index writes go to `writes`. The attempt starts not alone.
 local function lease(b, member, token, consumer, expires, now, out, writes)
   local id = string.sub(member, SEQ_DIGITS + 1)
   local tk = b .. 't:' .. id
   local f = redis.call('HMGET', tk, 'queue', 'name', 'payload', 'errors', 'interruptions',
-    'crashes', 'checkpoint', 'attempts')
+    'crashes', 'checkpoint', 'attempts', 'suspect')
   local attempt = tonumber(f[8] or 0) + 1
   token = token .. f[1]
   gather(writes, 'ZREM', b .. 'ready', member)
   gather(writes, 'HSET', b .. 'tokens', token, id)
   gather(writes, 'ZADD', b .. 'leases', expires, id)
   redis.call('HSET', tk, 'state', 'running', 'token', token, 'consumer', consumer,
-    'lease_expires', int(expires), 'attempts', attempt, 'progress', '', 'updated_at', int(now))
+    'lease_expires', int(expires), 'attempts', attempt, 'progress', '', 'alone', '0',
+    'updated_at', int(now))
   local n = #out
   out[n + 1], out[n + 2], out[n + 3], out[n + 4], out[n + 5] = token, id, f[2], f[1], f[3]
   out[n + 6], out[n + 7], out[n + 8], out[n + 9] = attempt, f[4] or '0', f[5] or '0', f[6] or '0'
-  out[n + 10] = f[7]
+  out[n + 10], out[n + 11] = f[7], f[9] == '1' and 1 or 0
 end
 
 -- Lease up to n ready tasks of the queues at `bases`, highest priority first, then oldest,

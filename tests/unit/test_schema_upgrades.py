@@ -1,0 +1,187 @@
+"""Databases made by an older scoter, opened by this one: SQLite files upgrade themselves when
+opened, PostgreSQL schemas with `scoter migrate` (0002: the crash rule's `alone` and
+`suspect`). Tasks stored before the upgrade keep working, none of them a suspect."""
+
+from __future__ import annotations
+
+import multiprocessing
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from contract.conftest import drop_postgres_schema, postgres_url
+
+from scoter.storage import postgres
+from scoter.storage.base import SPARED, Storage
+from scoter.storage.postgres import PostgresStorage, SchemaError
+from scoter.storage.sqlite import SCHEMA_VERSION, SQLiteStorage
+
+QUEUE = "default"
+
+SQLITE_VERSION_0 = """
+CREATE TABLE scoter_tasks (
+    seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, name TEXT NOT NULL, queue TEXT NOT NULL,
+    payload BLOB NOT NULL, priority INTEGER NOT NULL DEFAULT 0, eta REAL, state TEXT NOT NULL,
+    max_crashes INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+    errors INTEGER NOT NULL DEFAULT 0, interruptions INTEGER NOT NULL DEFAULT 0,
+    crashes INTEGER NOT NULL DEFAULT 0, lease_token TEXT, consumer TEXT, lease_expires REAL,
+    checkpoint BLOB, result BLOB, result_expires REAL, error TEXT, reason TEXT,
+    history TEXT NOT NULL DEFAULT '[]', progress TEXT, created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX scoter_ready ON scoter_tasks (queue, priority DESC, seq) WHERE state = 'queued';
+CREATE UNIQUE INDEX scoter_leased ON scoter_tasks (lease_token) WHERE lease_token IS NOT NULL;
+CREATE INDEX scoter_expiring ON scoter_tasks (lease_expires) WHERE state = 'running';
+CREATE INDEX scoter_due ON scoter_tasks (eta) WHERE state = 'scheduled';
+CREATE INDEX scoter_results ON scoter_tasks (result_expires) WHERE state = 'done';
+"""
+"""The tables of a file made by scoter before SQLite's schema had a version."""
+
+OLD_ROWS = """
+INSERT INTO {table} (id, name, queue, payload, state, max_crashes, attempts, lease_token,
+                     consumer, lease_expires, created_at, updated_at)
+VALUES ('queued', 'app.work', 'default', {payload}, 'queued', 3, 0, NULL, NULL, NULL, {now},
+        {now}),
+       ('running', 'app.work', 'default', {payload}, 'running', 3, 1, 'old-token', 'c0',
+        {expired}, {now}, {now})
+"""
+"""A queued task, and a running one whose lease expired before the upgrade."""
+
+
+def _old_rows(table: str, payload: str, now: str, expired: str) -> str:
+    return OLD_ROWS.format(table=table, payload=payload, now=now, expired=expired)
+
+
+def _check_old_tasks_work(storage: Storage) -> None:
+    """The tasks of OLD_ROWS, after the upgrade: rescued, claimed, isolated and charged."""
+    for task_id in ("queued", "running"):
+        info = storage.get(task_id)
+        assert info is not None and (info.payload, info.suspect) == (b"{}", False)
+    [rescued] = storage.rescue(time.time())  # run beside others, for all it knows
+    assert (rescued.id, rescued.charged, rescued.crashes) == ("running", False, 0)
+    info = storage.get("running")
+    assert info is not None and info.suspect and info.history[-1]["detail"] == SPARED
+
+    leases = storage.claim([QUEUE], 2, 0.05, "c1")
+    assert [(lease.id, lease.suspect) for lease in leases] == [("queued", False), ("running", True)]
+    assert storage.ack(leases[0].token, None, None)
+    assert storage.isolate(leases[1].token)
+    time.sleep(0.1)
+    [rescued] = storage.rescue(time.time())
+    assert (rescued.id, rescued.charged, rescued.crashes) == ("running", True, 1)
+
+
+# -- SQLite ----------------------------------------------------------------------------------
+
+
+def _version_0_file(path: Path) -> None:
+    with sqlite3.connect(path) as db:
+        db.executescript(SQLITE_VERSION_0)
+        db.execute(_old_rows("scoter_tasks", "x'7b7d'", "1.0", "2.0"))
+    db.close()
+
+
+def _user_version(path: Path) -> int:
+    with sqlite3.connect(path) as db:
+        version: int = db.execute("PRAGMA user_version").fetchone()[0]
+    db.close()
+    return version
+
+
+def test_an_old_sqlite_file_is_upgraded_when_opened(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    _version_0_file(path)
+    assert _user_version(path) == 0
+
+    storage = SQLiteStorage(str(path))
+
+    assert _user_version(path) == SCHEMA_VERSION
+    _check_old_tasks_work(storage)
+    storage.close()
+    SQLiteStorage(str(path)).close()  # opened again: nothing left to do
+
+
+def _open_when_told(path: str, start: Any) -> None:
+    start.wait(30)
+    SQLiteStorage(path).close()
+
+
+def test_processes_opening_an_old_file_together_upgrade_it_once(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    _version_0_file(path)
+    spawn = multiprocessing.get_context("spawn")
+    start = spawn.Event()
+    procs = [spawn.Process(target=_open_when_told, args=(str(path), start)) for _ in range(4)]
+    for proc in procs:
+        proc.start()
+    start.set()
+    for proc in procs:
+        proc.join(60)
+
+    assert [proc.exitcode for proc in procs] == [0] * 4
+    assert _user_version(path) == SCHEMA_VERSION
+    storage = SQLiteStorage(str(path))
+    _check_old_tasks_work(storage)
+    storage.close()
+
+
+def test_a_new_sqlite_file_starts_at_the_current_version(tmp_path: Path) -> None:
+    SQLiteStorage(str(tmp_path / "new.db")).close()
+    assert _user_version(tmp_path / "new.db") == SCHEMA_VERSION
+
+
+# -- PostgreSQL ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def url() -> Iterator[str]:
+    location = postgres_url()
+    yield location
+    drop_postgres_schema(location)
+
+
+def _schema(url: str) -> str:
+    return url.partition("?schema=")[2]
+
+
+def test_migration_0002_upgrades_a_version_1_schema(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with monkeypatch.context() as old_scoter:  # a scoter that knew only 0001
+        old_scoter.setattr(postgres, "MIGRATIONS", postgres.MIGRATIONS[:1])
+        old_scoter.setattr(postgres, "LATEST", 1)
+        old = PostgresStorage.from_url(url)
+        assert old.migrate() == ["0001_initial.sql"]
+        old.close()
+    table = f"{_schema(url)}.tasks"
+    with psycopg.connect(url.partition("?schema=")[0], autocommit=True) as db:
+        expired = "now() - interval '1 minute'"
+        db.execute(_old_rows(table, "'\\x7b7d'::bytea", "now()", expired))
+
+    storage = PostgresStorage.from_url(url)
+    with pytest.raises(SchemaError, match="scoter migrate"):
+        storage.get("queued")
+    assert storage.migrate() == ["0002_suspects.sql"]
+
+    _check_old_tasks_work(storage)
+    storage.close()
+
+
+def _columns(url: str) -> dict[str, Any]:
+    query = (
+        "SELECT column_name, column_default FROM information_schema.columns "
+        "WHERE table_schema = %s AND table_name = 'tasks' AND column_name IN ('alone', 'suspect')"
+    )
+    with psycopg.connect(url.partition("?schema=")[0]) as db:
+        return dict(db.execute(query, (_schema(url),)).fetchall())
+
+
+def test_a_new_postgres_schema_has_the_crash_rule_columns(url: str) -> None:
+    storage = PostgresStorage.from_url(url)
+    assert storage.counts() == {}
+    storage.close()
+    assert _columns(url) == {"alone": "false", "suspect": "false"}
