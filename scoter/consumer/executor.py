@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 from collections.abc import Callable
@@ -13,6 +14,8 @@ from scoter.context import TaskContext
 
 if TYPE_CHECKING:
     from scoter.app import Scoter
+
+log = logging.getLogger("scoter.consumer")
 
 Settle = Callable[[TaskContext, Outcome], None]
 """Where an executor hands each finished attempt: `Settler.put`."""
@@ -94,4 +97,11 @@ class ThreadExecutor:
     def _work_loop(self) -> None:
         while (ctx := self._work.get()) is not None:
             if ctx.begin():  # else the consumer handed it back before it started
-                self.settle(ctx, attempt.execute(self.app, ctx))
+                self.settle(ctx, self._execute(ctx))
+
+    def _execute(self, ctx: TaskContext) -> Outcome:
+        try:
+            return attempt.execute(self.app, ctx)
+        except Exception as exc:  # a bug of ours: fail the attempt, keep the worker
+            log.exception("task %s: the thread executor failed", ctx.task_id)
+            return Outcome.failed(exc)

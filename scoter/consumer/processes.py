@@ -71,6 +71,8 @@ class ProcessExecutor:
         self._pending: deque[TaskContext] = deque()
         self._lock = threading.Lock()
         self._wake_read, self._wake_write = self._mp.Pipe(duplex=False)
+        self._woken = False
+        """A wake-up is on its way to the monitor: submits need not send another."""
         self._stopping = threading.Event()
         self._abandoning = False
         self._monitor = threading.Thread(target=self._loop, name="scoter-children", daemon=True)
@@ -85,7 +87,9 @@ class ProcessExecutor:
     def submit(self, ctx: TaskContext) -> None:
         with self._lock:
             self._pending.append(ctx)
-        self._wake_write.send_bytes(b".")
+            wake, self._woken = not self._woken, True
+        if wake:  # one wake-up for every task submitted until the monitor looks
+            self._wake_write.send_bytes(b".")
 
     def request_stop(self, ctx: TaskContext) -> None:
         """Tell the task (SIGTERM to its child sets `ctx.stop_requested` there)."""
@@ -155,6 +159,8 @@ class ProcessExecutor:
             if obj is self._wake_read:
                 while self._wake_read.poll():
                     self._wake_read.recv_bytes()
+                with self._lock:  # after the drain: a later submit wakes us again
+                    self._woken = False
                 continue
             child = self._owner(obj)
             if child is None or child.gone:
