@@ -12,11 +12,13 @@ Forks (DESIGN G10): a process uses only connections it opened itself. Each call 
 process id (a cheap system call, ~0.1 µs); the first call in a fork's child gives every storage
 of the process new connections and closes the inherited ones without letting SQLite checkpoint
 (`_close_inherited` says why both are needed). `os.fork` waits for the calls in progress, so
-that none is half done in the child.
+that none is half done in the child, and the child settles at once; the check per call covers
+forks that skip Python's fork hooks.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sqlite3
@@ -109,10 +111,10 @@ class SQLiteStorage(Storage):
         return self._process().watches
 
     def _connect(self, here: _Here) -> sqlite3.Connection:
-        db = sqlite3.connect(
-            self._file, timeout=self._timeout, isolation_level=None, check_same_thread=False
-        )
         with here.lock:
+            db = sqlite3.connect(
+                self._file, timeout=self._timeout, isolation_level=None, check_same_thread=False
+            )
             here.connections.append(db)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(f"PRAGMA synchronous={self._synchronous.upper()}")
@@ -351,7 +353,7 @@ def _close_inherited(file: str, connections: list[sqlite3.Connection]) -> None:
     While one is open, this process's SQLite counts the parent's locks on the file as its own
     (it counts them per process; the POSIX locks themselves stayed with the parent), so a
     connection opened here would take none, and another process could checkpoint and delete
-    the WAL it goes on committing to: children that only dropped them lost ~1 task in 4.
+    the WAL it goes on committing to: children that only dropped them still lost tasks.
     But a process's last close of a database checkpoints and deletes the WAL if it gets the
     EXCLUSIVE lock, and these connections may see a WAL index from before the fork, so a
     deleted WAL could hold another process's commits. An OFD read lock on the same bytes, which
@@ -403,15 +405,21 @@ def _before_fork() -> None:
             _HELD.append(here.lock)
 
 
-def _after_fork() -> None:
+def _after_fork(child: bool) -> None:
     while _HELD:
         _HELD.pop().release()
-    _FORK_LOCK.release()
+    try:
+        if child:  # at once: a child that never calls a storage could close it unguarded at exit
+            _settle_fork()
+    finally:
+        _FORK_LOCK.release()
 
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(
-        before=_before_fork, after_in_parent=_after_fork, after_in_child=_after_fork
+        before=_before_fork,
+        after_in_parent=functools.partial(_after_fork, False),
+        after_in_child=functools.partial(_after_fork, True),
     )
 
 
