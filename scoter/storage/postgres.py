@@ -173,15 +173,16 @@ class PostgresStorage(Storage):
 
     def _ready_pool(self) -> ConnectionPool[Any]:
         """This process's pool, once the schema is ready."""
-        if self._pid != os.getpid():
-            self._after_fork()
+        self._settle_fork()
         pool = self._pool if self._ready else self._prepare()
         assert pool is not None
         return pool
 
-    def _after_fork(self) -> None:
-        """In a fork's child: set the parent's pool and LISTEN connection aside, unclosed, and
-        start afresh (locks too: a thread the child does not have may have held one)."""
+    def _settle_fork(self) -> None:
+        """In a fork's child, once: set the parent's pool and LISTEN connection aside, unclosed,
+        and start afresh (locks too: a thread the child does not have may have held one)."""
+        if self._pid == os.getpid():
+            return
         with _FORK_LOCK:
             if self._pid == os.getpid():
                 return
@@ -262,8 +263,7 @@ class PostgresStorage(Storage):
 
     def migrate(self) -> list[str]:
         """Create the schema, or bring it to this scoter's version; the migrations applied."""
-        if self._pid != os.getpid():
-            self._after_fork()
+        self._settle_fork()
         with self._ready_lock, self._open_pool().connection() as conn:
             self._refuse_newer(self._version(conn))
             applied = self._apply(conn)
@@ -271,8 +271,7 @@ class PostgresStorage(Storage):
         return applied
 
     def close(self) -> None:
-        if self._pid != os.getpid():
-            self._after_fork()
+        self._settle_fork()
         if self._listen_lock.acquire(timeout=5):
             self._close_listener()
             self._listen_lock.release()
@@ -430,8 +429,7 @@ class PostgresStorage(Storage):
         time; the others wait for it. A new listening connection returns at once: a
         notification may have been missed while it was away."""
         deadline = time.monotonic() + timeout
-        if self._pid != os.getpid():
-            self._after_fork()
+        self._settle_fork()
         if not self._listen_lock.acquire(timeout=timeout):
             return
         try:
