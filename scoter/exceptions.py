@@ -34,6 +34,20 @@ class ResultTimeout(ScoterError):
     """Result.get(timeout=...) gave up before the task finished."""
 
 
+class ResultMissing(ScoterError):
+    """Result.get(blocking=True) or Result.aget() found no record of the task, and raised at
+    once: a task's record exists from the moment `enqueue` returns until its result expires
+    (`result_ttl`) or it is purged, so no wait could bring it back."""
+
+    def __init__(self, task_id: str) -> None:
+        self.task_id = task_id
+        super().__init__(
+            f"task {task_id} has no record: its result expired (result_ttl) or it was purged, "
+            "or no task was enqueued with this id (or the transaction of its enqueue_in has "
+            "not committed)"
+        )
+
+
 class LeaseLost(ScoterError):
     """This attempt no longer holds its task's lease: another consumer may own it now."""
 

@@ -6,7 +6,7 @@ import asyncio
 import time
 from typing import TYPE_CHECKING, Generic, TypeVar
 
-from scoter.exceptions import ResultTimeout, TaskFailed
+from scoter.exceptions import ResultMissing, ResultTimeout, TaskFailed
 from scoter.states import State
 
 if TYPE_CHECKING:
@@ -44,13 +44,16 @@ class Result(Generic[R]):
     async def aget(self, timeout: float | None = None) -> R | None:
         """Wait for the value without blocking the event loop (storage reads run on a thread).
 
-        Raises TaskFailed when the task is dead, ResultTimeout after `timeout` seconds.
+        Raises TaskFailed when the task is dead, ResultTimeout after `timeout` seconds, and
+        ResultMissing at once when the task has no record (see `get`).
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         pause = POLL_START_S
         while True:
             info = await asyncio.to_thread(self.app.storage.get, self.id)
-            if info is not None and info.state in (State.DONE, State.DEAD):
+            if info is None:
+                raise ResultMissing(self.id)
+            if info.state in (State.DONE, State.DEAD):
                 return self._value(info)
             if deadline is not None and time.monotonic() >= deadline:
                 raise ResultTimeout(f"task {self.id} did not finish within {timeout} s")
@@ -67,6 +70,9 @@ class Result(Generic[R]):
 
         Not finished: returns None at once, or with `blocking=True` waits (up to `timeout`
         seconds, then raises ResultTimeout). Dead: raises TaskFailed with reason and error.
+        No record — its result expired (`result_ttl`), it was purged, or no task has this id:
+        returns None, as Huey does, or with `blocking=True` raises ResultMissing at once (a
+        record exists from the moment `enqueue` returns, so waiting could not bring it back).
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         pause = POLL_START_S
@@ -76,6 +82,8 @@ class Result(Generic[R]):
                 return self._value(info)
             if not blocking:
                 return None
+            if info is None:
+                raise ResultMissing(self.id)
             if deadline is not None and time.monotonic() >= deadline:
                 raise ResultTimeout(f"task {self.id} did not finish within {timeout} s")
             time.sleep(pause)

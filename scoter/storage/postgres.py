@@ -21,10 +21,19 @@ version is upgraded only by `scoter migrate` or `PostgresStorage(..., migrate=Tr
 
 Durability (DESIGN G9): committed means durable; every step is one transaction, and a step
 that returned has committed (with PostgreSQL's default `fsync` and `synchronous_commit`).
+
+Forks (DESIGN G10): each call checks the process id; in a fork's child the first call sets the
+parent's pool and LISTEN connection aside and opens the child's own. The inherited connections
+are never closed there: closing one sends Terminate on the parent's socket. They are kept
+referenced (`_INHERITED`), so that they are not collected either (psycopg itself does not
+finish a connection collected in another process, but the pool's finalizer waits for its
+threads); a pool the caller gave is replaced by one of the storage's own, opened with its
+conninfo, kwargs and max_size.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 import time
@@ -58,6 +67,10 @@ CONNECT_TIMEOUT_S = 5
 URL_OPTIONS = ("schema", "max_connections")
 
 Connection = psycopg.Connection[Any]
+
+_FORK_LOCK = threading.Lock()
+_INHERITED: list[object] = []
+"""Pools and connections a fork inherited: neither used, closed nor collected in the child."""
 
 
 class SchemaError(ConfigurationError):
@@ -120,6 +133,8 @@ class PostgresStorage(Storage):
         self._conninfo = conninfo
         self._given_pool = pool
         self._pool = pool
+        self._owns_pool = pool is None
+        self._pid = os.getpid()
         self._migrate = migrate
         self._max_connections = max_connections
         self._ready = False
@@ -153,25 +168,52 @@ class PostgresStorage(Storage):
 
     @contextmanager
     def _connection(self) -> Iterator[Connection]:
+        with self._ready_pool().connection() as conn:
+            yield conn
+
+    def _ready_pool(self) -> ConnectionPool[Any]:
+        """This process's pool, once the schema is ready."""
+        self._settle_fork()
         pool = self._pool if self._ready else self._prepare()
         assert pool is not None
-        with pool.connection() as conn:
-            yield conn
+        return pool
+
+    def _settle_fork(self) -> None:
+        """In a fork's child, once: set the parent's pool and LISTEN connection aside, unclosed,
+        and start afresh (locks too: a thread the child does not have may have held one)."""
+        if self._pid == os.getpid():
+            return
+        with _FORK_LOCK:
+            if self._pid == os.getpid():
+                return
+            _INHERITED.extend(c for c in (self._pool, self._listener) if c is not None)
+            self._pool = self._listener = None
+            self._owns_pool = True
+            self._ready = False
+            self._ready_lock = threading.Lock()
+            self._listen_lock = threading.Lock()
+            self._pid = os.getpid()
 
     def _open_pool(self) -> ConnectionPool[Any]:
         if self._pool is None:
+            conninfo, kwargs = self._connect_args()
+            given = self._given_pool
             self._pool = ConnectionPool(
-                self._conninfo, min_size=1, max_size=self._max_connections,
-                kwargs=self._connect_kwargs(), configure=_configure, timeout=POOL_TIMEOUT_S,
-                name=f"scoter.{self.schema}", open=True,
+                conninfo, min_size=1, kwargs=kwargs, configure=_configure,
+                max_size=self._max_connections if given is None else given.max_size,
+                timeout=POOL_TIMEOUT_S, name=f"scoter.{self.schema}", open=True,
             )  # fmt: skip
         return self._pool
 
-    def _connect_kwargs(self) -> dict[str, Any]:
-        """Options of the connections this storage opens: autocommit, a connect timeout."""
+    def _connect_args(self) -> tuple[str, dict[str, Any]]:
+        """conninfo and options of the connections this storage opens (its pool's, unless the
+        caller gave one; the LISTEN connection): autocommit, a connect timeout."""
+        if self._given_pool is not None:
+            kwargs = {**_pool_kwargs(self._given_pool), "autocommit": True}
+            return _pool_conninfo(self._given_pool), kwargs
         if "connect_timeout" in conninfo_to_dict(self._conninfo):
-            return {"autocommit": True}
-        return {"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S}
+            return self._conninfo, {"autocommit": True}
+        return self._conninfo, {"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S}
 
     def _prepare(self) -> ConnectionPool[Any]:
         """The pool, once the schema is there at this scoter's version (created if absent)."""
@@ -221,6 +263,7 @@ class PostgresStorage(Storage):
 
     def migrate(self) -> list[str]:
         """Create the schema, or bring it to this scoter's version; the migrations applied."""
+        self._settle_fork()
         with self._ready_lock, self._open_pool().connection() as conn:
             self._refuse_newer(self._version(conn))
             applied = self._apply(conn)
@@ -228,12 +271,13 @@ class PostgresStorage(Storage):
         return applied
 
     def close(self) -> None:
+        self._settle_fork()
         if self._listen_lock.acquire(timeout=5):
             self._close_listener()
             self._listen_lock.release()
-        if self._pool is not None and self._given_pool is None:
+        if self._pool is not None and self._owns_pool:
             self._pool.close()
-        self._pool = self._given_pool
+            self._pool = None
         self._ready = False
 
     def _rows(self, query: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
@@ -260,8 +304,7 @@ class PostgresStorage(Storage):
         rollback leaves no trace. Returns how many were stored, as `enqueue`.
         """
         _check_connection(conn)
-        if not self._ready:
-            self._prepare()
+        self._ready_pool()
         return self._enqueue(conn, tasks)
 
     def _enqueue(self, conn: Connection, tasks: Sequence[NewTask]) -> int:
@@ -340,8 +383,7 @@ class PostgresStorage(Storage):
                 "complete_in must run in the transaction of the task's own writes: "
                 "`with conn.transaction(): ...; ctx.complete_in(conn)`"
             )
-        if not self._ready:
-            self._prepare()
+        self._ready_pool()
         params = {"token": token, "result": result, "result_ttl": result_ttl}
         with conn.cursor() as cursor:
             return cursor.execute(self._sql["ack"], params).rowcount == 1
@@ -390,6 +432,7 @@ class PostgresStorage(Storage):
         time; the others wait for it. A new listening connection returns at once: a
         notification may have been missed while it was away."""
         deadline = time.monotonic() + timeout
+        self._settle_fork()
         if not self._listen_lock.acquire(timeout=timeout):
             return
         try:
@@ -410,10 +453,7 @@ class PostgresStorage(Storage):
             self._close_listener()  # the next wait reconnects; the caller claims meanwhile
 
     def _connect_listener(self, deadline: float) -> Connection | None:
-        conninfo, kwargs = self._conninfo, self._connect_kwargs()
-        if self._given_pool is not None:
-            conninfo = _pool_conninfo(self._given_pool)
-            kwargs = {**_pool_kwargs(self._given_pool), "autocommit": True}
+        conninfo, kwargs = self._connect_args()
         try:
             conn = psycopg.Connection.connect(conninfo, **kwargs)
             conn.execute(f'LISTEN "{self._channel}"')

@@ -7,15 +7,26 @@ Durability (DESIGN G9): with the default `synchronous=NORMAL` a committed step s
 crash of the process — SIGKILL, OOM — and only a power cut can undo the last commits;
 `?synchronous=full` makes every commit survive power loss too, at the price of an fsync per
 commit.
+
+Forks (DESIGN G10): a process uses only connections it opened itself. Each call checks the
+process id (a cheap system call, ~0.1 µs); the first call in a fork's child gives every storage
+of the process new connections and closes the inherited ones without letting SQLite checkpoint
+(`_close_inherited` says why both are needed). `os.fork` waits for the calls in progress, so
+that none is half done in the child, and the child settles at once; the check per call covers
+forks that skip Python's fork hooks.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sqlite3
+import struct
+import sys
 import threading
 import time
+import weakref
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -34,6 +45,25 @@ commits of other connections (a cheap PRAGMA, no table read). The wake-ups thems
 idle consumer's CPU: ~0.6 % of a core at this step; half a step is the idle latency it adds."""
 RECHECK_S = 0.005
 """How soon `wait` looks again after a write that showed no commit yet (or an earlier write)."""
+SHARED_FIRST = 0x40000000 + 2
+SHARED_SIZE = 510
+"""The bytes of a database file that SQLite read-locks for SHARED and write-locks for EXCLUSIVE
+(os_unix.c: after the pending and reserved bytes at 1 GiB)."""
+
+
+class _Here:
+    """What one process holds of a storage: a fork's child makes its own (DESIGN G10)."""
+
+    __slots__ = ("connections", "local", "lock", "pid", "watches")
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.local = threading.local()
+        self.lock = threading.RLock()
+        """Held by every call while it uses a connection: threads take turns (see `_write`),
+        and os.fork waits for the call in progress."""
+        self.connections: list[sqlite3.Connection] = []
+        self.watches: list[FileWatch] = []
 
 
 class SQLiteStorage(Storage):
@@ -49,35 +79,51 @@ class SQLiteStorage(Storage):
         self.url = f"sqlite:///{path}"
         self._synchronous = synchronous
         self._timeout = timeout
-        self._local = threading.local()
-        self._write_lock = threading.RLock()
-        self._all: list[sqlite3.Connection] = []
-        self._watches: list[FileWatch] = []
-        self._all_lock = threading.Lock()
+        self._here = _Here()
+        with _FORK_LOCK:
+            _settle_fork()  # a storage opened in a fork's child: the inherited ones go first
+            _STORAGES.add(self)
         self._create_schema()
 
     # -- connections -----------------------------------------------------------------------
 
-    @property
-    def _db(self) -> sqlite3.Connection:
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+    def _process(self) -> _Here:
+        """This process's connections, locks and watches."""
+        here = self._here
+        if here.pid != os.getpid():
+            with _FORK_LOCK:
+                _settle_fork()
+            here = self._here
+        return here
+
+    def _connection(self, here: _Here) -> sqlite3.Connection:
+        """This thread's connection."""
+        db: sqlite3.Connection | None = getattr(here.local, "db", None)
         if db is None:
-            db = self._connect()
-            self._local.db = db
+            db = here.local.db = self._connect(here)
         return db
 
-    def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(
-            self._file, timeout=self._timeout, isolation_level=None, check_same_thread=False
-        )
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute(f"PRAGMA synchronous={self._synchronous.upper()}")
-        with self._all_lock:
-            self._all.append(db)
+    @property
+    def _db(self) -> sqlite3.Connection:
+        return self._connection(self._process())
+
+    @property
+    def _watches(self) -> list[FileWatch]:
+        return self._process().watches
+
+    def _connect(self, here: _Here) -> sqlite3.Connection:
+        with here.lock:
+            db = sqlite3.connect(
+                self._file, timeout=self._timeout, isolation_level=None, check_same_thread=False
+            )
+            here.connections.append(db)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(f"PRAGMA synchronous={self._synchronous.upper()}")
         return db
 
     def _transaction(self) -> _Transaction:
-        return _Transaction(self._db, self._write_lock)
+        here = self._process()
+        return _Transaction(self._connection(here), here.lock)
 
     def _write(self, query: str, params: dict[str, Any]) -> tuple[list[Any], int]:
         """Run one writing statement to its end: (rows it returned, rows it changed).
@@ -85,19 +131,28 @@ class SQLiteStorage(Storage):
         Threads of this process take turns here, so they never meet in SQLite's busy handler
         (which sleeps); other processes still wait for the file lock there.
         """
-        with self._write_lock:
-            cursor = self._db.execute(SQL[query], params)
+        here = self._process()
+        with here.lock:
+            cursor = self._connection(here).execute(SQL[query], params)
             return cursor.fetchall(), cursor.rowcount
 
+    def _read(self, query: str, params: dict[str, Any]) -> tuple[sqlite3.Cursor, list[Any]]:
+        """Run one reading statement to its end: (its cursor, the rows)."""
+        here = self._process()
+        with here.lock:
+            cursor = self._connection(here).execute(SQL[query], params)
+            return cursor, cursor.fetchall()
+
     def close(self) -> None:
-        with self._all_lock:
-            for db in self._all:
+        here = self._process()
+        with here.lock:
+            for db in here.connections:
                 db.close()
-            self._all.clear()
-            for watch in self._watches:
+            here.connections.clear()
+            for watch in here.watches:
                 watch.close()
-            self._watches.clear()
-        self._local = threading.local()
+            here.watches.clear()
+            here.local = threading.local()
 
     def _create_schema(self) -> None:
         """Create the tables, or bring an older file's up to SCHEMA_VERSION: one write
@@ -224,8 +279,7 @@ class SQLiteStorage(Storage):
         its last write to the file, so a write seen with no new version is looked at again
         after RECHECK_S (or at the next write)."""
         watch = self._watch()
-        db = self._db
-        version = db.execute("PRAGMA data_version").fetchone()[0]
+        version = self._data_version()
         deadline = time.monotonic() + timeout
         recheck = False
         while (left := deadline - time.monotonic()) > 0:
@@ -233,38 +287,45 @@ class SQLiteStorage(Storage):
                 time.sleep(min(WAIT_STEP_S, left))
             else:
                 recheck = watch.wait(min(RECHECK_S, left) if recheck else left)
-            if db.execute("PRAGMA data_version").fetchone()[0] != version:
+            if self._data_version() != version:
                 return
+
+    def _data_version(self) -> int:
+        """A number that changes when another connection commits (per connection: this
+        thread's)."""
+        here = self._process()
+        with here.lock:
+            return int(self._connection(here).execute("PRAGMA data_version").fetchone()[0])
 
     def _watch(self) -> FileWatch | None:
         """This thread's watch of the database file and its WAL (None: the system has none)."""
+        here = self._process()
         try:
-            watch: FileWatch | None = self._local.watch
+            watch: FileWatch | None = here.local.watch
         except AttributeError:
             folder, name = os.path.split(self._file)
-            watch = self._local.watch = FileWatch.open(folder, (name, f"{name}-wal"))
+            watch = here.local.watch = FileWatch.open(folder, (name, f"{name}-wal"))
             if watch is not None:
-                with self._all_lock:
-                    self._watches.append(watch)
+                with here.lock:
+                    here.watches.append(watch)
         return watch
 
     # -- results and inspection ------------------------------------------------------------
 
     def get(self, task_id: str) -> TaskInfo | None:
-        cursor = self._db.execute(SQL["get"], {"id": task_id})
-        row = cursor.fetchone()
-        return None if row is None else _info(cursor, row)
+        cursor, rows = self._read("get", {"id": task_id})
+        return _info(cursor, rows[0]) if rows else None
 
     def counts(self) -> dict[tuple[str, State], int]:
-        rows = self._db.execute(SQL["counts"]).fetchall()
+        rows = self._read("counts", {})[1]
         return {(queue, State(state)): n for queue, state, n in rows}
 
     def list_tasks(
         self, state: State, queue: str | None = None, limit: int = 100
     ) -> list[TaskInfo]:
         params = {"state": state.value, "queue": queue, "limit": limit}
-        cursor = self._db.execute(SQL["list"], params)
-        return [_info(cursor, row) for row in cursor.fetchall()]
+        cursor, rows = self._read("list", params)
+        return [_info(cursor, row) for row in rows]
 
     def requeue_dead(self, ids: Sequence[str] | None = None) -> int:
         params = {"ids": _json_or_none(ids), "now": time.time()}
@@ -276,6 +337,113 @@ class SQLiteStorage(Storage):
 
     def expire_results(self, now: float) -> int:
         return self._write("expire_results", {"now": now})[1]
+
+
+_STORAGES: weakref.WeakSet[SQLiteStorage] = weakref.WeakSet()
+"""The process's storages, for os.fork's hooks and a fork's child."""
+_FORK_LOCK = threading.Lock()
+_HELD: list[threading.RLock] = []
+"""The storages' locks that os.fork holds while it forks."""
+_INHERITED: list[sqlite3.Connection] = []
+"""Connections a fork inherited in the middle of a call (a fork that skipped os.fork's hooks):
+never closed nor collected, since closing one could wait forever for a mutex held by a thread
+that the child does not have."""
+
+
+def _settle_fork() -> None:
+    """Give every storage whose state a fork inherited a state of this process, and close the
+    inherited connections (`_close_inherited`). Call with _FORK_LOCK held."""
+    pid = os.getpid()
+    idle: dict[str, list[sqlite3.Connection]] = {}
+    for storage in list(_STORAGES):
+        old = storage._here
+        if old.pid == pid:
+            continue
+        storage._here = _Here()
+        for watch in old.watches:
+            watch.close()  # an inotify descriptor: the parent's own stays open
+        if old.lock.acquire(blocking=False):  # no call was using the connections at the fork
+            idle.setdefault(storage._file, []).extend(old.connections)
+        else:
+            _INHERITED.extend(old.connections)
+    for file, connections in idle.items():
+        _close_inherited(file, connections)
+
+
+def _close_inherited(file: str, connections: list[sqlite3.Connection]) -> None:
+    """Close connections that a fork inherited, and keep SQLite from checkpointing as it does.
+
+    While one is open, this process's SQLite counts the parent's locks on the file as its own
+    (it counts them per process; the POSIX locks themselves stayed with the parent), so a
+    connection opened here would take none, and another process could checkpoint and delete
+    the WAL it goes on committing to: children that only dropped them still lost tasks.
+    But a process's last close of a database checkpoints and deletes the WAL if it gets the
+    EXCLUSIVE lock, and these connections may see a WAL index from before the fork, so a
+    deleted WAL could hold another process's commits. An OFD read lock on the same bytes, which
+    conflicts even with this process's own POSIX locks, keeps the close from getting it
+    (Linux); Python 3.12+ turns the checkpoint off as well. Elsewhere the close checkpoints as
+    any last close does.
+    """
+    guard = _hold_shared(file)
+    try:
+        for db in connections:
+            if sys.version_info >= (3, 12):
+                db.setconfig(sqlite3.SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, True)
+            db.close()
+    finally:
+        if guard is not None:
+            os.close(guard)
+
+
+def _hold_shared(file: str) -> int | None:
+    """A descriptor of `file` with an OFD read lock on its SHARED bytes, or None (no OFD locks
+    on this system, or no file: SQLite checkpoints no deleted database)."""
+    import fcntl  # POSIX, as fork is
+
+    command = getattr(fcntl, "F_OFD_SETLKW", None)
+    if command is None:
+        return None
+    try:
+        fd = os.open(file, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        lock = struct.pack("hhqqi", fcntl.F_RDLCK, os.SEEK_SET, SHARED_FIRST, SHARED_SIZE, 0)
+        fcntl.fcntl(fd, command, lock)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _before_fork() -> None:
+    """os.fork waits for the storage calls in progress and lets none start until it is done: a
+    connection in the middle of a call could be neither used nor closed in the child."""
+    _FORK_LOCK.acquire()
+    pid = os.getpid()
+    for storage in list(_STORAGES):
+        here = storage._here
+        if here.pid == pid:  # the locks of an inherited state may be held for good
+            here.lock.acquire()
+            _HELD.append(here.lock)
+
+
+def _after_fork(child: bool) -> None:
+    while _HELD:
+        _HELD.pop().release()
+    try:
+        if child:  # at once: a child that never calls a storage could close it unguarded at exit
+            _settle_fork()
+    finally:
+        _FORK_LOCK.release()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(
+        before=_before_fork,
+        after_in_parent=functools.partial(_after_fork, False),
+        after_in_child=functools.partial(_after_fork, True),
+    )
 
 
 class _Transaction:
