@@ -12,7 +12,7 @@ from scoter.storage.base import Lease
 LEASE_S = 30.0
 
 
-class Runner:
+class InlineConsumer:
     def __init__(self, app: Scoter, consumer_id: str) -> None:
         self.app = app
         self.policy = Policy(app, consumer_id)

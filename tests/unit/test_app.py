@@ -36,7 +36,7 @@ from scoter import (
 )
 from scoter.serializers import PickleSerializer, Signer
 
-from .attempts import Runner
+from .attempts import InlineConsumer
 
 T = TypeVar("T")
 
@@ -96,7 +96,7 @@ def run_one(app: Scoter, consumer_id: str = "unit-consumer") -> None:
     """Claim one queued task and run it, as a consumer would."""
     leases = app.storage.claim([app.default_queue], 1, 30.0, consumer_id)
     assert leases, "nothing was queued"
-    Runner(app, consumer_id).execute(leases[0])
+    InlineConsumer(app, consumer_id).execute(leases[0])
 
 
 # -- registering tasks ------------------------------------------------------------------------
@@ -675,7 +675,7 @@ def test_checkpoint_is_stored_as_json(app: Scoter) -> None:
 
     result = save()
     leases = app.storage.claim(["default"], 1, 30.0, "c")
-    Runner(app, "c").execute(leases[0])
+    InlineConsumer(app, "c").execute(leases[0])
     (again,) = app.storage.claim(["default"], 1, 30.0, "c")
     assert again.id == result.id
     assert again.checkpoint is not None

@@ -12,7 +12,7 @@ from scoter.consumer.inflight import InFlight
 from scoter.context import TaskContext
 from scoter.storage.base import NewTask
 
-from .attempts import Runner
+from .attempts import InlineConsumer
 
 QUEUE = "q"
 
@@ -24,7 +24,7 @@ def test_a_spent_token_is_a_lost_lease_unless_its_ack_is_on_its_way(
     app = Scoter("hb", f"sqlite:///{tmp_path}/q.db")
     app.storage.enqueue([NewTask("t", "noop", QUEUE, b"[]")])
     (lease,) = app.storage.claim([QUEUE], 1, 30.0, "c")
-    ctx = Runner(app, "c").context(lease)
+    ctx = InlineConsumer(app, "c").context(lease)
     inflight = InFlight()
     inflight.add(ctx)
     assert ctx.begin()

@@ -1,4 +1,5 @@
-"""Runner: the execute path of one attempt and the policy that settles it, on real storages."""
+"""An attempt run and settled through the policy: bad input, fencing, budgets, signals, on real
+storages."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from scoter import (
 )
 from scoter.storage.base import Lease, NewTask, Storage, TaskInfo
 
-from .attempts import Runner
+from .attempts import InlineConsumer
 
 LEASE_S = 30.0
 """Long enough never to expire during a test; expiry is simulated with `rescue(future)`."""
@@ -55,14 +56,16 @@ def app(storage: Storage) -> Scoter:
 
 
 @pytest.fixture
-def runner(app: Scoter) -> Runner:
-    return Runner(app, "c1")
+def runner(app: Scoter) -> InlineConsumer:
+    return InlineConsumer(app, "c1")
 
 
 # -- bad input goes dead with a reason, and the runner keeps working --------------------------
 
 
-def test_unknown_task_goes_dead_naming_the_task(app: Scoter, runner: Runner, recorder: Any) -> None:
+def test_unknown_task_goes_dead_naming_the_task(
+    app: Scoter, runner: InlineConsumer, recorder: Any
+) -> None:
     @app.task
     def known() -> int:
         return 1
@@ -97,7 +100,7 @@ def test_unknown_task_goes_dead_naming_the_task(app: Scoter, runner: Runner, rec
         b'{"args": [{"__scoter__": "no-such-type", "v": 1}]}',
     ],
 )
-def test_undecodable_payload_goes_dead(app: Scoter, runner: Runner, payload: bytes) -> None:
+def test_undecodable_payload_goes_dead(app: Scoter, runner: InlineConsumer, payload: bytes) -> None:
     ran: list[Any] = []
 
     @app.task
@@ -122,7 +125,7 @@ def test_undecodable_payload_goes_dead(app: Scoter, runner: Runner, payload: byt
     ],
 )
 def test_payload_with_a_malformed_tag_goes_dead(
-    app: Scoter, runner: Runner, payload: bytes
+    app: Scoter, runner: InlineConsumer, payload: bytes
 ) -> None:
     @app.task
     def job(*args: Any) -> None: ...
@@ -146,7 +149,7 @@ def test_signed_app_refuses_an_unsigned_message(storage: Storage, recorder: Any)
 
     consumer_app.signal(SIGNAL_DEAD)(recorder)
     result = producer_app.enqueue(Message("job", (1,)))
-    Runner(consumer_app, "c1").execute(claim(storage))
+    InlineConsumer(consumer_app, "c1").execute(claim(storage))
 
     dead = info(storage, result.id)
     assert (dead.state, dead.reason) == (State.DEAD, "undecodable")
@@ -162,7 +165,7 @@ def test_signed_app_refuses_a_message_signed_with_another_key(storage: Storage) 
         app.task(name="job")(lambda: None)
 
     result = forger_app.enqueue(Message("job"))
-    Runner(consumer_app, "c1").execute(claim(storage))
+    InlineConsumer(consumer_app, "c1").execute(claim(storage))
     dead = info(storage, result.id)
     assert (dead.state, dead.reason) == (State.DEAD, "undecodable")
     assert dead.error is not None and "signature" in dead.error
@@ -178,7 +181,7 @@ def test_signed_app_runs_messages_signed_with_a_retired_key(storage: Storage) ->
             return a + b
 
     result = old_producer.enqueue(Message("add", (2, 3)))
-    Runner(consumer_app, "c1").execute(claim(storage))
+    InlineConsumer(consumer_app, "c1").execute(claim(storage))
     assert consumer_app.result(result.id).get() == 5
 
 
@@ -186,7 +189,7 @@ def test_signed_app_runs_messages_signed_with_a_retired_key(storage: Storage) ->
 
 
 def test_unserializable_return_value_is_an_error(
-    app: Scoter, runner: Runner, recorder: Any
+    app: Scoter, runner: InlineConsumer, recorder: Any
 ) -> None:
     app.signal()(recorder)
 
@@ -205,7 +208,7 @@ def test_unserializable_return_value_is_an_error(
     assert isinstance(error, TypeError)
 
 
-def test_unserializable_return_value_spends_a_retry(app: Scoter, runner: Runner) -> None:
+def test_unserializable_return_value_spends_a_retry(app: Scoter, runner: InlineConsumer) -> None:
     @app.task(retries=1)
     def returns_object() -> object:
         return object()
@@ -226,7 +229,7 @@ def test_result_ttl_zero_stores_no_result(storage: Storage) -> None:
         return 42
 
     result = value()
-    Runner(app, "c1").execute(claim(storage))
+    InlineConsumer(app, "c1").execute(claim(storage))
     assert info(storage, result.id).result is None
 
 
@@ -255,7 +258,7 @@ def test_stale_ack_is_refused_counted_and_signalled(app: Scoter, recorder: Any) 
 
     result = attempt_number()
     stale = lose_lease(app.storage)
-    old_runner = Runner(app, "c1")
+    old_runner = InlineConsumer(app, "c1")
     ctx = old_runner.context(stale)
     old_runner.execute(stale, ctx)
 
@@ -278,7 +281,7 @@ def test_the_new_owner_settles_after_a_stale_ack(app: Scoter) -> None:
     stale = claim(app.storage, "c1")
     app.storage.rescue(time.time() + 10 * LEASE_S)
     fresh = claim(app.storage, "c2")
-    new_runner, old_runner = Runner(app, "c2"), Runner(app, "c1")
+    new_runner, old_runner = InlineConsumer(app, "c2"), InlineConsumer(app, "c1")
 
     old_runner.execute(stale)
     new_runner.execute(fresh)
@@ -298,7 +301,7 @@ def test_stale_retry_is_refused(app: Scoter, recorder: Any) -> None:
 
     result = boom()
     stale = lose_lease(app.storage)
-    old_runner = Runner(app, "c1")
+    old_runner = InlineConsumer(app, "c1")
     old_runner.execute(stale)
     assert old_runner.stale_writes == 1
     assert recorder.extras(SIGNAL_LEASE_LOST) == [("retry",)]
@@ -314,15 +317,15 @@ def test_stale_checkpoint_raises_lease_lost_and_keeps_the_owner_state(app: Scote
     stale = claim(app.storage, "c1")
     app.storage.rescue(time.time() + 10 * LEASE_S)
     fresh = claim(app.storage, "c2")
-    owner = Runner(app, "c2").context(fresh)
+    owner = InlineConsumer(app, "c2").context(fresh)
     owner.checkpoint({"step": "owner"})
 
-    old_ctx = Runner(app, "c1").context(stale)
+    old_ctx = InlineConsumer(app, "c1").context(stale)
     with pytest.raises(LeaseLost):
         old_ctx.checkpoint({"step": "stale"})
     assert old_ctx.lease_lost and old_ctx.stop_requested
 
-    assert Runner(app, "c2").interrupt(owner, "test")
+    assert InlineConsumer(app, "c2").interrupt(owner, "test")
     assert claim(app.storage, "c3").checkpoint == app.serializer.dumps({"step": "owner"})
 
 
@@ -330,7 +333,7 @@ def test_stale_release_is_refused(app: Scoter) -> None:
     app.task(name="job")(lambda: None)
     app.enqueue(Message("job"))
     lease = claim(app.storage)
-    runner = Runner(app, "c1")
+    runner = InlineConsumer(app, "c1")
     ctx = runner.context(lease)
     assert runner.interrupt(ctx, "consumer shutdown") is True
     assert runner.interrupt(ctx, "consumer shutdown") is False
@@ -342,7 +345,7 @@ def test_stale_release_is_refused(app: Scoter) -> None:
 
 
 def test_interrupt_releases_until_max_interruptions_then_dead(
-    app: Scoter, runner: Runner, recorder: Any
+    app: Scoter, runner: InlineConsumer, recorder: Any
 ) -> None:
     app.signal(SIGNAL_INTERRUPTED, SIGNAL_DEAD)(recorder)
 
@@ -369,7 +372,7 @@ def test_interrupt_releases_until_max_interruptions_then_dead(
 
 
 def test_max_interruptions_zero_goes_dead_at_the_first_interrupt(
-    app: Scoter, runner: Runner
+    app: Scoter, runner: InlineConsumer
 ) -> None:
     @app.task(max_interruptions=0)
     def stop_now() -> None:
@@ -387,7 +390,7 @@ def test_shutdown_release_is_counted_as_an_interruption(app: Scoter, recorder: A
     def long() -> None: ...
 
     result = long()
-    runner = Runner(app, "c1")
+    runner = InlineConsumer(app, "c1")
     assert runner.interrupt(runner.context(claim(app.storage)), "consumer shutdown")
     assert info(app.storage, result.id).history[-1]["detail"] == "consumer shutdown"
     assert runner.interrupt(runner.context(claim(app.storage)), "consumer shutdown")
@@ -399,7 +402,7 @@ def test_shutdown_release_is_counted_as_an_interruption(app: Scoter, recorder: A
 # -- errors -----------------------------------------------------------------------------------
 
 
-def test_error_with_retry_delay_is_scheduled(app: Scoter, runner: Runner) -> None:
+def test_error_with_retry_delay_is_scheduled(app: Scoter, runner: InlineConsumer) -> None:
     @app.task(retries=2, retry_delay=60.0)
     def boom() -> None:
         raise ValueError("boom")
@@ -415,7 +418,7 @@ def test_error_with_retry_delay_is_scheduled(app: Scoter, runner: Runner) -> Non
 
 
 def test_executing_signal_carries_decoded_arguments(
-    app: Scoter, runner: Runner, recorder: Any
+    app: Scoter, runner: InlineConsumer, recorder: Any
 ) -> None:
     app.signal(SIGNAL_EXECUTING)(recorder)
 
@@ -429,7 +432,7 @@ def test_executing_signal_carries_decoded_arguments(
     assert (ref.args, ref.kwargs) == (((1, 2),), {"b": b"\x00"})
 
 
-def test_the_final_error_is_counted(app: Scoter, runner: Runner) -> None:
+def test_the_final_error_is_counted(app: Scoter, runner: InlineConsumer) -> None:
     @app.task(retries=1)
     def boom() -> None:
         raise ValueError("boom")
