@@ -145,9 +145,11 @@ class Evidence:
         return self.signalled(CHILD, pid, start, end)
 
     def child_of_killed(self, consumer: int | None, start: float, end: float) -> Disruption | None:
-        """A SIGKILL of any child of `consumer` within [start, end]."""
-        found = (d for d in self.children_killed if d.consumer == consumer)
-        return next((d for d in found if start <= d.at <= end), None)
+        """The last SIGKILL of a child of `consumer` within [start, end]: the parent settles a
+        child's death at once, so an attempt settled at `end` died with the latest one (a
+        task claimed ahead may wait in the parent while earlier children die)."""
+        found = [d for d in self.children_killed if d.consumer == consumer and start <= d.at <= end]
+        return max(found, key=lambda d: d.at, default=None)
 
     def stopped_during(self, pid: int | None, start: float, end: float) -> Disruption | None:
         """A SIGSTOP of `pid` that held it stopped at some time within [start, end]."""

@@ -58,6 +58,7 @@ class Story:
         ran: str | None = COMPLETED,
         pid: int | None = None,
         detail: str | None = None,
+        recorded: bool = True,
     ) -> None:
         number = len(self.history) + 1
         self.history.append(
@@ -66,8 +67,9 @@ class Story:
         if detail is not None:
             self.history[-1]["detail"] = detail
         worker = pid or consumer
-        run = Run("t", number, worker, consumer, claimed + LEASE, claimed + 0.01, ended, ran)
-        self.runs.append(run)
+        if recorded:
+            run = Run("t", number, worker, consumer, claimed + LEASE, claimed + 0.01, ended, ran)
+            self.runs.append(run)
 
     def signal(self, kind: str, at: float, target: int, until: float = 0.0) -> None:
         consumer = B if kind == CHILD else target
@@ -253,6 +255,19 @@ def test_a_child_killed_by_the_chaos_explains_a_crash() -> None:
     story.attempt(B, T0, None, "crashed", T0 + 0.3, ran=None, pid=child)
     story.signal(CHILD, T0 + 0.25, child)
     story.attempt(A, T0 + 0.4, T0 + 0.8, "succeeded", T0 + 0.81)
+    report = story.check()
+    assert report.ok, report.problems
+    assert report.handoffs[CHILD].count == 1
+
+
+def test_an_unrecorded_attempt_died_with_its_holders_last_child_kill() -> None:
+    """Claimed ahead, it waited in the parent while one child died, then started in another
+    child and died with it before it could record its start."""
+    story = Story()
+    story.signal(CHILD, T0 + 0.25, 303)
+    story.signal(CHILD, T0 + 3.0, 304)
+    story.attempt(B, T0, None, "crashed", T0 + 3.01, recorded=False)
+    story.attempt(A, T0 + 3.1, T0 + 3.5, "succeeded", T0 + 3.51)
     report = story.check()
     assert report.ok, report.problems
     assert report.handoffs[CHILD].count == 1
