@@ -219,6 +219,8 @@ def show(app: str, task_id: str) -> None:
     )
     if info.reason:
         console.print(f"dead: {info.reason}", style="red")
+    if info.suspect:
+        console.print("suspect: a consumer died while it ran beside other tasks; it runs alone")
     attempts = Table(title="attempts")
     for column in ("#", "outcome", "at", "consumer", "detail"):
         attempts.add_column(column)

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from rich.console import Console
 import scoter.cli
 from scoter import Message, State
 from scoter.cli import EXIT_APP, EXIT_CONFIG, EXIT_USAGE, cli
+from scoter.storage.base import NewTask
 
 APP_SOURCE = """\
 from scoter import Scoter
@@ -326,3 +328,15 @@ def test_show_of_an_unknown_id_exits_5(app_module: AppModule) -> None:
     result = invoke("show", app_module.ref, "nope")
     assert result.exit_code == 5
     assert "no task nope" in result.stderr
+
+
+def test_show_says_a_task_is_a_suspect(app_module: AppModule, wide_console: None) -> None:
+    storage = app_module.module.app.storage
+    storage.enqueue([NewTask(f"s{i}", "noop", "default", b"[]") for i in range(2)])
+    assert len(storage.claim(["default"], 2, 30.0, "gone")) == 2
+    assert [r.charged for r in storage.rescue(time.time() + 60)] == [False, False]
+
+    result = invoke("show", app_module.ref, "s0")
+    assert result.exit_code == 0, result.output
+    assert "suspect" in result.output and "runs alone" in result.output
+    assert "not charged" in result.output
