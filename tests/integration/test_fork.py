@@ -32,19 +32,23 @@ import threading
 import time
 import traceback
 import urllib.parse
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import redis
-from conftest import POSTGRES_URL, drop_postgres_schema, postgres_schema_url
+from conftest import (
+    POSTGRES_URL,
+    REDIS_URL,
+    drop_postgres_schema,
+    postgres_schema_url,
+    redis_prefix_url,
+)
 from psycopg_pool import ConnectionPool
 
 from scoter import Message, Scoter
 from scoter.storage.postgres import PostgresStorage
 
-REDIS_URL = os.environ.get("SCOTER_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 CHILDREN = 4
 EACH = 150
 WAIT_S = 30.0
@@ -82,15 +86,10 @@ def postgres_url() -> Iterator[str]:
 
 @pytest.fixture
 def redis_url() -> Iterator[str]:
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
-    try:
-        client.ping()
-    except redis.ConnectionError:
-        if os.environ.get("CI") == "true":
-            raise
-        pytest.skip(f"no Redis server at {REDIS_URL} (set SCOTER_TEST_REDIS_URL)")
-    prefix = f"t{uuid.uuid4().hex}"
-    yield f"{REDIS_URL}{'&' if '?' in REDIS_URL else '?'}prefix={prefix}"
+    url = redis_prefix_url()
+    yield url
+    prefix = url.rpartition("prefix=")[2]
+    client = redis.Redis.from_url(REDIS_URL)
     for key in client.scan_iter(f"{prefix}:*", count=1000):
         client.delete(key)
     client.close()
