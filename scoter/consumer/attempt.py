@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from scoter import signals as sig
@@ -75,9 +75,7 @@ class Outcome:
 
     def portable(self) -> Outcome:
         """This outcome without the live exception, to send to another process."""
-        return Outcome(
-            self.kind, self.result, self.error, self.summary, self.reason, self.delay, self.ran_s
-        )
+        return replace(self, exc=None)
 
 
 class Undeliverable(Exception):

@@ -358,11 +358,12 @@ def check_options(
         raise ValueError(f"executor (-k) must be one of {', '.join(EXECUTORS)}, not {executor!r}")
     _at_least("workers (-w/--workers)", workers, 1)
     _at_least("prefetch (--prefetch)", prefetch or 0, 0)
-    for name, value in (
-        ("lease (--lease)", lease), ("heartbeat (--heartbeat)", heartbeat), ("poll", poll),
-        ("schedule_interval", schedule_interval), ("rescue_interval", rescue_interval or 1.0),
-    ):  # fmt: skip
-        if not (math.isfinite(value) and value > 0):
+    durations = {
+        "lease (--lease)": lease, "heartbeat (--heartbeat)": heartbeat, "poll": poll,
+        "schedule_interval": schedule_interval, "rescue_interval": rescue_interval,
+    }  # fmt: skip
+    for name, value in durations.items():
+        if value is not None and not (math.isfinite(value) and value > 0):
             raise ValueError(f"{name} must be a number of seconds above 0, not {value!r}")
     _at_least("drain_timeout (--drain-timeout)", drain_timeout, 0)
     _at_least("stop_grace", stop_grace, 0)
