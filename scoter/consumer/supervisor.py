@@ -253,15 +253,14 @@ class Consumer:
         assert self._stop_at is not None
         deadline = self._stop_at + self.drain_timeout
         nudge_at = deadline - self.stop_grace
-        for ctx in self.inflight.contexts():  # claimed ahead, not started: others may run them
-            if ctx.take_back(unstarted_only=True):
-                self._hand_back(ctx, running=False)
+        self._hand_back_unstarted()
         if self.inflight:
             log.info("draining %d task(s), at most %.1fs", len(self.inflight), self.drain_timeout)
         while self.inflight and not self._hard.is_set():
             now = time.monotonic()
             if now >= deadline:
                 break
+            self._hand_back_unstarted()
             self._enforce_time_limits()
             if now >= nudge_at:  # every pass: a task a finishing one claimed hears it too
                 self._request_stop_all()
@@ -269,6 +268,13 @@ class Consumer:
         self._request_stop_all()
         self.executor.abandon()
         self._release_all()
+
+    def _hand_back_unstarted(self) -> None:
+        """Tasks claimed ahead, or given back by the executor unstarted: others may run them
+        at once."""
+        for ctx in self.inflight.contexts():
+            if ctx.take_back(unstarted_only=True):
+                self._hand_back(ctx, running=False)
 
     def _request_stop_all(self) -> None:
         for ctx in self.inflight.contexts():
