@@ -57,6 +57,9 @@ class TaskContext:
         """When the time limit runs out (time.monotonic(), from `begin()`), or None."""
         self.settled = False
         """True once a settling write of this attempt (ack, retry, release, dead) went out."""
+        self.renewed_at = time.monotonic()
+        """When this attempt's lease last had its full length ahead (time.monotonic(), taken
+        before the claim or heartbeat that granted it): the fence counts from here."""
         self.give_up_at: float | None = None
         """When a consumer that must exit stops retrying this attempt's writes."""
         self.ref: TaskRef | None = None

@@ -27,7 +27,9 @@ SIGNAL_RETRYING = "retrying"
 SIGNAL_INTERRUPTED = "interrupted"
 """The task was handed back unfinished (shutdown or `Interrupt`); another consumer may take it."""
 SIGNAL_LEASE_LOST = "lease-lost"
-"""This attempt lost its lease (expired, taken over); its writes are refused."""
+"""This attempt lost its lease (expired, taken over), or could not renew it in time; its writes
+are refused. Extra: what found it: the write refused (`ack`, `retry`, ...), `heartbeat`, or
+`fence` (not renewed for nearly a lease: storage unreachable)."""
 SIGNAL_RESCUED = "rescued"
 """A crashed holder's expired lease was recovered; the task is queued again or dead."""
 SIGNAL_DEAD = "dead"

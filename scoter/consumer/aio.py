@@ -35,6 +35,7 @@ STOP_JOIN_S = 0.5
 
 CANCELLED_FOR_TIMEOUT = "timeout"
 CANCELLED_FOR_SHUTDOWN = "shutdown"
+CANCELLED_FOR_FENCE = "lease lost"
 
 
 class AsyncioExecutor:
@@ -66,6 +67,11 @@ class AsyncioExecutor:
     def time_out(self, ctx: TaskContext) -> None:
         ctx.time_out()
         self._cancel(ctx, CANCELLED_FOR_TIMEOUT)
+
+    def fence(self, ctx: TaskContext) -> None:
+        """Cancel the coroutine (a plain function on its thread sees `ctx.stop_requested`)."""
+        ctx.request_stop()
+        self._cancel(ctx, CANCELLED_FOR_FENCE)
 
     def abandon(self) -> None:
         """Cancel what still runs; each cancelled attempt releases its task as interrupted.
@@ -119,6 +125,8 @@ class AsyncioExecutor:
         self.settle(ctx, outcome)
 
     async def _execute(self, ctx: TaskContext) -> Outcome:
+        if ctx.lease_lost:
+            return Outcome.interrupted(attempt.LOST_BEFORE_START)
         try:
             task, args, kwargs = attempt.decode(self.app, ctx.lease)
         except Undeliverable as bad:
@@ -171,6 +179,8 @@ class AsyncioExecutor:
             return Outcome.failed(TimedOut("the task ran past its time limit and was cancelled"))
         if why == CANCELLED_FOR_SHUTDOWN:
             return Outcome.interrupted("consumer shutdown: cancelled")
+        if why == CANCELLED_FOR_FENCE:
+            return Outcome.interrupted("lease lost: cancelled")
         return Outcome.failed(exc or asyncio.CancelledError())
 
     async def _in_thread(self, call: Any) -> Outcome:

@@ -29,6 +29,8 @@ INTERRUPTED = "interrupted"
 UNDELIVERABLE = "undeliverable"
 CRASHED = "crashed"
 
+LOST_BEFORE_START = "lease lost before the attempt started"
+
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
@@ -88,12 +90,19 @@ class Undeliverable(Exception):
         self.reason = reason
 
 
-def new_context(app: Scoter, lease: Lease, lease_s: float) -> TaskContext:
-    """The context of one attempt of `lease`, held for `lease_s` seconds at a time."""
+def new_context(
+    app: Scoter, lease: Lease, lease_s: float, asked: float | None = None
+) -> TaskContext:
+    """The context of one attempt of `lease`, held for `lease_s` seconds at a time.
+
+    :param asked: when the claim that granted the lease was sent (time.monotonic()).
+    """
     task = app.tasks.get(lease.name)
     ctx = TaskContext(lease, app.storage, app.serializer, task.timeout if task else None)
     ctx.result_ttl = app.result_ttl
     ctx.lease_s = lease_s
+    if asked is not None:
+        ctx.renewed_at = asked
     return ctx
 
 
@@ -116,6 +125,8 @@ def decode(app: Scoter, lease: Lease) -> tuple[Task[Any, Any], tuple[Any, ...], 
 
 def execute(app: Scoter, ctx: TaskContext) -> Outcome:
     """Decode and run one attempt in this thread. Never raises for anything the task does."""
+    if ctx.lease_lost:
+        return Outcome.interrupted(LOST_BEFORE_START)
     lease = ctx.lease
     try:
         task, args, kwargs = decode(app, lease)

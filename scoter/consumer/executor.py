@@ -34,6 +34,10 @@ class Executor(Protocol):
     def time_out(self, ctx: TaskContext) -> None:
         """The attempt ran past its time limit."""
 
+    def fence(self, ctx: TaskContext) -> None:
+        """The attempt's lease is lost, or about to be: end it now, as hard as this executor
+        can (another consumer may start the task)."""
+
     def abandon(self) -> None:
         """Stop whatever still runs, if this executor can (the drain deadline passed)."""
 
@@ -85,6 +89,10 @@ class ThreadExecutor:
 
     def abandon(self) -> None:
         """Threads cannot be killed: a task still running is released under it."""
+
+    def fence(self, ctx: TaskContext) -> None:
+        """Threads cannot be killed: the task sees `ctx.stop_requested`."""
+        ctx.request_stop()
 
     def time_out(self, ctx: TaskContext) -> None:
         """Threads cannot be stopped: ask the task; the attempt is reported as timed out."""

@@ -31,7 +31,7 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 from scoter.consumer import child as child_main
-from scoter.consumer.attempt import Outcome
+from scoter.consumer.attempt import LOST_BEFORE_START, Outcome
 from scoter.consumer.executor import Settle
 from scoter.consumer.settler import SHORT_TASK_S
 from scoter.context import TaskContext
@@ -44,6 +44,7 @@ JOIN_S = 5.0
 
 KILLED_FOR_TIMEOUT = "timeout"
 KILLED_FOR_SHUTDOWN = "shutdown"
+KILLED_FOR_FENCE = "lease lost"
 KILLED_AT_DEADLINE = "its worker process was killed at the drain deadline"
 """In the history detail of a task released because its child was killed at the deadline."""
 
@@ -123,6 +124,11 @@ class ProcessExecutor:
         """Kill the child past the time limit; the attempt is settled as timed out."""
         ctx.time_out()
         self._signal(ctx, signal.SIGKILL, KILLED_FOR_TIMEOUT)
+
+    def fence(self, ctx: TaskContext) -> None:
+        """Kill the child running the attempt; one waiting in a child is asked back."""
+        ctx.request_stop()
+        self._signal(ctx, signal.SIGKILL, KILLED_FOR_FENCE)
 
     def abandon(self) -> None:
         """At the drain deadline: kill the children still running a task, and wait while the
@@ -227,6 +233,9 @@ class ProcessExecutor:
     def _assign(self, child: _Child, ctx: TaskContext) -> None:
         if self._abandoning or not ctx.begin():
             return  # the consumer hands it back
+        if ctx.lease_lost:
+            self.settle(ctx, Outcome.interrupted(LOST_BEFORE_START))
+            return
         child.sent.append(ctx)
         if len(child.sent) == 1:
             child.head_since = time.monotonic()
@@ -244,9 +253,14 @@ class ProcessExecutor:
         for child in self._children:
             waiting = len(child.sent) > 1 and not (child.returning or child.gone)
             if waiting and now - child.head_since >= SHORT_TASK_S:
-                child.returning = True
-                with contextlib.suppress(OSError, ValueError):
-                    child_main.send(child.conn, (child_main.RETURN,))
+                self._ask_back(child)
+
+    def _ask_back(self, child: _Child) -> None:
+        """Ask the child to send back the leases it has not started."""
+        if not child.returning:
+            child.returning = True
+            with contextlib.suppress(OSError, ValueError):
+                child_main.send(child.conn, (child_main.RETURN,))
 
     # -- what children tell us -------------------------------------------------------------
 
@@ -298,7 +312,12 @@ class ProcessExecutor:
         if ctx is None:
             return
         ctx.start_clock()
-        if ctx.stop_requested and not child.gone:  # asked while it waited
+        if child.gone:
+            return
+        if ctx.lease_lost:  # lost while it waited, and the child started it before giving it back
+            child.killed_for = KILLED_FOR_FENCE
+            _kill(child.process, signal.SIGKILL)
+        elif ctx.stop_requested:  # asked while it waited
             _kill(child.process, signal.SIGTERM)
 
     def _died(self, child: _Child) -> None:
@@ -333,6 +352,8 @@ class ProcessExecutor:
     def _settle_death(self, ctx: TaskContext, child: _Child) -> None:
         if child.killed_for == KILLED_FOR_SHUTDOWN:
             self.settle(ctx, Outcome.interrupted(f"consumer shutdown: {KILLED_AT_DEADLINE}"))
+        elif child.killed_for == KILLED_FOR_FENCE:
+            self.settle(ctx, Outcome.interrupted("lease lost: its worker process was killed"))
         elif child.killed_for == KILLED_FOR_TIMEOUT:
             limit = ctx.timeout
             timed_out = TimedOut(f"the task ran past its {limit} s time limit and was killed")
@@ -342,12 +363,17 @@ class ProcessExecutor:
             self.settle(ctx, Outcome.crashed(detail))
 
     def _signal(self, ctx: TaskContext, signum: int, reason: str | None) -> None:
-        """Signal the child running `ctx`; none while it waits behind another task."""
+        """Signal the child running `ctx`; while it waits behind another task there, ask the
+        child to give it back instead when it is to be killed."""
         for child in list(self._children):
-            if child.running is ctx and not child.gone:
+            if child.gone or ctx not in child.sent:
+                continue
+            if child.running is ctx:
                 if reason is not None:
                     child.killed_for = reason
                 _kill(child.process, signum)
+            elif signum == signal.SIGKILL:
+                self._ask_back(child)
 
 
 def _kill(process: BaseProcess, signum: int) -> None:

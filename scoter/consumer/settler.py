@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -57,12 +58,13 @@ class Settler:
         capacity: int,
         prefetch: int,
         claiming: Callable[[], bool],
-        new_context: Callable[[Lease], TaskContext],
+        new_context: Callable[[Lease, float], TaskContext],
     ) -> None:
         """
         :param capacity: attempts the executor runs at once.
         :param claiming: False once the consumer stops: settling then claims nothing.
-        :param new_context: the context of a newly claimed attempt.
+        :param new_context: the context of a newly claimed attempt, given when its claim
+            was sent (time.monotonic()).
         """
         self.policy = policy
         self.storage = policy.storage
@@ -157,8 +159,9 @@ class Settler:
         for ctx, outcome in group.batch:
             if outcome.kind != SUCCEEDED:
                 self._apply(ctx, outcome)
+        asked = time.monotonic()
         leases = self._ack_and_claim(succeeded, group.want)
-        following = [self.new_context(lease) for lease in leases]
+        following = [self.new_context(lease, asked) for lease in leases]
         for ctx in following:  # in flight before their predecessors leave: no over-claiming
             self.inflight.add(ctx)
             self.deliver(ctx)

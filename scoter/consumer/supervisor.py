@@ -25,7 +25,7 @@ from scoter import signals as sig
 from scoter.consumer import attempt
 from scoter.consumer.aio import AsyncioExecutor
 from scoter.consumer.executor import Executor, ThreadExecutor
-from scoter.consumer.heartbeat import Heartbeat
+from scoter.consumer.heartbeat import Fence, Heartbeat
 from scoter.consumer.inflight import InFlight
 from scoter.consumer.isolation import Isolation
 from scoter.consumer.policy import Policy
@@ -129,6 +129,7 @@ class Consumer:
         self.settler.deliver = self.isolation.admit
         self.services: list[Service] = [
             Heartbeat(self.storage, self.inflight, lease, heartbeat, self._lost),
+            Fence(self.inflight, lease, self._lost),
             Scheduler(self.storage, schedule_interval),
             Rescuer(self.storage, app.signals, rescue_interval or lease / 6),
         ]
@@ -150,8 +151,8 @@ class Consumer:
             return AsyncioExecutor(self.app, self.settler.put)
         return ThreadExecutor(self.app, self.workers, self.settler.put)
 
-    def _new_context(self, lease: Lease) -> TaskContext:
-        return attempt.new_context(self.app, lease, self.lease)
+    def _new_context(self, lease: Lease, asked: float) -> TaskContext:
+        return attempt.new_context(self.app, lease, self.lease, asked)
 
     # -- control (safe from signal handlers and other threads) -----------------------------
 
@@ -221,6 +222,7 @@ class Consumer:
         if free <= 0:
             self.inflight.wait_below(self.workers, self.poll)
             return
+        asked = time.monotonic()
         try:
             leases = self._claim(free)
         except Exception as exc:
@@ -229,7 +231,7 @@ class Consumer:
         self._idle = not leases
         self._storage_ok()
         for lease in leases:
-            ctx = self._new_context(lease)
+            ctx = self._new_context(lease, asked)
             self.inflight.add(ctx)
             self.isolation.admit(ctx)
 
@@ -318,15 +320,18 @@ class Consumer:
 
     # -- failures --------------------------------------------------------------------------
 
-    def _lost(self, ctx: TaskContext) -> None:
-        """Heartbeat says the lease is gone: tell the task; its writes will be refused."""
+    def _lost(self, ctx: TaskContext, found_by: str, why: str) -> None:
+        """The lease is gone, or may be (`found_by` the heartbeat or the fence): stop the
+        attempt as hard as the executor can (G2); its writes are refused."""
+        if ctx.lease_lost:
+            return
         ctx.lease_lost = True
-        self.executor.request_stop(ctx)
-        log.warning("task %s (%s): lease lost, another consumer may run it", ctx.task_id,
-                    ctx.task_name)  # fmt: skip
+        self.executor.fence(ctx)
+        log.warning("task %s (%s): lease lost, another consumer may run it: %s", ctx.task_id,
+                    ctx.task_name, why)  # fmt: skip
         if self.app.signals:
             ref = sig.TaskRef(ctx.task_id, ctx.task_name, ctx.lease.queue, attempt=ctx.attempt)
-            self.app.signals.send(sig.SIGNAL_LEASE_LOST, ref, "heartbeat")
+            self.app.signals.send(sig.SIGNAL_LEASE_LOST, ref, found_by)
 
     def _storage_error(self, exc: Exception) -> None:
         if not self._storage_failing:

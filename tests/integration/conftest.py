@@ -75,9 +75,12 @@ class Env:
         self.app._url = self.url
         self.workers: list[Worker] = []
 
-    def start(self, *args: str, ready: bool = True) -> Worker:
+    def start(self, *args: str, ready: bool = True, url: str | None = None) -> Worker:
+        """A `scoter worker` process on this test's storage, or on `url` (e.g. a proxy's)."""
         log_path = self.tmp / f"worker-{len(self.workers)}.log"
         env = {**os.environ, "PYTHONPATH": str(HERE), "PYTHONUNBUFFERED": "1"}
+        if url is not None:
+            env["SCOTER_URL"] = url
         command = [sys.executable, "-m", "scoter", "worker", self.app_path, *args]
         with open(log_path, "wb") as log:
             proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)

@@ -48,6 +48,21 @@ def sleepy(seconds: float, ctx: TaskContext) -> int:
 
 
 @app.task(context=True)
+def ticks(seconds: float, ctx: TaskContext) -> int:
+    """Records a tick every 50 ms without touching the queue's storage; stops when asked."""
+    record("started", ctx)
+    ends = time.monotonic() + seconds
+    while time.monotonic() < ends:
+        if ctx.stop_requested:
+            record("stopped", ctx)
+            raise Interrupt()
+        record("tick", ctx)
+        time.sleep(0.05)
+    record("finished", ctx)
+    return os.getpid()
+
+
+@app.task(context=True)
 def polite(seconds: float, ctx: TaskContext) -> int:
     """Sleeps in steps, checkpointing; hands itself back when asked to stop."""
     record("started", ctx)

@@ -74,8 +74,8 @@ class Harness:
             assert ctx.begin()
         return contexts
 
-    def context(self, lease: Lease) -> TaskContext:
-        return attempt.new_context(self.app, lease, 30.0)
+    def context(self, lease: Lease, asked: float | None = None) -> TaskContext:
+        return attempt.new_context(self.app, lease, 30.0, asked)
 
     def finish(self, contexts: list[TaskContext], ran_s: float = 0.001) -> None:
         for ctx in contexts:
