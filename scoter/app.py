@@ -203,8 +203,9 @@ class Scoter:
         """
         enqueue_in = getattr(self.storage, "enqueue_in", None)
         if enqueue_in is None:
+            where = redact(self.storage.url)
             raise ConfigurationError(
-                f"enqueue_in needs PostgreSQL storage (postgresql://...), not {self.storage.url}"
+                f"enqueue_in needs PostgreSQL storage (postgresql://...), not {where}"
             )
         messages = list(messages)
         enqueue_in(conn, [self._to_new_task(m) for m in messages])
