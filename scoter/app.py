@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
 from scoter import signals as sig
-from scoter.config import default_url, storage_from_url
+from scoter.config import default_url, redact, storage_from_url
 from scoter.exceptions import ConfigurationError, DecodeError
 from scoter.result import Result
 from scoter.retry import RetryPolicy
@@ -20,7 +20,7 @@ from scoter.serializers import (
     get_serializer,
 )
 from scoter.storage.base import NewTask, Storage
-from scoter.task import Message, Task, new_id
+from scoter.task import Message, Task, check_id, check_name, new_id
 
 if TYPE_CHECKING:
     from psycopg import Connection
@@ -62,7 +62,7 @@ class Scoter:
         """
         self.name = name
         self.immediate = immediate
-        self.default_queue = default_queue
+        self.default_queue = check_name("queue", default_queue)
         self.serializer = get_serializer(serializer)
         self.signer = Signer(secret_keys) if secret_keys else None
         self.result_ttl = result_ttl
@@ -73,7 +73,10 @@ class Scoter:
         self._storage: Storage | None = None
 
     def __repr__(self) -> str:
-        return f"<Scoter {self.name} {self.storage.url}>"
+        """Names the storage without opening it, and never with its password."""
+        where = self._storage if self._storage is not None else self._url
+        url = where.url if isinstance(where, Storage) else where or default_url(self.name)
+        return f"<Scoter {self.name} {redact(url)}>"
 
     @property
     def storage(self) -> Storage:
@@ -129,14 +132,15 @@ class Scoter:
         timeout: float | None = None,
         **retry_options: Any,
     ) -> Task[P, R]:
-        task_name = name or fn.__name__
+        task_name = check_name("task", name or getattr(fn, "__name__", ""))
+        queue = check_name("queue", queue or self.default_queue)
         existing = self.tasks.get(task_name)
         if existing is not None and _origin(existing.fn) != _origin(fn):
             raise ConfigurationError(
                 f"two tasks are named {task_name!r}: give one of them @app.task(name=...)"
             )
         task = Task(
-            self, fn, name=task_name, queue=queue or self.default_queue, priority=priority,
+            self, fn, name=task_name, queue=queue, priority=priority,
             policy=RetryPolicy(**retry_options), context=context, timeout=timeout,
         )  # fmt: skip
         self.tasks[task_name] = task
@@ -199,14 +203,21 @@ class Scoter:
         """
         enqueue_in = getattr(self.storage, "enqueue_in", None)
         if enqueue_in is None:
+            where = redact(self.storage.url)
             raise ConfigurationError(
-                f"enqueue_in needs PostgreSQL storage (postgresql://...), not {self.storage.url}"
+                f"enqueue_in needs PostgreSQL storage (postgresql://...), not {where}"
             )
         messages = list(messages)
         enqueue_in(conn, [self._to_new_task(m) for m in messages])
         return [Result(self, m.id) for m in messages]
 
     def _to_new_task(self, m: Message) -> NewTask:
+        """The NewTask of a message, whose id, task name and queue are checked first."""
+        check_id(m.id)
+        if m.task not in self.tasks:  # a registered name was checked then
+            check_name("task", m.task)
+        if m.queue is not None:
+            check_name("queue", m.queue)
         return self._new_task(m.id, m.task, m.args, m.kwargs, m.queue, m.priority, m.eta, m.headers)
 
     def _new_task(

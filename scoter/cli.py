@@ -18,10 +18,12 @@ from typing import Any, NoReturn, TypeVar
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from scoter.app import Scoter
 from scoter.config import redact
 from scoter.consumer.supervisor import EXECUTORS, EXIT_RESTART
+from scoter.display import LineFormatter, printable
 from scoter.exceptions import ConfigurationError
 from scoter.loader import AppLoadError, load_app
 from scoter.states import State
@@ -40,8 +42,14 @@ console = Console()
 
 def fail(message: str, code: int) -> NoReturn:
     click.secho("error: ", fg="red", bold=True, err=True, nl=False)
-    click.echo(message, err=True)
+    click.echo(printable(message, lines=True), err=True)
     sys.exit(code)
+
+
+def shown(value: object, style: str = "", *, lines: bool = False) -> Text:
+    """Stored data (a name, an id, an error) as terminal text: never read as rich markup or
+    emoji codes, and its control characters shown as escapes (see scoter.display)."""
+    return Text(printable(value, lines=lines), style=style)
 
 
 def open_app(path: str) -> Scoter:
@@ -146,7 +154,9 @@ def worker(
 ) -> None:  # fmt: skip
     """Run a consumer: claim tasks of APP and run them until SIGTERM or SIGINT."""
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(LineFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
     the_app = open_app(app)
     try:
         consumer = the_app.consumer(
@@ -180,13 +190,13 @@ def info(app: str) -> None:
     the_app = open_app(app)
     storage = the_app.storage
     counts = storage.counts()
-    console.print(f"[bold]{the_app.name}[/] on {redact(storage.url)}", highlight=False)
+    console.print(Text.assemble(shown(the_app.name, "bold"), " on ", shown(redact(storage.url))))
     table = Table()
     table.add_column("queue")
     for state in State:
         table.add_column(state.value, justify="right")
     for queue in sorted({q for q, _ in counts} | {the_app.default_queue}):
-        table.add_row(queue, *(str(counts.get((queue, s), 0)) for s in State))
+        table.add_row(shown(queue), *(str(counts.get((queue, s), 0)) for s in State))
     console.print(table)
     running = storage.list_tasks(State.RUNNING, limit=50)
     if running:
@@ -196,8 +206,8 @@ def info(app: str) -> None:
             held.add_column(column)
         for task in running:
             held.add_row(
-                task.id, task.name, str(task.attempts), _budgets(task), _progress(task),
-                task.consumer or "", _time(task.lease_expires),
+                shown(task.id), shown(task.name), str(task.attempts), _budgets(task),
+                _progress(task), shown(task.consumer or ""), _time(task.lease_expires),
             )  # fmt: skip
         console.print(held)
         console.print("e/i/c: errors, interruptions and crashes so far", style="dim")
@@ -211,14 +221,19 @@ def show(app: str, task_id: str) -> None:
     info = open_app(app).storage.get(task_id)
     if info is None:
         fail(f"no task {task_id} (never stored, or its result expired)", EXIT_NOT_FOUND)
-    console.print(f"[bold]{info.name}[/] {info.id} on queue {info.queue}: [bold]{info.state}[/]")
+    console.print(
+        Text.assemble(
+            shown(info.name, "bold"), " ", shown(info.id), " on queue ", shown(info.queue),
+            ": ", shown(info.state, "bold"),
+        )
+    )  # fmt: skip
     console.print(
         f"attempts {info.attempts}; errors {info.errors}, interruptions {info.interruptions}, "
         f"crashes {info.crashes} (of max {info.max_crashes})"
         + (f"; progress {_progress(info)}" if info.progress else "")
     )
     if info.reason:
-        console.print(f"dead: {info.reason}", style="red")
+        console.print(Text.assemble("dead: ", shown(info.reason)), style="red")
     if info.suspect:
         console.print("suspect: a consumer died while it ran beside other tasks; it runs alone")
     attempts = Table(title="attempts")
@@ -227,13 +242,13 @@ def show(app: str, task_id: str) -> None:
     for entry in info.history:
         at = entry.get("at")
         attempts.add_row(
-            str(entry.get("attempt", "")), str(entry.get("outcome", "")),
-            _time(at if isinstance(at, float) else None), str(entry.get("consumer") or ""),
-            str(entry.get("detail") or ""),
+            shown(entry.get("attempt", "")), shown(entry.get("outcome", "")),
+            _time(at if isinstance(at, float) else None), shown(entry.get("consumer") or ""),
+            shown(entry.get("detail") or ""),
         )  # fmt: skip
     console.print(attempts)
     if info.error:
-        console.print(info.error.rstrip(), highlight=False, markup=False)
+        console.print(shown(info.error.rstrip(), lines=True))
 
 
 def _budgets(task: TaskInfo) -> str:
@@ -270,7 +285,10 @@ def dead_list(app: str, queue: str | None, limit: int) -> None:
     for t in tasks:
         last = (t.error or "").strip().splitlines()[-1:] or [""]
         counters = _budgets(t)
-        table.add_row(t.id, t.name, t.queue, t.reason or "", counters, last[0][:80])
+        table.add_row(
+            shown(t.id), shown(t.name), shown(t.queue), shown(t.reason or ""), counters,
+            shown(last[0][:80]),
+        )  # fmt: skip
     console.print(table)
 
 
@@ -309,7 +327,7 @@ def migrate(app: str) -> None:
     storage = open_app(app).storage
     upgrade = getattr(storage, "migrate", None)
     if upgrade is None:
-        console.print(f"{storage.url} needs no migrations")
+        console.print(Text.assemble(shown(redact(storage.url)), " needs no migrations"))
         return
     try:
         applied = upgrade()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import urllib.parse
 
 from scoter.exceptions import ConfigurationError
@@ -11,6 +12,17 @@ from scoter.storage.base import Storage
 
 ENV_URL = "SCOTER_URL"
 SECRET_PARAMETERS = {"password", "passwd", "pass", "secret", "token", "sslpassword"}
+_SECRET_KEYWORD = re.compile(
+    rf"\b((?:{'|'.join(sorted(SECRET_PARAMETERS))})\s*=\s*)(?:'(?:[^'\\]|\\.)*'?|\S*)",
+    re.IGNORECASE,
+)
+"""A secret in libpq's keyword form (`password=x`, `password = 'a b'`)."""
+_QUERY_PAIR = re.compile(r"([?&])([^&=?#]*)=([^&]*)")
+"""A query parameter, its value running to the next '&' ('#' and '?' included)."""
+_AUTHORITY_END = re.compile(r"[/?#]")
+_HOST = r"(?:\[[^\]]*\]|[^:,@\[\]]*)(?::\d*)?"
+_HOST_LIST = re.compile(rf"{_HOST}(?:,{_HOST})*")
+_QUOTED = str.maketrans({"/": "%2F", "?": "%3F", "#": "%23", "@": "%40"})
 
 EXTRA_SCHEMES = {
     # scheme: (module, class, extra that installs its client library)
@@ -22,21 +34,51 @@ EXTRA_SCHEMES = {
 
 
 def redact(url: str) -> str:
-    """The URL with any password replaced by ***, safe for logs and errors."""
-    try:
-        parts = urllib.parse.urlsplit(url)
-    except ValueError:
-        return "<unparsable URL>"
-    userinfo, at, host = parts.netloc.rpartition("@")  # the last '@', as urlsplit splits
-    query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
-    secret_query = any(key.lower() in SECRET_PARAMETERS for key, _ in query)
-    if not (at and ":" in userinfo) and not secret_query:
-        return url  # unchanged: urlunsplit would not give back sqlite:////abs intact
-    if at and ":" in userinfo:
-        parts = parts._replace(netloc=f"{userinfo.split(':', 1)[0]}:***@{host}")
-    hidden = [(k, "***" if k.lower() in SECRET_PARAMETERS else v) for k, v in query]
-    parts = parts._replace(query=urllib.parse.urlencode(hidden, safe="*"))
-    return urllib.parse.urlunsplit(parts)
+    """The URL with its password and secret query parameters replaced by ***: safe to print,
+    log or put in an error, however the password is spelled.
+
+    The user info runs to the LAST '@' of the URL, not to the first '/', '?' or '#' as urllib
+    reads it: a password such as `pa#ss` or `se/cr?et` is hidden whole, even where that hides
+    more than the password (an '@' in a query value). A secret query value runs to the next
+    '&', whatever it holds.
+    """
+    head, sep, rest = url.partition("://")
+    if not sep:  # libpq's keyword form: host=db password=secret
+        return _SECRET_KEYWORD.sub(r"\1***", url)
+    userinfo, at, after = rest.rpartition("@") if not rest.startswith("/") else ("", "", rest)
+    if ":" in userinfo:
+        rest = f"{userinfo.partition(':')[0]}:***{at}{after}"
+    return f"{head}://{_QUERY_PAIR.sub(_hide_pair, rest)}"
+
+
+def _hide_pair(pair: re.Match[str]) -> str:
+    secret = urllib.parse.unquote(pair[2]).strip().lower() in SECRET_PARAMETERS
+    return f"{pair[1]}{pair[2]}=***" if secret else pair[0]
+
+
+def quote_userinfo(url: str) -> str:
+    """The URL with '/', '?', '#' and '@' in its user name and password percent-encoded, so
+    that a client library reads the password that was meant.
+
+    urllib (redis-py) ends the user info at the first '/', '?' or '#', libpq at the first '@':
+    each reads `redis://:se/cr?et@host/0` or `postgresql://u:p@ss@host/db` as another password,
+    host or port. When the part before the first '/', '?' or '#' is not a host list
+    (`host:port,...`), the user info is read up to the last '@' instead.
+    """
+    head, sep, rest = url.partition("://")
+    if not sep or rest.startswith("/"):
+        return url
+    authority = _AUTHORITY_END.split(rest, maxsplit=1)[0]
+    if "@" in authority:
+        userinfo, _, host = authority.rpartition("@")
+        after = host + rest[len(authority) :]
+    elif "@" in rest and not _HOST_LIST.fullmatch(authority):
+        userinfo, _, after = rest.rpartition("@")
+    else:
+        return url
+    user, colon, password = userinfo.partition(":")
+    quoted = f"{user.translate(_QUOTED)}{colon}{password.translate(_QUOTED)}"
+    return f"{head}://{quoted}@{after}"
 
 
 def default_url(app_name: str) -> str:
@@ -79,8 +121,8 @@ def _sqlite(url: str, parsed: urllib.parse.SplitResult) -> Storage:
 
     if parsed.netloc or not parsed.path.startswith("/") or len(parsed.path) < 2:
         raise ConfigurationError(
-            f"bad SQLite URL {url!r}: write sqlite:///relative.db or sqlite:////absolute.db "
-            "(three slashes, then the path)"
+            f"bad SQLite URL {redact(url)!r}: write sqlite:///relative.db or "
+            "sqlite:////absolute.db (three slashes, then the path)"
         )
     path = parsed.path[1:]
     options = dict(urllib.parse.parse_qsl(parsed.query))
@@ -91,5 +133,7 @@ def _sqlite(url: str, parsed: urllib.parse.SplitResult) -> Storage:
         raise ConfigurationError(f"synchronous must be one of {', '.join(SYNCHRONOUS_MODES)}")
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
-        raise ConfigurationError(f"cannot open {url!r}: directory {directory} does not exist")
+        raise ConfigurationError(
+            f"cannot open {redact(url)!r}: directory {directory} does not exist"
+        )
     return SQLiteStorage(path, synchronous=synchronous)

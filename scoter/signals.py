@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from scoter.display import printable
+
 log = logging.getLogger("scoter.signals")
 
 SIGNAL_ENQUEUED = "enqueued"
@@ -88,5 +90,8 @@ class Signals:
                 receiver(name, task, *extra)
             except Exception:
                 log.exception(
-                    "signal receiver %r failed on %s for task %s", receiver, name, task.id
+                    "signal receiver %r failed on %s for task %s",
+                    receiver,
+                    name,
+                    printable(task.id),
                 )

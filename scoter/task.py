@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import os
+import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -20,6 +21,32 @@ if TYPE_CHECKING:
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+NAME = re.compile(r"[\w.:/-]{1,200}")
+"""A task or queue name: 1 to 200 letters (any script's), digits and `_ . : / -`."""
+ID = re.compile(r"[A-Za-z0-9_.:-]{1,200}")
+"""A task id: 1 to 200 ASCII letters, digits and `_ . : -` (a UUID's hex, with or without
+dashes, fits)."""
+NAME_RULE = "1 to 200 letters, digits and _ . : / -"
+ID_RULE = "1 to 200 ASCII letters, digits and _ . : -"
+
+
+def check_name(kind: str, name: object) -> str:
+    """`name` if it is a valid task or queue name (`kind` says which), else ValueError.
+
+    Names go into storage keys and onto terminals: braces, spaces, control characters and
+    markup are refused here, so no name can reach into another's keys (docs/security.md).
+    """
+    if not isinstance(name, str) or NAME.fullmatch(name) is None:
+        raise ValueError(f"bad {kind} name {name!r}: use {NAME_RULE}, e.g. 'billing.invoice'")
+    return name
+
+
+def check_id(task_id: object) -> str:
+    """`task_id` if it is a valid task id, else ValueError."""
+    if not isinstance(task_id, str) or ID.fullmatch(task_id) is None:
+        raise ValueError(f"bad task id {task_id!r}: use {ID_RULE}, e.g. 'invoice-2024-0042'")
+    return task_id
 
 
 def new_id() -> str:

@@ -21,6 +21,7 @@ from scoter.consumer import attempt
 from scoter.consumer.attempt import Outcome, Undeliverable
 from scoter.consumer.executor import Settle
 from scoter.context import TaskContext, deactivate
+from scoter.display import printable
 from scoter.exceptions import Interrupt, TimedOut
 
 if TYPE_CHECKING:
@@ -120,7 +121,7 @@ class AsyncioExecutor:
         try:
             outcome = await self._execute(ctx)
         except Exception as exc:  # a bug of ours: the lease expires, the task runs again
-            log.exception("task %s: the asyncio executor failed", ctx.task_id)
+            log.exception("task %s: the asyncio executor failed", printable(ctx.task_id))
             outcome = Outcome.failed(exc)
         self.settle(ctx, outcome)
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Protocol
 from scoter.consumer import attempt
 from scoter.consumer.attempt import Outcome
 from scoter.context import TaskContext
+from scoter.display import printable
 
 if TYPE_CHECKING:
     from scoter.app import Scoter
@@ -111,5 +112,5 @@ class ThreadExecutor:
         try:
             return attempt.execute(self.app, ctx)
         except Exception as exc:  # a bug of ours: fail the attempt, keep the worker
-            log.exception("task %s: the thread executor failed", ctx.task_id)
+            log.exception("task %s: the thread executor failed", printable(ctx.task_id))
             return Outcome.failed(exc)

@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 from scoter.consumer.inflight import InFlight
 from scoter.context import TaskContext
+from scoter.display import printable
 from scoter.storage.base import Storage
 
 log = logging.getLogger("scoter.consumer")
@@ -72,9 +73,9 @@ class Isolation:
             return
         if not isolated:
             log.warning("task %s (%s): lease lost before it could run alone",
-                        ctx.task_id, ctx.task_name)  # fmt: skip
+                        printable(ctx.task_id), printable(ctx.task_name))  # fmt: skip
             self.inflight.remove(ctx)
             return
         log.info("task %s (%s) runs alone: a consumer died while it ran beside other tasks",
-                 ctx.task_id, ctx.task_name)  # fmt: skip
+                 printable(ctx.task_id), printable(ctx.task_name))  # fmt: skip
         self.submit(ctx)

@@ -29,6 +29,7 @@ from scoter.consumer.attempt import (
     Outcome,
 )
 from scoter.context import TaskContext
+from scoter.display import printable
 from scoter.retry import RetryPolicy
 from scoter.states import State
 from scoter.storage.base import Ack, Lease
@@ -63,7 +64,8 @@ class Policy:
         elif outcome.kind == INTERRUPTED:
             self.release(ctx, outcome.error or "interrupted", outcome.delay)
         elif outcome.kind == UNDELIVERABLE:
-            log.error("task %s (%s) cannot run: %s", ctx.task_id, ctx.task_name, outcome.error)
+            log.error("task %s (%s) cannot run: %s", printable(ctx.task_id),
+                      printable(ctx.task_name), printable(outcome.error))  # fmt: skip
             self.to_dead(ctx, outcome.reason, outcome.error or outcome.reason)
         elif outcome.kind == CRASHED:
             self._crashed(ctx, outcome.error or "crashed")
@@ -97,7 +99,8 @@ class Policy:
             try:
                 self._acked(ctx, landed)
             except Exception:  # a receiver's or storage's failure: the ack itself landed
-                log.exception("task %s: acknowledged, but reporting it failed", ctx.task_id)
+                log.exception("task %s: acknowledged, but reporting it failed",
+                              printable(ctx.task_id))  # fmt: skip
         return leases
 
     def _acked(self, ctx: TaskContext, landed: bool) -> None:
@@ -125,14 +128,15 @@ class Policy:
         errors_before = ctx.lease.errors
         if not retry.should_retry(errors_before):
             log.error("task %s (%s) failed for good after %d error(s): %s",
-                      ctx.task_id, ctx.task_name, errors_before + 1, outcome.summary)  # fmt: skip
+                      printable(ctx.task_id), printable(ctx.task_name), errors_before + 1,
+                      printable(outcome.summary))  # fmt: skip
             self.to_dead(ctx, "error", error)
             return
         delay = retry.delay(errors_before)
         eta = time.time() + delay
         if self._write(ctx, lambda: self.storage.retry(ctx.token, eta, error)):
-            log.info("task %s (%s) failed, retry in %.1fs: %s", ctx.task_id, ctx.task_name,
-                     delay, outcome.summary)  # fmt: skip
+            log.info("task %s (%s) failed, retry in %.1fs: %s", printable(ctx.task_id),
+                     printable(ctx.task_name), delay, printable(outcome.summary))  # fmt: skip
             self._send(sig.SIGNAL_RETRYING, ctx, outcome.exception(), delay)
         else:
             self._refused(ctx, "retry")
@@ -159,15 +163,17 @@ class Policy:
             rescued = self._write(ctx, lambda: self.storage.crash(ctx.token, detail))
         except NotImplementedError:
             log.warning("task %s (%s): %s; it runs again when its lease expires",
-                        ctx.task_id, ctx.task_name, detail)  # fmt: skip
+                        printable(ctx.task_id), printable(ctx.task_name),
+                        printable(detail))  # fmt: skip
             return
         if rescued is None:
             self._refused(ctx, "crash")
             return
         dead = rescued.state is State.DEAD
         what = "dead: max_crashes reached" if dead else "queued again"
-        log.warning("task %s (%s): %s (crash %d), %s",
-                    ctx.task_id, ctx.task_name, detail, rescued.crashes, what)  # fmt: skip
+        log.warning("task %s (%s): %s (crash %d), %s", printable(ctx.task_id),
+                    printable(ctx.task_name), printable(detail), rescued.crashes,
+                    what)  # fmt: skip
         self._send(sig.SIGNAL_RESCUED, ctx, rescued.state.value)
         if dead:
             self._send(sig.SIGNAL_DEAD, ctx, "crashed")
@@ -200,7 +206,7 @@ class Policy:
             self.stale_writes += 1
         ctx.lease_lost = True
         log.warning("task %s (%s): %s refused, this attempt lost its lease",
-                    ctx.task_id, ctx.task_name, write)  # fmt: skip
+                    printable(ctx.task_id), printable(ctx.task_name), write)  # fmt: skip
         self._send(sig.SIGNAL_LEASE_LOST, ctx, write)
 
     def _send(self, name: str, ctx: TaskContext, *extra: Any) -> None:

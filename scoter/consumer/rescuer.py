@@ -13,6 +13,7 @@ import time
 
 from scoter import signals as sig
 from scoter.consumer.service import Service
+from scoter.display import printable
 from scoter.states import State
 from scoter.storage.base import Storage
 
@@ -37,11 +38,12 @@ class Rescuer(Service):
             if rescued.charged:
                 what = "dead: max_crashes reached" if dead else "queued again"
                 log.warning("task %s (%s): holder lost its lease (crash %d), %s",
-                            rescued.id, rescued.name, rescued.crashes, what)  # fmt: skip
+                            printable(rescued.id), printable(rescued.name), rescued.crashes,
+                            what)  # fmt: skip
             else:
                 log.warning("task %s (%s): holder lost its lease while it ran other tasks too: "
-                            "not charged, queued again to run alone", rescued.id,
-                            rescued.name)  # fmt: skip
+                            "not charged, queued again to run alone", printable(rescued.id),
+                            printable(rescued.name))  # fmt: skip
             ref = sig.TaskRef(rescued.id, rescued.name, "")
             self.signals.send(sig.SIGNAL_RESCUED, ref, rescued.state.value)
             if dead:

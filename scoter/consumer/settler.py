@@ -26,6 +26,7 @@ from scoter.consumer.attempt import SUCCEEDED, Outcome
 from scoter.consumer.inflight import InFlight
 from scoter.consumer.policy import Policy
 from scoter.context import TaskContext
+from scoter.display import printable
 from scoter.storage.base import Lease
 
 log = logging.getLogger("scoter.consumer")
@@ -106,7 +107,8 @@ class Settler:
         """
         if not ctx.begin_settling():
             log.warning("task %s (%s) ended (%s) after it was handed back at the drain "
-                        "deadline", ctx.task_id, ctx.task_name, outcome.kind)  # fmt: skip
+                        "deadline", printable(ctx.task_id), printable(ctx.task_name),
+                        outcome.kind)  # fmt: skip
             return
         self._enqueue(ctx, outcome)
 
@@ -174,7 +176,7 @@ class Settler:
             self.policy.apply(ctx, outcome)
         except Exception as exc:  # given up at the exit, or a bug of ours
             log.error("could not settle task %s (%r); it runs again when its lease expires",
-                      ctx.task_id, exc)  # fmt: skip
+                      printable(ctx.task_id), exc)  # fmt: skip
 
     def _ack_and_claim(
         self, succeeded: list[tuple[TaskContext, Outcome]], want: int

@@ -22,6 +22,7 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from scoter import signals as sig
+from scoter.config import redact
 from scoter.consumer import attempt
 from scoter.consumer.aio import AsyncioExecutor
 from scoter.consumer.executor import Executor, ThreadExecutor
@@ -35,8 +36,10 @@ from scoter.consumer.scheduler import Scheduler
 from scoter.consumer.service import Service
 from scoter.consumer.settler import Settler
 from scoter.context import RUNNING, TaskContext
+from scoter.display import printable
 from scoter.loader import path_of
 from scoter.storage.base import Lease
+from scoter.task import check_name
 
 if TYPE_CHECKING:
     from scoter.app import Scoter
@@ -109,7 +112,7 @@ class Consumer:
         )  # fmt: skip
         self.app = app
         self.storage = app.storage
-        self.queues = list(queues) if queues else _queues_of(app)
+        self.queues = [check_name("queue", q) for q in queues] if queues else _queues_of(app)
         self.workers = workers
         self.lease = lease
         self.drain_timeout = drain_timeout
@@ -191,8 +194,8 @@ class Consumer:
             self.install_signal_handlers()
         log.info(
             "consumer %s on %s: queues=%s workers=%d lease=%.0fs drain_timeout=%.0fs",
-            self.id, self.storage.url, ",".join(self.queues), self.workers, self.lease,
-            self.drain_timeout,
+            self.id, printable(redact(self.storage.url)), ",".join(self.queues), self.workers,
+            self.lease, self.drain_timeout,
         )  # fmt: skip
         self.settler.start()
         self.executor.start()
@@ -248,7 +251,7 @@ class Consumer:
         for ctx in self.inflight.contexts():
             if ctx.deadline is not None and now >= ctx.deadline and not ctx.timed_out:
                 log.warning("task %s (%s) ran past its time limit: stop requested",
-                            ctx.task_id, ctx.task_name)  # fmt: skip
+                            printable(ctx.task_id), printable(ctx.task_name))  # fmt: skip
                 self.executor.time_out(ctx)
 
     def _drain(self) -> None:
@@ -301,8 +304,8 @@ class Consumer:
             self.inflight.wait_below(1, 0.01)
         for ctx in self.inflight.contexts():
             log.error("task %s (%s) was still being settled when the consumer exited; if that "
-                      "failed it runs again when its lease expires", ctx.task_id,
-                      ctx.task_name)  # fmt: skip
+                      "failed it runs again when its lease expires", printable(ctx.task_id),
+                      printable(ctx.task_name))  # fmt: skip
 
     def _hand_back(self, ctx: TaskContext, *, running: bool) -> None:
         """Release one attempt, held off for HOLD_OFF_S while a thread of ours still runs it."""
@@ -311,7 +314,8 @@ class Consumer:
         if hold_off:
             reason += f": {HELD_OFF}, claimable in {hold_off:g} s"
         self.settler.hand_back(ctx, reason, hold_off)
-        log.info("released task %s (%s) unfinished", ctx.task_id, ctx.task_name)
+        log.info("released task %s (%s) unfinished", printable(ctx.task_id),
+                 printable(ctx.task_name))  # fmt: skip
 
     @property
     def abandoned_threads(self) -> int:
@@ -327,8 +331,8 @@ class Consumer:
             return
         ctx.lease_lost = True
         self.executor.fence(ctx)
-        log.warning("task %s (%s): lease lost, another consumer may run it: %s", ctx.task_id,
-                    ctx.task_name, why)  # fmt: skip
+        log.warning("task %s (%s): lease lost, another consumer may run it: %s",
+                    printable(ctx.task_id), printable(ctx.task_name), why)  # fmt: skip
         if self.app.signals:
             ref = sig.TaskRef(ctx.task_id, ctx.task_name, ctx.lease.queue, attempt=ctx.attempt)
             self.app.signals.send(sig.SIGNAL_LEASE_LOST, ref, found_by)

@@ -51,7 +51,7 @@ from psycopg.pq import TransactionStatus
 from psycopg.rows import dict_row, tuple_row
 from psycopg_pool import ConnectionPool
 
-from scoter.config import redact
+from scoter.config import quote_userinfo, redact
 from scoter.exceptions import ConfigurationError
 from scoter.states import State
 from scoter.storage._sql import load_queries
@@ -148,7 +148,7 @@ class PostgresStorage(Storage):
     def from_url(cls, url: str) -> PostgresStorage:
         """postgresql://user:password@host:5432/db?schema=scoter&max_connections=10; any other
         query option goes to libpq (sslmode=require, connect_timeout=5, ...)."""
-        parts = urllib.parse.urlsplit(url)
+        parts = urllib.parse.urlsplit(quote_userinfo(url))
         query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
         ours = {k: v for k, v in query if k in URL_OPTIONS}
         libpq = urllib.parse.urlencode([(k, v) for k, v in query if k not in URL_OPTIONS])

@@ -28,7 +28,7 @@ from redis.commands.core import Script
 from redis.exceptions import ClusterDownError, NoScriptError, ReadOnlyError, TryAgainError
 from redis.retry import Retry
 
-from scoter.config import redact
+from scoter.config import quote_userinfo, redact
 from scoter.exceptions import ConfigurationError
 from scoter.states import State
 from scoter.storage.base import EXPIRED, SPARED, Ack, Lease, NewTask, Rescued, Storage, TaskInfo
@@ -149,7 +149,7 @@ class RedisStorage(Storage):
         Options are redis-py's (socket_timeout, ssl_cert_reqs, ...) plus `prefix`, the key
         namespace (default "scoter").
         """
-        parts = urllib.parse.urlsplit(url)
+        parts = urllib.parse.urlsplit(quote_userinfo(url))
         query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
         prefix = dict(query).get("prefix", DEFAULT_PREFIX)
         rest = urllib.parse.urlencode([(k, v) for k, v in query if k != "prefix"])
