@@ -35,6 +35,8 @@ EXIT_USAGE = 2
 EXIT_CONFIG = 3
 EXIT_APP = 4
 EXIT_NOT_FOUND = 5
+EXIT_OVERRUN = 6
+"""`scoter worker`: a stop outlived its drain deadline (storage unreachable); see Consumer."""
 
 F = TypeVar("F", bound=Callable[..., Any])
 console = Console()
@@ -162,6 +164,7 @@ def worker(
         consumer = the_app.consumer(
             queues=queues or None, workers=workers, lease=lease, heartbeat=heartbeat,
             drain_timeout=drain_timeout, executor=executor, app_path=app, prefetch=prefetch,
+            on_overrun=_exit_overrun,
         )  # fmt: skip
     except ValueError as exc:
         fail(str(exc), EXIT_CONFIG)
@@ -175,6 +178,12 @@ def worker(
         _flush()
         os._exit(code)
     sys.exit(code)
+
+
+def _exit_overrun() -> None:
+    """The drain deadline passed with a storage call hanging: leave now, as SIGKILL would."""
+    _flush()
+    os._exit(EXIT_OVERRUN)
 
 
 def _flush() -> None:

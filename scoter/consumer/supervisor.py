@@ -17,7 +17,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import TYPE_CHECKING
 
@@ -59,6 +59,9 @@ HOLD_OFF_S = 1.0
 long enough for the consumer to exit first, so that no two attempts ever overlap (G2)."""
 HELD_OFF = "still running in its thread"
 """In the history detail of such a hand-back."""
+OVERRUN_GRACE_S = 0.8
+"""How long past its drain deadline a stopping consumer may take before `on_overrun` is
+called: enough to write its releases when the storage answers."""
 SCHEDULE_INTERVAL_S = 1.0
 """Default seconds between promotions of due scheduled (and held-off) tasks."""
 PREFETCH_PER_WORKER = 4
@@ -85,6 +88,7 @@ class Consumer:
         executor: str = "thread",
         app_path: str | None = None,
         prefetch: int | None = None,
+        on_overrun: Callable[[], None] | None = None,
     ) -> None:
         """
         :param queues: queues to consume, first listed first; default: every task's queue.
@@ -103,6 +107,9 @@ class Consumer:
         :param prefetch: thread and process executors: tasks claimed ahead while tasks are
             short (under 50 ms), so that a worker never waits for a write; default 4 per
             worker, 0 for none (the asyncio executor claims none ahead).
+        :param on_overrun: called from a watchdog thread when a stop has not returned
+            OVERRUN_GRACE_S after its drain deadline (a storage call hanging through a network
+            partition): `scoter worker` exits the process there.
         """
         heartbeat = lease / 3 if heartbeat is None else heartbeat
         check_options(
@@ -137,6 +144,9 @@ class Consumer:
             Rescuer(self.storage, app.signals, rescue_interval or lease / 6),
         ]
         self._stop_at: float | None = None
+        self._stopped = threading.Event()
+        self._returned = threading.Event()
+        self.on_overrun = on_overrun
         self._hard = threading.Event()
         self._restart = False
         self._storage_failing = False
@@ -169,6 +179,7 @@ class Consumer:
             self._hard.set()
         if first:
             self._stop_at = time.monotonic()
+            self._stopped.set()
         self._restart = restart and (first or self._restart)
 
     @property
@@ -201,6 +212,8 @@ class Consumer:
         self.executor.start()
         for service in self.services:
             service.start()
+        if self.on_overrun is not None:
+            threading.Thread(target=self._guard, name="scoter-overrun", daemon=True).start()
         try:
             while not self.stopping:
                 self._fetch()
@@ -214,7 +227,19 @@ class Consumer:
             join = not self.executor.busy_threads()
             for service in self.services:
                 service.stop(join=join)
+            self._returned.set()
         return EXIT_RESTART if self._restart else EXIT_OK
+
+    def _guard(self) -> None:
+        """Call `on_overrun` if a stop outlives its drain deadline by OVERRUN_GRACE_S."""
+        self._stopped.wait()
+        assert self._stop_at is not None and self.on_overrun is not None
+        overrun_at = self._stop_at + self.drain_timeout + OVERRUN_GRACE_S
+        if not self._returned.wait(max(0.0, overrun_at - time.monotonic())):
+            log.error("the drain deadline passed %.1f s ago and a storage call still hangs: "
+                      "exiting; %d task(s) run again when their leases expire",
+                      OVERRUN_GRACE_S, len(self.inflight))  # fmt: skip
+            self.on_overrun()
 
     def _fetch(self) -> None:
         if self.isolation.active:

@@ -27,6 +27,13 @@ SPARED = "lease expired, not charged: its consumer ran other tasks too; it runs 
 """The history detail of a crash that `rescue` did not charge (see `Storage.rescue`)."""
 
 
+CALL_TIMEOUT_S = 10.0
+"""The default deadline of one call to a storage server (Redis, PostgreSQL): how long a call
+waits for its reply before it fails as an outage, whatever the client library's defaults."""
+CONNECT_TIMEOUT_S = 5.0
+"""The default deadline of opening a connection to a storage server."""
+
+
 @dataclass(frozen=True, slots=True)
 class NewTask:
     """A task to store. `eta` in the future makes it `scheduled`, else `queued`."""

@@ -55,7 +55,19 @@ from scoter.config import quote_userinfo, redact
 from scoter.exceptions import ConfigurationError
 from scoter.states import State
 from scoter.storage._sql import load_queries
-from scoter.storage.base import EXPIRED, SPARED, Ack, Lease, NewTask, Rescued, Storage, TaskInfo
+from scoter.storage.base import (
+    CALL_TIMEOUT_S,
+    CONNECT_TIMEOUT_S,
+    EXPIRED,
+    SPARED,
+    Ack,
+    Lease,
+    NewTask,
+    Rescued,
+    Storage,
+    TaskInfo,
+)
+from scoter.storage.deadlines import Deadlines
 
 SQL = load_queries("postgres.sql")
 DEFAULT_SCHEMA = "scoter"
@@ -63,8 +75,12 @@ SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,49}")
 MIGRATION_FILE = re.compile(r"(\d{4})_\w+\.sql")
 POOL_TIMEOUT_S = 5.0
 """How long a call waits for a pooled connection before PoolTimeout (a transient error)."""
-CONNECT_TIMEOUT_S = 5
-URL_OPTIONS = ("schema", "max_connections")
+URL_OPTIONS = ("schema", "max_connections", "call_timeout")
+KEEPALIVES = {
+    "keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3,
+}  # fmt: skip
+"""libpq's TCP keepalives, unless the URL sets them: a server gone silent is noticed while a
+connection waits."""
 
 Connection = psycopg.Connection[Any]
 
@@ -114,6 +130,7 @@ class PostgresStorage(Storage):
         schema: str = DEFAULT_SCHEMA,
         migrate: bool = False,
         max_connections: int = 10,
+        call_timeout: float = CALL_TIMEOUT_S,
     ) -> None:
         """
         :param conninfo: a libpq URL or connection string: postgresql://user@host:5432/db.
@@ -121,6 +138,9 @@ class PostgresStorage(Storage):
         :param schema: the schema holding scoter's tables (lowercase letters, digits, _).
         :param migrate: upgrade an older schema on first use (else refused: `scoter migrate`).
         :param max_connections: the size limit of the pool this storage opens.
+        :param call_timeout: seconds a call waits for PostgreSQL's reply before it fails as
+            an outage (its socket is shut down: psycopg waits as long as a socket is open);
+            also the server's `statement_timeout` and libpq's `tcp_user_timeout`.
         """
         if not SCHEMA_NAME.fullmatch(schema):
             raise ConfigurationError(
@@ -137,6 +157,7 @@ class PostgresStorage(Storage):
         self._pid = os.getpid()
         self._migrate = migrate
         self._max_connections = max_connections
+        self._deadlines = Deadlines(call_timeout)
         self._ready = False
         self._ready_lock = threading.Lock()
         self._channel = f"{schema}.tasks"
@@ -156,10 +177,15 @@ class PostgresStorage(Storage):
             max_connections = int(ours.get("max_connections", 10))
         except ValueError:
             raise ConfigurationError("max_connections must be a whole number") from None
+        try:
+            call_timeout = float(ours.get("call_timeout", CALL_TIMEOUT_S))
+        except ValueError:
+            raise ConfigurationError("call_timeout must be a number of seconds") from None
         storage = cls(
             urllib.parse.urlunsplit(parts._replace(query=libpq)),
             schema=ours.get("schema", DEFAULT_SCHEMA),
             max_connections=max_connections,
+            call_timeout=call_timeout,
         )
         storage.url = redact(url)
         return storage
@@ -168,8 +194,17 @@ class PostgresStorage(Storage):
 
     @contextmanager
     def _connection(self) -> Iterator[Connection]:
-        with self._ready_pool().connection() as conn:
-            yield conn
+        """A pooled connection, for calls that must end within the call timeout."""
+        with self._ready_pool().connection() as conn, self._deadlines.call(conn.fileno()) as call:
+            try:
+                yield conn
+            except psycopg.OperationalError as exc:
+                if not call.expired:
+                    raise
+                seconds = self._deadlines.seconds
+                raise psycopg.OperationalError(
+                    f"no reply from PostgreSQL within {seconds:g} s (call_timeout): {exc}"
+                ) from exc
 
     def _ready_pool(self) -> ConnectionPool[Any]:
         """This process's pool, once the schema is ready."""
@@ -211,9 +246,16 @@ class PostgresStorage(Storage):
         if self._given_pool is not None:
             kwargs = {**_pool_kwargs(self._given_pool), "autocommit": True}
             return _pool_conninfo(self._given_pool), kwargs
-        if "connect_timeout" in conninfo_to_dict(self._conninfo):
-            return self._conninfo, {"autocommit": True}
-        return self._conninfo, {"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S}
+        given = conninfo_to_dict(self._conninfo)
+        timeout_ms = round(self._deadlines.seconds * 1000)
+        defaults: dict[str, Any] = {
+            "connect_timeout": round(CONNECT_TIMEOUT_S), **KEEPALIVES,
+            "tcp_user_timeout": timeout_ms, "options": f"-c statement_timeout={timeout_ms}",
+        }  # fmt: skip
+        return self._conninfo, {
+            "autocommit": True,
+            **{k: v for k, v in defaults.items() if k not in given},
+        }
 
     def _prepare(self) -> ConnectionPool[Any]:
         """The pool, once the schema is there at this scoter's version (created if absent)."""
@@ -456,7 +498,8 @@ class PostgresStorage(Storage):
         conninfo, kwargs = self._connect_args()
         try:
             conn = psycopg.Connection.connect(conninfo, **kwargs)
-            conn.execute(f'LISTEN "{self._channel}"')
+            with self._deadlines.call(conn.fileno()):
+                conn.execute(f'LISTEN "{self._channel}"')
         except psycopg.OperationalError:
             time.sleep(max(0.0, deadline - time.monotonic()))  # no server: the caller backs off
             return None

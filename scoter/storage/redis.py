@@ -31,7 +31,18 @@ from redis.retry import Retry
 from scoter.config import quote_userinfo, redact
 from scoter.exceptions import ConfigurationError
 from scoter.states import State
-from scoter.storage.base import EXPIRED, SPARED, Ack, Lease, NewTask, Rescued, Storage, TaskInfo
+from scoter.storage.base import (
+    CALL_TIMEOUT_S,
+    CONNECT_TIMEOUT_S,
+    EXPIRED,
+    SPARED,
+    Ack,
+    Lease,
+    NewTask,
+    Rescued,
+    Storage,
+    TaskInfo,
+)
 
 try:
     import hiredis
@@ -125,7 +136,7 @@ class RedisStorage(Storage):
         :param url: the URL the client was opened from, kept redacted as `self.url`.
         """
         if client is None:
-            client = redis.Redis(connection_pool=pool) if pool else redis.Redis(retry=_retry())
+            client = redis.Redis(connection_pool=pool) if pool else redis.Redis(**_client_options())
         options = client.connection_pool.connection_kwargs
         if options.get("decode_responses"):
             raise ConfigurationError("RedisStorage needs a client with decode_responses=False")
@@ -147,7 +158,8 @@ class RedisStorage(Storage):
         """redis://[[user]:password@]host[:port][/db][?options] or rediss:// for TLS.
 
         Options are redis-py's (socket_timeout, ssl_cert_reqs, ...) plus `prefix`, the key
-        namespace (default "scoter").
+        namespace (default "scoter"). Unless given, a call's reply is awaited at most
+        CALL_TIMEOUT_S and a connection CONNECT_TIMEOUT_S (redis-py before 8 waits forever).
         """
         parts = urllib.parse.urlsplit(quote_userinfo(url))
         query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
@@ -155,7 +167,7 @@ class RedisStorage(Storage):
         rest = urllib.parse.urlencode([(k, v) for k, v in query if k != "prefix"])
         try:
             client = redis.Redis.from_url(
-                urllib.parse.urlunsplit(parts._replace(query=rest)), retry=_retry()
+                urllib.parse.urlunsplit(parts._replace(query=rest)), **_client_options()
             )
         except (ValueError, TypeError) as exc:
             raise ConfigurationError(f"bad Redis URL {redact(url)!r}: {exc}") from exc
@@ -397,10 +409,21 @@ def _error_of(read: Callable[[], Any]) -> redis.ResponseError | None:
     return None
 
 
+def _client_options() -> dict[str, Any]:
+    """Options of the clients this storage builds; options in a URL take precedence."""
+    return {
+        "retry": _retry(),
+        "socket_timeout": CALL_TIMEOUT_S,
+        "socket_connect_timeout": CONNECT_TIMEOUT_S,
+        "socket_keepalive": True,
+    }
+
+
 def _retry() -> Retry:
     """A few quick retries on a fresh connection: enough to get past connections a server
-    restart left dead in the pool, short enough that the consumer's own backoff takes over."""
-    return Retry(ExponentialBackoff(cap=0.1, base=0.01), 3)
+    restart left dead in the pool, short enough that the consumer's own backoff takes over.
+    A call that timed out is not retried: its deadline is the caller's."""
+    return Retry(ExponentialBackoff(cap=0.1, base=0.01), 3, (redis.ConnectionError,))
 
 
 def _load_scripts(client: redis.Redis) -> dict[str, Script]:

@@ -5,6 +5,7 @@ heals it goes on consuming without a restart."""
 
 from __future__ import annotations
 
+import signal
 import time
 import urllib.parse
 from collections.abc import Iterator
@@ -14,6 +15,8 @@ import pytest
 from conftest import Env, drop_postgres_schema, postgres_schema_url, redis_prefix_url
 from proxy import PartitionProxy
 
+from scoter import Scoter
+from scoter.cli import EXIT_OVERRUN
 from scoter.states import State
 
 LEASE_S = 3.0
@@ -68,3 +71,56 @@ def test_a_cut_off_consumer_stops_its_task_before_another_may_start_it(
     assert cut_off.proc.poll() is None
     info = env.app.storage.get(result.id)
     assert info is not None and info.state == State.DONE
+
+
+@pytest.mark.parametrize("executor", ["thread", "process"])
+def test_a_stop_during_a_partition_ends_within_the_drain_deadline(
+    cut_env: tuple[Env, PartitionProxy], executor: str
+) -> None:
+    env, proxy = cut_env
+    drain_s = 3.0
+    cut_off = env.start(
+        "-w",
+        "2",
+        "-k",
+        executor,
+        "--drain-timeout",
+        str(drain_s),
+        "--lease",
+        "5",
+        url=proxy.rewrite(env.url),
+    )
+    result = env.module.sleepy(6.0)  # does not look at stop requests; outlasts the drain
+    env.wait_for(lambda: env.runs("started"), 20, "the task to start")
+    proxy.blackhole()
+    time.sleep(0.5)  # the idle worker's wait is on its way through the cut
+    cut_off.send(signal.SIGTERM)
+    asked = time.monotonic()
+    code = cut_off.wait(timeout=drain_s + 10)
+    took = time.monotonic() - asked
+    assert took < drain_s + 1.0, f"exited {took:.1f} s after SIGTERM (drain {drain_s} s)"
+    assert code == EXIT_OVERRUN, cut_off.log()
+    assert "drain deadline passed" in cut_off.log()
+    proxy.resume()
+    other = env.start("-w", "1", "--lease", "3")
+    assert result.get(blocking=True, timeout=60) is not None  # recovered by lease expiry
+    other.send(signal.SIGTERM)
+    assert other.wait(timeout=15) == 0
+
+
+def test_a_storage_call_through_a_partition_fails_within_its_deadline(
+    cut_env: tuple[Env, PartitionProxy],
+) -> None:
+    env, proxy = cut_env
+    option = "call_timeout" if env.url.startswith("postgres") else "socket_timeout"
+    url = f"{proxy.rewrite(env.url)}&{option}=1"
+    producer = Scoter("integration", url)
+    producer.task(name="integration_app.sleepy")(lambda seconds: None)
+    assert producer.storage.counts() is not None  # connected, schema ready
+    with proxy.cut():
+        asked = time.monotonic()
+        with pytest.raises(producer.storage.transient_errors):
+            producer.storage.counts()
+        took = time.monotonic() - asked
+    assert took < 2.5, f"the call took {took:.1f} s with a 1 s deadline"
+    producer.storage.close()
