@@ -26,7 +26,7 @@ from conftest import (
 from scoter import Message, Scoter, State
 from scoter.config import ENV_SECRET_KEYS
 from scoter.exceptions import DecodeError
-from scoter.storage.base import NewTask
+from scoter.storage.base import Ack, NewTask
 
 KEY = "integration signing key: 32 byte"
 SIGNED_ETA = "before its signed eta"
@@ -213,3 +213,16 @@ def producer_eta_in_an_hour() -> float:
 def held_back(producer: Scoter, task_id: str) -> bool:
     info = producer.storage.get(task_id)
     return info is not None and any(SIGNED_ETA in str(h.get("detail")) for h in info.history)
+
+
+def test_claims_return_the_priority_and_crash_budget_a_signature_is_checked_against(
+    broker: Broker,
+) -> None:
+    storage = broker.producer.storage
+    storage.enqueue([NewTask(f"t{i}", "greet", "default", b"", 7 - i, None, 5 + i) for i in (0, 1)])
+    first = storage.claim(["default"], 1, 30.0, "c1")
+    assert [(lease.priority, lease.max_crashes) for lease in first] == [(7, 5)]
+    ack = Ack(first[0].token, None, None)
+    acked, second = storage.ack_many_and_claim([ack], ["default"], 1, 30.0, "c1")
+    assert acked == [True]
+    assert [(lease.priority, lease.max_crashes) for lease in second] == [(6, 6)]
