@@ -8,6 +8,7 @@ import os
 import pickle
 import signal
 import sqlite3
+import time
 import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator
@@ -23,7 +24,7 @@ from conftest import (
     redis_prefix_url,
 )
 
-from scoter import Message, Scoter, State
+from scoter import Message, Scoter, State, TaskContext
 from scoter.config import ENV_SECRET_KEYS
 from scoter.exceptions import DecodeError
 from scoter.storage.base import Ack, NewTask
@@ -64,8 +65,11 @@ class Broker:
                 return []
 
 
-def _sqlite(env: Env) -> tuple[Callable[[str, str, object], None], Callable[[str], None]]:
-    path = env.url.removeprefix("sqlite:///")
+Tamper = tuple[Callable[[str, str, object], None], Callable[[str], None]]
+
+
+def _sqlite(url: str) -> Tamper:
+    path = url.removeprefix("sqlite:///")
 
     def update(sql: str, *params: object) -> None:
         with sqlite3.connect(path, timeout=30) as db:
@@ -79,10 +83,10 @@ def _sqlite(env: Env) -> tuple[Callable[[str, str, object], None], Callable[[str
     )
 
 
-def _postgres(env: Env) -> tuple[Callable[[str, str, object], None], Callable[[str], None]]:
+def _postgres(url: str) -> Tamper:
     import psycopg
 
-    parts = urllib.parse.urlsplit(env.url)
+    parts = urllib.parse.urlsplit(url)
     query = urllib.parse.parse_qsl(parts.query)
     schema = dict(query)["schema"]
     server = parts._replace(query=urllib.parse.urlencode([q for q in query if q[0] != "schema"]))
@@ -100,11 +104,11 @@ def _postgres(env: Env) -> tuple[Callable[[str, str, object], None], Callable[[s
     return set_field, make_due
 
 
-def _redis(env: Env) -> tuple[Callable[[str, str, object], None], Callable[[str], None]]:
+def _redis(url: str) -> Tamper:
     import redis
 
-    prefix = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(env.url).query))["prefix"]
-    client = redis.Redis.from_url(env.url.split("?")[0])
+    prefix = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))["prefix"]
+    client = redis.Redis.from_url(url.split("?")[0])
 
     def set_field(task_id: str, field: str, value: object) -> None:
         key = f"{prefix}:{{default}}:t:{task_id}"
@@ -138,7 +142,7 @@ def broker(
     monkeypatch.setenv(ENV_SECRET_KEYS, KEY)
     monkeypatch.setenv("SCOTER_TEST_SERIALIZER", "pickle")
     producer = Scoter("signing", env.url, serializer="pickle", secret_keys=KEY)
-    tamper = {"sqlite": _sqlite, "redis": _redis, "postgres": _postgres}[kind](env)
+    tamper = {"sqlite": _sqlite, "redis": _redis, "postgres": _postgres}[kind](env.url)
     yield Broker(env, producer, *tamper)
     producer.storage.close()
     env.close()
@@ -163,7 +167,7 @@ def test_tampered_tasks_go_dead_and_planted_pickles_are_never_loaded(
     replayed = f"replayed-{uuid.uuid4().hex}"
     producer.storage.enqueue([NewTask(replayed, "greet", "default", stored.payload)])
 
-    early = producer.enqueue(Message("greet", ("frank",), eta=producer_eta_in_an_hour()))
+    early = producer.enqueue(Message("greet", ("frank",), eta=time.time() + 3600))
     broker.make_due(early.id)
 
     checkpoint_proof = tmp_path / "checkpoint-was-unpickled"
@@ -204,12 +208,6 @@ def test_tampered_tasks_go_dead_and_planted_pickles_are_never_loaded(
     assert worker.wait(timeout=20) == 0
 
 
-def producer_eta_in_an_hour() -> float:
-    import time
-
-    return time.time() + 3600
-
-
 def held_back(producer: Scoter, task_id: str) -> bool:
     info = producer.storage.get(task_id)
     return info is not None and any(SIGNED_ETA in str(h.get("detail")) for h in info.history)
@@ -226,3 +224,30 @@ def test_claims_return_the_priority_and_crash_budget_a_signature_is_checked_agai
     acked, second = storage.ack_many_and_claim([ack], ["default"], 1, 30.0, "c1")
     assert acked == [True]
     assert [(lease.priority, lease.max_crashes) for lease in second] == [(6, 6)]
+
+
+def test_a_result_stored_by_complete_in_is_signed_too() -> None:
+    """PostgreSQL: `ctx.complete_in(conn, result)` stores the result in the task's own
+    transaction, signed as the ack's is; a planted one raises."""
+    import psycopg
+
+    url = postgres_schema_url()
+    app = Scoter("signing", url, secret_keys=KEY)
+    server = url.partition("?schema=")[0]
+
+    @app.task(context=True)
+    def pay(ctx: TaskContext) -> None:
+        with psycopg.connect(server, autocommit=True) as conn, conn.transaction():
+            ctx.complete_in(conn, result="paid")
+
+    try:
+        result = pay()
+        app.run_pending()
+        assert result.get() == "paid"
+        set_field, _ = _postgres(url)
+        set_field(result.id, "result", b'"forged"')
+        with pytest.raises(DecodeError, match="not trusted"):
+            result.get()
+    finally:
+        app.storage.close()
+        drop_postgres_schema(url)
