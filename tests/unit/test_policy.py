@@ -172,8 +172,9 @@ def test_signed_app_refuses_a_message_signed_with_another_key(storage: Storage) 
 
 
 def test_signed_app_runs_messages_signed_with_a_retired_key(storage: Storage) -> None:
-    old_producer = Scoter("unit", storage, secret_keys=["old: a key of 16+ bytes"])
-    consumer_app = Scoter("unit", storage, secret_keys=["new: a key of 16+ bytes", "old: a key of 16+ bytes"])
+    old, new = "old: a key of 16+ bytes", "new: a key of 16+ bytes"
+    old_producer = Scoter("unit", storage, secret_keys=[old])
+    consumer_app = Scoter("unit", storage, secret_keys=[new, old])
     for app in (old_producer, consumer_app):
 
         @app.task(name="add")
