@@ -79,7 +79,8 @@ class Outcome:
 
 
 class Undeliverable(Exception):
-    """The message can never run here; it goes to dead with `reason`."""
+    """The message cannot run now; `outcome()` says what becomes of it: dead with `reason`
+    (or, for `Early`, handed back)."""
 
     def __init__(self, reason: str, detail: str) -> None:
         super().__init__(detail)
