@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
@@ -13,19 +14,27 @@ from scoter.exceptions import ConfigurationError, DecodeError
 from scoter.result import Result
 from scoter.retry import RetryPolicy
 from scoter.serializers import (
+    RESULT,
+    Decided,
     JSONSerializer,
     PickleSerializer,
     Serializer,
     Signer,
     get_serializer,
+    is_signed,
+    seal,
+    unseal,
+    unsigned,
 )
-from scoter.storage.base import NewTask, Storage
+from scoter.storage.base import Lease, NewTask, Storage
 from scoter.task import Message, Task, check_id, check_name, new_id
 
 if TYPE_CHECKING:
     from psycopg import Connection
 
     from scoter.consumer.supervisor import Consumer
+
+log = logging.getLogger("scoter")
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -57,18 +66,20 @@ class Scoter:
         :param immediate: run tasks in-process when enqueued (for tests and development).
         :param default_queue: the queue of tasks that do not name one.
         :param serializer: 'json' (default) or 'pickle' (opt-in, trusts producers), or an object.
-        :param secret_keys: HMAC keys: the first signs, all verify; unsigned messages go dead.
+        :param secret_keys: HMAC keys of at least 16 bytes: the first signs, all verify; tasks,
+            results and checkpoints that fail verification never run or load. None: no signing.
         :param result_ttl: seconds a done task and its result are kept; None keeps them forever.
         """
         self.name = name
         self.immediate = immediate
         self.default_queue = check_name("queue", default_queue)
         self.serializer = get_serializer(serializer)
-        self.signer = Signer(secret_keys) if secret_keys else None
+        self.signer = None if secret_keys is None else Signer(secret_keys)
         self.result_ttl = result_ttl
         self.signals = sig.Signals()
         self.tasks: dict[str, Task[Any, Any]] = {}
-        self._empty: tuple[Serializer | None, Signer | None, bytes] = (None, None, b"")
+        self._empty: tuple[Serializer | None, bytes] = (None, b"")
+        self._warned_signed = False
         self._url = url if url is not None else ("memory://" if immediate else None)
         self._storage: Storage | None = None
 
@@ -241,12 +252,16 @@ class Scoter:
             queue = queue or task.queue
             priority = task.priority if priority is None else priority
             max_crashes = task.policy.max_crashes
-        payload = self._encode(args, kwargs, headers)
-        return NewTask(task_id, name, queue, payload, priority, eta, max_crashes)
+        data = self._encode(args, kwargs, headers)
+        if self.signer is not None:
+            decided = Decided(task_id, name, queue, priority, eta, max_crashes)
+            data = self.signer.sign_task(decided, data)
+        return NewTask(task_id, name, queue, data, priority, eta, max_crashes)
 
     # -- encoding --------------------------------------------------------------------------
 
     def encode_message(self, message: Message) -> bytes:
+        """The arguments of `message` as its payload holds them (before any signature)."""
         return self._encode(message.args, message.kwargs, message.headers)
 
     def _encode(
@@ -257,24 +272,52 @@ class Scoter:
         body: dict[str, Any] = {"args": list(args), "kwargs": kwargs}
         if headers:
             body["headers"] = headers
-        data = self.serializer.dumps(body)
-        return self.signer.sign(data) if self.signer else data
+        return self.serializer.dumps(body)
 
     def _empty_payload(self) -> bytes:
-        """The payload of a call without arguments, encoded once per serializer and signer
-        (a built-in serializer's: a custom one need not give the same bytes every time)."""
+        """The arguments of a call without any, encoded once per serializer (a built-in
+        serializer's: a custom one need not give the same bytes every time)."""
         cached = self._empty
-        if cached[0] is self.serializer and cached[1] is self.signer:
-            return cached[2]
+        if cached[0] is self.serializer:
+            return cached[1]
         data = self.serializer.dumps({"args": [], "kwargs": {}})
-        payload = self.signer.sign(data) if self.signer else data
         if type(self.serializer) in (JSONSerializer, PickleSerializer):
-            self._empty = (self.serializer, self.signer, payload)
-        return payload
+            self._empty = (self.serializer, data)
+        return data
 
     def decode_message(self, payload: bytes) -> tuple[tuple[Any, ...], dict[str, Any]]:
-        """(args, kwargs) of a stored payload; raises DecodeError when it cannot be trusted."""
-        data = self.signer.verify(payload) if self.signer else payload
+        """(args, kwargs) of a stored payload; raises DecodeError when it cannot be trusted
+        (with signing on: its signature is bad; see `decode_claimed` for a claimed task)."""
+        if self.signer is None:
+            return self._arguments(self._strip(payload))
+        return self._arguments(self.signer.verify_task(payload)[1])
+
+    def decode_claimed(self, lease: Lease) -> tuple[tuple[Any, ...], dict[str, Any], float | None]:
+        """The arguments of a claimed task and the eta its producer signed (None: no eta, or
+        no signing). Raises DecodeError, before decoding anything, when the payload cannot be
+        trusted: with signing on, a bad signature, or signed fields that differ from the
+        record the claim returned (another id, name, queue, priority or max_crashes)."""
+        if self.signer is None:
+            return *self._arguments(self._strip(lease.payload)), None
+        decided, data = self.signer.verify_task(lease.payload)
+        _check_claimed(decided, lease)
+        return *self._arguments(data), decided.eta
+
+    def _strip(self, payload: bytes) -> bytes:
+        """A payload's arguments, for an app without keys: a signature it cannot check is
+        dropped (it trusts its storage), once with a warning."""
+        if not is_signed(payload):
+            return payload
+        if not self._warned_signed:
+            self._warned_signed = True
+            log.warning(
+                "app %r has no secret_keys but reads signed tasks: their signatures are not "
+                "checked; give it the producers' keys",
+                self.name,
+            )
+        return unsigned(payload).partition(b"\n")[2]
+
+    def _arguments(self, data: bytes) -> tuple[tuple[Any, ...], dict[str, Any]]:
         body = self.serializer.loads(data)
         if not isinstance(body, dict) or not isinstance(body.get("args"), list):
             raise DecodeError("payload is not a scoter message (no args list)")
@@ -283,11 +326,23 @@ class Scoter:
             raise DecodeError("payload kwargs is not a mapping")
         return tuple(body["args"]), kwargs
 
-    def encode_result(self, value: Any) -> bytes:
-        return self.serializer.dumps(value)
+    def encode_result(self, value: Any, task_id: str) -> bytes:
+        """The stored form of task `task_id`'s return value (signed with signing on)."""
+        return self.encode_value(value, RESULT, task_id)
 
-    def decode_result(self, data: bytes) -> Any:
-        return self.serializer.loads(data)
+    def decode_result(self, data: bytes, task_id: str) -> Any:
+        """Task `task_id`'s return value; with signing on, raises DecodeError unless it was
+        signed as this task's result."""
+        return self.decode_value(data, RESULT, task_id)
+
+    def encode_value(self, value: Any, kind: bytes, task_id: str) -> bytes:
+        """A result or checkpoint (`kind`) of task `task_id`, as it is stored."""
+        return seal(self.serializer, self.signer, value, kind, task_id)
+
+    def decode_value(self, data: bytes, kind: bytes, task_id: str) -> Any:
+        """Undo `encode_value`; with signing on, raises DecodeError unless the value was
+        signed as this task's `kind`, before the serializer reads a byte."""
+        return unseal(self.serializer, self.signer, data, kind, task_id)
 
     # -- results and signals ---------------------------------------------------------------
 
@@ -329,6 +384,24 @@ class Scoter:
         from scoter.consumer.supervisor import Consumer
 
         return Consumer(self, **options)
+
+
+def _check_claimed(decided: Decided, lease: Lease) -> None:
+    """Raise DecodeError when what the producer signed differs from the claimed record."""
+    claimed = Decided(
+        lease.id, lease.name, lease.queue, lease.priority, decided.eta, lease.max_crashes
+    )
+    if claimed == decided:
+        return
+    wrong = [
+        f"{field} {getattr(claimed, field)!r} (signed: {getattr(decided, field)!r})"
+        for field in ("id", "name", "queue", "priority", "max_crashes")
+        if getattr(claimed, field) != getattr(decided, field)
+    ]
+    raise DecodeError(
+        f"the stored record differs from what its producer signed: {', '.join(wrong)}; it was "
+        "changed after it was enqueued (or its payload copied to another task), so it does not run"
+    )
 
 
 def _origin(fn: Callable[..., Any]) -> tuple[str, str]:

@@ -8,9 +8,11 @@ import re
 import urllib.parse
 
 from scoter.exceptions import ConfigurationError
+from scoter.serializers import Signer
 from scoter.storage.base import Storage
 
 ENV_URL = "SCOTER_URL"
+ENV_SECRET_KEYS = "SCOTER_SECRET_KEYS"
 SECRET_PARAMETERS = {"password", "passwd", "pass", "secret", "token", "sslpassword"}
 _SECRET_KEYWORD = re.compile(
     rf"\b((?:{'|'.join(sorted(SECRET_PARAMETERS))})\s*=\s*)(?:'(?:[^'\\]|\\.)*'?|\S*)",
@@ -84,6 +86,29 @@ def quote_userinfo(url: str) -> str:
 def default_url(app_name: str) -> str:
     """$SCOTER_URL, else a SQLite file named after the app in the working directory."""
     return os.environ.get(ENV_URL) or f"sqlite:///{app_name}.db"
+
+
+def secret_keys_from_env(name: str = ENV_SECRET_KEYS) -> list[str] | None:
+    """The signing keys in $SCOTER_SECRET_KEYS — comma-separated, the signing key first — for
+    `Scoter(secret_keys=...)`; None (no signing) when the variable is unset.
+
+    Set but empty, or naming an empty or short key, is a ConfigurationError: a secret that did
+    not reach the process must not turn signing off.
+    """
+    value = os.environ.get(name)
+    if value is None:
+        return None
+    keys = [key.strip() for key in value.split(",")]
+    if not any(keys):
+        raise ConfigurationError(
+            f"${name} is set but empty: give it the signing keys (comma-separated), or unset "
+            "it for no signing"
+        )
+    try:
+        Signer(keys)
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"${name}: {exc}") from None
+    return keys
 
 
 def storage_from_url(url: str) -> Storage:

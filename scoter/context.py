@@ -9,12 +9,13 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from scoter.exceptions import ConfigurationError, Interrupt, LeaseLost
+from scoter.serializers import CHECKPOINT, RESULT, seal, unseal
 from scoter.storage.outages import through_outages, within
 
 if TYPE_CHECKING:
     from psycopg import Connection
 
-    from scoter.serializers import Serializer
+    from scoter.serializers import Serializer, Signer
     from scoter.signals import TaskRef
     from scoter.storage.base import Lease, Storage
 
@@ -42,10 +43,13 @@ class TaskContext:
         storage: Storage,
         serializer: Serializer,
         timeout: float | None = None,
+        *,
+        signer: Signer | None = None,
     ) -> None:
         self._lease = lease
         self._storage = storage
         self._serializer = serializer
+        self._signer = signer
         self._stop_requested = False
         self._stop_event: threading.Event | None = None  # made by the first wait_for_stop
         self.lease_lost = False
@@ -164,18 +168,28 @@ class TaskContext:
 
     @property
     def checkpoint_state(self) -> Any:
-        """What the last `checkpoint()` of any attempt of this task stored, or None."""
+        """What the last `checkpoint()` of any attempt of this task stored, or None.
+
+        With signing on, raises DecodeError — failing the attempt as an error — when the stored
+        checkpoint was not signed as this task's: nothing of it is decoded.
+        """
         if self._checkpoint is _UNREAD:
             stored = self._lease.checkpoint
-            self._checkpoint = None if stored is None else self._serializer.loads(stored)
+            self._checkpoint = None if stored is None else self._decode(stored, CHECKPOINT)
         return self._checkpoint
+
+    def _encode(self, value: Any, kind: bytes) -> bytes:
+        return seal(self._serializer, self._signer, value, kind, self.task_id)
+
+    def _decode(self, data: bytes, kind: bytes) -> Any:
+        return unseal(self._serializer, self._signer, data, kind, self.task_id)
 
     def checkpoint(self, state: Any) -> None:
         """Store progress atomically, fenced by this attempt's lease.
 
         Raises LeaseLost when another consumer owns the task now: stop working.
         """
-        data = self._serializer.dumps(state)
+        data = self._encode(state, CHECKPOINT)
         if not self._fenced_write("checkpoint", lambda: self._storage.checkpoint(self.token, data)):
             self.lease_lost = True
             self.request_stop()
@@ -212,7 +226,7 @@ class TaskContext:
             raise ConfigurationError(
                 f"complete_in needs PostgreSQL storage (postgresql://...), not {self._storage.url}"
             )
-        data = None if result is None or self.result_ttl == 0 else self._serializer.dumps(result)
+        data = None if result is None or self.result_ttl == 0 else self._encode(result, RESULT)
         if not complete_in(conn, self._lease.token, data, self.result_ttl):
             self.lease_lost = True
             self.request_stop()

@@ -63,13 +63,14 @@ class Result(Generic[R]):
     def _value(self, info: TaskInfo) -> R | None:
         if info.state is State.DEAD:
             raise TaskFailed(self.id, info.reason or "dead", info.error)
-        return None if info.result is None else self.app.decode_result(info.result)
+        return None if info.result is None else self.app.decode_result(info.result, self.id)
 
     def get(self, blocking: bool = False, timeout: float | None = None) -> R | None:
         """The task's return value — which may itself be None.
 
         Not finished: returns None at once, or with `blocking=True` waits (up to `timeout`
         seconds, then raises ResultTimeout). Dead: raises TaskFailed with reason and error.
+        With signing on, a stored result not signed as this task's raises DecodeError.
         No record — its result expired (`result_ttl`), it was purged, or no task has this id:
         returns None, as Huey does, or with `blocking=True` raises ResultMissing at once (a
         record exists from the moment `enqueue` returns, so waiting could not bring it back).

@@ -18,7 +18,7 @@ import json
 import pickle
 import uuid
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from scoter.exceptions import ConfigurationError, DecodeError
 
@@ -159,29 +159,157 @@ class PickleSerializer:
             raise DecodeError(f"not a valid pickle: {exc}") from exc
 
 
+MIN_KEY_BYTES = 16
+"""The shortest secret key accepted; 32 random bytes are recommended."""
+
+TASK = b"task"
+RESULT = b"result"
+CHECKPOINT = b"checkpoint"
+"""What a signed value is: part of what its signature covers, so that one cannot pass for
+another (a checkpoint copied into the result column)."""
+
+SIGNED = b"sig2:"
+"""How a signed value starts: `sig2:<hex HMAC-SHA256>:<data>`."""
+_DIGEST_END = len(SIGNED) + 64
+_UNSIGNED = "not signed, and this app requires signatures"
+
+
+class Decided(NamedTuple):
+    """What the producer of a task decided besides its arguments; its signature covers them.
+    (A named tuple: built once per enqueue and per claim, it costs less than a dataclass.)"""
+
+    id: str
+    name: str
+    queue: str
+    priority: int
+    eta: float | None
+    """The eta the producer asked for, in seconds since the epoch (retries move the stored
+    one later)."""
+    max_crashes: int
+
+    def encode(self) -> bytes:
+        return _ENCODER.encode(self).encode()
+
+    @classmethod
+    def decode(cls, data: bytes) -> Decided:
+        try:
+            return cls(*_DECODE(str(data, "utf-8")))
+        except Exception as exc:  # signed by a key, yet not ours in shape: a leaked key
+            raise DecodeError(f"the signed task fields are malformed: {exc!r}") from exc
+
+
 class Signer:
-    """HMAC-SHA256 signatures. The first key signs; every key verifies (for rotation)."""
+    """HMAC-SHA256 signatures with key rotation: the first key signs, every key verifies.
+
+    A signature covers what the value is (TASK, RESULT, CHECKPOINT), the id of its task for a
+    result or checkpoint, and the bytes; a task's covers what its producer decided (`Decided`).
+    """
 
     def __init__(self, keys: str | bytes | Sequence[str | bytes]) -> None:
         if isinstance(keys, (str, bytes)):
             keys = [keys]
         if not keys:
-            raise ConfigurationError("signing needs at least one secret key")
-        self._keys = [k.encode() if isinstance(k, str) else k for k in keys]
+            raise ConfigurationError(
+                "secret_keys is empty: give at least one key, or secret_keys=None for no signing"
+            )
+        # Keyed once: a copy per signature skips HMAC's key set-up.
+        self._macs = [
+            hmac.new(_key(k, i, len(keys)), digestmod=hashlib.sha256) for i, k in enumerate(keys, 1)
+        ]
 
-    def sign(self, data: bytes) -> bytes:
-        digest = hmac.new(self._keys[0], data, hashlib.sha256).hexdigest().encode()
-        return digest + b"." + data
+    def sign(self, data: bytes, kind: bytes = TASK, task_id: str = "") -> bytes:
+        """`data` signed with the first key as a `kind` value of task `task_id`."""
+        return SIGNED + _digest(self._macs[0], kind, task_id, data) + b":" + data
 
-    def verify(self, signed: bytes) -> bytes:
-        digest, sep, data = signed.partition(b".")
-        if not sep or len(digest) != 64:
-            raise DecodeError("message is not signed, and this app requires signatures")
-        for key in self._keys:
-            expected = hmac.new(key, data, hashlib.sha256).hexdigest().encode()
-            if hmac.compare_digest(digest, expected):
+    def verify(self, signed: bytes, kind: bytes = TASK, task_id: str = "") -> bytes:
+        """The data of `signed`; raises DecodeError unless a key signed it as this `kind` of
+        value of this task. Nothing else is read from bytes that fail."""
+        if not is_signed(signed):
+            raise DecodeError(_unsigned_reason(signed))
+        digest, data = signed[len(SIGNED) : _DIGEST_END], signed[_DIGEST_END + 1 :]
+        for mac in self._macs:
+            if hmac.compare_digest(digest, _digest(mac, kind, task_id, data)):
                 return data
-        raise DecodeError("bad signature: the message was tampered with or signed by another key")
+        raise DecodeError(
+            "bad signature: it was changed after it was written, signed by a key this app "
+            "does not have, or copied from another task"
+        )
+
+    def sign_task(self, decided: Decided, data: bytes) -> bytes:
+        """A task's payload: `decided` and the encoded arguments `data`, signed as one."""
+        return self.sign(decided.encode() + b"\n" + data)
+
+    def verify_task(self, payload: bytes) -> tuple[Decided, bytes]:
+        """What the producer decided and the encoded arguments; raises DecodeError."""
+        fields, _, data = self.verify(payload).partition(b"\n")
+        return Decided.decode(fields), data
+
+
+def _key(key: str | bytes, position: int, count: int) -> bytes:
+    raw = key.encode() if isinstance(key, str) else key
+    if not isinstance(raw, bytes):
+        raise ConfigurationError(f"secret key {position} of {count} is not a str or bytes")
+    if len(raw) < MIN_KEY_BYTES:
+        raise ConfigurationError(
+            f"secret key {position} of {count} is {len(raw)} bytes; a key needs at least "
+            f"{MIN_KEY_BYTES} (32 random bytes are recommended: "
+            "python -c 'import secrets; print(secrets.token_hex(32))'), or pass "
+            "secret_keys=None for no signing"
+        )
+    return raw
+
+
+def _digest(keyed: hmac.HMAC, kind: bytes, task_id: str, data: bytes) -> bytes:
+    """HMAC-SHA256 of kind, task id and data, hex: the task id is length-prefixed, so no two
+    (task id, data) pairs give the same input."""
+    tid = task_id.encode()
+    mac = keyed.copy()
+    mac.update(b"%s %d %s " % (kind, len(tid), tid))
+    mac.update(data)
+    return mac.hexdigest().encode()
+
+
+def is_signed(value: bytes) -> bool:
+    """Whether `value` has the shape of a signed value (not whether its signature is good)."""
+    return value.startswith(SIGNED) and value[_DIGEST_END : _DIGEST_END + 1] == b":"
+
+
+def _unsigned_reason(value: bytes) -> str:
+    digest, sep, _ = value.partition(b".")
+    if sep and len(digest) == 64:
+        return (
+            "signed in the format of an older scoter, which does not cover the task's name, id "
+            "or queue and is no longer accepted: enqueue it again from an upgraded producer"
+        )
+    return f"{_UNSIGNED} ({len(value)} bytes without a signature)"
+
+
+def unsigned(value: bytes) -> bytes:
+    """The data of a signed value without checking its signature (an app without keys), or
+    `value` itself when it is not signed."""
+    return value[_DIGEST_END + 1 :] if is_signed(value) else value
+
+
+def seal(
+    serializer: Serializer, signer: Signer | None, value: Any, kind: bytes, task_id: str
+) -> bytes:
+    """A result or checkpoint (`kind`) of task `task_id` as it is stored: signed by `signer`."""
+    data = serializer.dumps(value)
+    return data if signer is None else signer.sign(data, kind, task_id)
+
+
+def unseal(
+    serializer: Serializer, signer: Signer | None, data: bytes, kind: bytes, task_id: str
+) -> Any:
+    """Undo `seal`. With a signer the signature is checked before the serializer reads a byte
+    (an unsigned pickle is never loaded): DecodeError when it is not this task's `kind`."""
+    if signer is None:
+        return serializer.loads(unsigned(data))
+    try:
+        verified = signer.verify(data, kind, task_id)
+    except DecodeError as exc:
+        raise DecodeError(f"the {kind.decode()} of task {task_id} is not trusted: {exc}") from None
+    return serializer.loads(verified)
 
 
 SERIALIZERS: dict[str, Callable[[], Serializer]] = {

@@ -129,9 +129,9 @@ class AsyncioExecutor:
         if ctx.lease_lost:
             return Outcome.interrupted(attempt.LOST_BEFORE_START)
         try:
-            task, args, kwargs = attempt.decode(self.app, ctx.lease)
+            task, args, kwargs = attempt.decode(self.app, ctx)
         except Undeliverable as bad:
-            return Outcome.undeliverable(bad.reason, str(bad))
+            return bad.outcome()
         attempt.executing(self.app, ctx, args, kwargs)
         if not inspect.iscoroutinefunction(task.fn):
             return await self._in_thread(lambda: attempt.run(self.app, task, args, kwargs, ctx))
@@ -162,7 +162,7 @@ class AsyncioExecutor:
         try:
             value = await fn(*args, **kwargs)
             return Outcome.succeeded(
-                attempt.encode_result(self.app, value), self._loop.time() - started
+                attempt.encode_result(self.app, value, ctx.task_id), self._loop.time() - started
             )
         except asyncio.CancelledError as exc:
             return self._cancelled(ctx, exc)

@@ -83,11 +83,32 @@ class Outcome:
 
 
 class Undeliverable(Exception):
-    """The message can never run here; it goes to dead with `reason`."""
+    """The message cannot run now; `outcome()` says what becomes of it: dead with `reason`
+    (or, for `Early`, handed back)."""
 
     def __init__(self, reason: str, detail: str) -> None:
         super().__init__(detail)
         self.reason = reason
+
+    def outcome(self) -> Outcome:
+        return Outcome.undeliverable(self.reason, str(self))
+
+
+class Early(Undeliverable):
+    """The task was claimed before the eta its producer signed: it is handed back until then
+    (its record was moved forward, or the producer's clock runs ahead of the storage's)."""
+
+    def __init__(self, detail: str, delay: float) -> None:
+        super().__init__(INTERRUPTED, detail)
+        self.delay = delay
+
+    def outcome(self) -> Outcome:
+        return Outcome.interrupted(str(self), self.delay)
+
+
+ETA_SLACK_S = 1.0
+"""How much earlier than its signed eta a signed task may be claimed and still run: rounding
+and the clocks of one host. Claimed earlier, it is handed back until its eta."""
 
 
 def new_context(
@@ -98,7 +119,8 @@ def new_context(
     :param asked: when the claim that granted the lease was sent (time.monotonic()).
     """
     task = app.tasks.get(lease.name)
-    ctx = TaskContext(lease, app.storage, app.serializer, task.timeout if task else None)
+    timeout = task.timeout if task else None
+    ctx = TaskContext(lease, app.storage, app.serializer, timeout, signer=app.signer)
     ctx.result_ttl = app.result_ttl
     ctx.lease_s = lease_s
     if asked is not None:
@@ -106,8 +128,10 @@ def new_context(
     return ctx
 
 
-def decode(app: Scoter, lease: Lease) -> tuple[Task[Any, Any], tuple[Any, ...], dict[str, Any]]:
-    """The task and its arguments; raises Undeliverable when the message cannot run here."""
+def decode(app: Scoter, ctx: TaskContext) -> tuple[Task[Any, Any], tuple[Any, ...], dict[str, Any]]:
+    """The task and its arguments; raises Undeliverable when the message cannot run here
+    (Early when it may run later)."""
+    lease = ctx.lease
     task = app.tasks.get(lease.name)
     if task is None:
         known = ", ".join(sorted(app.tasks)) or "none"
@@ -117,9 +141,12 @@ def decode(app: Scoter, lease: Lease) -> tuple[Task[Any, Any], tuple[Any, ...], 
             f"(known: {known}); deploy the code that defines it, then `scoter dead retry`",
         )
     try:
-        args, kwargs = app.decode_message(lease.payload)
+        args, kwargs, eta = app.decode_claimed(lease)
     except Exception as exc:  # DecodeError, or a serializer's own failure
         raise Undeliverable("undecodable", f"payload of {lease.name!r}: {exc}") from exc
+    claimed_at = lease.expires - ctx.lease_s  # the storage's clock, which promoted the task
+    if eta is not None and claimed_at < eta - ETA_SLACK_S:
+        raise Early(f"claimed {eta - claimed_at:.1f} s before its signed eta", eta - claimed_at)
     return task, args, kwargs
 
 
@@ -127,11 +154,10 @@ def execute(app: Scoter, ctx: TaskContext) -> Outcome:
     """Decode and run one attempt in this thread. Never raises for anything the task does."""
     if ctx.lease_lost:
         return Outcome.interrupted(LOST_BEFORE_START)
-    lease = ctx.lease
     try:
-        task, args, kwargs = decode(app, lease)
+        task, args, kwargs = decode(app, ctx)
     except Undeliverable as bad:
-        return Outcome.undeliverable(bad.reason, str(bad))
+        return bad.outcome()
     executing(app, ctx, args, kwargs)
     return run(app, task, args, kwargs, ctx)
 
@@ -160,7 +186,8 @@ def run(
     started = time.monotonic()
     try:
         value = task.fn(*args, **{**kwargs, "ctx": ctx} if task.context else kwargs)
-        outcome = Outcome.succeeded(encode_result(app, value), time.monotonic() - started)
+        result = encode_result(app, value, ctx.task_id)
+        outcome = Outcome.succeeded(result, time.monotonic() - started)
     except Interrupt:
         outcome = Outcome.interrupted("the task raised Interrupt")
     except BaseException as exc:
@@ -183,11 +210,11 @@ def timed_out(ctx: TaskContext, task: Task[Any, Any], outcome: Outcome) -> Outco
     return outcome
 
 
-def encode_result(app: Scoter, value: Any) -> bytes | None:
+def encode_result(app: Scoter, value: Any, task_id: str) -> bytes | None:
     if value is None or app.result_ttl == 0:
         return None
     try:
-        return app.encode_result(value)
+        return app.encode_result(value, task_id)
     except TypeError as exc:
         raise TypeError(f"the task's return value cannot be stored: {exc}") from exc
 

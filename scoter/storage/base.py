@@ -66,6 +66,10 @@ class Lease:
     suspect: bool = False
     """A holder of this task died while it ran beside other tasks, so its crash was charged to
     none of them: run it alone (see `Storage.rescue`)."""
+    priority: int = 0
+    max_crashes: int = 3
+    """The record's priority and crash budget as claimed: a signed task's are checked against
+    what its producer signed."""
 
     def __reduce__(self) -> tuple[type[Lease], tuple[object, ...]]:
         """Pickled as plain fields (the process executor sends leases to its children):

@@ -90,6 +90,7 @@ class MemoryStorage(Storage):
         return Lease(
             row.token, t.id, t.name, t.queue, t.payload, expires, row.attempts,
             row.errors, row.interruptions, row.crashes, row.checkpoint, row.suspect,
+            t.priority, t.max_crashes,
         )  # fmt: skip
 
     def heartbeat(self, tokens: Iterable[str], lease_s: float) -> set[str]:

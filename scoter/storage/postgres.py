@@ -595,9 +595,10 @@ def _display_url(conninfo: str) -> str:
 
 
 def _leases(rows: list[tuple[Any, ...]]) -> list[Lease]:
-    """Leases from claimed rows (… priority, seq last), highest priority then oldest first."""
-    rows.sort(key=lambda r: (-r[12], r[13]))
-    return [Lease(*row[:12]) for row in rows]
+    """Leases from claimed rows (… priority, max_crashes, seq last), highest priority then
+    oldest first."""
+    rows.sort(key=lambda r: (-r[12], r[14]))
+    return [Lease(*row[:14]) for row in rows]
 
 
 def _rescued(row: tuple[Any, ...]) -> Rescued:

@@ -84,7 +84,7 @@ FROM picked
 WHERE t.id = picked.id
 RETURNING t.lease_token, t.id, t.name, t.queue, t.payload,
           extract(epoch FROM t.lease_expires)::float8, t.attempts, t.errors, t.interruptions,
-          t.crashes, t.checkpoint, t.suspect, t.priority, t.seq;
+          t.crashes, t.checkpoint, t.suspect, t.priority, t.max_crashes, t.seq;
 
 -- name: ack
 UPDATE {schema}.tasks

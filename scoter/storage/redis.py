@@ -60,7 +60,7 @@ SCRIPTS = (
     "checkpoint", "isolate", "crash", "progress", "rescue", "promote", "requeue_dead", "purge",
     "expire_results", "get", "counts", "list",
 )  # fmt: skip
-LEASE_FIELDS = 11
+LEASE_FIELDS = 13
 """Fields per lease in a claim's reply (see claim.lua)."""
 RESCUED_FIELDS = 5
 """Fields per task in a crash's or rescue's reply (see crash in lib.lua)."""
@@ -485,7 +485,7 @@ def _leases(reply: list[Any]) -> list[Lease]:
     return [
         Lease(r[i].decode(), r[i + 1].decode(), r[i + 2].decode(), r[i + 3].decode(), r[i + 4],
               expires, int(r[i + 5]), int(r[i + 6]), int(r[i + 7]), int(r[i + 8]), r[i + 9],
-              r[i + 10] == 1)
+              r[i + 10] == 1, int(r[i + 11]), int(r[i + 12]))
         for i in range(0, len(r), LEASE_FIELDS)
     ]  # fmt: skip
 

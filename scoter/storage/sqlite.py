@@ -196,9 +196,10 @@ class SQLiteStorage(Storage):
             rows, _ = self._write("claim", {**params, "queues": json.dumps(list(queues))})
         rows.sort(key=lambda r: (-r[11], r[12]))
         return [
-            Lease(r[0], r[1], r[2], r[3], r[4], expires, r[5], r[6], r[7], r[8], r[9], bool(r[10]))
+            Lease(r[0], r[1], r[2], r[3], r[4], expires, r[5], r[6], r[7], r[8], r[9],
+                  bool(r[10]), r[11], r[13])
             for r in rows
-        ]
+        ]  # fmt: skip
 
     def heartbeat(self, tokens: Iterable[str], lease_s: float) -> set[str]:
         wanted = set(tokens)

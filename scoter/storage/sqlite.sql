@@ -78,7 +78,7 @@ WHERE seq IN (
     LIMIT :n
 )
 RETURNING lease_token, id, name, queue, payload, attempts, errors, interruptions, crashes,
-          checkpoint, suspect, priority, seq;
+          checkpoint, suspect, priority, seq, max_crashes;
 
 -- name: claim_one_queue
 -- The common case: `queue = ?` lets SQLite walk the ready index in order instead of
@@ -93,7 +93,7 @@ WHERE seq IN (
     LIMIT :n
 )
 RETURNING lease_token, id, name, queue, payload, attempts, errors, interruptions, crashes,
-          checkpoint, suspect, priority, seq;
+          checkpoint, suspect, priority, seq, max_crashes;
 
 -- name: heartbeat
 UPDATE scoter_tasks SET lease_expires = :expires

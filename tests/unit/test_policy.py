@@ -137,7 +137,7 @@ def test_payload_with_a_malformed_tag_goes_dead(
 
 
 def test_signed_app_refuses_an_unsigned_message(storage: Storage, recorder: Any) -> None:
-    consumer_app = Scoter("unit", storage, secret_keys=["k1"])
+    consumer_app = Scoter("unit", storage, secret_keys=["k1, a key of 16+ bytes"])
     producer_app = Scoter("unit", storage)
     ran: list[int] = []
 
@@ -159,8 +159,8 @@ def test_signed_app_refuses_an_unsigned_message(storage: Storage, recorder: Any)
 
 
 def test_signed_app_refuses_a_message_signed_with_another_key(storage: Storage) -> None:
-    consumer_app = Scoter("unit", storage, secret_keys=["ours"])
-    forger_app = Scoter("unit", storage, secret_keys=["theirs"])
+    consumer_app = Scoter("unit", storage, secret_keys=["ours: a key of 16+ bytes"])
+    forger_app = Scoter("unit", storage, secret_keys=["theirs: a key of 16+ bytes"])
     for app in (consumer_app, forger_app):
         app.task(name="job")(lambda: None)
 
@@ -172,8 +172,9 @@ def test_signed_app_refuses_a_message_signed_with_another_key(storage: Storage) 
 
 
 def test_signed_app_runs_messages_signed_with_a_retired_key(storage: Storage) -> None:
-    old_producer = Scoter("unit", storage, secret_keys=["old"])
-    consumer_app = Scoter("unit", storage, secret_keys=["new", "old"])
+    old, new = "old: a key of 16+ bytes", "new: a key of 16+ bytes"
+    old_producer = Scoter("unit", storage, secret_keys=[old])
+    consumer_app = Scoter("unit", storage, secret_keys=[new, old])
     for app in (old_producer, consumer_app):
 
         @app.task(name="add")

@@ -260,9 +260,12 @@ def test_serializer_object_is_used_as_given() -> None:
 
 # -- signing ----------------------------------------------------------------------------------
 
+K1, K2 = "key one, 16 bytes+", "key two, 16 bytes+"
+OLD, NEW = "the old key, retiring", "the new key, signing"
+
 
 def test_sign_then_verify_returns_the_data() -> None:
-    signer = Signer(["k1"])
+    signer = Signer([K1])
     data = JSONSerializer().dumps({"args": [1.5, "x.y"], "kwargs": {}})
     signed = signer.sign(data)
     assert signed != data
@@ -270,17 +273,17 @@ def test_sign_then_verify_returns_the_data() -> None:
 
 
 def test_key_rotation_new_key_signs_old_key_still_verifies() -> None:
-    old, new = Signer(["old"]), Signer(["new", "old"])
+    old, new = Signer([OLD]), Signer([NEW, OLD])
     data = b'{"args":[]}'
     assert new.verify(old.sign(data)) == data
     assert new.sign(data) != old.sign(data)
-    assert new.sign(data) == Signer([b"new"]).sign(data)
+    assert new.sign(data) == Signer([NEW.encode()]).sign(data)
     with pytest.raises(DecodeError):
         old.verify(new.sign(data))
 
 
 def test_tampered_message_raises_decode_error() -> None:
-    signer = Signer(["k"])
+    signer = Signer([K1])
     signed = bytearray(signer.sign(b'{"args":[1]}'))
     signed[-3] ^= 0x01
     with pytest.raises(DecodeError, match="signature"):
@@ -289,13 +292,13 @@ def test_tampered_message_raises_decode_error() -> None:
 
 def test_message_signed_with_an_unknown_key_raises_decode_error() -> None:
     with pytest.raises(DecodeError):
-        Signer(["mine"]).verify(Signer(["theirs"]).sign(b"data"))
+        Signer([K1]).verify(Signer([K2]).sign(b"data"))
 
 
 @pytest.mark.parametrize("data", [b'{"args":[1.5]}', b"", b"." * 70, b"x" * 64])
 def test_unsigned_message_raises_decode_error(data: bytes) -> None:
     with pytest.raises(DecodeError):
-        Signer(["k"]).verify(data)
+        Signer([K1]).verify(data)
 
 
 def test_signer_needs_a_key() -> None:
@@ -310,13 +313,13 @@ def test_secret_keys_given_as_one_string_is_one_key(key: str | bytes) -> None:
     assert app.signer is not None
     data = b'{"args":[],"kwargs":{}}'
     assert app.signer.sign(data) == Signer(["correct horse battery staple"]).sign(data)
-    for weak in ("c", "o"):
+    for other in ("correct horse battery stapl", "correct horse battery staple!"):
         with pytest.raises(DecodeError):
-            app.signer.verify(Signer([weak]).sign(data))
+            app.signer.verify(Signer([other]).sign(data))
 
 
 def test_signed_app_round_trip_in_immediate_mode() -> None:
-    app = Scoter(immediate=True, secret_keys=["k2", "k1"])
+    app = Scoter(immediate=True, secret_keys=[K2, K1])
 
     @app.task
     def add(a: int, b: int) -> int:
@@ -325,4 +328,4 @@ def test_signed_app_round_trip_in_immediate_mode() -> None:
     assert add(2, 3).get() == 5
     info = app.storage.get(add(1, 1).id)
     assert info is not None
-    assert Signer(["k2"]).verify(info.payload)
+    assert Signer([K2]).verify_task(info.payload)

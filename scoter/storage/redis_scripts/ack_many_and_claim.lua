@@ -8,7 +8,7 @@
 -- ARGV: prefix, number of acks, n, lease (µs), consumer id, then 4 per ack: token,
 --       has result ('1' or ''), result, result ttl (µs, '' = forever); then n random token
 --       prefixes
--- Returns: 1 or 0 per ack (acked), the lease expiry (µs), then 11 fields per lease as claim.lua.
+-- Returns: 1 or 0 per ack (acked), the lease expiry (µs), then 13 fields per lease as claim.lua.
 
 local now = now_us()
 local acks, n = tonumber(ARGV[2]), tonumber(ARGV[3])

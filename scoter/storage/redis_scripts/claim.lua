@@ -2,8 +2,9 @@
 -- KEYS: the base P:{q}: of each queue; touches its ready, leases, tokens, wake and t:<id>
 --       keys.
 -- ARGV: prefix, n, lease (µs), consumer id, then n random token prefixes
--- Returns: the lease expiry (µs), then 11 fields per lease: token, id, name, queue, payload,
---          attempt, errors, interruptions, crashes, checkpoint (nil when none), suspect (1 or 0).
+-- Returns: the lease expiry (µs), then 13 fields per lease: token, id, name, queue, payload,
+--          attempt, errors, interruptions, crashes, checkpoint (nil when none), suspect (1 or 0),
+--          priority, max_crashes.
 
 local now = now_us()
 local expires = now + tonumber(ARGV[3])

@@ -221,13 +221,13 @@ local function crash(b, token, detail, spared, now, out)
   out[n + 5] = charged and 1 or 0
 end
 
--- Lease one ready task (its member of `b`ready) and append its 11 lease fields to `out`; its
+-- Lease one ready task (its member of `b`ready) and append its 13 lease fields to `out`; its
 -- index writes go to `writes`. The attempt starts not alone.
 local function lease(b, member, token, consumer, expires, now, out, writes)
   local id = string.sub(member, SEQ_DIGITS + 1)
   local tk = b .. 't:' .. id
   local f = redis.call('HMGET', tk, 'queue', 'name', 'payload', 'errors', 'interruptions',
-    'crashes', 'checkpoint', 'attempts', 'suspect')
+    'crashes', 'checkpoint', 'attempts', 'suspect', 'priority', 'max_crashes')
   local attempt = tonumber(f[8] or 0) + 1
   token = token .. f[1]
   gather(writes, 'ZREM', b .. 'ready', member)
@@ -240,6 +240,7 @@ local function lease(b, member, token, consumer, expires, now, out, writes)
   out[n + 1], out[n + 2], out[n + 3], out[n + 4], out[n + 5] = token, id, f[2], f[1], f[3]
   out[n + 6], out[n + 7], out[n + 8], out[n + 9] = attempt, f[4] or '0', f[5] or '0', f[6] or '0'
   out[n + 10], out[n + 11] = f[7], f[9] == '1' and 1 or 0
+  out[n + 12], out[n + 13] = f[10], f[11]
 end
 
 -- Lease up to n ready tasks of the queues at `bases`, highest priority first, then oldest,
