@@ -6,6 +6,7 @@ from scoter.context import TaskContext, current_context
 from scoter.exceptions import (
     ConfigurationError,
     DecodeError,
+    EnqueueError,
     Interrupt,
     LeaseLost,
     ResultMissing,
@@ -49,6 +50,7 @@ __all__ = [
     # the app and its tasks
     "Consumer",
     "DecodeError",
+    "EnqueueError",
     "Interrupt",
     "LeaseLost",
     "Message",

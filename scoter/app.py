@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
 from scoter import signals as sig
 from scoter.config import default_url, redact, storage_from_url
-from scoter.exceptions import ConfigurationError, DecodeError
+from scoter.exceptions import ConfigurationError, DecodeError, EnqueueError
 from scoter.result import Result
 from scoter.retry import RetryPolicy
 from scoter.serializers import (
@@ -27,6 +27,7 @@ from scoter.serializers import (
     unsigned,
 )
 from scoter.storage.base import Lease, NewTask, Storage
+from scoter.storage.outages import through_outages, within
 from scoter.task import Message, Task, check_id, check_name, new_id
 
 if TYPE_CHECKING:
@@ -41,6 +42,8 @@ R = TypeVar("R")
 
 DEFAULT_QUEUE = "default"
 DEFAULT_POLICY = RetryPolicy()
+ENQUEUE_TIMEOUT_S = 15.0
+"""How long an enqueue rides out a storage outage by default (plus one call's deadline)."""
 IMMEDIATE_LEASE_S = 60.0
 """The lease of a task run in the caller's thread (`run_pending`): nothing renews it."""
 
@@ -58,6 +61,7 @@ class Scoter:
         serializer: str | Serializer = "json",
         secret_keys: str | bytes | Sequence[str | bytes] | None = None,
         result_ttl: float | None = 86400.0,
+        enqueue_timeout: float = ENQUEUE_TIMEOUT_S,
     ) -> None:
         """
         :param name: the app's name; names the default SQLite file.
@@ -69,6 +73,8 @@ class Scoter:
         :param secret_keys: HMAC keys of at least 16 bytes: the first signs, all verify; tasks,
             results and checkpoints that fail verification never run or load. None: no signing.
         :param result_ttl: seconds a done task and its result are kept; None keeps them forever.
+        :param enqueue_timeout: seconds an enqueue retries while the storage is unreachable
+            (with the same ids: it stores each task once) before it raises EnqueueError.
         """
         self.name = name
         self.immediate = immediate
@@ -76,6 +82,7 @@ class Scoter:
         self.serializer = get_serializer(serializer)
         self.signer = None if secret_keys is None else Signer(secret_keys)
         self.result_ttl = result_ttl
+        self.enqueue_timeout = enqueue_timeout
         self.signals = sig.Signals()
         self.tasks: dict[str, Task[Any, Any]] = {}
         self._empty: tuple[Serializer | None, bytes] = (None, b"")
@@ -184,7 +191,7 @@ class Scoter:
         """What calling a task does: `enqueue_message(Message(name, args, kwargs))`, without
         building the Message."""
         new = self._new_task(new_id(), name, args, kwargs, None, None, None, None)
-        self.storage.enqueue((new,))
+        self._store((new,))
         if self.signals:
             ref = sig.TaskRef(new.id, name, new.queue, args, kwargs)
             self.signals.send(sig.SIGNAL_ENQUEUED, ref)
@@ -196,7 +203,7 @@ class Scoter:
         """Store many messages in one atomic storage call; returns their Results in order."""
         messages = list(messages)
         new_tasks = [self._to_new_task(m) for m in messages]
-        self.storage.enqueue(new_tasks)
+        self._store(new_tasks)
         if self.signals:
             for m, new in zip(messages, new_tasks, strict=True):
                 ref = sig.TaskRef(m.id, m.task, new.queue, m.args, m.kwargs)
@@ -204,6 +211,26 @@ class Scoter:
         if self.immediate:
             self.run_pending()
         return [Result(self, m.id) for m in messages]
+
+    def _store(self, tasks: Sequence[NewTask]) -> None:
+        """Store tasks, retrying outages for up to `enqueue_timeout` with the same ids. A retry
+        leaves every stored id as it is, so a try that landed unseen (its reply lost) is
+        neither stored nor run twice."""
+        storage = self.storage
+        unknown = False
+
+        def attempt(retry: int) -> int:
+            nonlocal unknown
+            try:
+                return storage.enqueue(tasks, restart_finished=retry == 0)
+            except storage.transient_errors as exc:
+                unknown = unknown or not storage.not_stored(exc)
+                raise
+
+        try:
+            through_outages(storage, attempt, within(self.enqueue_timeout), "enqueue")
+        except storage.transient_errors as exc:
+            raise EnqueueError([t.id for t in tasks], unknown, exc) from exc
 
     def enqueue_in(self, conn: Connection[Any], messages: Iterable[Message]) -> list[Result[Any]]:
         """Store messages inside the caller's open transaction on `conn` (PostgreSQL storage).

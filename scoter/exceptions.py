@@ -48,6 +48,29 @@ class ResultMissing(ScoterError):
         )
 
 
+class EnqueueError(ScoterError):
+    """An enqueue gave up: the storage stayed unreachable for `enqueue_timeout` seconds.
+
+    `stored_unknown` says whether the tasks may have been stored anyway (a try that reached
+    the server before the link failed may still land). Either way it is safe to enqueue the
+    same messages again with the same `ids`: a live id is left as it is.
+    """
+
+    def __init__(self, ids: list[str], stored_unknown: bool, cause: BaseException) -> None:
+        self.ids = ids
+        self.stored_unknown = stored_unknown
+        shown = ", ".join(ids[:3]) + (f" and {len(ids) - 3} more" if len(ids) > 3 else "")
+        if stored_unknown:
+            outcome = ("they may have been stored all the same: enqueue them again with the "
+                       "same ids (a live id is a no-op) or look them up")  # fmt: skip
+        else:
+            outcome = "none was stored"
+        super().__init__(
+            f"could not enqueue {len(ids)} task(s) ({shown}): the storage did not answer "
+            f"({cause!r}); {outcome}"
+        )
+
+
 class LeaseLost(ScoterError):
     """This attempt no longer holds its task's lease: another consumer may own it now."""
 

@@ -154,12 +154,14 @@ class Storage(abc.ABC):
     # -- producers -------------------------------------------------------------------------
 
     @abc.abstractmethod
-    def enqueue(self, tasks: Sequence[NewTask]) -> int:
+    def enqueue(self, tasks: Sequence[NewTask], *, restart_finished: bool = True) -> int:
         """Store tasks, all in one atomic step; returns how many were stored.
 
         A task whose id is already live (scheduled, queued or running) is left as it is and not
         counted, so re-enqueueing a live task is a no-op. An id that is done or dead starts over:
-        counters, history and `suspect` reset.
+        counters, history and `suspect` reset — unless `restart_finished` is False, which
+        leaves every stored id as it is: what the retry of an enqueue whose outcome is unknown
+        sends, so that a first try that landed and already ran cannot run again.
         """
 
     # -- consumers -------------------------------------------------------------------------
@@ -263,6 +265,12 @@ class Storage(abc.ABC):
         lease expires.
         """
         raise NotImplementedError
+
+    def not_stored(self, exc: Exception) -> bool:
+        """Whether `exc`, a transient error a write raised, proves that the write did not
+        happen (it never reached the server, or its transaction rolled back) rather than
+        leaving its outcome unknown. The default says unknown."""
+        return False
 
     def progress(self, token: str, done: int, total: int) -> bool:
         """Record how far the running attempt got, for inspection. Fenced.

@@ -52,13 +52,13 @@ class MemoryStorage(Storage):
         self._seq = itertools.count()
         self._cond = threading.Condition()
 
-    def enqueue(self, tasks: Sequence[NewTask]) -> int:
+    def enqueue(self, tasks: Sequence[NewTask], *, restart_finished: bool = True) -> int:
         now = time.time()
         stored = 0
         with self._cond:
             for task in tasks:
                 old = self._rows.get(task.id)
-                if old is not None and old.state in LIVE_STATES:
+                if old is not None and (old.state in LIVE_STATES or not restart_finished):
                     continue
                 due = task.eta is None or task.eta <= now
                 state = State.QUEUED if due else State.SCHEDULED

@@ -49,7 +49,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.pq import TransactionStatus
 from psycopg.rows import dict_row, tuple_row
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from scoter.config import quote_userinfo, redact
 from scoter.exceptions import ConfigurationError
@@ -335,9 +335,13 @@ class PostgresStorage(Storage):
 
     # -- producers -------------------------------------------------------------------------
 
-    def enqueue(self, tasks: Sequence[NewTask]) -> int:
+    def not_stored(self, exc: Exception) -> bool:
+        """A call that found no connection in the pool sent nothing."""
+        return isinstance(exc, PoolTimeout)
+
+    def enqueue(self, tasks: Sequence[NewTask], *, restart_finished: bool = True) -> int:
         with self._connection() as conn:
-            return self._enqueue(conn, tasks)
+            return self._enqueue(conn, tasks, restart_finished)
 
     def enqueue_in(self, conn: Connection, tasks: Sequence[NewTask]) -> int:
         """`enqueue` inside the caller's transaction on `conn` (a psycopg 3 connection).
@@ -349,7 +353,9 @@ class PostgresStorage(Storage):
         self._ready_pool()
         return self._enqueue(conn, tasks)
 
-    def _enqueue(self, conn: Connection, tasks: Sequence[NewTask]) -> int:
+    def _enqueue(
+        self, conn: Connection, tasks: Sequence[NewTask], restart_finished: bool = True
+    ) -> int:
         first: dict[str, NewTask] = {}
         for task in tasks:
             first.setdefault(task.id, task)  # a batch that repeats an id stores the first
@@ -362,7 +368,7 @@ class PostgresStorage(Storage):
             "queues": [t.queue for t in rows], "payloads": [t.payload for t in rows],
             "priorities": [t.priority for t in rows], "max_crashes": [t.max_crashes for t in rows],
             "aheads": [None if t.eta is None else t.eta - now for t in rows],
-            "channel": self._channel,
+            "channel": self._channel, "restart": restart_finished,
         }  # fmt: skip
         return int(_fetch(conn, self._sql["enqueue"], params)[0][0])
 

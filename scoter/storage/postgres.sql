@@ -29,7 +29,8 @@ INSERT INTO {schema}.migrations (version, name) VALUES (%(version)s, %(name)s);
 
 -- name: enqueue
 -- Rows are numbered in batch order, then written in id order so that concurrent batches lock
--- alike. A live id is left as it is; a done or dead id starts over as the youngest task.
+-- alike. A live id is left as it is; a done or dead id starts over as the youngest task, unless
+-- %(restart)s is false.
 WITH batch AS (
     SELECT b.*, nextval('{schema}.task_seq') AS seq
     FROM unnest(%(ids)s::text[], %(names)s::text[], %(queues)s::text[], %(payloads)s::bytea[],
@@ -52,7 +53,7 @@ stored AS (
         lease_expires = NULL, checkpoint = NULL, progress = NULL, result = NULL,
         result_expires = NULL, error = NULL, reason = NULL, history = '[]', alone = false,
         suspect = false, created_at = excluded.created_at, updated_at = excluded.updated_at
-    WHERE t.state IN ('done', 'dead')
+    WHERE %(restart)s AND t.state IN ('done', 'dead')
     RETURNING t.queue, t.state
 ),
 woken AS (

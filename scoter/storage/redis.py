@@ -244,11 +244,15 @@ class RedisStorage(Storage):
 
     # -- producers and consumers -----------------------------------------------------------
 
-    def enqueue(self, tasks: Sequence[NewTask]) -> int:
+    def not_stored(self, exc: Exception) -> bool:
+        """A connection that could not be opened sent nothing."""
+        return isinstance(exc, redis.ConnectionError) and "connecting to" in str(exc)
+
+    def enqueue(self, tasks: Sequence[NewTask], *, restart_finished: bool = True) -> int:
         if not tasks:
             return 0
         now = time.time()
-        args: list[Any] = []
+        args: list[Any] = [int(restart_finished)]
         for t in tasks:
             eta = "" if t.eta is None else _us(t.eta - now)
             args += (t.id, t.name, t.queue, t.payload, t.priority, eta, t.max_crashes)

@@ -172,11 +172,15 @@ class SQLiteStorage(Storage):
 
     # -- producers and consumers -----------------------------------------------------------
 
-    def enqueue(self, tasks: Sequence[NewTask]) -> int:
+    def not_stored(self, exc: Exception) -> bool:
+        return isinstance(exc, self.transient_errors)  # a failed transaction rolled back
+
+    def enqueue(self, tasks: Sequence[NewTask], *, restart_finished: bool = True) -> int:
         now = time.time()
         rows = [
             {"id": t.id, "name": t.name, "queue": t.queue, "payload": t.payload,
-             "priority": t.priority, "eta": t.eta, "max_crashes": t.max_crashes, "now": now}
+             "priority": t.priority, "eta": t.eta, "max_crashes": t.max_crashes, "now": now,
+             "restart": restart_finished}
             for t in tasks
         ]  # fmt: skip
         with self._transaction() as db:

@@ -65,7 +65,7 @@ ON CONFLICT (id) DO UPDATE SET
     crashes = 0, checkpoint = NULL, result = NULL, result_expires = NULL, error = NULL,
     reason = NULL, history = '[]', alone = 0, suspect = 0, created_at = excluded.created_at,
     updated_at = excluded.updated_at
-WHERE state IN ('done', 'dead');
+WHERE :restart AND state IN ('done', 'dead');
 
 -- name: claim
 UPDATE scoter_tasks

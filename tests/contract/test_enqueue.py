@@ -172,6 +172,24 @@ def test_bulk_enqueue_counts_only_what_it_stored(storage: Storage) -> None:
     assert storage.counts() == {(QUEUE, State.QUEUED): 4}
 
 
+def test_an_enqueue_that_may_not_restart_leaves_every_stored_id_as_it_is(
+    storage: Storage,
+) -> None:
+    in_state(storage, "done", State.DONE)
+    in_state(storage, "dead", State.DEAD)
+    in_state(storage, "live", State.QUEUED)
+    tasks = [new_task(i, payload=b"retry") for i in ("live", "done", "dead", "new")]
+
+    assert storage.enqueue(tasks, restart_finished=False) == 1
+
+    states = {i: info.state for i in ("live", "done", "dead", "new") if (info := storage.get(i))}
+    assert states == {
+        "live": State.QUEUED, "done": State.DONE, "dead": State.DEAD, "new": State.QUEUED,
+    }  # fmt: skip
+    new = storage.get("new")
+    assert new is not None and new.payload == b"retry"
+
+
 def test_duplicate_ids_in_one_batch_store_the_first(storage: Storage) -> None:
     batch = [new_task("a", payload=b"first"), new_task("a", payload=b"second")]
     assert storage.enqueue(batch) == 1

@@ -6,6 +6,7 @@ heals it goes on consuming without a restart."""
 from __future__ import annotations
 
 import signal
+import threading
 import time
 import urllib.parse
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ import pytest
 from conftest import Env, drop_postgres_schema, postgres_schema_url, redis_prefix_url
 from proxy import PartitionProxy
 
-from scoter import Scoter
+from scoter import EnqueueError, Message, Scoter
 from scoter.cli import EXIT_OVERRUN
 from scoter.states import State
 
@@ -123,4 +124,58 @@ def test_a_storage_call_through_a_partition_fails_within_its_deadline(
             producer.storage.counts()
         took = time.monotonic() - asked
     assert took < 2.5, f"the call took {took:.1f} s with a 1 s deadline"
+    producer.storage.close()
+
+
+def _producer(env: Env, proxy: PartitionProxy, enqueue_timeout: float) -> Scoter:
+    """An app on the proxied URL whose calls each give up after a second."""
+    option = "call_timeout" if env.url.startswith("postgres") else "socket_timeout"
+    producer = Scoter("producer", f"{proxy.rewrite(env.url)}&{option}=1")
+    producer.enqueue_timeout = enqueue_timeout
+    assert producer.storage.counts() is not None  # connected, schema ready
+    return producer
+
+
+def _messages(count: int) -> list[Message]:
+    return [Message("ticks", (0.0,), {}) for _ in range(count)]
+
+
+def test_an_enqueue_rides_out_a_partition_and_stores_each_task_once(
+    cut_env: tuple[Env, PartitionProxy],
+) -> None:
+    env, proxy = cut_env
+    producer = _producer(env, proxy, enqueue_timeout=20.0)
+    messages = _messages(50)
+    proxy.blackhole()
+    threading.Timer(2.5, proxy.resume).start()  # the first try times out, a retry lands
+    asked = time.monotonic()
+    producer.enqueue_many(messages)
+    assert time.monotonic() - asked > 2.0, "the enqueue went through the cut"
+    worker = env.start("-w", "4")
+    env.wait_for(lambda: len(env.runs("finished")) >= len(messages), 30, "every task to run")
+    time.sleep(0.5)  # a task stored twice would run again by now
+    finished = [r[0] for r in env.runs("finished")]
+    assert sorted(finished) == sorted(m.id for m in messages)
+    worker.send(signal.SIGTERM)
+    assert worker.wait(timeout=15) == 0
+    producer.storage.close()
+
+
+def test_an_enqueue_that_gives_up_raises_with_its_ids_and_a_retry_stores_once(
+    cut_env: tuple[Env, PartitionProxy],
+) -> None:
+    env, proxy = cut_env
+    producer = _producer(env, proxy, enqueue_timeout=2.0)
+    messages = _messages(20)
+    with proxy.cut():
+        asked = time.monotonic()
+        with pytest.raises(EnqueueError) as raised:
+            producer.enqueue_many(messages)
+        took = time.monotonic() - asked
+    assert took < 2.0 + 1.0 + 1.5, f"gave up after {took:.1f} s (enqueue_timeout 2 s)"
+    assert raised.value.ids == [m.id for m in messages] and raised.value.stored_unknown
+    producer.enqueue_many(messages)  # what the error says to do: the same ids again
+    ids = {m.id for m in messages}
+    env.wait_for(lambda: all(env.app.storage.get(i) is not None for i in ids), 10, "the tasks")
+    assert sum(env.app.storage.counts().values()) == len(messages)
     producer.storage.close()

@@ -1,13 +1,15 @@
--- enqueue: store tasks in one step; a live id is left as it is, a done or dead one starts over.
+-- enqueue: store tasks in one step; a live id is left as it is, a done or dead one starts over
+-- unless the restart flag is 0 (then every stored id is left as it is).
 -- KEYS: P:ids, P:queues; per task the keys of its queue P:{q}: t:<id>, seq, ready and wake
 --       or scheduled and due; for a finished id, the keys it leaves in its old queue.
--- ARGV: prefix, then 7 per task: id, name, queue, payload, priority,
+-- ARGV: prefix, restart (1 or 0), then 7 per task: id, name, queue, payload, priority,
 --       eta as µs from now ('' for none), max_crashes
 -- Returns: how many tasks were stored.
 
 local now = now_us()
 local now_text = int(now)
 local seqs, writes, woken, stored = {}, {}, {}, 0
+local restart = ARGV[2] == '1'
 
 -- Enter `id` in the directory under `queue` unless it is live. A new id costs one HSETNX; a
 -- known one is live when scheduled, queued or running, and deleted when done or dead.
@@ -17,7 +19,7 @@ local function take_id(id, queue)
   end
   local b = base_of(redis.call('HGET', IDS, id))
   local state = redis.call('HGET', b .. 't:' .. id, 'state')
-  if state == 'done' or state == 'dead' then
+  if restart and (state == 'done' or state == 'dead') then
     forget(b, id, state)
   elseif state then
     return false
@@ -64,7 +66,7 @@ local function store(i)
   end
 end
 
-for i = 2, #ARGV, 7 do
+for i = 3, #ARGV, 7 do
   if take_id(ARGV[i], ARGV[i + 2]) then
     store(i)
     stored = stored + 1
