@@ -408,10 +408,11 @@ def check_options(
     _at_least("drain_timeout (--drain-timeout)", drain_timeout, 0)
     _at_least("stop_grace", stop_grace, 0)
     if heartbeat > lease / 2:
+        suggested = math.floor(lease / 3 * 100) / 100  # rounded down: it must pass this check
         raise ValueError(
             f"heartbeat (--heartbeat, {heartbeat:g} s) must be at most half the lease "
             f"(--lease, {lease:g} s), so that a lease outlives one failed renewal: give "
-            f"--heartbeat {lease / 3:g} or less, or leave it out (lease / 3)"
+            f"--heartbeat {suggested:g} or less, or leave it out (lease / 3)"
         )
 
 
