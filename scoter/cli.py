@@ -36,7 +36,8 @@ EXIT_CONFIG = 3
 EXIT_APP = 4
 EXIT_NOT_FOUND = 5
 EXIT_OVERRUN = 6
-"""`scoter worker`: a stop outlived its drain deadline (storage unreachable); see Consumer."""
+"""`scoter worker`: a stop outlived its drain deadline (storage unreachable) with tasks still
+unsettled; see Consumer."""
 
 F = TypeVar("F", bound=Callable[..., Any])
 console = Console()
@@ -180,10 +181,10 @@ def worker(
     sys.exit(code)
 
 
-def _exit_overrun() -> None:
+def _exit_overrun(unsettled: int) -> None:
     """The drain deadline passed with a storage call hanging: leave now, as SIGKILL would."""
     _flush()
-    os._exit(EXIT_OVERRUN)
+    os._exit(EXIT_OVERRUN if unsettled else EXIT_OK)
 
 
 def _flush() -> None:

@@ -88,7 +88,7 @@ class Consumer:
         executor: str = "thread",
         app_path: str | None = None,
         prefetch: int | None = None,
-        on_overrun: Callable[[], None] | None = None,
+        on_overrun: Callable[[int], None] | None = None,
     ) -> None:
         """
         :param queues: queues to consume, first listed first; default: every task's queue.
@@ -109,7 +109,8 @@ class Consumer:
             worker, 0 for none (the asyncio executor claims none ahead).
         :param on_overrun: called from a watchdog thread when a stop has not returned
             OVERRUN_GRACE_S after its drain deadline (a storage call hanging through a network
-            partition): `scoter worker` exits the process there.
+            partition), with the number of tasks still in flight: `scoter worker` exits the
+            process there.
         """
         heartbeat = lease / 3 if heartbeat is None else heartbeat
         check_options(
@@ -235,11 +236,17 @@ class Consumer:
         self._stopped.wait()
         assert self._stop_at is not None and self.on_overrun is not None
         overrun_at = self._stop_at + self.drain_timeout + OVERRUN_GRACE_S
-        if not self._returned.wait(max(0.0, overrun_at - time.monotonic())):
+        if self._returned.wait(max(0.0, overrun_at - time.monotonic())):
+            return
+        left = len(self.inflight)
+        if left:
             log.error("the drain deadline passed %.1f s ago and a storage call still hangs: "
                       "exiting; %d task(s) run again when their leases expire",
-                      OVERRUN_GRACE_S, len(self.inflight))  # fmt: skip
-            self.on_overrun()
+                      OVERRUN_GRACE_S, left)  # fmt: skip
+        else:
+            log.warning("the drain deadline passed %.1f s ago and a storage call still hangs: "
+                        "exiting; no task was left unsettled", OVERRUN_GRACE_S)  # fmt: skip
+        self.on_overrun(left)
 
     def _fetch(self) -> None:
         if self.isolation.active:
