@@ -160,7 +160,9 @@ class Consumer:
             path = app_path or path_of(self.app)
             if path is None:
                 raise ValueError("the process executor needs app_path='module:attribute'")
-            return ProcessExecutor(path, self.workers, self.lease, self.settler.put)
+            return ProcessExecutor(
+                path, self.workers, self.lease, self.settler.put, ahead=self.prefetch > 0
+            )
         if kind == "asyncio":
             return AsyncioExecutor(self.app, self.settler.put)
         return ThreadExecutor(self.app, self.workers, self.settler.put)
