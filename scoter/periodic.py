@@ -283,8 +283,9 @@ class Periodic:
     name: str
     schedule: Schedule
     catch_up: bool | None = None
-    """None: run the latest missed slot once; True: each missed slot (at most MAX_CATCH_UP);
-    False: none — only a slot enqueued within ON_TIME_S of its time runs."""
+    """What becomes of slots enqueued late (more than ON_TIME_S after their time, as when no
+    consumer ran): None runs the latest of them once; True each (at most MAX_CATCH_UP);
+    False none. Slots on time always run."""
 
     def plan(self, last: int | None, now: float) -> tuple[int, list[int]] | None:
         """(the slot to store as last, the slots to enqueue) at `now`, when `last` is the
@@ -293,12 +294,13 @@ class Periodic:
         due = self.schedule.latest(t)
         if due is None or (last is not None and due <= last):
             return None
-        on_time = now - due <= ON_TIME_S
-        if last is None or self.catch_up is False:
-            return due, [due] if on_time else []
+        if last is None:  # a new schedule starts now
+            return due, [due] if now - due <= ON_TIME_S else []
+        missed = self.schedule.slots(last, t, MAX_CATCH_UP)
         if self.catch_up:
-            return due, self.schedule.slots(last, t, MAX_CATCH_UP)
-        return due, [due]
+            return due, missed
+        on_time = [s for s in missed if now - s <= ON_TIME_S]
+        return due, on_time or ([] if self.catch_up is False else [due])
 
 
 def slot_id(name: str, slot: int) -> str:

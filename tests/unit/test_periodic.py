@@ -156,6 +156,13 @@ def test_by_default_the_latest_missed_slot_runs_once() -> None:
     assert Periodic("p", MINUTELY).plan(T - 600, T + 5) == (T, [T])
 
 
+def test_slots_on_time_all_run_whatever_the_policy() -> None:
+    """A tick that comes a little late (a busy host) leaves no slot out."""
+    for catch_up in (None, True, False):
+        p = Periodic("p", every(seconds=1), catch_up=catch_up)
+        assert p.plan(T - 3, T + 0.5) == (T, [T - 2, T - 1, T])
+
+
 def test_catch_up_runs_each_missed_slot_up_to_the_bound() -> None:
     p = Periodic("p", MINUTELY, catch_up=True)
     assert p.plan(T - 180, T + 5) == (T, [T - 120, T - 60, T])
