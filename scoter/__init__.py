@@ -15,6 +15,7 @@ from scoter.exceptions import (
     TaskFailed,
     UnknownTask,
 )
+from scoter.periodic import crontab, every
 from scoter.result import Result
 from scoter.retry import RetryPolicy
 from scoter.signals import (
@@ -67,5 +68,7 @@ __all__ = [
     "TaskRef",
     "UnknownTask",
     "__version__",
+    "crontab",
     "current_context",
+    "every",
 ]

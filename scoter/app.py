@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 from scoter import signals as sig
 from scoter.config import default_url, redact, storage_from_url
 from scoter.exceptions import ConfigurationError, DecodeError, EnqueueError
+from scoter.periodic import Periodic, Schedule, slot_id
 from scoter.result import Result
 from scoter.retry import RetryPolicy
 from scoter.serializers import (
@@ -85,6 +86,8 @@ class Scoter:
         self.enqueue_timeout = enqueue_timeout
         self.signals = sig.Signals()
         self.tasks: dict[str, Task[Any, Any]] = {}
+        self.periodic: dict[str, Periodic] = {}
+        """The periodic tasks by name, with their schedules."""
         self._empty: tuple[Serializer | None, bytes] = (None, b"")
         self._warned_signed = False
         self._url = url if url is not None else ("memory://" if immediate else None)
@@ -138,6 +141,32 @@ class Scoter:
         if fn is not None:
             return self._register(fn, **options)
         return lambda f: self._register(f, **options)
+
+    def periodic_task(
+        self, schedule: Schedule, *, catch_up: bool | None = None, **options: Any
+    ) -> Callable[[Callable[P, R]], Task[P, R]]:
+        """Register a task that runs once per slot of `schedule` (`crontab(...)` or
+        `every(...)`), however many consumers run: `@app.periodic_task(crontab(minute="0"))`.
+
+        The function takes no arguments (a `ctx` with `context=True`, whose `scheduled_for`
+        is the slot). Options are `task()`'s. Slots missed while no consumer ran: by default
+        the latest runs once; `catch_up=True` runs each (at most 100), `catch_up=False` none.
+        """
+        if not isinstance(schedule, Schedule):
+            raise TypeError(
+                f"periodic_task needs a schedule, crontab(...) or every(...), not {schedule!r}"
+            )
+
+        def register(fn: Callable[P, R]) -> Task[P, R]:
+            task = self._register(fn, **options)
+            self.periodic[task.name] = Periodic(task.name, schedule, catch_up)
+            return task
+
+        return register
+
+    def slot_task(self, name: str, slot: int) -> NewTask:
+        """The task of periodic task `name`'s slot, with the id derived from both."""
+        return self._new_task(slot_id(name, slot), name, (), {}, None, None, None, None)
 
     def _register(
         self,

@@ -1,4 +1,4 @@
-"""The command line: `scoter worker | info | dead {list,retry,purge} | demo`.
+"""The command line: `scoter worker | info | periodic | dead {list,retry,purge} | demo`.
 
 Exit codes (constants below): 0 success; 1 an unexpected internal error; 2 wrong usage;
 3 a configuration error (bad URL, bad option value); 4 the app could not be loaded;
@@ -12,6 +12,7 @@ import datetime as dt
 import logging
 import os
 import sys
+import time
 from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
 
@@ -26,6 +27,7 @@ from scoter.consumer.supervisor import EXECUTORS, EXIT_RESTART
 from scoter.display import LineFormatter, printable
 from scoter.exceptions import ConfigurationError
 from scoter.loader import AppLoadError, load_app
+from scoter.periodic import slot_id
 from scoter.states import State
 from scoter.storage.base import TaskInfo
 
@@ -221,6 +223,38 @@ def info(app: str) -> None:
             )  # fmt: skip
         console.print(held)
         console.print("e/i/c: errors, interruptions and crashes so far", style="dim")
+
+
+@cli.command()
+@app_argument
+def periodic(app: str) -> None:
+    """Each periodic task: its schedule, next slot, last enqueued slot and that slot's state."""
+    the_app = open_app(app)
+    schedules = sorted(the_app.periodic.values(), key=lambda p: p.name)
+    if not schedules:
+        console.print(Text.assemble(shown(the_app.name, "bold"), " has no periodic tasks"))
+        return
+    lasts = the_app.storage.last_slots([p.name for p in schedules])
+    table = Table()
+    for column in ("task", "schedule", "next slot", "last slot", "its state"):
+        table.add_column(column)
+    now = int(time.time())
+    for p in schedules:
+        last = lasts.get(p.name)
+        info = None if last is None else the_app.storage.get(slot_id(p.name, last))
+        state = "" if last is None else "not enqueued" if info is None else info.state.value
+        table.add_row(
+            shown(p.name), shown(p.schedule), _slot(p.schedule.following(now)),
+            _slot(last), shown(state),
+        )  # fmt: skip
+    console.print(table)
+    console.print("slots in UTC; a last slot not enqueued was skipped or expired", style="dim")
+
+
+def _slot(slot: int | None) -> str:
+    if slot is None:
+        return ""
+    return dt.datetime.fromtimestamp(slot, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
 
 
 @cli.command()

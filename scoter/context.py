@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextvars
+import datetime as dt
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from scoter.exceptions import ConfigurationError, Interrupt, LeaseLost
+from scoter.periodic import slot_of
 from scoter.serializers import CHECKPOINT, RESULT, seal, unseal
 from scoter.storage.outages import through_outages, within
 
@@ -130,6 +132,12 @@ class TaskContext:
     @property
     def task_name(self) -> str:
         return self._lease.name
+
+    @property
+    def scheduled_for(self) -> dt.datetime | None:
+        """The slot this run of a periodic task is for (an aware UTC datetime); None for a
+        task that no schedule enqueued."""
+        return slot_of(self._lease.name, self._lease.id)
 
     @property
     def attempt(self) -> int:

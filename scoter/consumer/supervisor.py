@@ -141,7 +141,7 @@ class Consumer:
         self.services: list[Service] = [
             Heartbeat(self.storage, self.inflight, lease, heartbeat, self._lost),
             Fence(self.inflight, lease, self._lost),
-            Scheduler(self.storage, schedule_interval),
+            Scheduler(self.storage, schedule_interval, app),
             Rescuer(self.storage, app.signals, rescue_interval or lease / 6),
         ]
         self._stop_at: float | None = None

@@ -164,6 +164,22 @@ class Storage(abc.ABC):
         sends, so that a first try that landed and already ran cannot run again.
         """
 
+    @abc.abstractmethod
+    def enqueue_slot(
+        self, schedule: str, last: int | None, slot: int, tasks: Sequence[NewTask]
+    ) -> bool:
+        """Advance periodic `schedule` from its stored last slot `last` (None: it has none) to
+        `slot`, and store `tasks`, in one atomic step: a compare-and-set. Returns False, and
+        stores nothing, when the stored last slot is not `last` (another caller advanced it).
+
+        Tasks are stored as `enqueue(tasks, restart_finished=False)` stores them: an id already
+        stored is left as it is. Slots are whole seconds since the epoch.
+        """
+
+    @abc.abstractmethod
+    def last_slots(self, schedules: Sequence[str]) -> dict[str, int]:
+        """The stored last slot of each of `schedules` that has one."""
+
     # -- consumers -------------------------------------------------------------------------
 
     @abc.abstractmethod

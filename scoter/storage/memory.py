@@ -51,6 +51,7 @@ class MemoryStorage(Storage):
         self._by_token: dict[str, _Row] = {}
         self._seq = itertools.count()
         self._cond = threading.Condition()
+        self._slots: dict[str, int] = {}
 
     def enqueue(self, tasks: Sequence[NewTask], *, restart_finished: bool = True) -> int:
         now = time.time()
@@ -66,6 +67,20 @@ class MemoryStorage(Storage):
                 stored += 1
             self._cond.notify_all()
         return stored
+
+    def enqueue_slot(
+        self, schedule: str, last: int | None, slot: int, tasks: Sequence[NewTask]
+    ) -> bool:
+        with self._cond:  # reentrant: enqueue takes it again
+            if self._slots.get(schedule) != last:
+                return False
+            self._slots[schedule] = slot
+            self.enqueue(tasks, restart_finished=False)
+            return True
+
+    def last_slots(self, schedules: Sequence[str]) -> dict[str, int]:
+        with self._cond:
+            return {s: self._slots[s] for s in schedules if s in self._slots}
 
     def claim(self, queues: Sequence[str], n: int, lease_s: float, consumer_id: str) -> list[Lease]:
         now = time.time()

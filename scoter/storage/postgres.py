@@ -372,6 +372,22 @@ class PostgresStorage(Storage):
         }  # fmt: skip
         return int(_fetch(conn, self._sql["enqueue"], params)[0][0])
 
+    def enqueue_slot(
+        self, schedule: str, last: int | None, slot: int, tasks: Sequence[NewTask]
+    ) -> bool:
+        """The compare-and-set and the enqueue in one transaction."""
+        query = self._sql["slot_insert" if last is None else "slot_advance"]
+        params = {"schedule": schedule, "slot": slot, "last": last}
+        with self._connection() as conn, conn.transaction():
+            if conn.execute(query, params).rowcount != 1:
+                return False
+            self._enqueue(conn, tasks, restart_finished=False)
+            return True
+
+    def last_slots(self, schedules: Sequence[str]) -> dict[str, int]:
+        rows = self._rows("last_slots", {"schedules": list(schedules)})
+        return {schedule: int(slot) for schedule, slot in rows}
+
     # -- consumers -------------------------------------------------------------------------
 
     def claim(self, queues: Sequence[str], n: int, lease_s: float, consumer_id: str) -> list[Lease]:

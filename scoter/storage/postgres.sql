@@ -309,3 +309,16 @@ WHERE id IN (
     WHERE state = 'done' AND result_expires < now() + make_interval(secs => %(ahead)s)
     FOR UPDATE SKIP LOCKED
 );
+
+-- name: slot_insert
+-- A schedule's first slot: stored unless another caller stored one first.
+INSERT INTO {schema}.periodic (schedule, slot) VALUES (%(schedule)s, %(slot)s)
+ON CONFLICT (schedule) DO NOTHING;
+
+-- name: slot_advance
+-- Compare-and-set: a concurrent caller waits for the row lock, then finds the slot moved on.
+UPDATE {schema}.periodic SET slot = %(slot)s, updated_at = clock_timestamp()
+WHERE schedule = %(schedule)s AND slot = %(last)s;
+
+-- name: last_slots
+SELECT schedule, slot FROM {schema}.periodic WHERE schedule = ANY(%(schedules)s::text[]);

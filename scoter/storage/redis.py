@@ -58,8 +58,10 @@ US = 1_000_000
 SCRIPTS = (
     "enqueue", "claim", "ack", "ack_many_and_claim", "heartbeat", "retry", "release", "dead",
     "checkpoint", "isolate", "crash", "progress", "rescue", "promote", "requeue_dead", "purge",
-    "expire_results", "get", "counts", "list",
+    "expire_results", "get", "counts", "list", "enqueue_slot",
 )  # fmt: skip
+FOLLOWED_BY = {"enqueue_slot": "enqueue"}
+"""Scripts sent with another one's text after their own (see enqueue_slot.lua)."""
 LEASE_FIELDS = 13
 """Fields per lease in a claim's reply (see claim.lua)."""
 RESCUED_FIELDS = 5
@@ -147,6 +149,7 @@ class RedisStorage(Storage):
         self.url = redact(url) if url else _describe(options, prefix)
         self._ids = f"{prefix}:ids"
         self._queues = f"{prefix}:queues"
+        self._periodic = f"{prefix}:periodic"
         timeout = options.get("socket_timeout")
         self._block_max = float("inf") if timeout is None else max(timeout - BLOCK_MARGIN_S, 0.0)
         self._scripts = _load_scripts(client)
@@ -257,6 +260,23 @@ class RedisStorage(Storage):
             eta = "" if t.eta is None else _us(t.eta - now)
             args += (t.id, t.name, t.queue, t.payload, t.priority, eta, t.max_crashes)
         return int(self._call("enqueue", [self._ids, self._queues], args))
+
+    def enqueue_slot(
+        self, schedule: str, last: int | None, slot: int, tasks: Sequence[NewTask]
+    ) -> bool:
+        now = time.time()
+        args: list[Any] = [0, schedule, "" if last is None else str(last), str(slot)]
+        for t in tasks:
+            eta = "" if t.eta is None else _us(t.eta - now)
+            args += (t.id, t.name, t.queue, t.payload, t.priority, eta, t.max_crashes)
+        keys = [self._periodic, self._ids, self._queues]
+        return int(self._call("enqueue_slot", keys, args)) >= 0
+
+    def last_slots(self, schedules: Sequence[str]) -> dict[str, int]:
+        if not schedules:
+            return {}
+        stored = cast(list[bytes | None], self.client.hmget(self._periodic, list(schedules)))
+        return {s: int(v) for s, v in zip(schedules, stored, strict=True) if v is not None}
 
     def claim(self, queues: Sequence[str], n: int, lease_s: float, consumer_id: str) -> list[Lease]:
         if n <= 0 or not queues:
@@ -435,12 +455,13 @@ def _load_scripts(client: redis.Redis) -> dict[str, Script]:
     after NOSCRIPT)."""
     folder = resources.files("scoter.storage").joinpath("redis_scripts")
     lib = folder.joinpath("lib.lua").read_text(encoding="utf-8").split("\n\n")
-    return {
-        name: client.register_script(
-            _with_lib(lib, folder.joinpath(f"{name}.lua").read_text("utf-8"))
-        )
-        for name in SCRIPTS
-    }
+
+    def text(name: str) -> str:
+        own = folder.joinpath(f"{name}.lua").read_text("utf-8")
+        after = FOLLOWED_BY.get(name)
+        return own if after is None else f"{own}\n{text(after)}"
+
+    return {name: client.register_script(_with_lib(lib, text(name))) for name in SCRIPTS}
 
 
 def _with_lib(blocks: list[str], script: str) -> str:

@@ -36,7 +36,7 @@ from scoter.storage._sql import load_queries
 from scoter.storage.base import EXPIRED, SPARED, Ack, Lease, NewTask, Rescued, Storage, TaskInfo
 
 SQL = load_queries("sqlite.sql")
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """The file's PRAGMA user_version at this scoter's schema; files made before it have 0."""
 SYNCHRONOUS_MODES = ("normal", "full")
 WAIT_STEP_S = 0.025
@@ -187,6 +187,28 @@ class SQLiteStorage(Storage):
             before = db.total_changes
             db.executemany(SQL["enqueue"], rows)
             return db.total_changes - before
+
+    def enqueue_slot(
+        self, schedule: str, last: int | None, slot: int, tasks: Sequence[NewTask]
+    ) -> bool:
+        now = time.time()
+        params = {"schedule": schedule, "slot": slot, "last": last, "now": now}
+        rows = [
+            {"id": t.id, "name": t.name, "queue": t.queue, "payload": t.payload,
+             "priority": t.priority, "eta": t.eta, "max_crashes": t.max_crashes, "now": now,
+             "restart": False}
+            for t in tasks
+        ]  # fmt: skip
+        with self._transaction() as db:
+            query = "slot_insert" if last is None else "slot_advance"
+            if db.execute(SQL[query], params).rowcount != 1:
+                return False
+            db.executemany(SQL["enqueue"], rows)
+            return True
+
+    def last_slots(self, schedules: Sequence[str]) -> dict[str, int]:
+        _, rows = self._read("last_slots", {"schedules": json.dumps(list(schedules))})
+        return {schedule: slot for schedule, slot in rows}
 
     def claim(self, queues: Sequence[str], n: int, lease_s: float, consumer_id: str) -> list[Lease]:
         if n <= 0:

@@ -4,7 +4,7 @@
 -- it beside other tasks (the crash rule).
 
 -- name: schema
--- The schema at version 1 (PRAGMA user_version), for a new file.
+-- The schema at version 2 (PRAGMA user_version), for a new file.
 CREATE TABLE IF NOT EXISTS scoter_tasks (
     seq INTEGER PRIMARY KEY,
     id TEXT NOT NULL UNIQUE,
@@ -42,11 +42,25 @@ CREATE INDEX IF NOT EXISTS scoter_expiring ON scoter_tasks (lease_expires)
     WHERE state = 'running';
 CREATE INDEX IF NOT EXISTS scoter_due ON scoter_tasks (eta) WHERE state = 'scheduled';
 CREATE INDEX IF NOT EXISTS scoter_results ON scoter_tasks (result_expires) WHERE state = 'done';
+-- Each periodic schedule's last enqueued slot (whole seconds since the epoch).
+CREATE TABLE IF NOT EXISTS scoter_periodic (
+    schedule TEXT PRIMARY KEY,
+    slot INTEGER NOT NULL,
+    updated_at REAL NOT NULL
+);
 
 -- name: upgrade_to_1
 -- A file of a scoter without a user_version (0) gets the crash rule's columns.
 ALTER TABLE scoter_tasks ADD COLUMN alone INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE scoter_tasks ADD COLUMN suspect INTEGER NOT NULL DEFAULT 0;
+
+-- name: upgrade_to_2
+-- Version 2 keeps the last slot of each periodic schedule.
+CREATE TABLE IF NOT EXISTS scoter_periodic (
+    schedule TEXT PRIMARY KEY,
+    slot INTEGER NOT NULL,
+    updated_at REAL NOT NULL
+);
 
 -- name: has_tasks
 SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'scoter_tasks';
@@ -200,3 +214,16 @@ WHERE state = :state AND (:ids IS NULL OR id IN (SELECT value FROM json_each(:id
 
 -- name: expire_results
 DELETE FROM scoter_tasks WHERE state = 'done' AND result_expires < :now;
+
+-- name: slot_insert
+-- A schedule's first slot: stored unless another caller stored one first.
+INSERT INTO scoter_periodic (schedule, slot, updated_at) VALUES (:schedule, :slot, :now)
+ON CONFLICT (schedule) DO NOTHING;
+
+-- name: slot_advance
+-- Compare-and-set: from the last slot the caller read to the new one.
+UPDATE scoter_periodic SET slot = :slot, updated_at = :now
+WHERE schedule = :schedule AND slot = :last;
+
+-- name: last_slots
+SELECT schedule, slot FROM scoter_periodic WHERE schedule IN (SELECT value FROM json_each(:schedules));

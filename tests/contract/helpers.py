@@ -130,3 +130,31 @@ def claim_until_empty(
     finally:
         storage.close()
     out.put((consumer, claimed, refused, error))
+
+
+def advance_slots(
+    open_storage: Callable[[str], Storage],
+    location: str,
+    schedule: str,
+    slots: int,
+    start: Any,
+    out: Any,
+) -> None:
+    """In a spawned process: advance `schedule` through slots 1..`slots`, each by a
+    compare-and-set from the slot before it, until every slot is stored; report the slots
+    this process won (or the error)."""
+    won: list[int] = []
+    try:
+        storage = open_storage(location)
+        start.wait(30)
+        for slot in range(1, slots + 1):
+            while (last := storage.last_slots([schedule]).get(schedule)) is None or last < slot:
+                expected = None if slot == 1 else slot - 1
+                if last == expected and storage.enqueue_slot(
+                    schedule, expected, slot, [new_task(f"slot-{slot}")]
+                ):
+                    won.append(slot)
+        storage.close()
+        out.put((won, None))
+    except Exception as exc:
+        out.put((won, repr(exc)))

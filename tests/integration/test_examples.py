@@ -16,9 +16,9 @@ from scoter import Scoter
 ROOT = Path(__file__).parents[2]
 
 
-def start_worker(url: str, log: Path) -> subprocess.Popen[bytes]:
+def start_worker(url: str, log: Path, app: str = "examples.tasks:app") -> subprocess.Popen[bytes]:
     env = {**os.environ, "SCOTER_URL": url, "PYTHONUNBUFFERED": "1"}
-    command = [sys.executable, "-m", "scoter", "worker", "examples.tasks:app"]
+    command = [sys.executable, "-m", "scoter", "worker", app]
     command += ["--drain-timeout", "1"]
     with open(log, "wb") as out:
         return subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -52,3 +52,37 @@ def test_examples_tasks_resume_from_their_checkpoint(
             if isinstance(proc, subprocess.Popen) and proc.poll() is None:
                 proc.kill()
         app.storage.close()
+
+
+def test_examples_periodic_runs_each_slot_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two consumers of examples/periodic.py, as the README shows it: each slot is logged once."""
+    url = f"sqlite:///{tmp_path / 'periodic.db'}"
+    log = tmp_path / "pulse.log"
+    monkeypatch.setenv("PULSE_LOG", str(log))
+    workers = [
+        start_worker(url, tmp_path / f"periodic-{n}.log", "examples.periodic:app") for n in range(2)
+    ]
+    try:
+        deadline = time.monotonic() + 20
+        while len(_lines(log)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        for worker in workers:
+            worker.send_signal(signal.SIGTERM)
+        assert [worker.wait(timeout=10) for worker in workers] == [0, 0]
+    slots = _lines(log)
+    assert len(slots) >= 3 and len(set(slots)) == len(slots), slots
+    assert snippet("periodic") in (ROOT / "examples" / "periodic.py").read_text()
+
+
+def _lines(path: Path) -> list[str]:
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def snippet(name: str) -> str:
+    """The README's code block that follows `<!-- example: name -->`."""
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split(f"<!-- example: {name} -->", 1)[1].split("```python\n", 1)[1]
+    return block.split("```", 1)[0]

@@ -340,3 +340,46 @@ def test_show_says_a_task_is_a_suspect(app_module: AppModule, wide_console: None
     assert result.exit_code == 0, result.output
     assert "suspect" in result.output and "runs alone" in result.output
     assert "not charged" in result.output
+
+
+PERIODIC_SOURCE = """\
+from scoter import Scoter, crontab, every
+
+app = Scoter("cliapp", {url!r})
+
+
+@app.periodic_task(every(seconds=10))
+def often():
+    pass
+
+
+@app.periodic_task(crontab(minute="0", hour="3\\x1b[31m,4"))
+def nightly():
+    pass
+"""
+
+
+@pytest.mark.usefixtures("wide_console")
+def test_periodic_lists_each_schedule_with_its_slots(workdir: Path) -> None:
+    name = write_module(workdir, PERIODIC_SOURCE.format(url=f"sqlite:///{workdir / 'p.db'}"))
+    module = importlib.import_module(name)
+    try:
+        from scoter.consumer.scheduler import enqueue_due_slots
+
+        enqueue_due_slots(module.app, module.app.storage, time.time())
+        result = invoke("periodic", f"{name}:app")
+    finally:
+        module.app.storage.close()
+        sys.modules.pop(name, None)
+    assert result.exit_code == 0, result.output
+    rows = {row[0]: row[1:] for row in table_rows(result.output)}
+    assert rows["often"][0] == "every 10 s"
+    assert rows["often"][-1] == "queued"
+    assert "\\x1b[31m" in result.output and "\x1b" not in result.output
+    assert rows["nightly"][-1] in ("", "not enqueued")  # a new daily schedule waits for 03:00
+
+
+def test_periodic_says_when_there_are_none(app_module: AppModule) -> None:
+    result = invoke("periodic", app_module.ref)
+    assert result.exit_code == 0, result.output
+    assert "has no periodic tasks" in result.output

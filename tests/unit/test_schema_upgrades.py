@@ -1,6 +1,7 @@
 """Databases made by an older scoter, opened by this one: SQLite files upgrade themselves when
 opened, PostgreSQL schemas with `scoter migrate` (0002: the crash rule's `alone` and
-`suspect`). Tasks stored before the upgrade keep working, none of them a suspect."""
+`suspect`; 0003 and SQLite's version 2: the periodic schedules' last slots). Tasks stored
+before the upgrade keep working, none of them a suspect."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import pytest
 from contract.conftest import drop_postgres_schema, postgres_url
 
 from scoter.storage import postgres
-from scoter.storage.base import SPARED, Storage
+from scoter.storage.base import SPARED, NewTask, Storage
 from scoter.storage.postgres import PostgresStorage, SchemaError
 from scoter.storage.sqlite import SCHEMA_VERSION, SQLiteStorage
 
@@ -129,6 +130,29 @@ def test_processes_opening_an_old_file_together_upgrade_it_once(tmp_path: Path) 
     storage.close()
 
 
+def test_a_version_1_sqlite_file_gets_the_periodic_table(tmp_path: Path) -> None:
+    path = tmp_path / "v1.db"
+    _version_0_file(path)
+    with sqlite3.connect(path) as db:
+        db.executescript(_statements_of("upgrade_to_1"))
+        db.execute("PRAGMA user_version = 1")
+    db.close()
+
+    storage = SQLiteStorage(str(path))
+
+    assert _user_version(path) == SCHEMA_VERSION == 2
+    assert storage.enqueue_slot("report", None, 60, [])
+    assert storage.last_slots(["report"]) == {"report": 60}
+    _check_old_tasks_work(storage)
+    storage.close()
+
+
+def _statements_of(query: str) -> str:
+    from scoter.storage.sqlite import SQL
+
+    return SQL[query]
+
+
 def test_a_new_sqlite_file_starts_at_the_current_version(tmp_path: Path) -> None:
     SQLiteStorage(str(tmp_path / "new.db")).close()
     assert _user_version(tmp_path / "new.db") == SCHEMA_VERSION
@@ -165,10 +189,35 @@ def test_migration_0002_upgrades_a_version_1_schema(
     storage = PostgresStorage.from_url(url)
     with pytest.raises(SchemaError, match="scoter migrate"):
         storage.get("queued")
-    assert storage.migrate() == ["0002_suspects.sql"]
+    assert storage.migrate() == ["0002_suspects.sql", "0003_periodic.sql"]
 
     _check_old_tasks_work(storage)
     storage.close()
+
+
+def test_migration_0003_adds_the_periodic_table_to_a_version_2_schema(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with monkeypatch.context() as old_scoter:  # a scoter that knew 0001 and 0002
+        old_scoter.setattr(postgres, "MIGRATIONS", postgres.MIGRATIONS[:2])
+        old_scoter.setattr(postgres, "LATEST", 2)
+        old = PostgresStorage.from_url(url)
+        assert old.migrate() == ["0001_initial.sql", "0002_suspects.sql"]
+        assert old.enqueue([_task("kept")]) == 1
+        old.close()
+
+    storage = PostgresStorage.from_url(url)
+    with pytest.raises(SchemaError, match="scoter migrate"):
+        storage.last_slots(["report"])
+    assert storage.migrate() == ["0003_periodic.sql"]
+    assert storage.enqueue_slot("report", None, 60, [])
+    assert storage.last_slots(["report"]) == {"report": 60}
+    assert storage.get("kept") is not None
+    storage.close()
+
+
+def _task(task_id: str) -> NewTask:
+    return NewTask(task_id, "app.work", QUEUE, b"{}")
 
 
 def _columns(url: str) -> dict[str, Any]:

@@ -21,6 +21,7 @@
 --   P:{q}:wake     list    at most one wake-up token; idle consumers BLPOP it
 --   P:ids          hash    task id -> queue (the directory: get, re-enqueue, purge by id)
 --   P:queues       set     every queue name in use (added with the queue's seq key, by enqueue)
+--   P:periodic     hash    periodic schedule name -> its last enqueued slot (see enqueue_slot.lua)
 -- A lease token is 32 hex digits followed by its queue's name, so a fenced write finds its keys.
 
 local PREFIX = ARGV[1]
