@@ -87,18 +87,9 @@ class TaskContext:
         """The worker starts the attempt; False when the consumer took it back first."""
         if self._move((PENDING,), RUNNING) is None:
             return False
-        self.start_clock()
-        return True
-
-    def unbegin(self) -> None:
-        """The executor gives back an attempt it had begun but not started: pending again."""
-        if self._move((RUNNING,), PENDING) is not None:
-            self.deadline = None
-
-    def start_clock(self) -> None:
-        """The attempt starts now (later than `begin()`): its time limit runs from here."""
         if self._timeout is not None:
             self.deadline = time.monotonic() + self._timeout
+        return True
 
     def begin_settling(self) -> bool:
         """The worker settles the outcome; False when the consumer took it back first."""

@@ -160,9 +160,7 @@ class Consumer:
             path = app_path or path_of(self.app)
             if path is None:
                 raise ValueError("the process executor needs app_path='module:attribute'")
-            return ProcessExecutor(
-                path, self.workers, self.lease, self.settler.put, ahead=self.prefetch > 0
-            )
+            return ProcessExecutor(path, self.workers, self.lease, self.settler.put)
         if kind == "asyncio":
             return AsyncioExecutor(self.app, self.settler.put)
         return ThreadExecutor(self.app, self.workers, self.settler.put)
@@ -292,14 +290,15 @@ class Consumer:
         assert self._stop_at is not None
         deadline = self._stop_at + self.drain_timeout
         nudge_at = deadline - self.stop_grace
-        self._hand_back_unstarted()
+        for ctx in self.inflight.contexts():  # claimed ahead, not started: others may run them
+            if ctx.take_back(unstarted_only=True):
+                self._hand_back(ctx, running=False)
         if self.inflight:
             log.info("draining %d task(s), at most %.1fs", len(self.inflight), self.drain_timeout)
         while self.inflight and not self._hard.is_set():
             now = time.monotonic()
             if now >= deadline:
                 break
-            self._hand_back_unstarted()
             self._enforce_time_limits()
             if now >= nudge_at:  # every pass: a task a finishing one claimed hears it too
                 self._request_stop_all()
@@ -307,13 +306,6 @@ class Consumer:
         self._request_stop_all()
         self.executor.abandon()
         self._release_all()
-
-    def _hand_back_unstarted(self) -> None:
-        """Tasks claimed ahead, or given back by the executor unstarted: others may run them
-        at once."""
-        for ctx in self.inflight.contexts():
-            if ctx.take_back(unstarted_only=True):
-                self._hand_back(ctx, running=False)
 
     def _request_stop_all(self) -> None:
         for ctx in self.inflight.contexts():
