@@ -34,6 +34,9 @@ EXIT_CONFIG = 3
 EXIT_APP = 4
 EXIT_NOT_FOUND = 5
 
+CORRUPT_MARK = "(corrupt)"
+"""Marks a task in a table when part of its stored record could not be read."""
+
 F = TypeVar("F", bound=Callable[..., Any])
 console = Console()
 
@@ -196,11 +199,12 @@ def info(app: str) -> None:
             held.add_column(column)
         for task in running:
             held.add_row(
-                task.id, task.name, str(task.attempts), _budgets(task), _progress(task),
+                task.id, _name(task), str(task.attempts), _budgets(task), _progress(task),
                 task.consumer or "", _time(task.lease_expires),
             )  # fmt: skip
         console.print(held)
         console.print("e/i/c: errors, interruptions and crashes so far", style="dim")
+        _corrupt_note(running)
 
 
 @cli.command()
@@ -219,6 +223,8 @@ def show(app: str, task_id: str) -> None:
     )
     if info.reason:
         console.print(f"dead: {info.reason}", style="red")
+    if info.corrupt:
+        console.print(f"corrupt record: {info.corrupt}", style="red", markup=False)
     if info.suspect:
         console.print("suspect: a consumer died while it ran beside other tasks; it runs alone")
     attempts = Table(title="attempts")
@@ -234,6 +240,17 @@ def show(app: str, task_id: str) -> None:
     console.print(attempts)
     if info.error:
         console.print(info.error.rstrip(), highlight=False, markup=False)
+
+
+def _name(task: TaskInfo) -> str:
+    """The task's name, marked when part of its record could not be read."""
+    return f"{task.name} {CORRUPT_MARK}" if task.corrupt else task.name
+
+
+def _corrupt_note(tasks: list[TaskInfo]) -> None:
+    if any(task.corrupt for task in tasks):
+        console.print(f"{CORRUPT_MARK}: part of the stored record could not be read; "
+                      "`scoter show APP ID` says what", style="dim", markup=False)  # fmt: skip
 
 
 def _budgets(task: TaskInfo) -> str:
@@ -270,8 +287,9 @@ def dead_list(app: str, queue: str | None, limit: int) -> None:
     for t in tasks:
         last = (t.error or "").strip().splitlines()[-1:] or [""]
         counters = _budgets(t)
-        table.add_row(t.id, t.name, t.queue, t.reason or "", counters, last[0][:80])
+        table.add_row(t.id, _name(t), t.queue, t.reason or "", counters, last[0][:80])
     console.print(table)
+    _corrupt_note(tasks)
 
 
 def _ids_or_all(ids: tuple[str, ...], all_: bool) -> list[str] | None:
@@ -354,7 +372,10 @@ def chaos(
 def _time(timestamp: float | None) -> str:
     if timestamp is None:
         return ""
-    return dt.datetime.fromtimestamp(timestamp).strftime("%H:%M:%S")
+    try:
+        return dt.datetime.fromtimestamp(timestamp).strftime("%H:%M:%S")
+    except (OverflowError, OSError, ValueError):  # a corrupt record's time
+        return "?"
 
 
 def main() -> None:
