@@ -216,6 +216,9 @@ class Fields:
         if not isinstance(entries, list):
             self._bad(name, value, "a JSON list")
             return [{"outcome": CORRUPT, "detail": f"unreadable history: {shown(value)}"}]
+        odd = [i for i, entry in enumerate(entries) if not isinstance(entry, dict)]
+        if odd:
+            self.problems.append(f"{name} entries {odd} are not attempts")
         return [_entry(entry) for entry in entries]
 
 
@@ -231,5 +234,6 @@ def _number(value: object) -> int | None:
 def _entry(entry: object) -> dict[str, object]:
     """One history entry as inspection reads it: a dict of printable text and numbers."""
     if not isinstance(entry, dict):
-        return {"outcome": CORRUPT, "detail": f"unreadable entry: {shown(entry)}"}
+        text = json.dumps(entry, default=repr)
+        return {"outcome": CORRUPT, "detail": f"not an attempt: {text[:SHOWN]}"}
     return {str(k): printable(v) if isinstance(v, str) else v for k, v in entry.items()}
