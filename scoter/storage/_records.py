@@ -147,10 +147,13 @@ class Fields:
             return None
         if isinstance(value, int):
             return value
-        if isinstance(value, bytes) and self.encoded:
+        if isinstance(value, bytes) and self.encoded:  # decimal, as the scripts write it
             text = value.decode("ascii", "replace")
-            digits = text[1:] if text.startswith("-") else text
-            return int(text) if digits.isdigit() and digits.isascii() and len(text) < 20 else None
+            try:
+                number = int(text)
+            except ValueError:
+                return None
+            return number if str(number) == text else None
         return None
 
     def time(self, name: str, unit: float = 1.0) -> float | None:

@@ -10,7 +10,6 @@ started by the tests that need one.
 from __future__ import annotations
 
 import importlib
-import logging
 import sqlite3
 import sys
 import textwrap
@@ -23,7 +22,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import redis
 from click.testing import CliRunner
 
 from scoter import Message, Scoter
@@ -170,21 +168,22 @@ def redis_set_field(storage: RedisStorage, task_id: str, field: str, value: byte
         storage.client.hset(key, field, value)
 
 
-def redis_client(storage: RedisStorage) -> redis.Redis:
-    return storage.client
-
-
 # -- PostgreSQL ---------------------------------------------------------------------------------
+
+
+def _postgres(url: str) -> tuple[str, str]:
+    """The conninfo and schema of a storage URL."""
+    parts = urllib.parse.urlsplit(url)
+    query = dict(urllib.parse.parse_qsl(parts.query))
+    schema = query.pop("schema")
+    return parts._replace(query=urllib.parse.urlencode(query)).geturl(), schema
 
 
 def postgres_set(url: str, task_id: str, column: str, value: object, cast: str = "") -> None:
     """UPDATE one column of the task's row, in the schema `url` names."""
     import psycopg
 
-    parts = urllib.parse.urlsplit(url)
-    query = dict(urllib.parse.parse_qsl(parts.query))
-    schema = query.pop("schema")
-    conninfo = parts._replace(query=urllib.parse.urlencode(query)).geturl()
+    conninfo, schema = _postgres(url)
     with psycopg.connect(conninfo, autocommit=True) as conn:
         changed = conn.execute(
             f"UPDATE {schema}.tasks SET {column} = %(v)s{cast} WHERE id = %(id)s",  # type: ignore[arg-type]
@@ -193,6 +192,10 @@ def postgres_set(url: str, task_id: str, column: str, value: object, cast: str =
     assert changed == 1, f"no task {task_id}"
 
 
-def quiet_consumer_logs() -> None:
-    """Keep captured logs to the consumer's and storage's own."""
-    logging.getLogger("scoter").setLevel(logging.INFO)
+def postgres_clear(url: str) -> None:
+    """Delete every task of the schema `url` names."""
+    import psycopg
+
+    conninfo, schema = _postgres(url)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f"DELETE FROM {schema}.tasks")  # type: ignore[arg-type]

@@ -52,14 +52,17 @@ end
 -- integer. WHOLE_MAX: the largest whole number a Lua number holds exactly.
 local COUNTER_MAX = 2147483646
 local WHOLE_MAX = 9007199254740991
--- A hash field as a whole number from `low` to `high` (default: any a Lua number holds
--- exactly), or nil when it is absent or not one.
+-- A number, or a hash field written in decimal as `int` writes it, as a whole number from `low`
+-- to `high` (default: any a Lua number holds exactly); nil when it is absent or not one.
 local function whole(value, low, high)
   local n = tonumber(value)
-  if n and n % 1 == 0 and n >= (low or -WHOLE_MAX) and n <= (high or WHOLE_MAX) then
-    return n
+  if not n or n % 1 ~= 0 or n < (low or -WHOLE_MAX) or n > (high or WHOLE_MAX) then
+    return nil
   end
-  return nil
+  if type(value) == 'string' and int(n) ~= value then
+    return nil
+  end
+  return n
 end
 
 -- redis.call(command, key, ...) that notes a failure in `problems` and returns nil instead of

@@ -18,7 +18,7 @@ local function oldest_queued(b, picks)
     end
     local score = first[2]
     for _, m in ipairs(redis.call('ZRANGEBYSCORE', b .. 'ready', score, score, 'LIMIT', 0, limit)) do
-      picks[#picks + 1] = {whole(string.sub(m, 1, SEQ_DIGITS)) or 0, string.sub(m, SEQ_DIGITS + 1), b}
+      picks[#picks + 1] = {tonumber(string.sub(m, 1, SEQ_DIGITS)) or 0, string.sub(m, SEQ_DIGITS + 1), b}
     end
     from = '(' .. score
   end
