@@ -41,6 +41,9 @@ EXIT_OVERRUN = 6
 """`scoter worker`: a stop outlived its drain deadline (storage unreachable) with tasks still
 unsettled; see Consumer."""
 
+CORRUPT_MARK = "(corrupt)"
+"""Marks a task in a table when part of its stored record could not be read."""
+
 F = TypeVar("F", bound=Callable[..., Any])
 console = Console()
 
@@ -218,11 +221,12 @@ def info(app: str) -> None:
             held.add_column(column)
         for task in running:
             held.add_row(
-                shown(task.id), shown(task.name), str(task.attempts), _budgets(task),
+                shown(task.id), shown(_name(task)), str(task.attempts), _budgets(task),
                 _progress(task), shown(task.consumer or ""), _time(task.lease_expires),
             )  # fmt: skip
         console.print(held)
         console.print("e/i/c: errors, interruptions and crashes so far", style="dim")
+        _corrupt_note(running)
 
 
 @cli.command()
@@ -278,6 +282,8 @@ def show(app: str, task_id: str) -> None:
     )
     if info.reason:
         console.print(Text.assemble("dead: ", shown(info.reason)), style="red")
+    if info.corrupt:
+        console.print(Text.assemble("corrupt record: ", shown(info.corrupt)), style="red")
     if info.suspect:
         console.print("suspect: a consumer died while it ran beside other tasks; it runs alone")
     attempts = Table(title="attempts")
@@ -293,6 +299,17 @@ def show(app: str, task_id: str) -> None:
     console.print(attempts)
     if info.error:
         console.print(shown(info.error.rstrip(), lines=True))
+
+
+def _name(task: TaskInfo) -> str:
+    """The task's name, marked when part of its record could not be read."""
+    return f"{task.name} {CORRUPT_MARK}" if task.corrupt else task.name
+
+
+def _corrupt_note(tasks: list[TaskInfo]) -> None:
+    if any(task.corrupt for task in tasks):
+        console.print(f"{CORRUPT_MARK}: part of the stored record could not be read; "
+                      "`scoter show APP ID` says what", style="dim", markup=False)  # fmt: skip
 
 
 def _budgets(task: TaskInfo) -> str:
@@ -330,10 +347,11 @@ def dead_list(app: str, queue: str | None, limit: int) -> None:
         last = (t.error or "").strip().splitlines()[-1:] or [""]
         counters = _budgets(t)
         table.add_row(
-            shown(t.id), shown(t.name), shown(t.queue), shown(t.reason or ""), counters,
+            shown(t.id), shown(_name(t)), shown(t.queue), shown(t.reason or ""), counters,
             shown(last[0][:80]),
         )  # fmt: skip
     console.print(table)
+    _corrupt_note(tasks)
 
 
 def _ids_or_all(ids: tuple[str, ...], all_: bool) -> list[str] | None:
@@ -416,7 +434,10 @@ def chaos(
 def _time(timestamp: float | None) -> str:
     if timestamp is None:
         return ""
-    return dt.datetime.fromtimestamp(timestamp).strftime("%H:%M:%S")
+    try:
+        return dt.datetime.fromtimestamp(timestamp).strftime("%H:%M:%S")
+    except (OverflowError, OSError, ValueError):  # a corrupt record's time
+        return "?"
 
 
 def main() -> None:

@@ -20,13 +20,18 @@ class State(str, enum.Enum):
     # In: ack, with the result when results are kept.
     # Out: expiry of the result TTL, or a purge.
     DONE = "done"
-    # In: a budget exhausted, a payload that does not decode, an unknown task name.
+    # In: a budget exhausted, a payload that does not decode, an unknown task name, a stored
+    # record that is corrupt (reason CORRUPT).
     # Out: an operator's retry (→ `queued`) or purge.
     DEAD = "dead"
 
     def __str__(self) -> str:
         return self.value
 
+
+CORRUPT = "corrupt"
+"""The dead reason of a task whose stored record is corrupt: a field of the wrong type, out of
+range, missing or unreadable (DESIGN G11). Its error says which, and what to do."""
 
 LIVE_STATES = (State.SCHEDULED, State.QUEUED, State.RUNNING)
 FINAL_STATES = (State.DONE, State.DEAD)

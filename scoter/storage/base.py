@@ -111,7 +111,8 @@ class TaskInfo:
     error: str | None
     """The last error or dead reason detail (a traceback for errors)."""
     reason: str | None
-    """Why the task is dead: `error`, `crashed`, `interrupted`, `undecodable`, `unknown task`."""
+    """Why the task is dead: `error`, `crashed`, `interrupted`, `undecodable`, `unknown task`,
+    `corrupt`."""
     payload: bytes
     created_at: float
     updated_at: float
@@ -121,6 +122,9 @@ class TaskInfo:
     """(done, total) as the running attempt last reported it."""
     suspect: bool = False
     """A holder died while running it beside other tasks (see `Lease.suspect`)."""
+    corrupt: str | None = None
+    """What of the stored record could not be read, field by field (those fields hold
+    stand-ins); None when all of it could. A state that could not be read shows as dead."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,6 +33,7 @@ conninfo, kwargs and max_size.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import threading
@@ -41,7 +42,6 @@ import urllib.parse
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
 from importlib import resources
 from typing import Any
 
@@ -53,7 +53,8 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from scoter.config import quote_userinfo, redact
 from scoter.exceptions import ConfigurationError
-from scoter.states import State
+from scoter.states import CORRUPT, State
+from scoter.storage._records import AFTER_CORRUPT, COUNTER_MAX, Fields, corrupt_error
 from scoter.storage._sql import load_queries
 from scoter.storage.base import (
     CALL_TIMEOUT_S,
@@ -69,7 +70,11 @@ from scoter.storage.base import (
 )
 from scoter.storage.deadlines import Deadlines
 
+log = logging.getLogger("scoter.storage")
+
 SQL = load_queries("postgres.sql")
+FRAGMENTS = ("history", "info_columns")
+"""Queries of postgres.sql that are parts of others, which name them in braces."""
 DEFAULT_SCHEMA = "scoter"
 SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,49}")
 MIGRATION_FILE = re.compile(r"(\d{4})_\w+\.sql")
@@ -81,6 +86,8 @@ KEEPALIVES = {
 }  # fmt: skip
 """libpq's TCP keepalives, unless the URL sets them: a server gone silent is noticed while a
 connection waits."""
+COUNTERS = ("attempts", "errors", "interruptions", "crashes")
+"""A claimed row's counters, in the order the claim returns them."""
 
 Connection = psycopg.Connection[Any]
 
@@ -394,7 +401,7 @@ class PostgresStorage(Storage):
         if n <= 0 or not queues:
             return []
         params = {"queues": list(queues), "n": n, "lease": lease_s, "consumer": consumer_id}
-        return _leases(self._rows("claim", params))
+        return self._leases(self._rows("claim", params))
 
     def ack_many_and_claim(
         self, acks: Sequence[Ack], queues: Sequence[str], n: int, lease_s: float, consumer_id: str
@@ -421,7 +428,27 @@ class PostgresStorage(Storage):
         acked = [False] * len(acks)
         for position, i in enumerate(first.values(), 1):
             acked[i] = position in landed
-        return acked, _leases([row[1:] for row in rows if row[1] is not None])
+        return acked, self._leases([row[1:] for row in rows if row[1] is not None])
+
+    def _leases(self, rows: list[tuple[Any, ...]]) -> list[Lease]:
+        """Leases from claimed rows (… priority, max_crashes, seq last), highest priority
+        then oldest first. A row whose counters are out of range (one more would not fit an
+        integer, or below 0) is quarantined instead, dead `corrupt` (DESIGN G11)."""
+        fit = [row for row in rows if self._fit(row)]
+        fit.sort(key=lambda r: (-r[12], r[14]))
+        return [Lease(*row[:14]) for row in fit]
+
+    def _fit(self, row: tuple[Any, ...]) -> bool:
+        if 0 < row[6] <= COUNTER_MAX and all(0 <= n <= COUNTER_MAX for n in row[7:10]):
+            return True
+        fields = Fields(dict(zip(COUNTERS, row[6:10], strict=True)))
+        fields.integer("attempts", 1, COUNTER_MAX)
+        for name in COUNTERS[1:]:
+            fields.counter(name)
+        error = corrupt_error(fields.problems)
+        log.error("task %s: %s", row[1], error)
+        self.dead(row[0], CORRUPT, error)
+        return False
 
     def heartbeat(self, tokens: Iterable[str], lease_s: float) -> set[str]:
         wanted = set(tokens)
@@ -482,11 +509,18 @@ class PostgresStorage(Storage):
         return _rescued(rows[0]) if rows else None
 
     def rescue(self, now: float) -> list[Rescued]:
+        self._quarantine("quarantine_running")
         params = {"ahead": now - time.time(), "detail": EXPIRED, "spared": SPARED}
         return [_rescued(row) for row in self._rows("rescue", {**params, "channel": self._channel})]
 
     def promote(self, now: float) -> int:
+        self._quarantine("quarantine_scheduled")
         return int(self._one("promote", ahead=now - time.time(), channel=self._channel)[0])
+
+    def _quarantine(self, query: str) -> None:
+        """Quarantine the tasks that a maintenance step could never move (DESIGN G11)."""
+        for task_id, name, error in self._rows(query, {"after": AFTER_CORRUPT}):
+            log.error("task %s (%s): %s", task_id, name, error)
 
     # -- wake-ups --------------------------------------------------------------------------
 
@@ -566,9 +600,13 @@ class PostgresStorage(Storage):
 
 
 def _render(schema: str) -> dict[str, str]:
-    """The named queries for one schema, ack_many_and_claim with the claim inside, rescue and
-    crash with the crash rule."""
+    """The named queries for one schema, with the fragments they name in braces (comments left
+    out), ack_many_and_claim with the claim inside, rescue and crash with the crash rule."""
     queries = {name: sql.rstrip(";").replace("{schema}", schema) for name, sql in SQL.items()}
+    for fragment in FRAGMENTS:
+        lines = queries.pop(fragment).splitlines()
+        text = "\n".join(line for line in lines if not line.startswith("--"))
+        queries = {name: sql.replace(f"{{{fragment}}}", text) for name, sql in queries.items()}
     combined = queries["ack_many_and_claim"].replace("{claim}", queries["claim"])
     queries["ack_many_and_claim"] = combined
     for name in ("rescue", "crash"):
@@ -616,13 +654,6 @@ def _display_url(conninfo: str) -> str:
     return f"postgresql://{user}{params.get('host', '')}{port}/{params.get('dbname', '')}"
 
 
-def _leases(rows: list[tuple[Any, ...]]) -> list[Lease]:
-    """Leases from claimed rows (… priority, max_crashes, seq last), highest priority then
-    oldest first."""
-    rows.sort(key=lambda r: (-r[12], r[14]))
-    return [Lease(*row[:14]) for row in rows]
-
-
 def _rescued(row: tuple[Any, ...]) -> Rescued:
     return Rescued(row[0], row[1], State(row[2]), row[3], row[4])
 
@@ -634,19 +665,16 @@ def _last_line(text: str | None) -> str | None:
     return lines[-1][:200] if lines else None
 
 
-def _epoch(value: datetime | None) -> float | None:
-    return None if value is None else value.timestamp()
-
-
 def _info(r: dict[str, Any]) -> TaskInfo:
-    progress = r["progress"]
+    """The row as inspection reads it (`info_columns`): the column types hold, but times may be
+    infinite, the history not a list of attempts, the progress not a pair."""
+    f = Fields(r)
     return TaskInfo(
         id=r["id"], name=r["name"], queue=r["queue"], state=State(r["state"]),
-        priority=r["priority"], eta=_epoch(r["eta"]), attempts=r["attempts"],
-        errors=r["errors"], interruptions=r["interruptions"], crashes=r["crashes"],
-        max_crashes=r["max_crashes"], consumer=r["consumer"],
-        lease_expires=_epoch(r["lease_expires"]), result=r["result"], error=r["error"],
-        reason=r["reason"], payload=r["payload"], created_at=r["created_at"].timestamp(),
-        updated_at=r["updated_at"].timestamp(), history=r["history"],
-        progress=(progress[0], progress[1]) if progress else None, suspect=r["suspect"],
+        priority=r["priority"], eta=f.time("eta"), attempts=r["attempts"], errors=r["errors"],
+        interruptions=r["interruptions"], crashes=r["crashes"], max_crashes=r["max_crashes"],
+        consumer=r["consumer"], lease_expires=f.time("lease_expires"), result=r["result"],
+        error=r["error"], reason=r["reason"], payload=r["payload"],
+        created_at=f.time("created_at") or 0.0, updated_at=f.time("updated_at") or 0.0,
+        history=f.history(), progress=f.progress(), suspect=r["suspect"], corrupt=f.corrupt,
     )  # fmt: skip

@@ -1,6 +1,6 @@
 -- Queries of the PostgreSQL backend, one per lifecycle step. Each block starts with "-- name: X".
--- "{schema}" is replaced by the storage's schema name, "{claim}" and "{crash_rule}" by those
--- queries.
+-- "{schema}" is replaced by the storage's schema name, "{claim}", "{crash_rule}", "{history}"
+-- and "{info_columns}" by those queries.
 -- The tables are in migrations/postgres/. Times are on the server's clock: a time the caller
 -- passes arrives as `ahead`, its distance in seconds from the caller's present (see postgres.py).
 -- Writes of an attempt find their row by lease token (fencing); statements that make tasks
@@ -61,6 +61,16 @@ woken AS (
 )
 SELECT (SELECT count(*) FROM stored), (SELECT count(*) FROM woken);
 
+-- name: history
+-- The history to append an attempt to: a stored one that is not a JSON list is replaced by a
+-- list of one `corrupt` entry quoting its start, so that the write still lands (DESIGN G11).
+-- Rendered into the statements that name {history}.
+CASE jsonb_typeof(history) WHEN 'array' THEN history
+ELSE jsonb_build_array(jsonb_build_object('outcome', 'corrupt',
+    'at', extract(epoch FROM clock_timestamp()),
+    'detail', 'unreadable history replaced: ' || left(history::text, 60)))
+END
+
 -- name: claim
 -- Per queue, the first n queued by priority then age, skipping rows other claims hold; then
 -- the first n of those. MATERIALIZED: the locking pick runs exactly once.
@@ -80,7 +90,9 @@ WITH picked AS MATERIALIZED (
 UPDATE {schema}.tasks t
 SET state = 'running', lease_token = gen_random_uuid()::text, consumer = %(consumer)s,
     lease_expires = clock_timestamp() + make_interval(secs => %(lease)s),
-    attempts = t.attempts + 1, alone = false, updated_at = clock_timestamp()
+    -- at the limit, left as it is: the claim's reader quarantines the task (DESIGN G11)
+    attempts = CASE WHEN t.attempts < 2147483647 THEN t.attempts + 1 ELSE t.attempts END,
+    alone = false, updated_at = clock_timestamp()
 FROM picked
 WHERE t.id = picked.id
 RETURNING t.lease_token, t.id, t.name, t.queue, t.payload,
@@ -91,7 +103,7 @@ RETURNING t.lease_token, t.id, t.name, t.queue, t.payload,
 UPDATE {schema}.tasks
 SET state = 'done', result = %(result)s,
     result_expires = clock_timestamp() + make_interval(secs => %(result_ttl)s),
-    history = history || jsonb_build_object('attempt', attempts, 'outcome', 'succeeded',
+    history = {history} || jsonb_build_object('attempt', attempts, 'outcome', 'succeeded',
         'at', extract(epoch FROM clock_timestamp()), 'consumer', consumer),
     lease_token = NULL, consumer = NULL, lease_expires = NULL, progress = NULL,
     updated_at = clock_timestamp()
@@ -114,7 +126,7 @@ acked AS (
     UPDATE {schema}.tasks t
     SET state = 'done', result = h.result,
         result_expires = clock_timestamp() + make_interval(secs => h.result_ttl),
-        history = t.history || jsonb_build_object('attempt', t.attempts, 'outcome', 'succeeded',
+        history = {history} || jsonb_build_object('attempt', t.attempts, 'outcome', 'succeeded',
             'at', extract(epoch FROM clock_timestamp()), 'consumer', t.consumer),
         lease_token = NULL, consumer = NULL, lease_expires = NULL, progress = NULL,
         updated_at = clock_timestamp()
@@ -147,7 +159,7 @@ WITH settled AS (
     SET state = CASE WHEN %(ahead)s::float8 > 0 THEN 'scheduled' ELSE 'queued' END,
         eta = clock_timestamp() + make_interval(secs => %(ahead)s::float8),
         errors = errors + 1, error = %(error)s,
-        history = history || jsonb_strip_nulls(jsonb_build_object('attempt', attempts,
+        history = {history} || jsonb_strip_nulls(jsonb_build_object('attempt', attempts,
             'outcome', 'error', 'at', extract(epoch FROM clock_timestamp()),
             'consumer', consumer, 'detail', %(detail)s::text)),
         lease_token = NULL, consumer = NULL, lease_expires = NULL, progress = NULL,
@@ -165,7 +177,7 @@ WITH settled AS (
         eta = CASE WHEN %(delay)s::float8 > 0
             THEN clock_timestamp() + make_interval(secs => %(delay)s::float8) ELSE eta END,
         interruptions = interruptions + 1,
-        history = history || jsonb_strip_nulls(jsonb_build_object('attempt', attempts,
+        history = {history} || jsonb_strip_nulls(jsonb_build_object('attempt', attempts,
             'outcome', 'interrupted', 'at', extract(epoch FROM clock_timestamp()),
             'consumer', consumer, 'detail', %(reason)s::text)),
         lease_token = NULL, consumer = NULL, lease_expires = NULL, progress = NULL,
@@ -181,7 +193,7 @@ UPDATE {schema}.tasks
 SET state = 'dead', reason = %(reason)s, error = %(error)s,
     errors = errors + (%(reason)s = 'error')::integer,
     interruptions = interruptions + (%(reason)s = 'interrupted')::integer,
-    history = history || jsonb_strip_nulls(jsonb_build_object('attempt', attempts,
+    history = {history} || jsonb_strip_nulls(jsonb_build_object('attempt', attempts,
         'outcome', %(reason)s::text, 'at', extract(epoch FROM clock_timestamp()),
         'consumer', consumer, 'detail', %(detail)s::text)),
     lease_token = NULL, consumer = NULL, lease_expires = NULL, progress = NULL,
@@ -232,7 +244,7 @@ crashed AS (
             THEN 'crashed ' || (t.crashes + 1) || ' time(s), the last one: ' || %(detail)s::text
             ELSE t.error END,
         suspect = t.suspect OR NOT c.charged,
-        history = t.history || jsonb_build_object('attempt', t.attempts, 'outcome', 'crashed',
+        history = {history} || jsonb_build_object('attempt', t.attempts, 'outcome', 'crashed',
             'at', extract(epoch FROM clock_timestamp()), 'consumer', t.consumer,
             'detail', CASE WHEN c.charged THEN %(detail)s::text ELSE %(spared)s::text END),
         lease_token = NULL, consumer = NULL, lease_expires = NULL, progress = NULL,
@@ -246,6 +258,51 @@ woken AS (
     FROM (SELECT DISTINCT queue FROM crashed WHERE state = 'queued') q
 )
 SELECT id, name, state, crashes, charged, (SELECT count(*) FROM woken) FROM crashed;
+
+-- name: quarantine_running
+-- Running tasks that rescue could never free, or whose crash would not fit an integer: no lease
+-- expiry, an infinite one, crashes out of range. They go dead `corrupt` (DESIGN G11).
+WITH bad AS MATERIALIZED (
+    SELECT id FROM {schema}.tasks
+    WHERE state = 'running'
+      AND (lease_expires IS NULL OR NOT isfinite(lease_expires)
+           OR crashes NOT BETWEEN 0 AND 2147483646)
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE {schema}.tasks t
+SET state = 'dead', reason = 'corrupt',
+    error = 'corrupt record: ' || CASE
+        WHEN t.lease_expires IS NULL THEN 'lease_expires is missing, not a time'
+        WHEN NOT isfinite(t.lease_expires) THEN 'lease_expires is ' || t.lease_expires
+            || ', not a finite time'
+        ELSE 'crashes is ' || t.crashes || ', not from 0 to 2147483646' END
+        || '; ' || %(after)s::text,
+    history = {history} || jsonb_build_object('attempt', t.attempts, 'outcome', 'corrupt',
+        'at', extract(epoch FROM clock_timestamp()), 'consumer', t.consumer,
+        'detail', 'unfit to rescue'),
+    lease_token = NULL, consumer = NULL, lease_expires = NULL, progress = NULL,
+    updated_at = clock_timestamp()
+FROM bad
+WHERE t.id = bad.id
+RETURNING t.id, t.name, t.error;
+
+-- name: quarantine_scheduled
+-- Scheduled tasks that are never due (no eta, an infinite one) go dead `corrupt` instead.
+WITH bad AS MATERIALIZED (
+    SELECT id FROM {schema}.tasks
+    WHERE state = 'scheduled' AND (eta IS NULL OR eta = 'infinity')
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE {schema}.tasks t
+SET state = 'dead', reason = 'corrupt',
+    error = 'corrupt record: eta is ' || coalesce(t.eta::text, 'missing') || ', not a time; '
+        || %(after)s::text,
+    history = {history} || jsonb_build_object('attempt', t.attempts, 'outcome', 'corrupt',
+        'at', extract(epoch FROM clock_timestamp()), 'detail', 'never due'),
+    updated_at = clock_timestamp()
+FROM bad
+WHERE t.id = bad.id
+RETURNING t.id, t.name, t.error;
 
 -- name: promote
 WITH due AS MATERIALIZED (
@@ -261,14 +318,23 @@ promoted AS (
 woken AS (SELECT pg_notify(%(channel)s, queue) FROM (SELECT DISTINCT queue FROM promoted) q)
 SELECT (SELECT count(*) FROM promoted), (SELECT count(*) FROM woken);
 
+-- name: info_columns
+-- What inspection reads of a row: times as seconds since the epoch, so that an infinite one
+-- is read (as inf) instead of failing the fetch. Rendered into the queries naming it.
+id, name, queue, state, priority, extract(epoch FROM eta)::float8 AS eta, attempts, errors,
+interruptions, crashes, max_crashes, consumer,
+extract(epoch FROM lease_expires)::float8 AS lease_expires, result, error, reason, payload,
+extract(epoch FROM created_at)::float8 AS created_at,
+extract(epoch FROM updated_at)::float8 AS updated_at, history, progress, suspect
+
 -- name: get
-SELECT * FROM {schema}.tasks WHERE id = %(id)s;
+SELECT {info_columns} FROM {schema}.tasks WHERE id = %(id)s;
 
 -- name: counts
 SELECT queue, state, count(*) FROM {schema}.tasks GROUP BY queue, state;
 
 -- name: list
-SELECT * FROM {schema}.tasks
+SELECT {info_columns} FROM {schema}.tasks
 WHERE state = %(state)s AND (%(queue)s::text IS NULL OR queue = %(queue)s)
 ORDER BY seq LIMIT %(limit)s;
 

@@ -11,7 +11,7 @@ with clocks that drift a delay still lasts as long as asked.
 
 from __future__ import annotations
 
-import json
+import logging
 import os
 import re
 import threading
@@ -30,7 +30,8 @@ from redis.retry import Retry
 
 from scoter.config import quote_userinfo, redact
 from scoter.exceptions import ConfigurationError
-from scoter.states import State
+from scoter.states import CORRUPT, State
+from scoter.storage._records import Fields, corrupt_error
 from scoter.storage.base import (
     CALL_TIMEOUT_S,
     CONNECT_TIMEOUT_S,
@@ -51,6 +52,8 @@ try:
 except ImportError:  # redis-py without its hiredis extra packs commands in Python
     HIREDIS = False
 
+log = logging.getLogger("scoter.storage")
+
 DEFAULT_PREFIX = "scoter"
 TOKEN_HEX = 32
 """A lease token is this many random hex digits followed by its queue's name."""
@@ -62,11 +65,15 @@ SCRIPTS = (
 )  # fmt: skip
 FOLLOWED_BY = {"enqueue_slot": "enqueue"}
 """Scripts sent with another one's text after their own (see enqueue_slot.lua)."""
-LEASE_FIELDS = 13
-"""Fields per lease in a claim's reply (see claim.lua)."""
 RESCUED_FIELDS = 5
 """Fields per task in a crash's or rescue's reply (see crash in lib.lua)."""
-LEASE_FIELDS_OF_TASK = (b"consumer", b"lease_expires", b"progress")
+LEASE_NAMES = (
+    "token", "id", "name", "queue", "payload", "attempt", "errors", "interruptions", "crashes",
+    "checkpoint", "suspect", "priority", "max_crashes",
+)  # fmt: skip
+"""The fields of a lease in a claim's reply, by name (see claim.lua)."""
+LEASE_FIELDS = len(LEASE_NAMES)
+LEASE_FIELDS_OF_TASK = ("consumer", "lease_expires", "progress")
 """Task hash fields that describe its last lease: they mean something only while running."""
 BLOCK_MARGIN_S = 0.5
 """`wait` blocks at most this much less than the socket timeout, which would cut it short."""
@@ -282,7 +289,7 @@ class RedisStorage(Storage):
         if n <= 0 or not queues:
             return []
         args = [n, _us(lease_s), consumer_id, *_tokens(n)]
-        return _leases(self._call("claim", self._bases(queues), args))
+        return self._leases(self._call("claim", self._bases(queues), args))
 
     def ack_many_and_claim(
         self, acks: Sequence[Ack], queues: Sequence[str], n: int, lease_s: float, consumer_id: str
@@ -306,7 +313,7 @@ class RedisStorage(Storage):
         reply = self._call("ack_many_and_claim", keys + bases, args)
         for i, flag in zip(sent, reply, strict=False):
             acked[i] = flag == 1
-        return acked, _leases(reply[len(keys) :])
+        return acked, self._leases(reply[len(keys) :])
 
     def heartbeat(self, tokens: Iterable[str], lease_s: float) -> set[str]:
         lost: set[str] = set()
@@ -345,7 +352,9 @@ class RedisStorage(Storage):
 
     def crash(self, token: str, detail: str) -> Rescued | None:
         base = self._token_base(token)
-        rescued = [] if base is None else _rescued(self._call("crash", [base], [token, detail]))
+        if base is None:
+            return None
+        rescued = _rescued(_reported(self._call("crash", [base], [token, detail])))
         return rescued[0] if rescued else None
 
     def progress(self, token: str, done: int, total: int) -> bool:
@@ -353,10 +362,12 @@ class RedisStorage(Storage):
 
     def rescue(self, now: float) -> list[Rescued]:
         args = [_us(now - time.time()), EXPIRED, SPARED]
-        return _rescued(self._call("rescue", [self._queues], args))
+        return _rescued(_reported(self._call("rescue", [self._queues], args)))
 
     def promote(self, now: float) -> int:
-        return int(self._call("promote", [self._queues], [_us(now - time.time())]))
+        moved, problems = self._call("promote", [self._queues], [_us(now - time.time())])
+        _report(problems)
+        return int(moved)
 
     def wait(self, queues: Sequence[str], timeout: float) -> None:
         """Block on the queues' wake-up lists (BLPOP) until a token or `timeout`."""
@@ -379,21 +390,48 @@ class RedisStorage(Storage):
         args = [n, _us(lease_s), consumer_id, *_tokens(n)]
         claim = ("EVALSHA", self._scripts["claim"].sha, len(bases), *bases, self.prefix, *args)
         reply, refused = self._exchange("claim", claim, before=block)
-        leases = _leases(reply)
+        leases = self._leases(reply)
         if refused and not leases:  # a wake-up key holding something else: never a busy loop
             raise refused
         return leases
+
+    def _leases(self, reply: list[Any]) -> list[Lease]:
+        """The leases of a claim's reply (the expiry, the problems, then LEASE_FIELDS per
+        lease). A lease whose text is not UTF-8 is quarantined instead (DESIGN G11)."""
+        expires = int(reply[0]) / US
+        _report(reply[1])
+        r = reply[2:]
+        leases: list[Lease] = []
+        for i in range(0, len(r), LEASE_FIELDS):
+            try:
+                leases.append(_lease(r[i : i + LEASE_FIELDS], expires))
+            except UnicodeDecodeError:
+                self._quarantine(r[i : i + LEASE_FIELDS])
+        return leases
+
+    def _quarantine(self, values: list[Any]) -> None:
+        fields = Fields(dict(zip(LEASE_NAMES, values, strict=True)), encoded=True)
+        for name in ("id", "name", "queue"):
+            fields.text(name)
+        error = corrupt_error(fields.problems)
+        log.error("task %s: %s", fields.text("id"), error)
+        self.dead(values[0].decode(), CORRUPT, error)
 
     # -- results and inspection ------------------------------------------------------------
 
     def get(self, task_id: str) -> TaskInfo | None:
         fields = self._call("get", [self._ids], [task_id])
-        return None if fields is None else _info(task_id, fields)
+        if not fields:  # no such task, or its record is gone
+            return None
+        if len(fields) == 1:  # its key is not a hash
+            return _info(task_id, [], f"the task's key is not a hash: {fields[0].decode()}")
+        return _info(task_id, fields)
 
     def counts(self) -> dict[tuple[str, State], int]:
         r = self._call("counts", [self._queues], [])
         return {
-            (r[i].decode(), State(r[i + 1].decode())): int(r[i + 2]) for i in range(0, len(r), 3)
+            (r[i].decode("utf-8", "replace"), State(r[i + 1].decode())): int(r[i + 2])
+            for i in range(0, len(r), 3)
         }
 
     def list_tasks(
@@ -403,7 +441,7 @@ class RedisStorage(Storage):
             return []
         queues = [] if queue is None else [queue]
         r = self._call("list", [self._queues], [state.value, limit, *queues])
-        return [_info(r[i].decode(), r[i + 1]) for i in range(0, len(r), 2)]
+        return [_info(r[i].decode("utf-8", "replace"), r[i + 1]) for i in range(0, len(r), 2)]
 
     def requeue_dead(self, ids: Sequence[str] | None = None) -> int:
         if ids is not None and not ids:
@@ -504,15 +542,26 @@ def _last_line(text: str | None) -> str:
     return lines[-1][:200] if lines else ""
 
 
-def _leases(reply: list[Any]) -> list[Lease]:
-    expires = int(reply[0]) / US
-    r = reply[1:]
-    return [
-        Lease(r[i].decode(), r[i + 1].decode(), r[i + 2].decode(), r[i + 3].decode(), r[i + 4],
-              expires, int(r[i + 5]), int(r[i + 6]), int(r[i + 7]), int(r[i + 8]), r[i + 9],
-              r[i + 10] == 1, int(r[i + 11]), int(r[i + 12]))
-        for i in range(0, len(r), LEASE_FIELDS)
-    ]  # fmt: skip
+def _reported(reply: list[Any]) -> list[Any]:
+    """A reply that starts with the script's problems: logs them, returns the rest."""
+    _report(reply[0])
+    return reply[1:]
+
+
+def _report(problems: list[bytes]) -> None:
+    """Log what a script quarantined, dropped or skipped (pairs: what, what was done)."""
+    for i in range(0, len(problems), 2):
+        what, done = (p.decode("utf-8", "replace") for p in problems[i : i + 2])
+        log.error("%s: %s", what, done)
+
+
+def _lease(r: list[Any], expires: float) -> Lease:
+    """One lease of a claim's reply (LEASE_FIELDS values from `r[0]`); raises
+    UnicodeDecodeError for text that is not UTF-8."""
+    return Lease(
+        r[0].decode(), r[1].decode(), r[2].decode(), r[3].decode(), r[4], expires, int(r[5]),
+        int(r[6]), int(r[7]), int(r[8]), r[9], r[10] == 1, int(r[11]), int(r[12]),
+    )  # fmt: skip
 
 
 def _rescued(r: list[Any]) -> list[Rescued]:
@@ -523,43 +572,28 @@ def _rescued(r: list[Any]) -> list[Rescued]:
     ]  # fmt: skip
 
 
-def _info(task_id: str, pairs: list[bytes]) -> TaskInfo:
-    f = dict(zip(pairs[::2], pairs[1::2], strict=True))
-    state = State(f[b"state"].decode())
+def _info(task_id: str, pairs: list[bytes], broken: str | None = None) -> TaskInfo:
+    """The task hash as inspection reads it, field by field: what cannot be read is marked in
+    `corrupt` (a state this scoter does not know reads as dead, reason `corrupt`)."""
+    values = {k.decode("utf-8", "replace"): v for k, v in zip(pairs[::2], pairs[1::2], strict=True)}
+    f = Fields(values, encoded=True)
+    if broken:
+        f.problems.append(broken)
+    state = f.state()
+    unknown_state = bool(f.problems)
     if state is not State.RUNNING:
         for name in LEASE_FIELDS_OF_TASK:
-            f.pop(name, None)
+            values.pop(name, None)
     return TaskInfo(
-        id=task_id, name=f[b"name"].decode(), queue=f[b"queue"].decode(),
-        state=state, priority=int(f[b"priority"]), eta=_time(f, b"eta"),
-        attempts=_count(f, b"attempts"), errors=_count(f, b"errors"),
-        interruptions=_count(f, b"interruptions"), crashes=_count(f, b"crashes"),
-        max_crashes=int(f[b"max_crashes"]), consumer=_text(f, b"consumer"),
-        lease_expires=_time(f, b"lease_expires"), result=f.get(b"result"),
-        error=_text(f, b"error"), reason=_text(f, b"reason"), payload=f[b"payload"],
-        created_at=int(f[b"created_at"]) / US, updated_at=int(f[b"updated_at"]) / US,
-        history=json.loads(f.get(b"history", b"[]")), progress=_progress(f),
-        suspect=f.get(b"suspect") == b"1",
+        id=task_id, name=f.text("name"), queue=f.text("queue"), state=state,
+        priority=f.integer("priority"), eta=f.time("eta", 1 / US),
+        attempts=f.integer("attempts", default=0), errors=f.integer("errors", default=0),
+        interruptions=f.integer("interruptions", default=0),
+        crashes=f.integer("crashes", default=0), max_crashes=f.integer("max_crashes"),
+        consumer=f.optional_text("consumer"), lease_expires=f.time("lease_expires", 1 / US),
+        result=f.optional_blob("result"), error=f.optional_text("error"),
+        reason=CORRUPT if unknown_state else f.optional_text("reason"),
+        payload=f.blob("payload"), created_at=f.time("created_at", 1 / US) or 0.0,
+        updated_at=f.time("updated_at", 1 / US) or 0.0, history=f.history(),
+        progress=f.progress(), suspect=values.get("suspect") == b"1", corrupt=f.corrupt,
     )  # fmt: skip
-
-
-def _progress(fields: dict[bytes, bytes]) -> tuple[int, int] | None:
-    value = fields.get(b"progress")
-    if not value:  # none yet, or '' from a claim
-        return None
-    done, total = value.split(b",")
-    return int(done), int(total)
-
-
-def _count(fields: dict[bytes, bytes], name: bytes) -> int:
-    return int(fields.get(name, 0))
-
-
-def _time(fields: dict[bytes, bytes], name: bytes) -> float | None:
-    value = fields.get(name)
-    return None if value is None else int(value) / US
-
-
-def _text(fields: dict[bytes, bytes], name: bytes) -> str | None:
-    value = fields.get(name)
-    return None if value is None else value.decode()

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import os
 import sqlite3
 import struct
@@ -27,15 +28,27 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from types import NoneType
 from typing import Any
 
-from scoter.states import State
+from scoter.states import CORRUPT, State
 from scoter.storage._inotify import FileWatch
+from scoter.storage._records import (
+    AFTER_CORRUPT,
+    COUNTER_MAX,
+    Fields,
+    corrupt_error,
+    printable,
+)
 from scoter.storage._sql import load_queries
 from scoter.storage.base import EXPIRED, SPARED, Ack, Lease, NewTask, Rescued, Storage, TaskInfo
 
-SQL = load_queries("sqlite.sql")
+log = logging.getLogger("scoter.storage")
+
+FRAGMENTS = ("history", "entry")
+"""Queries of sqlite.sql that are parts of others, which name them in braces."""
 SCHEMA_VERSION = 2
 """The file's PRAGMA user_version at this scoter's schema; files made before it have 0."""
 SYNCHRONOUS_MODES = ("normal", "full")
@@ -49,6 +62,37 @@ SHARED_FIRST = 0x40000000 + 2
 SHARED_SIZE = 510
 """The bytes of a database file that SQLite read-locks for SHARED and write-locks for EXCLUSIVE
 (os_unix.c: after the pending and reserved bytes at 1 GiB)."""
+LEASE_COLUMNS = (
+    "lease_token", "id", "name", "queue", "payload", "attempts", "errors", "interruptions",
+    "crashes", "checkpoint", "suspect", "priority", "seq", "max_crashes",
+)  # fmt: skip
+"""What a claim returns of each row."""
+LEASE_TYPES = frozenset(
+    (str, str, str, str, bytes, int, int, int, int, checkpoint, int, int, int, int)
+    for checkpoint in (bytes, NoneType)
+)
+"""The types of a claimed row that needs no closer look (see `_lease`)."""
+UNDECODABLE = "Could not decode to UTF-8"
+"""How sqlite3's OperationalError starts when a stored text is not UTF-8: the value's fault,
+not an outage."""
+
+
+def _render(queries: dict[str, str]) -> dict[str, str]:
+    """The queries with the fragments they name in braces put in (comments left out)."""
+    fragments = {
+        f"{{{name}}}": "\n".join(
+            line for line in queries.pop(name).splitlines() if not line.startswith("--")
+        )
+        for name in FRAGMENTS
+    }
+    for name, sql in queries.items():
+        for placeholder, fragment in fragments.items():
+            sql = sql.replace(placeholder, fragment)
+        queries[name] = sql
+    return queries
+
+
+SQL = _render(load_queries("sqlite.sql"))
 
 
 class _Here:
@@ -125,23 +169,38 @@ class SQLiteStorage(Storage):
         here = self._process()
         return _Transaction(self._connection(here), here.lock)
 
-    def _write(self, query: str, params: dict[str, Any]) -> tuple[list[Any], int]:
+    def _write(
+        self, query: str, params: dict[str, Any], *, lenient: bool = False
+    ) -> tuple[list[Any], int]:
         """Run one writing statement to its end: (rows it returned, rows it changed).
 
         Threads of this process take turns here, so they never meet in SQLite's busy handler
-        (which sleeps); other processes still wait for the file lock there.
+        (which sleeps); other processes still wait for the file lock there. `lenient`: text
+        that is not UTF-8 is returned with surrogate escapes instead of failing the fetch,
+        after the statement changed its rows.
         """
         here = self._process()
         with here.lock:
-            cursor = self._connection(here).execute(SQL[query], params)
-            return cursor.fetchall(), cursor.rowcount
+            db = self._connection(here)
+            with _text_as_stored(db) if lenient else _as_is():
+                cursor = db.execute(SQL[query], params)
+                return cursor.fetchall(), cursor.rowcount
 
     def _read(self, query: str, params: dict[str, Any]) -> tuple[sqlite3.Cursor, list[Any]]:
-        """Run one reading statement to its end: (its cursor, the rows)."""
+        """Run one reading statement to its end: (its cursor, the rows). Read again with
+        surrogate escapes when a stored text is not UTF-8."""
         here = self._process()
         with here.lock:
-            cursor = self._connection(here).execute(SQL[query], params)
-            return cursor, cursor.fetchall()
+            db = self._connection(here)
+            try:
+                cursor = db.execute(SQL[query], params)
+                return cursor, cursor.fetchall()
+            except sqlite3.OperationalError as exc:
+                if not str(exc).startswith(UNDECODABLE):
+                    raise
+            with _text_as_stored(db):
+                cursor = db.execute(SQL[query], params)
+                return cursor, cursor.fetchall()
 
     def close(self) -> None:
         here = self._process()
@@ -216,16 +275,33 @@ class SQLiteStorage(Storage):
         now = time.time()
         expires = now + lease_s
         params = {"consumer": consumer_id, "expires": expires, "now": now, "n": n}
-        if len(queues) == 1:
-            rows, _ = self._write("claim_one_queue", {**params, "queue": queues[0]})
-        else:
-            rows, _ = self._write("claim", {**params, "queues": json.dumps(list(queues))})
+        try:
+            if len(queues) == 1:
+                rows, _ = self._write("claim_one_queue", {**params, "queue": queues[0]})
+            else:
+                rows, _ = self._write("claim", {**params, "queues": json.dumps(list(queues))})
+        except sqlite3.OperationalError as exc:
+            if not str(exc).startswith(UNDECODABLE):
+                raise
+            # The claim landed, then a text that is not UTF-8 failed its reply: read it again.
+            rows, _ = self._write("claimed", params, lenient=True)
+        rows = [row for row in rows if self._fit(row)]
         rows.sort(key=lambda r: (-r[11], r[12]))
         return [
             Lease(r[0], r[1], r[2], r[3], r[4], expires, r[5], r[6], r[7], r[8], r[9],
                   bool(r[10]), r[11], r[13])
             for r in rows
         ]  # fmt: skip
+
+    def _fit(self, row: tuple[Any, ...]) -> bool:
+        """Whether a claimed row can run: else it is quarantined, dead `corrupt` (G11)."""
+        problems = _lease_problems(row)
+        if not problems:
+            return True
+        error = corrupt_error(problems)
+        log.error("task %s: %s", printable(str(row[1])), error)
+        self.dead(row[0], CORRUPT, error)
+        return False
 
     def heartbeat(self, tokens: Iterable[str], lease_s: float) -> set[str]:
         wanted = set(tokens)
@@ -282,19 +358,28 @@ class SQLiteStorage(Storage):
         return self._fenced("isolate", token=token)
 
     def rescue(self, now: float) -> list[Rescued]:
+        self._quarantine("quarantine_running", "lease_expires")
         params = {"token": None, "now": now, "detail": EXPIRED, "spared": SPARED}
-        rows, _ = self._write("crash", params)
+        rows, _ = self._write("crash", params, lenient=True)
         return [_rescued(row) for row in rows]
 
     def crash(self, token: str, detail: str) -> Rescued | None:
         params = {"token": token, "now": time.time(), "detail": detail, "spared": None}
-        rows, _ = self._write("crash", params)
+        rows, _ = self._write("crash", params, lenient=True)
         return _rescued(rows[0]) if rows else None
+
+    def _quarantine(self, query: str, field: str) -> None:
+        """Quarantine the tasks whose `field` (a time) no maintenance step could read."""
+        rows, _ = self._write(query, {"now": time.time(), "after": AFTER_CORRUPT}, lenient=True)
+        for task_id, name in rows:
+            log.error("task %s (%s) is dead `corrupt`: its %s is not a time",
+                      printable(str(task_id)), printable(str(name)), field)  # fmt: skip
 
     def progress(self, token: str, done: int, total: int) -> bool:
         return self._fenced("progress", token=token, progress=json.dumps([done, total]))
 
     def promote(self, now: float) -> int:
+        self._quarantine("quarantine_scheduled", "eta")
         return self._write("promote", {"now": now})[1]
 
     def wait(self, queues: Sequence[str], timeout: float) -> None:
@@ -344,8 +429,12 @@ class SQLiteStorage(Storage):
         return _info(cursor, rows[0]) if rows else None
 
     def counts(self) -> dict[tuple[str, State], int]:
-        rows = self._read("counts", {})[1]
-        return {(queue, State(state)): n for queue, state, n in rows}
+        found: dict[tuple[str, State], int] = {}
+        for queue, state, n in self._read("counts", {})[1]:
+            fields = Fields({"queue": queue, "state": state})
+            key = (fields.text("queue"), fields.state())
+            found[key] = found.get(key, 0) + n
+        return found
 
     def list_tasks(
         self, state: State, queue: str | None = None, limit: int = 100
@@ -498,7 +587,52 @@ class _Transaction:
 
 
 def _rescued(row: tuple[Any, ...]) -> Rescued:
-    return Rescued(row[0], row[1], State(row[2]), row[3], bool(row[4]))
+    fields = Fields({"id": row[0], "name": row[1], "crashes": row[3]})
+    crashes = fields.integer("crashes")
+    return Rescued(fields.text("id"), fields.text("name"), State(row[2]), crashes, bool(row[4]))
+
+
+@contextmanager
+def _text_as_stored(db: sqlite3.Connection) -> Iterator[None]:
+    """Read text that is not UTF-8 with surrogate escapes (`Fields` tells it apart)."""
+    db.text_factory = _escaped
+    try:
+        yield
+    finally:
+        db.text_factory = str
+
+
+@contextmanager
+def _as_is() -> Iterator[None]:
+    yield
+
+
+def _escaped(raw: bytes) -> str:
+    return raw.decode("utf-8", "surrogateescape")
+
+
+def _lease_problems(row: tuple[Any, ...]) -> list[str]:
+    """What makes a claimed row unfit to run (see LEASE_COLUMNS): none for most, at the cost
+    of a look at its types and counters."""
+    r = row
+    if (
+        tuple(map(type, r)) in LEASE_TYPES
+        and r[1].isascii() and r[2].isascii() and r[3].isascii()
+        and 0 < r[5] <= COUNTER_MAX and 0 <= r[6] <= COUNTER_MAX
+        and 0 <= r[7] <= COUNTER_MAX and 0 <= r[8] <= COUNTER_MAX
+    ):  # fmt: skip
+        return []
+    fields = Fields(dict(zip(LEASE_COLUMNS, row, strict=True)))
+    for name in ("id", "name", "queue"):
+        fields.text(name)
+    fields.blob("payload")
+    fields.integer("attempts", 1, COUNTER_MAX)
+    for name in ("errors", "interruptions", "crashes"):
+        fields.counter(name)
+    fields.optional_blob("checkpoint")
+    for name in ("suspect", "priority", "max_crashes"):
+        fields.integer(name)
+    return fields.problems
 
 
 def _statements(script: str) -> list[str]:
@@ -518,15 +652,20 @@ def _last_line(text: str | None) -> str | None:
 
 
 def _info(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> TaskInfo:
-    r = dict(zip((d[0] for d in cursor.description), row, strict=True))
+    """The row as inspection reads it, field by field: what cannot be read is marked in
+    `corrupt` (a state this scoter does not know reads as dead, reason `corrupt`)."""
+    f = Fields(dict(zip((d[0] for d in cursor.description), row, strict=True)))
+    state = f.state()
+    unknown_state = bool(f.problems)
     return TaskInfo(
-        id=r["id"], name=r["name"], queue=r["queue"], state=State(r["state"]),
-        priority=r["priority"], eta=r["eta"], attempts=r["attempts"], errors=r["errors"],
-        interruptions=r["interruptions"], crashes=r["crashes"], max_crashes=r["max_crashes"],
-        consumer=r["consumer"], lease_expires=r["lease_expires"], result=r["result"],
-        error=r["error"], reason=r["reason"], payload=r["payload"],
-        created_at=r["created_at"], updated_at=r["updated_at"],
-        history=json.loads(r["history"]),
-        progress=tuple(json.loads(r["progress"])) if r["progress"] else None,
-        suspect=bool(r["suspect"]),
+        id=f.text("id"), name=f.text("name"), queue=f.text("queue"), state=state,
+        priority=f.integer("priority"), eta=f.time("eta"), attempts=f.integer("attempts"),
+        errors=f.integer("errors"), interruptions=f.integer("interruptions"),
+        crashes=f.integer("crashes"), max_crashes=f.integer("max_crashes"),
+        consumer=f.optional_text("consumer"), lease_expires=f.time("lease_expires"),
+        result=f.optional_blob("result"), error=f.optional_text("error"),
+        reason=CORRUPT if unknown_state else f.optional_text("reason"), payload=f.blob("payload"),
+        created_at=f.time("created_at") or 0.0, updated_at=f.time("updated_at") or 0.0,
+        history=f.history(), progress=f.progress(), suspect=bool(f.integer("suspect")),
+        corrupt=f.corrupt,
     )  # fmt: skip

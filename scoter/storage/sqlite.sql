@@ -109,6 +109,31 @@ WHERE seq IN (
 RETURNING lease_token, id, name, queue, payload, attempts, errors, interruptions, crashes,
           checkpoint, suspect, priority, seq, max_crashes;
 
+-- name: claimed
+-- The rows a claim just leased, read again: for when its own reply held text that is not
+-- UTF-8, which sqlite3 could not read (see SQLiteStorage.claim).
+SELECT lease_token, id, name, queue, payload, attempts, errors, interruptions, crashes,
+       checkpoint, suspect, priority, seq, max_crashes
+FROM scoter_tasks
+WHERE state = 'running' AND lease_expires = :expires AND consumer = :consumer;
+
+-- name: history
+-- The history to append an attempt to: a stored one that is not a JSON list (garbage, a BLOB)
+-- is replaced by a list of one `corrupt` entry quoting its start, so that the write still lands
+-- (DESIGN G11). Rendered into the statements that name {history}; they bind :now.
+CASE WHEN (CASE WHEN typeof(history) = 'text' AND json_valid(history)
+                THEN json_type(history) END) = 'array'
+     THEN history
+     ELSE json_array(json_object('outcome', 'corrupt', 'at', :now,
+         'detail', 'unreadable history replaced: ' || substr(quote(history), 1, 60)))
+END
+
+-- name: entry
+-- The attempt number and consumer of a history entry: NULL for a stored value JSON cannot hold
+-- (a BLOB). Rendered into the statements that name {entry}.
+'attempt', CASE WHEN typeof(attempts) IN ('integer', 'real') THEN attempts END,
+'consumer', CASE WHEN typeof(consumer) = 'text' THEN consumer END
+
 -- name: heartbeat
 UPDATE scoter_tasks SET lease_expires = :expires
 WHERE lease_token IN (SELECT value FROM json_each(:tokens))
@@ -117,8 +142,8 @@ RETURNING lease_token;
 -- name: ack
 UPDATE scoter_tasks
 SET state = 'done', result = :result, result_expires = :result_expires,
-    history = json_insert(history, '$[#]', json_object('attempt', attempts,
-        'outcome', 'succeeded', 'at', :now, 'consumer', consumer)),
+    history = json_insert({history}, '$[#]', json_object({entry},
+        'outcome', 'succeeded', 'at', :now)),
     lease_token = NULL, consumer = NULL, lease_expires = NULL, progress = NULL,
     updated_at = :now
 WHERE lease_token = :token;
@@ -127,8 +152,8 @@ WHERE lease_token = :token;
 UPDATE scoter_tasks
 SET state = CASE WHEN :eta <= :now THEN 'queued' ELSE 'scheduled' END, eta = :eta,
     errors = errors + 1, error = :error,
-    history = json_insert(history, '$[#]', json_object('attempt', attempts,
-        'outcome', 'error', 'at', :now, 'consumer', consumer, 'detail', :detail)),
+    history = json_insert({history}, '$[#]', json_object({entry},
+        'outcome', 'error', 'at', :now, 'detail', :detail)),
     lease_token = NULL, consumer = NULL, lease_expires = NULL, progress = NULL,
     updated_at = :now
 WHERE lease_token = :token;
@@ -138,8 +163,8 @@ UPDATE scoter_tasks
 SET state = CASE WHEN :delay > 0 THEN 'scheduled' ELSE 'queued' END,
     eta = CASE WHEN :delay > 0 THEN :now + :delay ELSE eta END,
     interruptions = interruptions + 1,
-    history = json_insert(history, '$[#]', json_object('attempt', attempts,
-        'outcome', 'interrupted', 'at', :now, 'consumer', consumer, 'detail', :reason)),
+    history = json_insert({history}, '$[#]', json_object({entry},
+        'outcome', 'interrupted', 'at', :now, 'detail', :reason)),
     lease_token = NULL, consumer = NULL, lease_expires = NULL, progress = NULL,
     updated_at = :now
 WHERE lease_token = :token;
@@ -148,8 +173,8 @@ WHERE lease_token = :token;
 UPDATE scoter_tasks
 SET state = 'dead', reason = :reason, error = :error,
     errors = errors + (:reason = 'error'), interruptions = interruptions + (:reason = 'interrupted'),
-    history = json_insert(history, '$[#]', json_object('attempt', attempts,
-        'outcome', :reason, 'at', :now, 'consumer', consumer, 'detail', :detail)),
+    history = json_insert({history}, '$[#]', json_object({entry},
+        'outcome', :reason, 'at', :now, 'detail', :detail)),
     lease_token = NULL, consumer = NULL, lease_expires = NULL, progress = NULL,
     updated_at = :now
 WHERE lease_token = :token;
@@ -176,13 +201,46 @@ SET crashes = crashes + (alone OR :spared IS NULL),
         THEN 'crashed ' || (crashes + 1) || ' time(s), the last one: ' || :detail
         ELSE error END,
     suspect = suspect OR NOT (alone OR :spared IS NULL),
-    history = json_insert(history, '$[#]', json_object('attempt', attempts,
-        'outcome', 'crashed', 'at', :now, 'consumer', consumer,
+    history = json_insert({history}, '$[#]', json_object({entry},
+        'outcome', 'crashed', 'at', :now,
         'detail', CASE WHEN alone OR :spared IS NULL THEN :detail ELSE :spared END)),
     lease_token = NULL, consumer = NULL, lease_expires = NULL, progress = NULL,
     updated_at = :now
 WHERE lease_token = :token OR (:token IS NULL AND state = 'running' AND lease_expires < :now)
 RETURNING id, name, state, crashes, alone OR :spared IS NULL;
+
+-- name: quarantine_running
+-- Running tasks whose lease expiry is not a time (NULL, text, a BLOB): no rescue could ever
+-- tell their lease expired, so they go dead `corrupt` (DESIGN G11). Two index searches.
+UPDATE scoter_tasks
+SET state = 'dead', reason = 'corrupt',
+    error = 'corrupt record: lease_expires is ' || substr(quote(lease_expires), 1, 60)
+        || ', not a time; ' || :after,
+    history = json_insert({history}, '$[#]', json_object({entry},
+        'outcome', 'corrupt', 'at', :now, 'detail', 'lease_expires is not a time')),
+    lease_token = NULL, consumer = NULL, lease_expires = NULL, progress = NULL,
+    updated_at = :now
+WHERE seq IN (
+    SELECT seq FROM scoter_tasks WHERE state = 'running' AND lease_expires IS NULL
+    UNION ALL
+    SELECT seq FROM scoter_tasks WHERE state = 'running' AND lease_expires >= ''
+)
+RETURNING id, name;
+
+-- name: quarantine_scheduled
+-- Scheduled tasks whose eta is not a time: never due, so they go dead `corrupt` instead.
+UPDATE scoter_tasks
+SET state = 'dead', reason = 'corrupt',
+    error = 'corrupt record: eta is ' || substr(quote(eta), 1, 60) || ', not a time; ' || :after,
+    history = json_insert({history}, '$[#]', json_object({entry},
+        'outcome', 'corrupt', 'at', :now, 'detail', 'eta is not a time')),
+    updated_at = :now
+WHERE seq IN (
+    SELECT seq FROM scoter_tasks WHERE state = 'scheduled' AND eta IS NULL
+    UNION ALL
+    SELECT seq FROM scoter_tasks WHERE state = 'scheduled' AND eta >= ''
+)
+RETURNING id, name;
 
 -- name: progress
 UPDATE scoter_tasks SET progress = :progress WHERE lease_token = :token;
@@ -198,8 +256,11 @@ SELECT * FROM scoter_tasks WHERE id = :id;
 SELECT queue, state, count(*) FROM scoter_tasks GROUP BY queue, state;
 
 -- name: list
+-- A state this scoter does not know lists as dead (see `Fields.state`).
 SELECT * FROM scoter_tasks
-WHERE state = :state AND (:queue IS NULL OR queue = :queue)
+WHERE (state = :state
+       OR :state = 'dead' AND state NOT IN ('scheduled', 'queued', 'running', 'done', 'dead'))
+  AND (:queue IS NULL OR queue = :queue)
 ORDER BY seq LIMIT :limit;
 
 -- name: requeue_dead

@@ -2,13 +2,15 @@
 -- KEYS: the base P:{q}: of each queue; touches its ready, leases, tokens, wake and t:<id>
 --       keys.
 -- ARGV: prefix, n, lease (µs), consumer id, then n random token prefixes
--- Returns: the lease expiry (µs), then 13 fields per lease: token, id, name, queue, payload,
---          attempt, errors, interruptions, crashes, checkpoint (nil when none), suspect (1 or 0),
---          priority, max_crashes.
+-- Returns: the lease expiry (µs), the problems (see lib.lua: tasks quarantined or dropped, keys
+--          skipped), then 13 fields per lease: token, id, name, queue, payload, attempt, errors,
+--          interruptions, crashes, checkpoint (nil when none), suspect (1 or 0), priority,
+--          max_crashes.
 
 local now = now_us()
 local expires = now + tonumber(ARGV[3])
-local out = {int(expires)}
-claim(KEYS, tonumber(ARGV[2]), 5, ARGV[4], expires, now, out)
+local problems = {}
+local out = {int(expires), problems}
+claim(KEYS, tonumber(ARGV[2]), 5, ARGV[4], expires, now, out, problems)
 rewake(KEYS)
 return out

@@ -23,6 +23,11 @@
 --   P:queues       set     every queue name in use (added with the queue's seq key, by enqueue)
 --   P:periodic     hash    periodic schedule name -> its last enqueued slot (see enqueue_slot.lua)
 -- A lease token is 32 hex digits followed by its queue's name, so a fenced write finds its keys.
+--
+-- One bad record is that record's problem (DESIGN G11): a script checks the fields it needs of
+-- each task and quarantines a task whose fields do not hold (dead, reason `corrupt`), reads the
+-- keys of one queue or task with `try`, and skips (and reports) one of the wrong type. Scripts
+-- that do so return their `problems`: pairs of what (a task, a key) and what was done about it.
 
 local PREFIX = ARGV[1]
 local IDS = PREFIX .. ':ids'
@@ -44,12 +49,51 @@ local function int(n)
   return string.format('%d', n)
 end
 
+-- The most a counter may hold (COUNTER_MAX in _records.py): one more still fits a 32-bit
+-- integer. WHOLE_MAX: the largest whole number a Lua number holds exactly.
+local COUNTER_MAX = 2147483646
+local WHOLE_MAX = 9007199254740991
+-- A number, or a hash field written in decimal as `int` writes it, as a whole number from `low`
+-- to `high` (default: any a Lua number holds exactly); nil when it is absent or not one.
+local function whole(value, low, high)
+  local n = tonumber(value)
+  if not n or n % 1 ~= 0 or n < (low or -WHOLE_MAX) or n > (high or WHOLE_MAX) then
+    return nil
+  end
+  if type(value) == 'string' and int(n) ~= value then
+    return nil
+  end
+  return n
+end
+
+-- redis.call(command, key, ...) that notes a failure in `problems` and returns nil instead of
+-- failing the script: for the keys of one queue or task, so that one of the wrong type spoils
+-- only its own entry.
+local function try(problems, key, command, ...)
+  local reply = redis.pcall(command, key, ...)
+  if type(reply) == 'table' and reply.err then
+    problems[#problems + 1] = key
+    problems[#problems + 1] = 'skipped: ' .. reply.err
+    return nil
+  end
+  return reply
+end
+
+-- A stored value, short and printable (ASCII), for the text of a problem.
+local function shown(value)
+  if not value then
+    return 'missing'
+  end
+  return "'" .. string.gsub(string.sub(value, 1, 40), '[^ -~]', '?') .. "'"
+end
+
 local function base_of(queue)
   return PREFIX .. ':{' .. queue .. '}:'
 end
 
+-- A seq that is not a number sorts first: the claim that picks it quarantines the task.
 local function ready_member(seq, id)
-  return string.format('%016d', tonumber(seq)) .. id
+  return string.format('%016d', whole(seq, 0) or 0) .. id
 end
 
 -- Lower score first, then lower member: priority-then-age for ready members, age for ids.
@@ -60,10 +104,11 @@ local function by_score(x, y)
   return x[2] < y[2]
 end
 
--- Up to `n` {score, member, base} of the zset `suffix` of each base, appended to `picks`.
-local function first_of(bases, suffix, n, picks)
+-- Up to `n` {score, member, base} of the zset `suffix` of each base, appended to `picks`. A
+-- key of the wrong type is skipped, noted in `problems` if given.
+local function first_of(bases, suffix, n, picks, problems)
   for _, b in ipairs(bases) do
-    local r = redis.call('ZRANGE', b .. suffix, 0, n - 1, 'WITHSCORES')
+    local r = try(problems or {}, b .. suffix, 'ZRANGE', 0, n - 1, 'WITHSCORES') or {}
     for i = 1, #r, 2 do
       picks[#picks + 1] = {tonumber(r[i + 1]), r[i], b}
     end
@@ -87,7 +132,7 @@ local function wake(b)
 end
 
 local function make_ready(b, id, seq, priority)
-  redis.call('ZADD', b .. 'ready', -tonumber(priority), ready_member(seq, id))
+  redis.call('ZADD', b .. 'ready', -(whole(priority) or 0), ready_member(seq, id))
   wake(b)
 end
 
@@ -95,10 +140,13 @@ local function seconds(us)
   return string.format('%d.%06d', math.floor(us / 1000000), us % 1000000)
 end
 
--- The history JSON list with one more attempt appended.
+-- The history JSON list with one more attempt appended. A stored history that is not a list
+-- is replaced by one `corrupt` entry quoting its start, so that the write still lands.
 local function record(history, attempt, outcome, now, consumer, detail)
-  local e = '{"attempt":' .. (attempt or '0') .. ',"outcome":' .. cjson.encode(outcome)
-    .. ',"at":' .. seconds(now) .. ',"consumer":' .. (consumer and cjson.encode(consumer) or 'null')
+  local number = whole(attempt or '0')
+  local e = '{"attempt":' .. (number and int(number) or 'null') .. ',"outcome":'
+    .. cjson.encode(outcome) .. ',"at":' .. seconds(now) .. ',"consumer":'
+    .. (consumer and cjson.encode(consumer) or 'null')
   if detail and detail ~= '' then
     e = e .. ',"detail":' .. cjson.encode(detail)
   end
@@ -106,7 +154,34 @@ local function record(history, attempt, outcome, now, consumer, detail)
   if not history or history == '[]' then
     return '[' .. e .. ']'
   end
+  if string.sub(history, 1, 1) ~= '[' or string.sub(history, -1) ~= ']' then
+    history = '[{"outcome":"corrupt","at":' .. seconds(now) .. ',"detail":'
+      .. cjson.encode('unreadable history replaced: ' .. shown(history)) .. '}]'
+  end
   return string.sub(history, 1, -2) .. ',' .. e .. ']'
+end
+
+-- What to do about a quarantined task (AFTER_CORRUPT in _records.py).
+local AFTER_CORRUPT = 'it cannot run as stored: enqueue the task again with the same id '
+  .. '(which replaces the record), or `scoter dead purge APP ID`'
+-- Quarantine task `id` of the queue at `b`, whose record is unfit (`why`): dead with reason
+-- `corrupt` (DESIGN G11), noted in `problems`. The caller takes it out of the index it was in.
+local function quarantine(b, id, seq, why, now, problems)
+  local tk = b .. 't:' .. id
+  local error = 'corrupt record: ' .. why .. '; ' .. AFTER_CORRUPT
+  local f = redis.call('HMGET', tk, 'attempts', 'history')
+  redis.call('ZADD', b .. 'dead', whole(seq, 0) or now, id)
+  redis.call('HSET', tk, 'state', 'dead', 'reason', 'corrupt', 'error', error,
+    'updated_at', int(now), 'history', record(f[2], f[1], 'corrupt', now, nil, why))
+  problems[#problems + 1] = 'task ' .. id
+  problems[#problems + 1] = error
+end
+
+-- Note in `problems` that task `id`, with no record left to mark (gone, or not a hash), was
+-- taken out of the index `key`.
+local function dropped(id, key, problems)
+  problems[#problems + 1] = 'task ' .. id
+  problems[#problems + 1] = 'its record is gone or not a hash: removed from ' .. key
 end
 
 -- End the attempt holding `token`: its task leaves running for `state`, its token spent, with
@@ -124,7 +199,7 @@ local function settle(b, token, outcome, state, detail, now)
   if state == 'queued' then
     make_ready(b, id, f[1], f[2])
   else
-    redis.call('ZADD', b .. state, f[1], id)
+    redis.call('ZADD', b .. state, whole(f[1], 0) or now, id)
   end
   redis.call('HSET', tk, 'state', state, 'updated_at', int(now),
     'history', record(f[5], f[3], outcome, now, f[4], detail))
@@ -167,11 +242,12 @@ local function ack_many(key1, first, count, now, out)
     local b, a = KEYS[key1 + i - 1], first + (i - 1) * 4
     local token, ttl = ARGV[a], ARGV[a + 3]
     local id = not spent[token] and redis.call('HGET', b .. 'tokens', token)
-    out[#out + 1] = id and 1 or 0
-    if id then
+    local tk = id and b .. 't:' .. id
+    -- a task key of the wrong type is left to rescue: its lease expires, unacknowledged
+    local f = id and try({}, tk, 'HMGET', 'seq', 'attempts', 'consumer', 'history')
+    out[#out + 1] = f and 1 or 0
+    if f then
       spent[token] = true
-      local tk = b .. 't:' .. id
-      local f = redis.call('HMGET', tk, 'seq', 'attempts', 'consumer', 'history')
       local fields = {'state', 'done', 'updated_at', int(now),
         'history', record(f[4], f[2], 'succeeded', now, f[3])}
       if ARGV[a + 1] == '1' then
@@ -185,7 +261,7 @@ local function ack_many(key1, first, count, now, out)
       redis.call('HSET', tk, unpack(fields))
       gather(writes, 'HDEL', b .. 'tokens', token)
       gather(writes, 'ZREM', b .. 'leases', id)
-      gather(writes, 'ZADD', b .. 'done', f[1], id)
+      gather(writes, 'ZADD', b .. 'done', whole(f[1], 0) or now, id)
     end
   end
   flush(writes)
@@ -196,17 +272,26 @@ end
 -- crashes reach max_crashes. So is any other when `spared` is nil (its holder saw it die), else
 -- its task is queued as a suspect, crashes unchanged, with `spared` as its history detail.
 -- Appends id, name, state, crashes, charged (1 or 0) to `out`, nothing when the token holds no
--- lease.
-local function crash(b, token, detail, spared, now, out)
+-- lease. A task whose crashes or max_crashes is not a number in range is quarantined instead.
+local function crash(b, token, detail, spared, now, out, problems)
   local id = redis.call('HGET', b .. 'tokens', token)
   if not id then
     return
   end
   local tk = b .. 't:' .. id
-  local f = redis.call('HMGET', tk, 'crashes', 'max_crashes', 'name', 'alone')
+  local f = redis.call('HMGET', tk, 'crashes', 'max_crashes', 'name', 'alone', 'seq')
+  local before, most = whole(f[1] or '0', 0, COUNTER_MAX), whole(f[2])
+  if not before or not most then
+    local why = before and 'max_crashes is ' .. shown(f[2]) .. ', not a whole number'
+      or 'crashes is ' .. shown(f[1]) .. ', not from 0 to ' .. COUNTER_MAX
+    redis.call('HDEL', b .. 'tokens', token)
+    redis.call('ZREM', b .. 'leases', id)
+    quarantine(b, id, f[5], why, now, problems)
+    return
+  end
   local charged = f[4] == '1' or not spared
-  local crashes = tonumber(f[1] or 0) + (charged and 1 or 0)
-  local state = crashes >= tonumber(f[2]) and 'dead' or 'queued'
+  local crashes = before + (charged and 1 or 0)
+  local state = crashes >= most and 'dead' or 'queued'
   settle(b, token, 'crashed', state, charged and detail or spared, now)
   if charged then
     redis.call('HSET', tk, 'crashes', crashes)
@@ -218,20 +303,66 @@ local function crash(b, token, detail, spared, now, out)
       'error', 'crashed ' .. crashes .. ' time(s), the last one: ' .. detail)
   end
   local n = #out
-  out[n + 1], out[n + 2], out[n + 3], out[n + 4] = id, f[3], state, crashes
+  out[n + 1], out[n + 2], out[n + 3], out[n + 4] = id, f[3] or '', state, crashes
   out[n + 5] = charged and 1 or 0
 end
 
+-- What keeps a ready task of the queue at `b` from running, from the fields lease reads (f:
+-- queue, name, payload, errors, interruptions, crashes, checkpoint, attempts, suspect, seq,
+-- priority, max_crashes): nil when nothing does. Counters may be absent (0).
+local COUNTED = {[4] = 'errors', [5] = 'interruptions', [6] = 'crashes'}
+local function unfit(b, f)
+  local problems = {}
+  if not f[1] or base_of(f[1]) ~= b then
+    problems[#problems + 1] = 'queue is ' .. shown(f[1]) .. ', not the queue it is in'
+  end
+  for i, name in pairs({[2] = 'name', [3] = 'payload'}) do
+    if not f[i] then
+      problems[#problems + 1] = name .. ' is missing'
+    end
+  end
+  for i, name in pairs(COUNTED) do
+    if f[i] and not whole(f[i], 0, COUNTER_MAX) then
+      problems[#problems + 1] = name .. ' is ' .. shown(f[i]) .. ', not from 0 to ' .. COUNTER_MAX
+    end
+  end
+  if f[8] and not whole(f[8], 0, COUNTER_MAX - 1) then
+    problems[#problems + 1] = 'attempts is ' .. shown(f[8]) .. ', not from 0 to '
+      .. (COUNTER_MAX - 1)
+  end
+  for i, name in pairs({[10] = 'seq', [11] = 'priority', [12] = 'max_crashes'}) do
+    if not whole(f[i], i == 10 and 0 or nil) then
+      problems[#problems + 1] = name .. ' is ' .. shown(f[i]) .. ', not a whole number'
+    end
+  end
+  if #problems > 0 then
+    table.sort(problems)
+    return table.concat(problems, '; ')
+  end
+  return nil
+end
+
 -- Lease one ready task (its member of `b`ready) and append its 13 lease fields to `out`; its
--- index writes go to `writes`. The attempt starts not alone.
-local function lease(b, member, token, consumer, expires, now, out, writes)
+-- index writes go to `writes`. The attempt starts not alone. A task unfit to run is
+-- quarantined instead, and one with no record left to mark taken out of ready (both noted in
+-- `problems`): returns whether it leased the task.
+local function lease(b, member, token, consumer, expires, now, out, writes, problems)
   local id = string.sub(member, SEQ_DIGITS + 1)
   local tk = b .. 't:' .. id
-  local f = redis.call('HMGET', tk, 'queue', 'name', 'payload', 'errors', 'interruptions',
-    'crashes', 'checkpoint', 'attempts', 'suspect', 'priority', 'max_crashes')
-  local attempt = tonumber(f[8] or 0) + 1
-  token = token .. f[1]
+  local f = try({}, tk, 'HMGET', 'queue', 'name', 'payload', 'errors', 'interruptions',
+    'crashes', 'checkpoint', 'attempts', 'suspect', 'seq', 'priority', 'max_crashes')
   gather(writes, 'ZREM', b .. 'ready', member)
+  if not f or not f[1] and redis.call('EXISTS', tk) == 0 then
+    dropped(id, b .. 'ready', problems)
+    return false
+  end
+  local why = unfit(b, f)
+  if why then
+    quarantine(b, id, f[10], why, now, problems)
+    return false
+  end
+  local attempt = (whole(f[8]) or 0) + 1
+  token = token .. f[1]
   gather(writes, 'HSET', b .. 'tokens', token, id)
   gather(writes, 'ZADD', b .. 'leases', expires, id)
   redis.call('HSET', tk, 'state', 'running', 'token', token, 'consumer', consumer,
@@ -239,21 +370,25 @@ local function lease(b, member, token, consumer, expires, now, out, writes)
     'updated_at', int(now))
   local n = #out
   out[n + 1], out[n + 2], out[n + 3], out[n + 4], out[n + 5] = token, id, f[2], f[1], f[3]
-  out[n + 6], out[n + 7], out[n + 8], out[n + 9] = attempt, f[4] or '0', f[5] or '0', f[6] or '0'
+  out[n + 6], out[n + 7] = attempt, whole(f[4]) or 0
+  out[n + 8], out[n + 9] = whole(f[5]) or 0, whole(f[6]) or 0
   out[n + 10], out[n + 11] = f[7], f[9] == '1' and 1 or 0
-  out[n + 12], out[n + 13] = f[10], f[11]
+  out[n + 12], out[n + 13] = whole(f[11]), whole(f[12])
+  return true
 end
 
 -- Lease up to n ready tasks of the queues at `bases`, highest priority first, then oldest,
--- each with a token from `tokens` (ARGV from index `first`). Appends the leases to `out`.
-local function claim(bases, n, first, consumer, expires, now, out)
-  local picks = first_of(bases, 'ready', n, {})
+-- each with a token from `tokens` (ARGV from index `first`). Appends the leases to `out`, and
+-- what it quarantined or skipped to `problems`.
+local function claim(bases, n, first, consumer, expires, now, out, problems)
+  local picks = first_of(bases, 'ready', n, {}, problems)
   if #bases > 1 then
     table.sort(picks, by_score)
   end
   local writes = {}
   for i = 1, math.min(n, #picks) do
-    lease(picks[i][3], picks[i][2], ARGV[first + i - 1], consumer, expires, now, out, writes)
+    local b, member, token = picks[i][3], picks[i][2], ARGV[first + i - 1]
+    lease(b, member, token, consumer, expires, now, out, writes, problems)
   end
   flush(writes)
 end
@@ -274,7 +409,7 @@ end
 -- Delete task `id` (in `state`) and every index entry of it.
 local function forget(b, id, state)
   local tk = b .. 't:' .. id
-  local f = redis.call('HMGET', tk, 'seq', 'token')
+  local f = try({}, tk, 'HMGET', 'seq', 'token') or {}
   if state == 'queued' then
     redis.call('ZREM', b .. 'ready', ready_member(f[1], id))
   else
@@ -282,7 +417,7 @@ local function forget(b, id, state)
   end
   if state == 'scheduled' then
     redis.call('ZREM', b .. 'due', id)
-  elseif state == 'running' then
+  elseif state == 'running' and f[2] then
     redis.call('HDEL', b .. 'tokens', f[2])
   elseif state == 'done' then
     redis.call('ZREM', b .. 'expiry', id)

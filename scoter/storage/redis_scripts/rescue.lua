@@ -5,13 +5,45 @@
 --       t:<id>.
 -- ARGV: prefix, now as µs from the server's clock, detail of a charged crash, detail of one
 --       not charged
--- Returns: 5 fields per task moved: id, name, new state, crashes, charged (1 or 0).
+-- A lease that cannot be traced to its task's token (the token field missing or changed, the
+-- task key gone or of the wrong type) is taken out of leases and tokens; its task, if it has a
+-- hash left to mark, is quarantined. A leases or tokens key of the wrong type skips its queue.
+-- Returns: the problems (see lib.lua), then 5 fields per task moved: id, name, new state,
+--          crashes, charged (1 or 0).
 
 local now = now_us() + tonumber(ARGV[2])
-local out = {}
+local problems = {}
+local out = {problems}
+
+-- Take the untraceable lease of task `id` out of the queue at `b`.
+local function untrace(b, id, token)
+  local tk = b .. 't:' .. id
+  redis.call('ZREM', b .. 'leases', id)
+  local held = redis.call('HGETALL', b .. 'tokens')
+  for i = 1, #held, 2 do
+    if held[i + 1] == id then
+      redis.call('HDEL', b .. 'tokens', held[i])
+    end
+  end
+  if redis.call('TYPE', tk).ok ~= 'hash' then
+    dropped(id, b .. 'leases', problems)
+    return
+  end
+  local why = 'token is ' .. shown(token) .. ', which holds no lease'
+  quarantine(b, id, redis.call('HGET', tk, 'seq'), why, now, problems)
+end
+
 for _, b in ipairs(all_bases()) do
-  for _, id in ipairs(redis.call('ZRANGEBYSCORE', b .. 'leases', '-inf', '(' .. int(now))) do
-    crash(b, redis.call('HGET', b .. 't:' .. id, 'token'), ARGV[3], ARGV[4], now, out)
+  local expired = try(problems, b .. 'leases', 'ZRANGEBYSCORE', '-inf', '(' .. int(now))
+  if expired and try(problems, b .. 'tokens', 'HLEN') then
+    for _, id in ipairs(expired) do
+      local token = try({}, b .. 't:' .. id, 'HGET', 'token')
+      if token and redis.call('HGET', b .. 'tokens', token) == id then
+        crash(b, token, ARGV[3], ARGV[4], now, out, problems)
+      else
+        untrace(b, id, token)
+      end
+    end
   end
 end
 return out
