@@ -12,6 +12,7 @@ from scoter.exceptions import (
     ResultTimeout,
     ScoterError,
     TaskFailed,
+    TooLarge,
     UnknownTask,
 )
 from scoter.result import Result
@@ -63,6 +64,7 @@ __all__ = [
     "TaskContext",
     "TaskFailed",
     "TaskRef",
+    "TooLarge",
     "UnknownTask",
     "__version__",
     "current_context",

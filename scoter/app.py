@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
 from scoter import signals as sig
 from scoter.config import default_url, storage_from_url
-from scoter.exceptions import ConfigurationError, DecodeError
+from scoter.exceptions import ConfigurationError, DecodeError, TooLarge
 from scoter.result import Result
 from scoter.retry import RetryPolicy
 from scoter.serializers import (
@@ -34,6 +34,10 @@ DEFAULT_QUEUE = "default"
 DEFAULT_POLICY = RetryPolicy()
 IMMEDIATE_LEASE_S = 60.0
 """The lease of a task run in the caller's thread (`run_pending`): nothing renews it."""
+DEFAULT_MAX_MESSAGE_BYTES = 1 << 20
+"""The largest encoded message (its arguments and headers) an app enqueues by default: 1 MiB."""
+DEFAULT_MAX_RESULT_BYTES = 1 << 20
+"""The largest encoded result an app stores by default: 1 MiB."""
 
 
 class Scoter:
@@ -49,6 +53,8 @@ class Scoter:
         serializer: str | Serializer = "json",
         secret_keys: str | bytes | Sequence[str | bytes] | None = None,
         result_ttl: float | None = 86400.0,
+        max_message_bytes: int | None = DEFAULT_MAX_MESSAGE_BYTES,
+        max_result_bytes: int | None = DEFAULT_MAX_RESULT_BYTES,
     ) -> None:
         """
         :param name: the app's name; names the default SQLite file.
@@ -59,6 +65,10 @@ class Scoter:
         :param serializer: 'json' (default) or 'pickle' (opt-in, trusts producers), or an object.
         :param secret_keys: HMAC keys: the first signs, all verify; unsigned messages go dead.
         :param result_ttl: seconds a done task and its result are kept; None keeps them forever.
+        :param max_message_bytes: the largest encoded message `enqueue` accepts (1 MiB; None:
+            no limit); a larger one raises TooLarge.
+        :param max_result_bytes: the largest encoded result stored (1 MiB; None: no limit); an
+            attempt returning a larger one fails with TooLarge, as any error of the task.
         """
         self.name = name
         self.immediate = immediate
@@ -66,6 +76,8 @@ class Scoter:
         self.serializer = get_serializer(serializer)
         self.signer = Signer(secret_keys) if secret_keys else None
         self.result_ttl = result_ttl
+        self.max_message_bytes = _limit("max_message_bytes", max_message_bytes)
+        self.max_result_bytes = _limit("max_result_bytes", max_result_bytes)
         self.signals = sig.Signals()
         self.tasks: dict[str, Task[Any, Any]] = {}
         self._empty: tuple[Serializer | None, Signer | None, bytes] = (None, None, b"")
@@ -231,6 +243,8 @@ class Scoter:
             priority = task.priority if priority is None else priority
             max_crashes = task.policy.max_crashes
         payload = self._encode(args, kwargs, headers)
+        what = f"the message of task {name!r}"
+        check_size(payload, self.max_message_bytes, what, "max_message_bytes")
         return NewTask(task_id, name, queue, payload, priority, eta, max_crashes)
 
     # -- encoding --------------------------------------------------------------------------
@@ -318,6 +332,25 @@ class Scoter:
         from scoter.consumer.supervisor import Consumer
 
         return Consumer(self, **options)
+
+
+def check_size(data: bytes, limit: int | None, what: str, option: str) -> None:
+    """Raise TooLarge when `data` (`what`: "the message of task 'x'") is over `limit` bytes,
+    the app's `option`."""
+    if limit is not None and len(data) > limit:
+        raise TooLarge(
+            f"{what} is {len(data):,} bytes, over the limit of {limit:,} ({option}): pass large "
+            f"data by reference (a path, a URL, an object-store key), or raise the limit: "
+            f"Scoter(..., {option}=...)"
+        )
+
+
+def _limit(option: str, value: int | None) -> int | None:
+    if value is not None and (type(value) is not int or value <= 0):
+        raise ConfigurationError(
+            f"{option} must be a positive number of bytes or None, not {value!r}"
+        )
+    return value
 
 
 def _origin(fn: Callable[..., Any]) -> tuple[str, str]:

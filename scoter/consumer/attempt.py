@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from scoter import signals as sig
+from scoter.app import check_size
 from scoter.context import TaskContext, deactivate
 from scoter.exceptions import Interrupt, RemoteError, TimedOut
 from scoter.storage.base import Lease
@@ -174,9 +175,11 @@ def encode_result(app: Scoter, value: Any) -> bytes | None:
     if value is None or app.result_ttl == 0:
         return None
     try:
-        return app.encode_result(value)
+        data = app.encode_result(value)
     except TypeError as exc:
         raise TypeError(f"the task's return value cannot be stored: {exc}") from exc
+    check_size(data, app.max_result_bytes, "the task's result", "max_result_bytes")
+    return data
 
 
 def _format_error(exc: BaseException) -> str:
