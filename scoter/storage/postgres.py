@@ -33,6 +33,7 @@ conninfo, kwargs and max_size.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import threading
@@ -105,6 +106,8 @@ class PostgresStorage(Storage):
     transient_errors = (psycopg.OperationalError,)
     """A dropped connection, a server restart or shutdown, PoolTimeout (a subclass), a
     deadlock or serialization failure: the call can be tried again."""
+    maintenance_batch = 5000
+    """A batch locks only its own rows, and each costs a commit (an fsync, ~10 ms here)."""
 
     def __init__(
         self,
@@ -418,11 +421,18 @@ class PostgresStorage(Storage):
         return _rescued(rows[0]) if rows else None
 
     def rescue(self, now: float) -> list[Rescued]:
-        params = {"ahead": now - time.time(), "detail": EXPIRED, "spared": SPARED}
+        return self.in_list_batches(functools.partial(self._rescue, now))
+
+    def _rescue(self, now: float, limit: int) -> list[Rescued]:
+        params = {"ahead": now - time.time(), "detail": EXPIRED, "spared": SPARED, "limit": limit}
         return [_rescued(row) for row in self._rows("rescue", {**params, "channel": self._channel})]
 
     def promote(self, now: float) -> int:
-        return int(self._one("promote", ahead=now - time.time(), channel=self._channel)[0])
+        return self.in_batches(functools.partial(self._promote, now))
+
+    def _promote(self, now: float, limit: int) -> int:
+        params = {"ahead": now - time.time(), "limit": limit, "channel": self._channel}
+        return int(self._rows("promote", params)[0][0])
 
     # -- wake-ups --------------------------------------------------------------------------
 
@@ -488,16 +498,29 @@ class PostgresStorage(Storage):
 
     def requeue_dead(self, ids: Sequence[str] | None = None) -> int:
         if ids is None:
-            return int(self._one("requeue_dead", channel=self._channel)[0])
-        return int(self._one("requeue_dead_ids", ids=list(ids), channel=self._channel)[0])
+            batch = functools.partial(self._in_id_order, "requeue_dead", channel=self._channel)
+            return self.in_ordered_batches(batch, "")
+        return self.in_id_batches(
+            ids, lambda chunk: self._one("requeue_dead_ids", ids=chunk, channel=self._channel)[0]
+        )
 
     def purge(self, state: State, ids: Sequence[str] | None = None) -> int:
         if ids is None:
-            return self._rowcount("purge", state=state.value)
-        return self._rowcount("purge_ids", state=state.value, ids=list(ids))
+            batch = functools.partial(self._in_id_order, "purge", state=state.value)
+            return self.in_ordered_batches(batch, "")
+        return self.in_id_batches(
+            ids, lambda chunk: self._rowcount("purge_ids", state=state.value, ids=chunk)
+        )
+
+    def _in_id_order(self, query: str, after: str, limit: int, **params: Any) -> tuple[int, Any]:
+        """A batch in id order: how many it took, the last id it read (`in_ordered_batches`)."""
+        taken, last = self._one(query, after=after, limit=limit, **params)[:2]
+        return int(taken), last
 
     def expire_results(self, now: float) -> int:
-        return self._rowcount("expire_results", ahead=now - time.time())
+        return self.in_batches(
+            lambda limit: self._rowcount("expire_results", ahead=now - time.time(), limit=limit)
+        )
 
 
 def _render(schema: str) -> dict[str, str]:
