@@ -269,9 +269,16 @@ def _slowlog(storage: Storage, outcome: Outcome) -> Iterator[None]:
     finally:
         for key, value in saved.items():
             client.config_set(key, value)
-    ours = [e["duration"] / 1000 for e in entries if prefix in e["command"]]
+    names = {script.sha.encode(): name for name, script in storage._scripts.items()}  # type: ignore[attr-defined]
+    ours = [e for e in entries if prefix in e["command"]]
     outcome.figures["slow_calls"] = len(ours)
-    outcome.figures["slowest_call_ms"] = max(ours, default=0.0)
+    outcome.figures["slowest_call_ms"] = max((e["duration"] / 1000 for e in ours), default=0.0)
+    slow: dict[str, list[float]] = {}
+    for e in ours:
+        words = e["command"].split()
+        name = names.get(words[1], "?") if words[0] == b"EVALSHA" else words[0].decode()
+        slow.setdefault(name, []).append(round(e["duration"] / 1000, 1))
+    outcome.errors += [f"over 10 ms: {name} {sorted(ms)[-5:]}" for name, ms in slow.items()]
 
 
 @contextmanager

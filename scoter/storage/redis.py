@@ -54,8 +54,8 @@ LEASE_FIELDS = 11
 """Fields per lease in a claim's reply (see claim.lua)."""
 RESCUED_FIELDS = 5
 """Fields per task in a crash's or rescue's reply (see crash in lib.lua)."""
-RESCUE_BATCH = 100
-"""Tasks one batch of `rescue` moves at most: the crash rule costs ~40 µs a task (~4 ms)."""
+RESCUE_BATCH = 50
+"""Tasks one batch of `rescue` moves at most: the crash rule costs ~40 µs a task (~2 ms)."""
 LEASE_FIELDS_OF_TASK = (b"consumer", b"lease_expires", b"progress")
 """Task hash fields that describe its last lease: they mean something only while running."""
 BLOCK_MARGIN_S = 0.5
@@ -112,9 +112,9 @@ class RedisStorage(Storage):
     settle_writers = 2
     """A group's script call is mostly round trip: while one is on its way, the next group
     of finished tasks is written on another connection."""
-    maintenance_batch = 250
-    """A batch is one script, which no other client of the server can interleave with: ~3 ms
-    (expiry, purge, promotion: ~10 µs a task on a busy two-core machine)."""
+    maintenance_batch = 100
+    """A batch is one script, which no other client of the server can interleave with: ~2 ms
+    (expiry, purge, promotion: 10-20 µs a task on a busy two-core machine)."""
 
     def __init__(
         self,
