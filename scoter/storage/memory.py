@@ -307,8 +307,8 @@ class MemoryStorage(Storage):
     def _select(self, state: State, ids: Sequence[str] | None, limit: int | None) -> list[_Row]:
         """The rows in `state`: of `ids` if given (each once), else the first `limit`."""
         if ids is None:
-            return list(itertools.islice((r for r in self._rows.values() if r.state is state),
-                                         limit))  # fmt: skip
+            in_state = (r for r in self._rows.values() if r.state is state)
+            return list(itertools.islice(in_state, limit))
         found = (self._rows.get(i) for i in dict.fromkeys(ids))
         return [r for r in found if r is not None and r.state is state]
 

@@ -66,6 +66,8 @@ POOL_TIMEOUT_S = 5.0
 """How long a call waits for a pooled connection before PoolTimeout (a transient error)."""
 CONNECT_TIMEOUT_S = 5
 URL_OPTIONS = ("schema", "max_connections")
+FIRST = "-infinity"
+"""Where promote and expire_results start: before every eta and result expiry."""
 
 Connection = psycopg.Connection[Any]
 
@@ -428,11 +430,14 @@ class PostgresStorage(Storage):
         return [_rescued(row) for row in self._rows("rescue", {**params, "channel": self._channel})]
 
     def promote(self, now: float) -> int:
-        return self.in_batches(functools.partial(self._promote, now))
+        return self.in_ordered_batches(functools.partial(self._due, "promote", now), FIRST)
 
-    def _promote(self, now: float, limit: int) -> int:
-        params = {"ahead": now - time.time(), "limit": limit, "channel": self._channel}
-        return int(self._rows("promote", params)[0][0])
+    def _due(self, query: str, now: float, after: Any, limit: int) -> tuple[int, Any]:
+        """A batch of promote or expire_results, in the order of the time they compare with
+        `now`: how many it took, the last time it read (`in_ordered_batches`)."""
+        params = {"ahead": now - time.time(), "after": after, "limit": limit}
+        taken, last = self._one(query, **params, channel=self._channel)[:2]
+        return int(taken), last
 
     # -- wake-ups --------------------------------------------------------------------------
 
@@ -518,9 +523,7 @@ class PostgresStorage(Storage):
         return int(taken), last
 
     def expire_results(self, now: float) -> int:
-        return self.in_batches(
-            lambda limit: self._rowcount("expire_results", ahead=now - time.time(), limit=limit)
-        )
+        return self.in_ordered_batches(functools.partial(self._due, "expire_results", now), FIRST)
 
 
 def _render(schema: str) -> dict[str, str]:

@@ -35,9 +35,9 @@ from scoter.storage._inotify import FileWatch
 from scoter.storage._sql import load_queries
 from scoter.storage.base import EXPIRED, SPARED, Ack, Lease, NewTask, Rescued, Storage, TaskInfo
 
+_QUERIES = load_queries("sqlite.sql")
 SQL = {
-    name: query.replace("{history_limit}", load_queries("sqlite.sql")["history_limit"])
-    for name, query in load_queries("sqlite.sql").items()
+    name: q.replace("{history_limit}", _QUERIES["history_limit"]) for name, q in _QUERIES.items()
 }
 SCHEMA_VERSION = 2
 """The file's PRAGMA user_version at this scoter's schema; files made before it have 0."""
