@@ -48,3 +48,11 @@ def test_the_page_and_a_regenerated_one_end_with_the_hand_written_sections() -> 
     assert titles == ["## Where the time goes", "## Maintenance at scale"]
     assert (REPO / "docs" / "performance.md").read_text().endswith("\n".join(notes))
     assert docs.render(_results(), None).endswith("\n".join(notes))
+
+
+def test_a_blocked_call_counts_the_calls_it_held_up() -> None:
+    from bench.maintenance import _as_scheduled
+
+    assert _as_scheduled([0.001], 0.005) == [0.001]
+    held_up = _as_scheduled([0.0205], 0.005)
+    assert [round(s, 4) for s in held_up] == [0.0205, 0.0155, 0.0105, 0.0055, 0.0005]
