@@ -5,6 +5,7 @@ python -m bench --quick --only scoter   tiny sizes, one run: the CI smoke run
 python -m bench --only scoter,huey --backends sqlite --runs 5
 python -m bench --only scoter-process,huey-process --runs 1   the process executors only
 python -m bench --render bench/results/latest.json --write-docs   docs from saved results
+python -m bench maintenance --tasks 200000   maintenance at scale (bench/maintenance.py)
 """
 
 from __future__ import annotations
@@ -54,6 +55,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["maintenance"]:
+        from bench import maintenance
+
+        maintenance.main(argv[1:])
+        return
     args = parse(argv)
     if args.render:
         results = json.loads(args.render.read_text())

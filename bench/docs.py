@@ -1,4 +1,4 @@
-"""docs/performance.md, generated from a results document and bench/notes/profile.md."""
+"""docs/performance.md, generated from a results document and the notes in bench/notes/."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from typing import Any
 from bench.metrics import METRICS, TARGETS, median, round_trips
 from bench.producer import ROUND_TRIPS
 
-NOTES = Path(__file__).parent / "notes" / "profile.md"
+NOTES = [Path(__file__).parent / "notes" / name for name in ("profile.md", "maintenance.md")]
+"""Sections written by hand, at the end of the page in this order: where the time goes, and
+maintenance at scale (`python -m bench maintenance`, bench/maintenance.py)."""
 
 PROCESS_NOTE = """\
 - **`-k process`**: scoter `-w 4 -k process` (4 spawned children run the tasks; the parent
@@ -39,7 +41,7 @@ def render(results: dict[str, Any], plot_name: str | None) -> str:
         _round_trips(results),
         _plot(plot_name),
         _commands(results),
-        NOTES.read_text() if NOTES.exists() else "",
+        *(note.read_text() for note in NOTES if note.exists()),
     ]
     return "\n".join(p for p in parts if p).rstrip() + "\n"
 

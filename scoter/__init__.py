@@ -13,6 +13,7 @@ from scoter.exceptions import (
     ResultTimeout,
     ScoterError,
     TaskFailed,
+    TooLarge,
     UnknownTask,
 )
 from scoter.periodic import crontab, every
@@ -66,6 +67,7 @@ __all__ = [
     "TaskContext",
     "TaskFailed",
     "TaskRef",
+    "TooLarge",
     "UnknownTask",
     "__version__",
     "crontab",

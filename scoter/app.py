@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
 from scoter import signals as sig
 from scoter.config import default_url, redact, storage_from_url
-from scoter.exceptions import ConfigurationError, DecodeError, EnqueueError
+from scoter.exceptions import ConfigurationError, DecodeError, EnqueueError, TooLarge
 from scoter.periodic import Periodic, Schedule, slot_id
 from scoter.result import Result
 from scoter.retry import RetryPolicy
@@ -47,6 +47,10 @@ ENQUEUE_TIMEOUT_S = 15.0
 """How long an enqueue rides out a storage outage by default (plus one call's deadline)."""
 IMMEDIATE_LEASE_S = 60.0
 """The lease of a task run in the caller's thread (`run_pending`): nothing renews it."""
+DEFAULT_MAX_MESSAGE_BYTES = 1 << 20
+"""The largest encoded message (its arguments and headers) an app enqueues by default: 1 MiB."""
+DEFAULT_MAX_RESULT_BYTES = 1 << 20
+"""The largest encoded result an app stores by default: 1 MiB."""
 
 
 class Scoter:
@@ -63,6 +67,8 @@ class Scoter:
         secret_keys: str | bytes | Sequence[str | bytes] | None = None,
         result_ttl: float | None = 86400.0,
         enqueue_timeout: float = ENQUEUE_TIMEOUT_S,
+        max_message_bytes: int | None = DEFAULT_MAX_MESSAGE_BYTES,
+        max_result_bytes: int | None = DEFAULT_MAX_RESULT_BYTES,
     ) -> None:
         """
         :param name: the app's name; names the default SQLite file.
@@ -76,6 +82,10 @@ class Scoter:
         :param result_ttl: seconds a done task and its result are kept; None keeps them forever.
         :param enqueue_timeout: seconds an enqueue retries while the storage is unreachable
             (with the same ids: it stores each task once) before it raises EnqueueError.
+        :param max_message_bytes: the largest encoded message `enqueue` accepts (1 MiB; None:
+            no limit); a larger one raises TooLarge.
+        :param max_result_bytes: the largest encoded result stored (1 MiB; None: no limit); an
+            attempt returning a larger one fails with TooLarge, as any error of the task.
         """
         self.name = name
         self.immediate = immediate
@@ -84,6 +94,8 @@ class Scoter:
         self.signer = None if secret_keys is None else Signer(secret_keys)
         self.result_ttl = result_ttl
         self.enqueue_timeout = enqueue_timeout
+        self.max_message_bytes = _limit("max_message_bytes", max_message_bytes)
+        self.max_result_bytes = _limit("max_result_bytes", max_result_bytes)
         self.signals = sig.Signals()
         self.tasks: dict[str, Task[Any, Any]] = {}
         self.periodic: dict[str, Periodic] = {}
@@ -312,6 +324,8 @@ class Scoter:
         if self.signer is not None:
             decided = Decided(task_id, name, queue, priority, eta, max_crashes)
             data = self.signer.sign_task(decided, data)
+        what = f"the message of task {name!r}"
+        check_size(data, self.max_message_bytes, what, "max_message_bytes")
         return NewTask(task_id, name, queue, data, priority, eta, max_crashes)
 
     # -- encoding --------------------------------------------------------------------------
@@ -458,6 +472,25 @@ def _check_claimed(decided: Decided, lease: Lease) -> None:
         f"the stored record differs from what its producer signed: {', '.join(wrong)}; it was "
         "changed after it was enqueued (or its payload copied to another task), so it does not run"
     )
+
+
+def check_size(data: bytes, limit: int | None, what: str, option: str) -> None:
+    """Raise TooLarge when `data` (`what`: "the message of task 'x'") is over `limit` bytes,
+    the app's `option`."""
+    if limit is not None and len(data) > limit:
+        raise TooLarge(
+            f"{what} is {len(data):,} bytes, over the limit of {limit:,} ({option}): pass large "
+            f"data by reference (a path, a URL, an object-store key), or raise the limit: "
+            f"Scoter(..., {option}=...)"
+        )
+
+
+def _limit(option: str, value: int | None) -> int | None:
+    if value is not None and (type(value) is not int or value <= 0):
+        raise ConfigurationError(
+            f"{option} must be a positive number of bytes or None, not {value!r}"
+        )
+    return value
 
 
 def _origin(fn: Callable[..., Any]) -> tuple[str, str]:

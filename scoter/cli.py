@@ -1,4 +1,4 @@
-"""The command line: `scoter worker | info | periodic | dead {list,retry,purge} | demo`.
+"""The command line: `scoter worker | info | periodic | dead {list,retry,purge} | vacuum | demo`.
 
 Exit codes (constants below): 0 success; 1 an unexpected internal error; 2 wrong usage;
 3 a configuration error (bad URL, bad option value); 4 the app could not be loaded;
@@ -396,6 +396,27 @@ def migrate(app: str) -> None:
     except ConfigurationError as exc:
         fail(str(exc), EXIT_CONFIG)
     console.print(f"applied {', '.join(applied)}" if applied else "the schema is up to date")
+
+
+@cli.command()
+@app_argument
+def vacuum(app: str) -> None:
+    """Give the space of deleted tasks back to the system (SQLite): the file shrinks to its
+    data, and from then on gives space back as tasks are deleted.
+
+    It holds the database's write lock while it runs, about as long as copying the file
+    takes: stop the consumers first, or they wait (their calls give up after 30 s, and are
+    retried). It needs that much free disk space again while it runs.
+    """
+    storage = open_app(app).storage
+    rebuild = getattr(storage, "vacuum", None)
+    if rebuild is None:
+        console.print(
+            f"{storage.url} needs no vacuum: only SQLite keeps the space of deleted tasks"
+        )
+        return
+    before, after = rebuild()
+    console.print(f"{storage.url}: {before / 2**20:,.1f} MiB before, {after / 2**20:,.1f} MiB now")
 
 
 @cli.command()

@@ -15,6 +15,11 @@ class DecodeError(ScoterError):
     """A message or result could not be decoded (bad bytes, bad signature, unknown tag)."""
 
 
+class TooLarge(ScoterError, ValueError):
+    """A message or a result is larger than its app allows (`max_message_bytes`,
+    `max_result_bytes`); the message says how large, the limit, and what to do."""
+
+
 class UnknownTask(ScoterError):
     """A message names a task this process has not registered."""
 

@@ -15,6 +15,7 @@ from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from scoter import signals as sig
+from scoter.app import check_size
 from scoter.context import TaskContext, deactivate
 from scoter.exceptions import Interrupt, RemoteError, TimedOut
 from scoter.storage.base import Lease
@@ -214,9 +215,11 @@ def encode_result(app: Scoter, value: Any, task_id: str) -> bytes | None:
     if value is None or app.result_ttl == 0:
         return None
     try:
-        return app.encode_result(value, task_id)
+        data = app.encode_result(value, task_id)
     except TypeError as exc:
         raise TypeError(f"the task's return value cannot be stored: {exc}") from exc
+    check_size(data, app.max_result_bytes, "the task's result", "max_result_bytes")
+    return data
 
 
 _OUTCOME_FIELDS = attrgetter(*(f.name for f in fields(Outcome) if f.name != "exc"))

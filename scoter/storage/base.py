@@ -1,7 +1,10 @@
 """The storage contract every backend implements.
 
 Operations are named after lifecycle steps (see `scoter.states`). Each one is atomic: it either
-happens whole or not at all, even with many consumers in many processes. Every write an attempt
+happens whole or not at all, even with many consumers in many processes — except the
+maintenance steps (`rescue`, `promote`, `expire_results`, `requeue_dead`, `purge`), which work
+through any number of tasks in batches of at most `Storage.maintenance_batch`, each batch
+atomic on its own, so that no step holds a lock or the server for long. Every write an attempt
 makes names its lease token; a token that no longer holds its task's lease is refused and the
 method returns False (fencing, DESIGN G3). Policy — retry maths, budgets, signals — lives above
 this contract in `scoter.consumer.runner`, so that backends cannot drift apart.
@@ -15,16 +18,29 @@ from __future__ import annotations
 
 import abc
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from operator import attrgetter
+from typing import Any, TypeVar
 
 from scoter.states import State
+
+T = TypeVar("T")
 
 EXPIRED = "lease expired"
 """The history detail of a crash that `rescue` charged."""
 SPARED = "lease expired, not charged: its consumer ran other tasks too; it runs alone next"
 """The history detail of a crash that `rescue` did not charge (see `Storage.rescue`)."""
+HISTORY_LIMIT = 20
+"""The attempts a task's history keeps: the latest ones (the SQL and Lua of each backend say
+20 too)."""
+MAINTENANCE_BATCH = 500
+"""The most tasks one batch of a maintenance step moves or deletes: a few milliseconds of a
+SQLite write lock or of a Redis script (docs/performance.md, "Maintenance at scale")."""
+BATCH_PAUSE = 1.0
+"""Between two batches of a maintenance step, its thread waits this many times as long as the
+batch took: the step holds the lock or the server at most half the time, so that enqueues and
+claims waiting for it (SQLite's busy handler retries with growing sleeps) get in."""
 
 
 CALL_TIMEOUT_S = 10.0
@@ -117,7 +133,8 @@ class TaskInfo:
     created_at: float
     updated_at: float
     history: list[dict[str, object]] = field(default_factory=list)
-    """One entry per finished attempt: {"attempt", "outcome", "at", "consumer", "detail"}."""
+    """One entry per finished attempt: {"attempt", "outcome", "at", "consumer", "detail"}; the
+    latest HISTORY_LIMIT attempts only (the counters count them all)."""
     progress: tuple[int, int] | None = None
     """(done, total) as the running attempt last reported it."""
     suspect: bool = False
@@ -154,6 +171,9 @@ class Storage(abc.ABC):
     """How many of a consumer's settling writes may usefully be on their way at once: more
     than one where a write spends most of its time on the network rather than holding a lock
     the others would wait for."""
+
+    maintenance_batch: int = MAINTENANCE_BATCH
+    """The most tasks one batch of a maintenance step moves or deletes (see `in_batches`)."""
 
     # -- producers -------------------------------------------------------------------------
 
@@ -309,13 +329,20 @@ class Storage(abc.ABC):
         reach `max_crashes`. Any other attempt is charged nothing: its task is queued with
         `suspect` set, crashes unchanged, and a `crashed` history entry with detail SPARED.
         Consumers run a suspect alone: the task that killed its holder is charged its next
-        crashes, and the tasks that ran beside it none. Atomic per task; returns what it
-        moved, `charged` saying which; [] when nothing expired.
+        crashes, and the tasks that ran beside it none. Returns what it moved, `charged`
+        saying which; [] when nothing expired.
+
+        In batches (`in_batches`): each batch of up to `maintenance_batch` tasks is atomic, the
+        step as a whole is not — a task whose lease expires during the step may be left to the
+        next call.
         """
 
     @abc.abstractmethod
     def promote(self, now: float) -> int:
-        """Move scheduled tasks whose eta is at or before `now` to queued; returns the count."""
+        """Move scheduled tasks whose eta is at or before `now` to queued; returns the count.
+
+        In batches (`in_batches`): each batch is atomic, the step as a whole is not.
+        """
 
     def wait(self, queues: Sequence[str], timeout: float) -> None:
         """Block up to `timeout` seconds, returning early when work may have arrived.
@@ -351,15 +378,87 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     def requeue_dead(self, ids: Sequence[str] | None = None) -> int:
         """Dead → queued for the given ids (all dead tasks when None), budgets and `suspect`
-        reset."""
+        reset; returns the count.
+
+        In batches (`in_batches`) of up to `maintenance_batch` tasks (or ids), each atomic: a
+        task that dies while the step runs may be left dead.
+        """
 
     @abc.abstractmethod
     def purge(self, state: State, ids: Sequence[str] | None = None) -> int:
-        """Delete tasks in `state` (only those ids when given); returns the count."""
+        """Delete tasks in `state` (only those ids when given); returns the count.
+
+        In batches (`in_batches`) of up to `maintenance_batch` tasks (or ids), each atomic: a
+        task that enters `state` while the step runs may be left.
+        """
 
     @abc.abstractmethod
     def expire_results(self, now: float) -> int:
-        """Delete done tasks whose result TTL ran out before `now`."""
+        """Delete done tasks whose result TTL ran out before `now`; returns the count.
+
+        In batches (`in_batches`): each batch is atomic, the step as a whole is not.
+        """
+
+    def in_batches(self, batch: Callable[[int], int], size: int | None = None) -> int:
+        """Run `batch(size)` — one atomic step over at most `size` tasks (default
+        `maintenance_batch`) that returns how many it took — until one takes fewer than
+        `size`; returns the total taken. After each full batch the thread pauses
+        (`between_batches`), so that other calls of every process get their turn."""
+        size = size or self.maintenance_batch
+        total = 0
+        while True:
+            started = time.monotonic()
+            taken = batch(size)
+            total += taken
+            if taken < size:
+                return total
+            self.between_batches(time.monotonic() - started)
+
+    def in_list_batches(self, batch: Callable[[int], list[T]], size: int | None = None) -> list[T]:
+        """`in_batches` for a step whose batches return what they took: all of it, in order."""
+        taken: list[T] = []
+
+        def step(limit: int) -> int:
+            got = batch(limit)
+            taken.extend(got)
+            return len(got)
+
+        self.in_batches(step, size)
+        return taken
+
+    def in_ordered_batches(self, batch: Callable[[Any, int], tuple[int, Any]], first: Any) -> int:
+        """`in_batches` for a step that walks the tasks in key order (a seq, an id), so that no
+        batch reads again the rows of those before it: `batch(after, size)` takes up to `size`
+        tasks whose key is above `after`, and returns how many it took and the last key it
+        read (None when none), where the next batch starts. The first starts after `first`."""
+        after = first
+
+        def step(size: int) -> int:
+            nonlocal after
+            taken, last = batch(after, size)
+            after = after if last is None else last
+            return taken
+
+        return self.in_batches(step)
+
+    def in_id_batches(self, ids: Sequence[str], batch: Callable[[list[str]], int]) -> int:
+        """Run `batch(chunk)` — one atomic step over those ids, returning how many tasks it
+        took — for each chunk of up to `maintenance_batch` of `ids` (each id once), pausing
+        between chunks as `in_batches` does; returns the total taken."""
+        unique = list(dict.fromkeys(ids))
+        size = self.maintenance_batch
+        total = 0
+        for first in range(0, len(unique), size):
+            started = time.monotonic()
+            total += batch(unique[first : first + size])
+            if first + size < len(unique):
+                self.between_batches(time.monotonic() - started)
+        return total
+
+    def between_batches(self, took: float) -> None:
+        """The pause after a batch of a maintenance step that took `took` seconds: BATCH_PAUSE
+        times as long."""
+        time.sleep(took * BATCH_PAUSE)
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections. The storage must not be used afterwards."""

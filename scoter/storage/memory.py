@@ -13,7 +13,17 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from scoter.states import LIVE_STATES, State
-from scoter.storage.base import EXPIRED, SPARED, Ack, Lease, NewTask, Rescued, Storage, TaskInfo
+from scoter.storage.base import (
+    EXPIRED,
+    HISTORY_LIMIT,
+    SPARED,
+    Ack,
+    Lease,
+    NewTask,
+    Rescued,
+    Storage,
+    TaskInfo,
+)
 
 
 @dataclass(slots=True)
@@ -127,6 +137,7 @@ class MemoryStorage(Storage):
             return None
         now = time.time()
         row.history.append(_entry(row, outcome, now, detail))
+        del row.history[:-HISTORY_LIMIT]
         row.state, row.token, row.consumer, row.lease_expires = state, None, None, None
         row.progress = None
         row.updated_at = now
@@ -199,11 +210,14 @@ class MemoryStorage(Storage):
             return True
 
     def rescue(self, now: float) -> list[Rescued]:
+        return self.in_list_batches(lambda limit: self._rescue(now, limit))
+
+    def _rescue(self, now: float, limit: int) -> list[Rescued]:
         with self._cond:
-            expired = [
+            expired = list(itertools.islice((
                 row.token for row in self._by_token.values()
                 if row.token and row.lease_expires is not None and row.lease_expires < now
-            ]  # fmt: skip
+            ), limit))  # fmt: skip
             return [self._crash(token, EXPIRED, SPARED) for token in expired]
 
     def crash(self, token: str, detail: str) -> Rescued | None:
@@ -233,11 +247,14 @@ class MemoryStorage(Storage):
             return True
 
     def promote(self, now: float) -> int:
+        return self.in_batches(lambda limit: self._promote(now, limit))
+
+    def _promote(self, now: float, limit: int) -> int:
         with self._cond:
-            due = [
+            due = list(itertools.islice((
                 r for r in self._rows.values()
                 if r.state is State.SCHEDULED and (r.eta is None or r.eta <= now)
-            ]  # fmt: skip
+            ), limit))  # fmt: skip
             for row in due:
                 row.state = State.QUEUED
                 row.updated_at = now
@@ -274,8 +291,13 @@ class MemoryStorage(Storage):
             return [_info(r) for r in rows[:limit]]
 
     def requeue_dead(self, ids: Sequence[str] | None = None) -> int:
+        if ids is not None:
+            return self.in_id_batches(ids, self._requeue_dead)
+        return self.in_batches(lambda limit: self._requeue_dead(None, limit))
+
+    def _requeue_dead(self, ids: Sequence[str] | None, limit: int | None = None) -> int:
         with self._cond:
-            rows = self._select(State.DEAD, ids)
+            rows = self._select(State.DEAD, ids, limit)
             for row in rows:
                 row.state, row.reason, row.eta = State.QUEUED, None, None
                 row.errors = row.interruptions = row.crashes = 0
@@ -285,27 +307,37 @@ class MemoryStorage(Storage):
             return len(rows)
 
     def purge(self, state: State, ids: Sequence[str] | None = None) -> int:
+        if ids is not None:
+            return self.in_id_batches(ids, lambda chunk: self._purge(state, chunk))
+        return self.in_batches(lambda limit: self._purge(state, None, limit))
+
+    def _purge(self, state: State, ids: Sequence[str] | None, limit: int | None = None) -> int:
         with self._cond:
-            rows = self._select(state, ids)
+            rows = self._select(state, ids, limit)
             for row in rows:
                 del self._rows[row.task.id]
                 if row.token is not None:
                     self._by_token.pop(row.token, None)
             return len(rows)
 
-    def _select(self, state: State, ids: Sequence[str] | None) -> list[_Row]:
+    def _select(self, state: State, ids: Sequence[str] | None, limit: int | None) -> list[_Row]:
+        """The rows in `state`: of `ids` if given (each once), else the first `limit`."""
         if ids is None:
-            return [r for r in self._rows.values() if r.state is state]
-        found = (self._rows.get(i) for i in dict.fromkeys(ids))  # each id once
+            in_state = (r for r in self._rows.values() if r.state is state)
+            return list(itertools.islice(in_state, limit))
+        found = (self._rows.get(i) for i in dict.fromkeys(ids))
         return [r for r in found if r is not None and r.state is state]
 
     def expire_results(self, now: float) -> int:
+        return self.in_batches(lambda limit: self._expire_results(now, limit))
+
+    def _expire_results(self, now: float, limit: int) -> int:
         with self._cond:
-            old = [
+            old = list(itertools.islice((
                 r for r in self._rows.values()
                 if r.state is State.DONE and r.result_expires is not None
                 and r.result_expires < now
-            ]  # fmt: skip
+            ), limit))  # fmt: skip
             for row in old:
                 del self._rows[row.task.id]
             return len(old)

@@ -212,11 +212,13 @@ WHERE lease_token = %(token)s;
 UPDATE {schema}.tasks SET alone = true WHERE lease_token = %(token)s;
 
 -- name: rescue
--- Expired leases, their holders presumed dead, charged or not by the crash rule. Rows a
--- settling write holds now are left to it.
+-- Up to %(limit)s expired leases (maintenance steps work in batches: Storage.in_batches), their
+-- holders presumed dead, charged or not by the crash rule. Rows a settling write holds now are
+-- left to it.
 WITH target AS MATERIALIZED (
     SELECT id, alone FROM {schema}.tasks
     WHERE state = 'running' AND lease_expires < now() + make_interval(secs => %(ahead)s)
+    LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
 ),
 {crash_rule};
@@ -305,9 +307,15 @@ WHERE t.id = bad.id
 RETURNING t.id, t.name, t.error;
 
 -- name: promote
+-- Up to %(limit)s due tasks by eta, from %(after)s on: a batch starts at the last eta of the one
+-- before (second column), so that it does not step again over the index entries of the rows
+-- that one moved, which stay until a vacuum (with 2M rows, the 400th batch stepped over 2M).
 WITH due AS MATERIALIZED (
-    SELECT id FROM {schema}.tasks
-    WHERE state = 'scheduled' AND eta <= now() + make_interval(secs => %(ahead)s)
+    SELECT id, eta FROM {schema}.tasks
+    WHERE state = 'scheduled' AND eta >= %(after)s::timestamptz
+        AND eta <= now() + make_interval(secs => %(ahead)s)
+    ORDER BY eta
+    LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
 ),
 promoted AS (
@@ -316,7 +324,8 @@ promoted AS (
     RETURNING t.queue
 ),
 woken AS (SELECT pg_notify(%(channel)s, queue) FROM (SELECT DISTINCT queue FROM promoted) q)
-SELECT (SELECT count(*) FROM promoted), (SELECT count(*) FROM woken);
+SELECT (SELECT count(*) FROM promoted), (SELECT max(eta) FROM due),
+       (SELECT count(*) FROM woken);
 
 -- name: info_columns
 -- What inspection reads of a row: times as seconds since the epoch, so that an infinite one
@@ -339,16 +348,27 @@ WHERE state = %(state)s AND (%(queue)s::text IS NULL OR queue = %(queue)s)
 ORDER BY seq LIMIT %(limit)s;
 
 -- name: requeue_dead
--- Every dead task; requeue_dead_ids: those ids (two queries, so each plan uses its index).
-WITH requeued AS (
-    UPDATE {schema}.tasks
+-- Up to %(limit)s dead tasks after id %(after)s, in id order (the primary key's): a batch starts
+-- where the one before it stopped, the last id it picked (second column). requeue_dead_ids:
+-- those ids (a batch of them).
+WITH picked AS MATERIALIZED (
+    SELECT id FROM {schema}.tasks
+    WHERE state = 'dead' AND id > %(after)s
+    ORDER BY id
+    LIMIT %(limit)s
+    FOR UPDATE
+),
+requeued AS (
+    UPDATE {schema}.tasks t
     SET state = 'queued', reason = NULL, eta = NULL, errors = 0, interruptions = 0,
         crashes = 0, alone = false, suspect = false, updated_at = clock_timestamp()
-    WHERE state = 'dead'
-    RETURNING queue
+    FROM picked
+    WHERE t.id = picked.id AND t.state = 'dead'
+    RETURNING t.queue
 ),
 woken AS (SELECT pg_notify(%(channel)s, queue) FROM (SELECT DISTINCT queue FROM requeued) q)
-SELECT (SELECT count(*) FROM requeued), (SELECT count(*) FROM woken);
+SELECT (SELECT count(*) FROM requeued), (SELECT max(id) FROM picked),
+       (SELECT count(*) FROM woken);
 
 -- name: requeue_dead_ids
 WITH requeued AS (
@@ -362,19 +382,37 @@ woken AS (SELECT pg_notify(%(channel)s, queue) FROM (SELECT DISTINCT queue FROM 
 SELECT (SELECT count(*) FROM requeued), (SELECT count(*) FROM woken);
 
 -- name: purge
-DELETE FROM {schema}.tasks WHERE state = %(state)s;
+-- As requeue_dead: up to %(limit)s tasks after id %(after)s. purge_ids: those ids.
+WITH picked AS MATERIALIZED (
+    SELECT id FROM {schema}.tasks
+    WHERE state = %(state)s AND id > %(after)s
+    ORDER BY id
+    LIMIT %(limit)s
+    FOR UPDATE
+),
+purged AS (
+    DELETE FROM {schema}.tasks t USING picked
+    WHERE t.id = picked.id AND t.state = %(state)s
+    RETURNING t.id
+)
+SELECT (SELECT count(*) FROM purged), (SELECT max(id) FROM picked);
 
 -- name: purge_ids
 DELETE FROM {schema}.tasks WHERE id = ANY(%(ids)s::text[]) AND state = %(state)s;
 
 -- name: expire_results
--- Rows another statement holds (an enqueue starting a done id over) are left to the next time.
-DELETE FROM {schema}.tasks
-WHERE id IN (
-    SELECT id FROM {schema}.tasks
-    WHERE state = 'done' AND result_expires < now() + make_interval(secs => %(ahead)s)
+-- As promote: up to %(limit)s by result expiry, from %(after)s on. Rows another statement holds
+-- (an enqueue starting a done id over) are left to the next time.
+WITH expired AS MATERIALIZED (
+    SELECT id, result_expires FROM {schema}.tasks
+    WHERE state = 'done' AND result_expires >= %(after)s::timestamptz
+        AND result_expires < now() + make_interval(secs => %(ahead)s)
+    ORDER BY result_expires
+    LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
-);
+),
+deleted AS (DELETE FROM {schema}.tasks t USING expired WHERE t.id = expired.id RETURNING t.id)
+SELECT (SELECT count(*) FROM deleted), (SELECT max(result_expires) FROM expired);
 
 -- name: slot_insert
 -- A schedule's first slot: stored unless another caller stored one first.

@@ -47,10 +47,13 @@ from scoter.storage.base import EXPIRED, SPARED, Ack, Lease, NewTask, Rescued, S
 
 log = logging.getLogger("scoter.storage")
 
-FRAGMENTS = ("history", "entry")
+FRAGMENTS = ("history", "entry", "history_limit")
 """Queries of sqlite.sql that are parts of others, which name them in braces."""
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """The file's PRAGMA user_version at this scoter's schema; files made before it have 0."""
+VACUUM_PAGES = 100
+"""Free pages one step of `shrink` gives back to the file system (the pages moved to fill
+their places cost about as much as a batch of a maintenance step)."""
 SYNCHRONOUS_MODES = ("normal", "full")
 WAIT_STEP_S = 0.025
 """Where the system cannot report the file's changes (no inotify), how often `wait` looks for
@@ -161,6 +164,10 @@ class SQLiteStorage(Storage):
                 self._file, timeout=self._timeout, isolation_level=None, check_same_thread=False
             )
             here.connections.append(db)
+            if db.execute("PRAGMA page_count").fetchone()[0] == 0:
+                # A new file, before WAL mode writes its first page: its free pages can go back
+                # to the system (`shrink`). (On a file, setting it is a write: never done.)
+                db.execute("PRAGMA auto_vacuum=INCREMENTAL")
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(f"PRAGMA synchronous={self._synchronous.upper()}")
         return db
@@ -359,12 +366,14 @@ class SQLiteStorage(Storage):
 
     def rescue(self, now: float) -> list[Rescued]:
         self._quarantine("quarantine_running", "lease_expires")
-        params = {"token": None, "now": now, "detail": EXPIRED, "spared": SPARED}
-        rows, _ = self._write("crash", params, lenient=True)
-        return [_rescued(row) for row in rows]
+        return self.in_list_batches(functools.partial(self._rescue, now))
+
+    def _rescue(self, now: float, limit: int) -> list[Rescued]:
+        params = {"token": None, "now": now, "detail": EXPIRED, "spared": SPARED, "limit": limit}
+        return [_rescued(row) for row in self._write("crash", params, lenient=True)[0]]
 
     def crash(self, token: str, detail: str) -> Rescued | None:
-        params = {"token": token, "now": time.time(), "detail": detail, "spared": None}
+        params = {"token": token, "now": time.time(), "detail": detail, "spared": None, "limit": 0}
         rows, _ = self._write("crash", params, lenient=True)
         return _rescued(rows[0]) if rows else None
 
@@ -380,7 +389,7 @@ class SQLiteStorage(Storage):
 
     def promote(self, now: float) -> int:
         self._quarantine("quarantine_scheduled", "eta")
-        return self._write("promote", {"now": now})[1]
+        return self.in_batches(lambda limit: self._changed("promote", now=now, limit=limit))
 
     def wait(self, queues: Sequence[str], timeout: float) -> None:
         """Sleep until another connection commits (PRAGMA data_version) or `timeout` passes.
@@ -444,15 +453,85 @@ class SQLiteStorage(Storage):
         return [_info(cursor, row) for row in rows]
 
     def requeue_dead(self, ids: Sequence[str] | None = None) -> int:
-        params = {"ids": _json_or_none(ids), "now": time.time()}
-        return self._write("requeue_dead", params)[1]
+        now = time.time()
+        if ids is None:
+            return self._in_seq_batches("requeue_dead", {"now": now})
+        return self.in_id_batches(
+            ids, lambda chunk: self._changed("requeue_dead_ids", ids=json.dumps(chunk), now=now)
+        )
 
     def purge(self, state: State, ids: Sequence[str] | None = None) -> int:
-        params = {"state": state.value, "ids": _json_or_none(ids)}
-        return self._write("purge", params)[1]
+        value = state.value
+        if ids is None:
+            purged = self._in_seq_batches("purge", {"state": value})
+        else:
+            purged = self.in_id_batches(
+                ids, lambda chunk: self._changed("purge_ids", ids=json.dumps(chunk), state=value)
+            )
+        self.shrink()
+        return purged
+
+    def between_batches(self, took: float) -> None:
+        """Copy the batch's pages from the WAL to the file first (a passive checkpoint, which
+        no writer waits for): else the commit that takes the WAL past its checkpoint size does
+        it, often a producer's enqueue."""
+        here = self._process()
+        with here.lock:
+            self._connection(here).execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        super().between_batches(took)
+
+    def _changed(self, query: str, **params: Any) -> int:
+        """Run one writing statement; how many rows it changed."""
+        return self._write(query, params)[1]
+
+    def _in_seq_batches(self, query: str, params: dict[str, Any]) -> int:
+        """`query` in batches that walk the table in seq order (each returns its rows' seqs)."""
+
+        def batch(after: int, limit: int) -> tuple[int, Any]:
+            return _taken(self._write(query, {**params, "after": after, "limit": limit})[0])
+
+        return self.in_ordered_batches(batch, 0)
 
     def expire_results(self, now: float) -> int:
-        return self._write("expire_results", {"now": now})[1]
+        expired = self.in_batches(
+            lambda limit: self._changed("expire_results", now=now, limit=limit)
+        )
+        self.shrink()
+        return expired
+
+    def shrink(self) -> int:
+        """Give the file's free pages back to the file system, VACUUM_PAGES at a time (one
+        write transaction each, pausing between them as maintenance batches do); returns how
+        many. Deleting tasks leaves free pages that later writes reuse; a file made before
+        scoter set `auto_vacuum` keeps them until `vacuum`, and this returns 0."""
+        return self.in_batches(self._free_pages, VACUUM_PAGES)
+
+    def _free_pages(self, limit: int) -> int:
+        """One step of `shrink`: up to `limit` free pages returned; how many were."""
+        here = self._process()
+        with here.lock:
+            db = self._connection(here)
+            before = int(db.execute(SQL["free_pages"]).fetchone()[0])
+            if before == 0:
+                return 0
+            # executescript runs the pragma to its end: execute would free one page.
+            db.executescript(f"PRAGMA incremental_vacuum({int(limit)})")
+            return before - int(db.execute(SQL["free_pages"]).fetchone()[0])
+
+    def vacuum(self) -> tuple[int, int]:
+        """Rebuild the file without its free pages, and from then on give pages back as tasks
+        are deleted (auto_vacuum=INCREMENTAL, which a file made before scoter set it lacks).
+        Holds the write lock until done — about as long as copying the file: every other
+        process waits (up to its timeout). Returns the file's size before and after, in bytes.
+        """
+        before = os.path.getsize(self._file)
+        here = self._process()
+        with here.lock:
+            db = self._connection(here)
+            db.execute("PRAGMA auto_vacuum=INCREMENTAL")
+            db.execute("VACUUM")
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return before, os.path.getsize(self._file)
 
 
 _STORAGES: weakref.WeakSet[SQLiteStorage] = weakref.WeakSet()
@@ -586,6 +665,11 @@ class _Transaction:
             self.lock.release()
 
 
+def _taken(rows: list[Any]) -> tuple[int, Any]:
+    """How many rows a batch returned, and the last of their keys (the first column)."""
+    return len(rows), max((row[0] for row in rows), default=None)
+
+
 def _rescued(row: tuple[Any, ...]) -> Rescued:
     fields = Fields({"id": row[0], "name": row[1], "crashes": row[3]})
     crashes = fields.integer("crashes")
@@ -638,10 +722,6 @@ def _lease_problems(row: tuple[Any, ...]) -> list[str]:
 def _statements(script: str) -> list[str]:
     """The statements of a schema script, each ending with ';' at the end of a line."""
     return [s for s in script.split(";\n") if s.strip()]
-
-
-def _json_or_none(ids: Sequence[str] | None) -> str | None:
-    return None if ids is None else json.dumps(list(ids))
 
 
 def _last_line(text: str | None) -> str | None:

@@ -4,7 +4,7 @@
 -- it beside other tasks (the crash rule).
 
 -- name: schema
--- The schema at version 2 (PRAGMA user_version), for a new file.
+-- The schema at version 3 (PRAGMA user_version), for a new file.
 CREATE TABLE IF NOT EXISTS scoter_tasks (
     seq INTEGER PRIMARY KEY,
     id TEXT NOT NULL UNIQUE,
@@ -49,6 +49,8 @@ CREATE TABLE IF NOT EXISTS scoter_periodic (
     updated_at REAL NOT NULL
 );
 
+{history_limit}
+
 -- name: upgrade_to_1
 -- A file of a scoter without a user_version (0) gets the crash rule's columns.
 ALTER TABLE scoter_tasks ADD COLUMN alone INTEGER NOT NULL DEFAULT 0;
@@ -61,6 +63,23 @@ CREATE TABLE IF NOT EXISTS scoter_periodic (
     slot INTEGER NOT NULL,
     updated_at REAL NOT NULL
 );
+
+-- name: upgrade_to_3
+-- A file at version 2 gets the history limit.
+{history_limit}
+
+-- name: history_limit
+-- A task's history keeps its latest 20 attempts (base.HISTORY_LIMIT): every statement that
+-- appends one (json_insert) leaves the rest to this trigger, which runs only past the limit.
+CREATE TRIGGER IF NOT EXISTS scoter_history_limit AFTER UPDATE OF history ON scoter_tasks
+WHEN json_array_length(NEW.history) > 20
+BEGIN
+    UPDATE scoter_tasks SET history = (
+        SELECT json_group_array(json(value)) FROM (
+            SELECT value FROM json_each(NEW.history)
+            WHERE key >= json_array_length(NEW.history) - 20 ORDER BY key
+        )
+    ) WHERE seq = NEW.seq; END;
 
 -- name: has_tasks
 SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'scoter_tasks';
@@ -186,8 +205,9 @@ UPDATE scoter_tasks SET checkpoint = :state, updated_at = :now WHERE lease_token
 UPDATE scoter_tasks SET alone = 1 WHERE lease_token = :token;
 
 -- name: crash
--- The one crash rule, for `crash` (the attempt holding :token) and `rescue` (:token NULL: every
--- attempt whose lease expired before :now). An attempt run alone is charged one crash (dead
+-- The one crash rule, for `crash` (the attempt holding :token; :limit 0) and `rescue` (:token
+-- NULL: up to :limit attempts whose lease expired before :now). An attempt run alone is
+-- charged one crash (dead
 -- `crashed` once crashes reach max_crashes); so is any other when :spared is NULL (`crash`:
 -- its holder saw it die), else it is queued as a suspect, crashes unchanged, with :spared as
 -- its history detail.
@@ -206,7 +226,9 @@ SET crashes = crashes + (alone OR :spared IS NULL),
         'detail', CASE WHEN alone OR :spared IS NULL THEN :detail ELSE :spared END)),
     lease_token = NULL, consumer = NULL, lease_expires = NULL, progress = NULL,
     updated_at = :now
-WHERE lease_token = :token OR (:token IS NULL AND state = 'running' AND lease_expires < :now)
+WHERE lease_token = :token OR (:token IS NULL AND seq IN (
+    SELECT seq FROM scoter_tasks WHERE state = 'running' AND lease_expires < :now LIMIT :limit
+))
 RETURNING id, name, state, crashes, alone OR :spared IS NULL;
 
 -- name: quarantine_running
@@ -246,8 +268,9 @@ RETURNING id, name;
 UPDATE scoter_tasks SET progress = :progress WHERE lease_token = :token;
 
 -- name: promote
+-- Maintenance steps work in batches of up to :limit tasks (Storage.in_batches).
 UPDATE scoter_tasks SET state = 'queued', updated_at = :now
-WHERE state = 'scheduled' AND eta <= :now;
+WHERE seq IN (SELECT seq FROM scoter_tasks WHERE state = 'scheduled' AND eta <= :now LIMIT :limit);
 
 -- name: get
 SELECT * FROM scoter_tasks WHERE id = :id;
@@ -264,17 +287,37 @@ WHERE (state = :state
 ORDER BY seq LIMIT :limit;
 
 -- name: requeue_dead
+-- Up to :limit dead tasks after seq :after, in seq order; RETURNING seq: where the next batch
+-- starts. requeue_dead_ids: those ids (a batch of them).
 UPDATE scoter_tasks
 SET state = 'queued', reason = NULL, eta = NULL, errors = 0, interruptions = 0, crashes = 0,
     alone = 0, suspect = 0, updated_at = :now
-WHERE state = 'dead' AND (:ids IS NULL OR id IN (SELECT value FROM json_each(:ids)));
+WHERE seq IN (
+    SELECT seq FROM scoter_tasks WHERE state = 'dead' AND seq > :after ORDER BY seq LIMIT :limit
+)
+RETURNING seq;
+
+-- name: requeue_dead_ids
+UPDATE scoter_tasks
+SET state = 'queued', reason = NULL, eta = NULL, errors = 0, interruptions = 0, crashes = 0,
+    alone = 0, suspect = 0, updated_at = :now
+WHERE state = 'dead' AND id IN (SELECT value FROM json_each(:ids));
 
 -- name: purge
+-- As requeue_dead: up to :limit tasks after seq :after. purge_ids: those ids.
 DELETE FROM scoter_tasks
-WHERE state = :state AND (:ids IS NULL OR id IN (SELECT value FROM json_each(:ids)));
+WHERE seq IN (
+    SELECT seq FROM scoter_tasks WHERE state = :state AND seq > :after ORDER BY seq LIMIT :limit
+)
+RETURNING seq;
+
+-- name: purge_ids
+DELETE FROM scoter_tasks WHERE state = :state AND id IN (SELECT value FROM json_each(:ids));
 
 -- name: expire_results
-DELETE FROM scoter_tasks WHERE state = 'done' AND result_expires < :now;
+DELETE FROM scoter_tasks WHERE seq IN (
+    SELECT seq FROM scoter_tasks WHERE state = 'done' AND result_expires < :now LIMIT :limit
+);
 
 -- name: slot_insert
 -- A schedule's first slot: stored unless another caller stored one first.
@@ -288,3 +331,6 @@ WHERE schedule = :schedule AND slot = :last;
 
 -- name: last_slots
 SELECT schedule, slot FROM scoter_periodic WHERE schedule IN (SELECT value FROM json_each(:schedules));
+
+-- name: free_pages
+PRAGMA freelist_count;

@@ -1,10 +1,12 @@
 """Databases made by an older scoter, opened by this one: SQLite files upgrade themselves when
 opened, PostgreSQL schemas with `scoter migrate` (0002: the crash rule's `alone` and
-`suspect`; 0003 and SQLite's version 2: the periodic schedules' last slots). Tasks stored
-before the upgrade keep working, none of them a suspect."""
+`suspect`; 0003 and SQLite's version 2: the periodic schedules' last slots; 0004 and SQLite's
+version 3: the history limit). Tasks stored before the upgrade keep working, none of them a
+suspect, and a long history is cut to the limit at its next attempt."""
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import sqlite3
 import time
@@ -17,7 +19,7 @@ import pytest
 from contract.conftest import drop_postgres_schema, postgres_url
 
 from scoter.storage import postgres
-from scoter.storage.base import SPARED, NewTask, Storage
+from scoter.storage.base import HISTORY_LIMIT, SPARED, NewTask, Storage
 from scoter.storage.postgres import PostgresStorage, SchemaError
 from scoter.storage.sqlite import SCHEMA_VERSION, SQLiteStorage
 
@@ -140,7 +142,7 @@ def test_a_version_1_sqlite_file_gets_the_periodic_table(tmp_path: Path) -> None
 
     storage = SQLiteStorage(str(path))
 
-    assert _user_version(path) == SCHEMA_VERSION == 2
+    assert _user_version(path) == SCHEMA_VERSION
     assert storage.enqueue_slot("report", None, 60, [])
     assert storage.last_slots(["report"]) == {"report": 60}
     _check_old_tasks_work(storage)
@@ -151,6 +153,39 @@ def _statements_of(query: str) -> str:
     from scoter.storage.sqlite import SQL
 
     return SQL[query]
+
+
+LONG_HISTORY = [{"attempt": i, "outcome": "interrupted", "at": 1.0} for i in range(1, 31)]
+"""The history of a task that an older scoter kept whole: 30 attempts."""
+
+
+def _check_long_history_is_cut(storage: Storage) -> None:
+    """The task "queued" of OLD_ROWS, given LONG_HISTORY before the upgrade, after it."""
+    info = storage.get("queued")
+    assert info is not None and len(info.history) == len(LONG_HISTORY)  # left until it changes
+    leases = storage.claim([QUEUE], 1, 30, "c1")
+    assert leases[0].id == "queued" and storage.ack(leases[0].token, None, None)
+    info = storage.get("queued")
+    assert info is not None and len(info.history) == HISTORY_LIMIT
+    assert info.history[0]["attempt"] == len(LONG_HISTORY) - HISTORY_LIMIT + 2
+    assert info.history[-1]["outcome"] == "succeeded"
+
+
+def test_a_version_2_sqlite_file_gets_the_history_limit(tmp_path: Path) -> None:
+    path = tmp_path / "v2.db"
+    _version_0_file(path)
+    with sqlite3.connect(path) as db:
+        db.executescript(_statements_of("upgrade_to_1"))
+        db.executescript(_statements_of("upgrade_to_2"))
+        db.execute("PRAGMA user_version = 2")
+        db.execute("UPDATE scoter_tasks SET history = ?", (json.dumps(LONG_HISTORY),))
+    db.close()
+
+    storage = SQLiteStorage(str(path))
+
+    assert _user_version(path) == SCHEMA_VERSION
+    _check_long_history_is_cut(storage)
+    storage.close()
 
 
 def test_a_new_sqlite_file_starts_at_the_current_version(tmp_path: Path) -> None:
@@ -189,7 +224,9 @@ def test_migration_0002_upgrades_a_version_1_schema(
     storage = PostgresStorage.from_url(url)
     with pytest.raises(SchemaError, match="scoter migrate"):
         storage.get("queued")
-    assert storage.migrate() == ["0002_suspects.sql", "0003_periodic.sql"]
+    assert storage.migrate() == [
+        "0002_suspects.sql", "0003_periodic.sql", "0004_history_limit.sql",
+    ]  # fmt: skip
 
     _check_old_tasks_work(storage)
     storage.close()
@@ -209,10 +246,30 @@ def test_migration_0003_adds_the_periodic_table_to_a_version_2_schema(
     storage = PostgresStorage.from_url(url)
     with pytest.raises(SchemaError, match="scoter migrate"):
         storage.last_slots(["report"])
-    assert storage.migrate() == ["0003_periodic.sql"]
+    assert storage.migrate() == ["0003_periodic.sql", "0004_history_limit.sql"]
     assert storage.enqueue_slot("report", None, 60, [])
     assert storage.last_slots(["report"]) == {"report": 60}
     assert storage.get("kept") is not None
+    storage.close()
+
+
+def test_migration_0004_cuts_long_histories_at_their_next_attempt(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with monkeypatch.context() as old_scoter:  # a scoter that knew 0001 to 0003
+        old_scoter.setattr(postgres, "MIGRATIONS", postgres.MIGRATIONS[:3])
+        old_scoter.setattr(postgres, "LATEST", 3)
+        old = PostgresStorage.from_url(url)
+        assert old.migrate() == ["0001_initial.sql", "0002_suspects.sql", "0003_periodic.sql"]
+        old.close()
+    with psycopg.connect(url.partition("?schema=")[0], autocommit=True) as db:
+        db.execute(_old_rows(f"{_schema(url)}.tasks", "'\\x7b7d'::bytea", "now()", "now()"))
+        db.execute(f"UPDATE {_schema(url)}.tasks SET history = %s", (json.dumps(LONG_HISTORY),))
+
+    storage = PostgresStorage.from_url(url)
+    assert storage.migrate() == ["0004_history_limit.sql"]
+
+    _check_long_history_is_cut(storage)
     storage.close()
 
 

@@ -1,14 +1,14 @@
--- expire_results: delete done tasks whose result TTL ran out before now.
+-- expire_results: delete up to `limit` done tasks whose result TTL ran out before now (one
+-- batch of Storage.expire_results).
 -- KEYS: P:ids, P:queues; for each queue in it, P:{q}: expiry, done and t:<id>.
--- ARGV: prefix, now as µs from the server's clock
--- Returns: how many tasks it deleted.
+-- ARGV: prefix, now as µs from the server's clock, limit
+-- A zset of the wrong type skips its queue.
+-- Returns: how many tasks it deleted, and the problems (see lib.lua).
 
 local now = now_us() + tonumber(ARGV[2])
-local deleted = 0
-for _, b in ipairs(all_bases()) do
-  for _, id in ipairs(redis.call('ZRANGEBYSCORE', b .. 'expiry', '-inf', '(' .. int(now))) do
-    forget(b, id, 'done')
-    deleted = deleted + 1
-  end
-end
-return deleted
+local writes, problems = {}, {}
+local deleted = batch_of('expiry', '(' .. int(now), tonumber(ARGV[3]), problems, function(b, id)
+  forget(b, id, 'done', writes)
+end)
+flush(writes)
+return {deleted, problems}

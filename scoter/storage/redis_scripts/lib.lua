@@ -140,11 +140,17 @@ local function seconds(us)
   return string.format('%d.%06d', math.floor(us / 1000000), us % 1000000)
 end
 
--- The history JSON list with one more attempt appended. A stored history that is not a list
--- is replaced by one `corrupt` entry quoting its start, so that the write still lands.
+-- A history keeps the latest 20 attempts (base.HISTORY_LIMIT). Every entry starts with ENTRY,
+-- which no value inside an entry can hold unescaped (cjson escapes quotes).
+local HISTORY_LIMIT = 20
+local ENTRY = '{"attempt":'
+
+-- The history JSON list with one more attempt appended, its oldest ones dropped past the limit.
+-- A stored history that is not a list is replaced by one `corrupt` entry quoting its start, so
+-- that the write still lands.
 local function record(history, attempt, outcome, now, consumer, detail)
   local number = whole(attempt or '0')
-  local e = '{"attempt":' .. (number and int(number) or 'null') .. ',"outcome":'
+  local e = ENTRY .. (number and int(number) or 'null') .. ',"outcome":'
     .. cjson.encode(outcome) .. ',"at":' .. seconds(now) .. ',"consumer":'
     .. (consumer and cjson.encode(consumer) or 'null')
   if detail and detail ~= '' then
@@ -157,6 +163,19 @@ local function record(history, attempt, outcome, now, consumer, detail)
   if string.sub(history, 1, 1) ~= '[' or string.sub(history, -1) ~= ']' then
     history = '[{"outcome":"corrupt","at":' .. seconds(now) .. ',"detail":'
       .. cjson.encode('unreadable history replaced: ' .. shown(history)) .. '}]'
+  end
+  local starts, at = {}, 1
+  while true do
+    at = string.find(history, ENTRY, at, true)
+    if not at then
+      break
+    end
+    starts[#starts + 1] = at
+    at = at + #ENTRY
+  end
+  local keep = starts[#starts - HISTORY_LIMIT + 2] -- the oldest entry kept, if any goes
+  if keep then
+    history = '[' .. string.sub(history, keep)
   end
   return string.sub(history, 1, -2) .. ',' .. e .. ']'
 end
@@ -406,29 +425,34 @@ local function rewake(bases)
   end
 end
 
--- Delete task `id` (in `state`) and every index entry of it.
-local function forget(b, id, state)
+-- Delete task `id` (in `state`) and every index entry of it. With `writes` (see gather), the
+-- index writes are gathered there for the caller to flush: many tasks in a few calls.
+local function forget(b, id, state, writes)
+  local w = writes or {}
   local tk = b .. 't:' .. id
   local f = try({}, tk, 'HMGET', 'seq', 'token') or {}
   if state == 'queued' then
-    redis.call('ZREM', b .. 'ready', ready_member(f[1], id))
+    gather(w, 'ZREM', b .. 'ready', ready_member(f[1], id))
   else
-    redis.call('ZREM', b .. INDEX[state], id)
+    gather(w, 'ZREM', b .. INDEX[state], id)
   end
   if state == 'scheduled' then
-    redis.call('ZREM', b .. 'due', id)
+    gather(w, 'ZREM', b .. 'due', id)
   elseif state == 'running' and f[2] then
-    redis.call('HDEL', b .. 'tokens', f[2])
+    gather(w, 'HDEL', b .. 'tokens', f[2])
   elseif state == 'done' then
-    redis.call('ZREM', b .. 'expiry', id)
+    gather(w, 'ZREM', b .. 'expiry', id)
   end
   redis.call('DEL', tk)
-  redis.call('HDEL', IDS, id)
+  gather(w, 'HDEL', IDS, id)
+  if not writes then
+    flush(w)
+  end
 end
 
--- The ids of every task of the queue at `b` in `state`.
-local function ids_in(b, state)
-  local ids = redis.call('ZRANGE', b .. INDEX[state], 0, -1)
+-- The ids of the first `n` tasks of the queue at `b` in `state`.
+local function ids_in(b, state, n)
+  local ids = redis.call('ZRANGE', b .. INDEX[state], 0, n - 1)
   if state == 'queued' then
     for i, member in ipairs(ids) do
       ids[i] = string.sub(member, SEQ_DIGITS + 1)
@@ -437,23 +461,48 @@ local function ids_in(b, state)
   return ids
 end
 
--- Call fn(b, id) for each task in `state`: the ids in ARGV[first..] if any, else every one.
--- Returns how many it called fn for (an id given twice counts once: fn moves it away).
-local function each_in(state, first, fn)
+-- Call fn(b, id) for each task in `state`: the ids in ARGV[first..] if any (each once), else up
+-- to `limit` of them (one batch of a maintenance step: fn must take the task out of `state`, or
+-- gather writes that do). Returns how many it called fn for.
+local function each_in(state, first, limit, fn)
   local n = 0
   if #ARGV < first then
     for _, b in ipairs(all_bases()) do
-      for _, id in ipairs(ids_in(b, state)) do
+      if n >= limit then
+        break
+      end
+      for _, id in ipairs(ids_in(b, state, limit - n)) do
         fn(b, id)
         n = n + 1
       end
     end
     return n
   end
+  local seen = {}
   for i = first, #ARGV do
-    local queue = redis.call('HGET', IDS, ARGV[i])
+    local queue = not seen[ARGV[i]] and redis.call('HGET', IDS, ARGV[i])
+    seen[ARGV[i]] = true
     if queue and redis.call('HGET', base_of(queue) .. 't:' .. ARGV[i], 'state') == state then
       fn(base_of(queue), ARGV[i])
+      n = n + 1
+    end
+  end
+  return n
+end
+
+-- Call fn(b, id) for up to `limit` members of the zset `suffix` of every queue whose score is
+-- at most `max` (a ZRANGEBYSCORE bound): one batch of a maintenance step (promote, rescue,
+-- expire_results); fn must take the member out of the zset, or gather writes that do. A zset
+-- of the wrong type skips its queue (noted in `problems`). Returns how many members it took.
+local function batch_of(suffix, max, limit, problems, fn)
+  local n = 0
+  for _, b in ipairs(all_bases()) do
+    if n >= limit then
+      break
+    end
+    local ids = try(problems, b .. suffix, 'ZRANGEBYSCORE', '-inf', max, 'LIMIT', 0, limit - n)
+    for _, id in ipairs(ids or {}) do
+      fn(b, id)
       n = n + 1
     end
   end

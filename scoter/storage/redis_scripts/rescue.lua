@@ -1,10 +1,11 @@
--- rescue: requeue every running task whose lease expired before now, by the crash rule (crash
--- in lib.lua): an attempt run alone counts a crash (dead with reason `crashed` once its crashes
--- reach max_crashes); any other counts none and its task is queued as a suspect.
+-- rescue: requeue up to `limit` running tasks whose lease expired before now (one batch of
+-- Storage.rescue), by the crash rule (crash in lib.lua): an attempt run alone counts a crash
+-- (dead with reason `crashed` once its crashes reach max_crashes); any other counts none and
+-- its task is queued as a suspect.
 -- KEYS: P:queues; for each queue in it, P:{q}: leases, tokens, ready and wake or dead, and
 --       t:<id>.
 -- ARGV: prefix, now as µs from the server's clock, detail of a charged crash, detail of one
---       not charged
+--       not charged, limit
 -- A lease that cannot be traced to its task's token (the token field missing or changed, the
 -- task key gone or of the wrong type) is taken out of leases and tokens; its task, if it has a
 -- hash left to mark, is quarantined. A leases or tokens key of the wrong type skips its queue.
@@ -19,7 +20,7 @@ local out = {problems}
 local function untrace(b, id, token)
   local tk = b .. 't:' .. id
   redis.call('ZREM', b .. 'leases', id)
-  local held = redis.call('HGETALL', b .. 'tokens')
+  local held = try(problems, b .. 'tokens', 'HGETALL') or {}
   for i = 1, #held, 2 do
     if held[i + 1] == id then
       redis.call('HDEL', b .. 'tokens', held[i])
@@ -33,17 +34,12 @@ local function untrace(b, id, token)
   quarantine(b, id, redis.call('HGET', tk, 'seq'), why, now, problems)
 end
 
-for _, b in ipairs(all_bases()) do
-  local expired = try(problems, b .. 'leases', 'ZRANGEBYSCORE', '-inf', '(' .. int(now))
-  if expired and try(problems, b .. 'tokens', 'HLEN') then
-    for _, id in ipairs(expired) do
-      local token = try({}, b .. 't:' .. id, 'HGET', 'token')
-      if token and redis.call('HGET', b .. 'tokens', token) == id then
-        crash(b, token, ARGV[3], ARGV[4], now, out, problems)
-      else
-        untrace(b, id, token)
-      end
-    end
+batch_of('leases', '(' .. int(now), tonumber(ARGV[5]), problems, function(b, id)
+  local token = try({}, b .. 't:' .. id, 'HGET', 'token')
+  if token and try({}, b .. 'tokens', 'HGET', token) == id then
+    crash(b, token, ARGV[3], ARGV[4], now, out, problems)
+  else
+    untrace(b, id, token)
   end
-end
+end)
 return out
