@@ -72,7 +72,8 @@ CREATE TABLE IF NOT EXISTS scoter_periodic (
 -- A task's history keeps its latest 20 attempts (base.HISTORY_LIMIT): every statement that
 -- appends one (json_insert) leaves the rest to this trigger, which runs only past the limit.
 CREATE TRIGGER IF NOT EXISTS scoter_history_limit AFTER UPDATE OF history ON scoter_tasks
-WHEN json_array_length(NEW.history) > 20
+WHEN CASE WHEN json_valid(NEW.history) AND json_type(NEW.history) = 'array'
+          THEN json_array_length(NEW.history) > 20 ELSE 0 END
 BEGIN
     UPDATE scoter_tasks SET history = (
         SELECT json_group_array(json(value)) FROM (
