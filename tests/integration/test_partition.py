@@ -41,7 +41,11 @@ def cut_env(
         drop_postgres_schema(url)
 
 
-@pytest.mark.parametrize("executor", ["thread", "process", "asyncio"])
+@pytest.mark.parametrize(
+    ("cut_env", "executor"),
+    [("redis", "thread"), ("redis", "process"), ("postgres", "asyncio"), ("postgres", "process")],
+    indirect=["cut_env"],
+)  # every executor and both servers, in fewer rounds than all pairs
 def test_a_cut_off_consumer_stops_its_task_before_another_may_start_it(
     cut_env: tuple[Env, PartitionProxy], executor: str
 ) -> None:
@@ -74,7 +78,9 @@ def test_a_cut_off_consumer_stops_its_task_before_another_may_start_it(
     assert info is not None and info.state == State.DONE
 
 
-@pytest.mark.parametrize("executor", ["thread", "process"])
+@pytest.mark.parametrize(
+    ("cut_env", "executor"), [("redis", "process"), ("postgres", "thread")], indirect=["cut_env"]
+)
 def test_a_stop_during_a_partition_ends_within_the_drain_deadline(
     cut_env: tuple[Env, PartitionProxy], executor: str
 ) -> None:
