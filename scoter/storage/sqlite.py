@@ -242,13 +242,7 @@ class SQLiteStorage(Storage):
         return isinstance(exc, self.transient_errors)  # a failed transaction rolled back
 
     def enqueue(self, tasks: Sequence[NewTask], *, restart_finished: bool = True) -> int:
-        now = time.time()
-        rows = [
-            {"id": t.id, "name": t.name, "queue": t.queue, "payload": t.payload,
-             "priority": t.priority, "eta": t.eta, "max_crashes": t.max_crashes, "now": now,
-             "restart": restart_finished}
-            for t in tasks
-        ]  # fmt: skip
+        rows = _enqueue_rows(tasks, time.time(), restart_finished)
         with self._transaction() as db:
             before = db.total_changes
             db.executemany(SQL["enqueue"], rows)
@@ -259,12 +253,7 @@ class SQLiteStorage(Storage):
     ) -> bool:
         now = time.time()
         params = {"schedule": schedule, "slot": slot, "last": last, "now": now}
-        rows = [
-            {"id": t.id, "name": t.name, "queue": t.queue, "payload": t.payload,
-             "priority": t.priority, "eta": t.eta, "max_crashes": t.max_crashes, "now": now,
-             "restart": False}
-            for t in tasks
-        ]  # fmt: skip
+        rows = _enqueue_rows(tasks, now, restart=False)
         with self._transaction() as db:
             query = "slot_insert" if last is None else "slot_advance"
             if db.execute(SQL[query], params).rowcount != 1:
@@ -663,6 +652,16 @@ class _Transaction:
             self.db.execute("ROLLBACK" if exc_type else "COMMIT")
         finally:
             self.lock.release()
+
+
+def _enqueue_rows(tasks: Sequence[NewTask], now: float, restart: bool) -> list[dict[str, Any]]:
+    """The parameters of the `enqueue` statement, one dict per task."""
+    return [
+        {"id": t.id, "name": t.name, "queue": t.queue, "payload": t.payload,
+         "priority": t.priority, "eta": t.eta, "max_crashes": t.max_crashes, "now": now,
+         "restart": restart}
+        for t in tasks
+    ]  # fmt: skip
 
 
 def _taken(rows: list[Any]) -> tuple[int, Any]:
