@@ -11,9 +11,9 @@ commit.
 Forks (DESIGN G10): a process uses only connections it opened itself. Each call checks the
 process id (a cheap system call, ~0.1 µs); the first call in a fork's child gives every storage
 of the process new connections and closes the inherited ones without letting SQLite checkpoint
-(`_close_inherited` says why both are needed). `os.fork` waits for the calls in progress, so
-that none is half done in the child, and the child settles at once; the check per call covers
-forks that skip Python's fork hooks.
+(`_sqlite_process` says why both are needed). `os.fork` waits for the calls in progress, so that
+none is half done in the child, and the child settles at once; the check per call covers forks
+that skip Python's fork hooks.
 """
 
 from __future__ import annotations
@@ -23,26 +23,32 @@ import json
 import logging
 import os
 import sqlite3
-import struct
-import sys
 import threading
 import time
-import weakref
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
-from types import NoneType
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from scoter.states import CORRUPT, State
 from scoter.storage._inotify import FileWatch
 from scoter.storage._records import (
     AFTER_CORRUPT,
-    COUNTER_MAX,
     Fields,
     corrupt_error,
     printable,
 )
 from scoter.storage._sql import load_queries
+from scoter.storage._sqlite_process import FORK_LOCK, STORAGES, Here, Transaction, settle_fork
+from scoter.storage._sqlite_rows import (
+    as_is,
+    enqueue_rows,
+    last_line,
+    lease_problems,
+    rescued,
+    statements,
+    taken,
+    task_info,
+    text_as_stored,
+)
 from scoter.storage.base import EXPIRED, SPARED, Ack, Lease, NewTask, Rescued, Storage, TaskInfo
 
 log = logging.getLogger("scoter.storage")
@@ -61,20 +67,6 @@ commits of other connections (a cheap PRAGMA, no table read). The wake-ups thems
 idle consumer's CPU: ~0.6 % of a core at this step; half a step is the idle latency it adds."""
 RECHECK_S = 0.005
 """How soon `wait` looks again after a write that showed no commit yet (or an earlier write)."""
-SHARED_FIRST = 0x40000000 + 2
-SHARED_SIZE = 510
-"""The bytes of a database file that SQLite read-locks for SHARED and write-locks for EXCLUSIVE
-(os_unix.c: after the pending and reserved bytes at 1 GiB)."""
-LEASE_COLUMNS = (
-    "lease_token", "id", "name", "queue", "payload", "attempts", "errors", "interruptions",
-    "crashes", "checkpoint", "suspect", "priority", "seq", "max_crashes",
-)  # fmt: skip
-"""What a claim returns of each row."""
-LEASE_TYPES = frozenset(
-    (str, str, str, str, bytes, int, int, int, int, checkpoint, int, int, int, int)
-    for checkpoint in (bytes, NoneType)
-)
-"""The types of a claimed row that needs no closer look (see `_lease`)."""
 UNDECODABLE = "Could not decode to UTF-8"
 """How sqlite3's OperationalError starts when a stored text is not UTF-8: the value's fault,
 not an outage."""
@@ -98,21 +90,6 @@ def _render(queries: dict[str, str]) -> dict[str, str]:
 SQL = _render(load_queries("sqlite.sql"))
 
 
-class _Here:
-    """What one process holds of a storage: a fork's child makes its own (DESIGN G10)."""
-
-    __slots__ = ("connections", "local", "lock", "pid", "watches")
-
-    def __init__(self) -> None:
-        self.pid = os.getpid()
-        self.local = threading.local()
-        self.lock = threading.RLock()
-        """Held by every call while it uses a connection: threads take turns (see `_write`),
-        and os.fork waits for the call in progress."""
-        self.connections: list[sqlite3.Connection] = []
-        self.watches: list[FileWatch] = []
-
-
 class SQLiteStorage(Storage):
     """Storage in one SQLite file. Safe for many threads and processes at once."""
 
@@ -126,24 +103,24 @@ class SQLiteStorage(Storage):
         self.url = f"sqlite:///{path}"
         self._synchronous = synchronous
         self._timeout = timeout
-        self._here = _Here()
-        with _FORK_LOCK:
-            _settle_fork()  # a storage opened in a fork's child: the inherited ones go first
-            _STORAGES.add(self)
+        self._here = Here()
+        with FORK_LOCK:
+            settle_fork()  # a storage opened in a fork's child: the inherited ones go first
+            STORAGES.add(self)
         self._create_schema()
 
     # -- connections -----------------------------------------------------------------------
 
-    def _process(self) -> _Here:
+    def _process(self) -> Here:
         """This process's connections, locks and watches."""
         here = self._here
         if here.pid != os.getpid():
-            with _FORK_LOCK:
-                _settle_fork()
+            with FORK_LOCK:
+                settle_fork()
             here = self._here
         return here
 
-    def _connection(self, here: _Here) -> sqlite3.Connection:
+    def _connection(self, here: Here) -> sqlite3.Connection:
         """This thread's connection."""
         db: sqlite3.Connection | None = getattr(here.local, "db", None)
         if db is None:
@@ -158,7 +135,7 @@ class SQLiteStorage(Storage):
     def _watches(self) -> list[FileWatch]:
         return self._process().watches
 
-    def _connect(self, here: _Here) -> sqlite3.Connection:
+    def _connect(self, here: Here) -> sqlite3.Connection:
         with here.lock:
             db = sqlite3.connect(
                 self._file, timeout=self._timeout, isolation_level=None, check_same_thread=False
@@ -172,9 +149,9 @@ class SQLiteStorage(Storage):
             db.execute(f"PRAGMA synchronous={self._synchronous.upper()}")
         return db
 
-    def _transaction(self) -> _Transaction:
+    def _transaction(self) -> Transaction:
         here = self._process()
-        return _Transaction(self._connection(here), here.lock)
+        return Transaction(self._connection(here), here.lock)
 
     def _write(
         self, query: str, params: dict[str, Any], *, lenient: bool = False
@@ -189,7 +166,7 @@ class SQLiteStorage(Storage):
         here = self._process()
         with here.lock:
             db = self._connection(here)
-            with _text_as_stored(db) if lenient else _as_is():
+            with text_as_stored(db) if lenient else as_is():
                 cursor = db.execute(SQL[query], params)
                 return cursor.fetchall(), cursor.rowcount
 
@@ -205,7 +182,7 @@ class SQLiteStorage(Storage):
             except sqlite3.OperationalError as exc:
                 if not str(exc).startswith(UNDECODABLE):
                     raise
-            with _text_as_stored(db):
+            with text_as_stored(db):
                 cursor = db.execute(SQL[query], params)
                 return cursor, cursor.fetchall()
 
@@ -232,7 +209,7 @@ class SQLiteStorage(Storage):
             else:
                 scripts = [SQL[f"upgrade_to_{v}"] for v in range(version + 1, SCHEMA_VERSION + 1)]
             for script in scripts:
-                for statement in _statements(script):
+                for statement in statements(script):
                     db.execute(statement)
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
@@ -242,7 +219,7 @@ class SQLiteStorage(Storage):
         return isinstance(exc, self.transient_errors)  # a failed transaction rolled back
 
     def enqueue(self, tasks: Sequence[NewTask], *, restart_finished: bool = True) -> int:
-        rows = _enqueue_rows(tasks, time.time(), restart_finished)
+        rows = enqueue_rows(tasks, time.time(), restart_finished)
         with self._transaction() as db:
             before = db.total_changes
             db.executemany(SQL["enqueue"], rows)
@@ -253,7 +230,7 @@ class SQLiteStorage(Storage):
     ) -> bool:
         now = time.time()
         params = {"schedule": schedule, "slot": slot, "last": last, "now": now}
-        rows = _enqueue_rows(tasks, now, restart=False)
+        rows = enqueue_rows(tasks, now, restart=False)
         with self._transaction() as db:
             query = "slot_insert" if last is None else "slot_advance"
             if db.execute(SQL[query], params).rowcount != 1:
@@ -291,7 +268,7 @@ class SQLiteStorage(Storage):
 
     def _fit(self, row: tuple[Any, ...]) -> bool:
         """Whether a claimed row can run: else it is quarantined, dead `corrupt` (G11)."""
-        problems = _lease_problems(row)
+        problems = lease_problems(row)
         if not problems:
             return True
         error = corrupt_error(problems)
@@ -338,13 +315,13 @@ class SQLiteStorage(Storage):
             return acked, self.claim(queues, n, lease_s, consumer_id)
 
     def retry(self, token: str, eta: float, error: str) -> bool:
-        return self._fenced("retry", token=token, eta=eta, error=error, detail=_last_line(error))
+        return self._fenced("retry", token=token, eta=eta, error=error, detail=last_line(error))
 
     def release(self, token: str, reason: str, delay: float = 0.0) -> bool:
         return self._fenced("release", token=token, reason=reason, delay=max(delay, 0.0))
 
     def dead(self, token: str, reason: str, error: str | None) -> bool:
-        detail = _last_line(error)
+        detail = last_line(error)
         return self._fenced("dead", token=token, reason=reason, error=error, detail=detail)
 
     def checkpoint(self, token: str, state: bytes) -> bool:
@@ -359,12 +336,12 @@ class SQLiteStorage(Storage):
 
     def _rescue(self, now: float, limit: int) -> list[Rescued]:
         params = {"token": None, "now": now, "detail": EXPIRED, "spared": SPARED, "limit": limit}
-        return [_rescued(row) for row in self._write("crash", params, lenient=True)[0]]
+        return [rescued(row) for row in self._write("crash", params, lenient=True)[0]]
 
     def crash(self, token: str, detail: str) -> Rescued | None:
         params = {"token": token, "now": time.time(), "detail": detail, "spared": None, "limit": 0}
         rows, _ = self._write("crash", params, lenient=True)
-        return _rescued(rows[0]) if rows else None
+        return rescued(rows[0]) if rows else None
 
     def _quarantine(self, query: str, field: str) -> None:
         """Quarantine the tasks whose `field` (a time) no maintenance step could read."""
@@ -424,7 +401,7 @@ class SQLiteStorage(Storage):
 
     def get(self, task_id: str) -> TaskInfo | None:
         cursor, rows = self._read("get", {"id": task_id})
-        return _info(cursor, rows[0]) if rows else None
+        return task_info(cursor, rows[0]) if rows else None
 
     def counts(self) -> dict[tuple[str, State], int]:
         found: dict[tuple[str, State], int] = {}
@@ -439,7 +416,7 @@ class SQLiteStorage(Storage):
     ) -> list[TaskInfo]:
         params = {"state": state.value, "queue": queue, "limit": limit}
         cursor, rows = self._read("list", params)
-        return [_info(cursor, row) for row in rows]
+        return [task_info(cursor, row) for row in rows]
 
     def requeue_dead(self, ids: Sequence[str] | None = None) -> int:
         now = time.time()
@@ -477,7 +454,7 @@ class SQLiteStorage(Storage):
         """`query` in batches that walk the table in seq order (each returns its rows' seqs)."""
 
         def batch(after: int, limit: int) -> tuple[int, Any]:
-            return _taken(self._write(query, {**params, "after": after, "limit": limit})[0])
+            return taken(self._write(query, {**params, "after": after, "limit": limit})[0])
 
         return self.in_ordered_batches(batch, 0)
 
@@ -521,230 +498,3 @@ class SQLiteStorage(Storage):
             db.execute("VACUUM")
             db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return before, os.path.getsize(self._file)
-
-
-_STORAGES: weakref.WeakSet[SQLiteStorage] = weakref.WeakSet()
-"""The process's storages, for os.fork's hooks and a fork's child."""
-_FORK_LOCK = threading.Lock()
-_HELD: list[threading.RLock] = []
-"""The storages' locks that os.fork holds while it forks."""
-_INHERITED: list[sqlite3.Connection] = []
-"""Connections a fork inherited in the middle of a call (a fork that skipped os.fork's hooks):
-never closed nor collected, since closing one could wait forever for a mutex held by a thread
-that the child does not have."""
-
-
-def _settle_fork() -> None:
-    """Give every storage whose state a fork inherited a state of this process, and close the
-    inherited connections (`_close_inherited`). Call with _FORK_LOCK held."""
-    pid = os.getpid()
-    idle: dict[str, list[sqlite3.Connection]] = {}
-    for storage in list(_STORAGES):
-        old = storage._here
-        if old.pid == pid:
-            continue
-        storage._here = _Here()
-        for watch in old.watches:
-            watch.close()  # an inotify descriptor: the parent's own stays open
-        if old.lock.acquire(blocking=False):  # no call was using the connections at the fork
-            idle.setdefault(storage._file, []).extend(old.connections)
-        else:
-            _INHERITED.extend(old.connections)
-    for file, connections in idle.items():
-        _close_inherited(file, connections)
-
-
-def _close_inherited(file: str, connections: list[sqlite3.Connection]) -> None:
-    """Close connections that a fork inherited, and keep SQLite from checkpointing as it does.
-
-    While one is open, this process's SQLite counts the parent's locks on the file as its own
-    (it counts them per process; the POSIX locks themselves stayed with the parent), so a
-    connection opened here would take none, and another process could checkpoint and delete
-    the WAL it goes on committing to: children that only dropped them still lost tasks.
-    But a process's last close of a database checkpoints and deletes the WAL if it gets the
-    EXCLUSIVE lock, and these connections may see a WAL index from before the fork, so a
-    deleted WAL could hold another process's commits. An OFD read lock on the same bytes, which
-    conflicts even with this process's own POSIX locks, keeps the close from getting it
-    (Linux); Python 3.12+ turns the checkpoint off as well. Elsewhere the close checkpoints as
-    any last close does.
-    """
-    guard = _hold_shared(file)
-    try:
-        for db in connections:
-            if sys.version_info >= (3, 12):
-                db.setconfig(sqlite3.SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, True)
-            db.close()
-    finally:
-        if guard is not None:
-            os.close(guard)
-
-
-def _hold_shared(file: str) -> int | None:
-    """A descriptor of `file` with an OFD read lock on its SHARED bytes, or None (no OFD locks
-    on this system, or no file: SQLite checkpoints no deleted database)."""
-    import fcntl  # POSIX, as fork is
-
-    command = getattr(fcntl, "F_OFD_SETLKW", None)
-    if command is None:
-        return None
-    try:
-        fd = os.open(file, os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        lock = struct.pack("hhqqi", fcntl.F_RDLCK, os.SEEK_SET, SHARED_FIRST, SHARED_SIZE, 0)
-        fcntl.fcntl(fd, command, lock)
-    except OSError:
-        os.close(fd)
-        return None
-    return fd
-
-
-def _before_fork() -> None:
-    """os.fork waits for the storage calls in progress and lets none start until it is done: a
-    connection in the middle of a call could be neither used nor closed in the child."""
-    _FORK_LOCK.acquire()
-    pid = os.getpid()
-    for storage in list(_STORAGES):
-        here = storage._here
-        if here.pid == pid:  # the locks of an inherited state may be held for good
-            here.lock.acquire()
-            _HELD.append(here.lock)
-
-
-def _after_fork(child: bool) -> None:
-    while _HELD:
-        _HELD.pop().release()
-    try:
-        if child:  # at once: a child that never calls a storage could close it unguarded at exit
-            _settle_fork()
-    finally:
-        _FORK_LOCK.release()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(
-        before=_before_fork,
-        after_in_parent=functools.partial(_after_fork, False),
-        after_in_child=functools.partial(_after_fork, True),
-    )
-
-
-class _Transaction:
-    """`with` block running in BEGIN IMMEDIATE … COMMIT (ROLLBACK on error), holding the
-    process's write lock throughout."""
-
-    def __init__(self, db: sqlite3.Connection, lock: threading.RLock) -> None:
-        self.db = db
-        self.lock = lock
-
-    def __enter__(self) -> sqlite3.Connection:
-        self.lock.acquire()
-        try:
-            self.db.execute("BEGIN IMMEDIATE")
-        except BaseException:
-            self.lock.release()
-            raise
-        return self.db
-
-    def __exit__(self, exc_type: object, *_: object) -> None:
-        try:
-            self.db.execute("ROLLBACK" if exc_type else "COMMIT")
-        finally:
-            self.lock.release()
-
-
-def _enqueue_rows(tasks: Sequence[NewTask], now: float, restart: bool) -> list[dict[str, Any]]:
-    """The parameters of the `enqueue` statement, one dict per task."""
-    return [
-        {"id": t.id, "name": t.name, "queue": t.queue, "payload": t.payload,
-         "priority": t.priority, "eta": t.eta, "max_crashes": t.max_crashes, "now": now,
-         "restart": restart}
-        for t in tasks
-    ]  # fmt: skip
-
-
-def _taken(rows: list[Any]) -> tuple[int, Any]:
-    """How many rows a batch returned, and the last of their keys (the first column)."""
-    return len(rows), max((row[0] for row in rows), default=None)
-
-
-def _rescued(row: tuple[Any, ...]) -> Rescued:
-    fields = Fields({"id": row[0], "name": row[1], "crashes": row[3]})
-    crashes = fields.integer("crashes")
-    return Rescued(fields.text("id"), fields.text("name"), State(row[2]), crashes, bool(row[4]))
-
-
-@contextmanager
-def _text_as_stored(db: sqlite3.Connection) -> Iterator[None]:
-    """Read text that is not UTF-8 with surrogate escapes (`Fields` tells it apart)."""
-    db.text_factory = _escaped
-    try:
-        yield
-    finally:
-        db.text_factory = str
-
-
-@contextmanager
-def _as_is() -> Iterator[None]:
-    yield
-
-
-def _escaped(raw: bytes) -> str:
-    return raw.decode("utf-8", "surrogateescape")
-
-
-def _lease_problems(row: tuple[Any, ...]) -> list[str]:
-    """What makes a claimed row unfit to run (see LEASE_COLUMNS): none for most, at the cost
-    of a look at its types and counters."""
-    r = row
-    if (
-        tuple(map(type, r)) in LEASE_TYPES
-        and r[1].isascii() and r[2].isascii() and r[3].isascii()
-        and 0 < r[5] <= COUNTER_MAX and 0 <= r[6] <= COUNTER_MAX
-        and 0 <= r[7] <= COUNTER_MAX and 0 <= r[8] <= COUNTER_MAX
-    ):  # fmt: skip
-        return []
-    fields = Fields(dict(zip(LEASE_COLUMNS, row, strict=True)))
-    for name in ("id", "name", "queue"):
-        fields.text(name)
-    fields.blob("payload")
-    fields.integer("attempts", 1, COUNTER_MAX)
-    for name in ("errors", "interruptions", "crashes"):
-        fields.counter(name)
-    fields.optional_blob("checkpoint")
-    for name in ("suspect", "priority", "max_crashes"):
-        fields.integer(name)
-    return fields.problems
-
-
-def _statements(script: str) -> list[str]:
-    """The statements of a schema script, each ending with ';' at the end of a line."""
-    return [s for s in script.split(";\n") if s.strip()]
-
-
-def _last_line(text: str | None) -> str | None:
-    if not text:
-        return None
-    lines = text.strip().splitlines()
-    return lines[-1][:200] if lines else None
-
-
-def _info(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> TaskInfo:
-    """The row as inspection reads it, field by field: what cannot be read is marked in
-    `corrupt` (a state this scoter does not know reads as dead, reason `corrupt`)."""
-    f = Fields(dict(zip((d[0] for d in cursor.description), row, strict=True)))
-    state = f.state()
-    unknown_state = bool(f.problems)
-    return TaskInfo(
-        id=f.text("id"), name=f.text("name"), queue=f.text("queue"), state=state,
-        priority=f.integer("priority"), eta=f.time("eta"), attempts=f.integer("attempts"),
-        errors=f.integer("errors"), interruptions=f.integer("interruptions"),
-        crashes=f.integer("crashes"), max_crashes=f.integer("max_crashes"),
-        consumer=f.optional_text("consumer"), lease_expires=f.time("lease_expires"),
-        result=f.optional_blob("result"), error=f.optional_text("error"),
-        reason=CORRUPT if unknown_state else f.optional_text("reason"), payload=f.blob("payload"),
-        created_at=f.time("created_at") or 0.0, updated_at=f.time("updated_at") or 0.0,
-        history=f.history(), progress=f.progress(), suspect=bool(f.integer("suspect")),
-        corrupt=f.corrupt,
-    )  # fmt: skip
