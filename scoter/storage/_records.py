@@ -57,6 +57,15 @@ def is_clean(text: str) -> bool:
     return True
 
 
+def last_line(text: str | None) -> str | None:
+    """The last line of an error's text (its exception, after the traceback), cut to 200
+    characters: an attempt's short detail."""
+    if not text:
+        return None
+    lines = text.strip().splitlines()
+    return lines[-1][:200] if lines else None
+
+
 def corrupt_error(problems: list[str]) -> str:
     """The error of a quarantined task: what was wrong, and what to do."""
     return f"corrupt record: {'; '.join(problems)}; {AFTER_CORRUPT}"

@@ -94,13 +94,6 @@ def statements(script: str) -> list[str]:
     return [s for s in script.split(";\n") if s.strip()]
 
 
-def last_line(text: str | None) -> str | None:
-    if not text:
-        return None
-    lines = text.strip().splitlines()
-    return lines[-1][:200] if lines else None
-
-
 def task_info(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> TaskInfo:
     """The row as inspection reads it, field by field: what cannot be read is marked in
     `corrupt` (a state this scoter does not know reads as dead, reason `corrupt`)."""

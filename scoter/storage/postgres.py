@@ -42,21 +42,32 @@ import time
 import urllib.parse
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.pq import TransactionStatus
-from psycopg.rows import dict_row, tuple_row
+from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from scoter.config import quote_userinfo, redact
 from scoter.exceptions import ConfigurationError
 from scoter.states import CORRUPT, State
-from scoter.storage._records import AFTER_CORRUPT, COUNTER_MAX, Fields, corrupt_error
-from scoter.storage._sql import load_queries
+from scoter.storage._postgres_connect import (
+    KEEPALIVES,
+    check_connection,
+    configure,
+    display_url,
+    pool_conninfo,
+    pool_kwargs,
+)
+from scoter.storage._postgres_schema import (
+    Migration,
+    Schema,
+    SchemaError,
+    fetch,
+)
+from scoter.storage._records import AFTER_CORRUPT, COUNTER_MAX, Fields, corrupt_error, last_line
 from scoter.storage.base import (
     CALL_TIMEOUT_S,
     CONNECT_TIMEOUT_S,
@@ -73,56 +84,22 @@ from scoter.storage.deadlines import Deadlines
 
 log = logging.getLogger("scoter.storage")
 
-SQL = load_queries("postgres.sql")
-FRAGMENTS = ("history", "info_columns")
-"""Queries of postgres.sql that are parts of others, which name them in braces."""
 DEFAULT_SCHEMA = "scoter"
 SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,49}")
-MIGRATION_FILE = re.compile(r"(\d{4})_\w+\.sql")
 POOL_TIMEOUT_S = 5.0
 """How long a call waits for a pooled connection before PoolTimeout (a transient error)."""
 URL_OPTIONS = ("schema", "max_connections", "call_timeout")
-KEEPALIVES = {
-    "keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3,
-}  # fmt: skip
-"""libpq's TCP keepalives, unless the URL sets them: a server gone silent is noticed while a
-connection waits."""
 COUNTERS = ("attempts", "errors", "interruptions", "crashes")
 """A claimed row's counters, in the order the claim returns them."""
 FIRST = "-infinity"
 """Where promote and expire_results start: before every eta and result expiry."""
 
 Connection = psycopg.Connection[Any]
+__all__ = ["Migration", "PostgresStorage", "SchemaError"]
 
 _FORK_LOCK = threading.Lock()
 _INHERITED: list[object] = []
 """Pools and connections a fork inherited: neither used, closed nor collected in the child."""
-
-
-class SchemaError(ConfigurationError):
-    """The database holds a scoter schema of another version than this scoter's."""
-
-
-@dataclass(frozen=True, slots=True)
-class Migration:
-    version: int
-    name: str
-    sql: str
-
-
-def migrations() -> list[Migration]:
-    """The numbered migrations in scoter/storage/migrations/postgres, oldest first."""
-    folder = resources.files("scoter.storage").joinpath("migrations/postgres")
-    found = [
-        Migration(int(match[1]), entry.name, entry.read_text(encoding="utf-8"))
-        for entry in folder.iterdir()
-        if (match := MIGRATION_FILE.fullmatch(entry.name))
-    ]
-    return sorted(found, key=lambda m: m.version)
-
-
-MIGRATIONS = migrations()
-LATEST = MIGRATIONS[-1].version
 
 
 class PostgresStorage(Storage):
@@ -161,7 +138,7 @@ class PostgresStorage(Storage):
         if pool is not None and conninfo:
             raise ValueError("give conninfo or pool, not both")
         self.schema = schema
-        self.url = _display_url(conninfo or _pool_conninfo(pool))
+        self.url = display_url(conninfo or pool_conninfo(pool))
         self._conninfo = conninfo
         self._given_pool = pool
         self._pool = pool
@@ -173,7 +150,8 @@ class PostgresStorage(Storage):
         self._ready = False
         self._ready_lock = threading.Lock()
         self._channel = f"{schema}.tasks"
-        self._sql = _render(schema)
+        self._schema = Schema(schema)
+        self._sql = self._schema.sql
         self._listener: Connection | None = None
         self._listen_lock = threading.Lock()
 
@@ -246,7 +224,7 @@ class PostgresStorage(Storage):
             conninfo, kwargs = self._connect_args()
             given = self._given_pool
             self._pool = ConnectionPool(
-                conninfo, min_size=1, kwargs=kwargs, configure=_configure,
+                conninfo, min_size=1, kwargs=kwargs, configure=configure,
                 max_size=self._max_connections if given is None else given.max_size,
                 timeout=POOL_TIMEOUT_S, name=f"scoter.{self.schema}", open=True,
             )  # fmt: skip
@@ -256,8 +234,8 @@ class PostgresStorage(Storage):
         """conninfo and options of the connections this storage opens (its pool's, unless the
         caller gave one; the LISTEN connection): autocommit, a connect timeout."""
         if self._given_pool is not None:
-            kwargs = {**_pool_kwargs(self._given_pool), "autocommit": True}
-            return _pool_conninfo(self._given_pool), kwargs
+            kwargs = {**pool_kwargs(self._given_pool), "autocommit": True}
+            return pool_conninfo(self._given_pool), kwargs
         given = conninfo_to_dict(self._conninfo)
         timeout_ms = round(self._deadlines.seconds * 1000)
         defaults: dict[str, Any] = {
@@ -275,52 +253,16 @@ class PostgresStorage(Storage):
             pool = self._open_pool()
             if not self._ready:
                 with pool.connection() as conn:
-                    self._check_schema(conn)
+                    self._schema.check(conn, self._migrate)
                 self._ready = True
             return pool
-
-    def _check_schema(self, conn: Connection) -> None:
-        version = self._version(conn)
-        self._refuse_newer(version)
-        if version and version < LATEST and not self._migrate:
-            raise SchemaError(
-                f"the scoter schema {self.schema!r} is at version {version}, this scoter needs "
-                f"{LATEST}: run `scoter migrate APP` (or open the storage with migrate=True)"
-            )
-        if version < LATEST:
-            self._apply(conn)
-
-    def _refuse_newer(self, version: int) -> None:
-        if version > LATEST:
-            raise SchemaError(
-                f"the scoter schema {self.schema!r} is at version {version}, newer than this "
-                f"scoter knows ({LATEST}): upgrade scoter"
-            )
-
-    def _version(self, conn: Connection) -> int:
-        table = f"{self.schema}.migrations"
-        installed = _fetch(conn, self._sql["installed"], {"table": table})[0][0]
-        return int(_fetch(conn, self._sql["version"])[0][0]) if installed else 0
-
-    def _apply(self, conn: Connection) -> list[str]:
-        """Apply the pending migrations in one transaction, one process at a time."""
-        with conn.transaction():
-            conn.execute(self._sql["lock"], {"key": f"scoter.migrate.{self.schema}"})
-            conn.execute(self._sql["bootstrap"])
-            version = int(_fetch(conn, self._sql["version"])[0][0])
-            pending = [m for m in MIGRATIONS if m.version > version]
-            for migration in pending:
-                conn.execute(migration.sql.replace("{schema}", self.schema))
-                params = {"version": migration.version, "name": migration.name}
-                conn.execute(self._sql["record_migration"], params)
-        return [m.name for m in pending]
 
     def migrate(self) -> list[str]:
         """Create the schema, or bring it to this scoter's version; the migrations applied."""
         self._settle_fork()
         with self._ready_lock, self._open_pool().connection() as conn:
-            self._refuse_newer(self._version(conn))
-            applied = self._apply(conn)
+            self._schema.refuse_newer(self._schema.version(conn))
+            applied = self._schema.apply(conn)
             self._ready = True
         return applied
 
@@ -336,7 +278,7 @@ class PostgresStorage(Storage):
 
     def _rows(self, query: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
         with self._connection() as conn:
-            return _fetch(conn, self._sql[query], params)
+            return fetch(conn, self._sql[query], params)
 
     def _one(self, query: str, **params: Any) -> tuple[Any, ...]:
         return self._rows(query, params)[0]
@@ -361,7 +303,7 @@ class PostgresStorage(Storage):
         The tasks, and the wake-up of consumers, exist only once that transaction commits; a
         rollback leaves no trace. Returns how many were stored, as `enqueue`.
         """
-        _check_connection(conn)
+        check_connection(conn)
         self._ready_pool()
         return self._enqueue(conn, tasks)
 
@@ -382,7 +324,7 @@ class PostgresStorage(Storage):
             "aheads": [None if t.eta is None else t.eta - now for t in rows],
             "channel": self._channel, "restart": restart_finished,
         }  # fmt: skip
-        return int(_fetch(conn, self._sql["enqueue"], params)[0][0])
+        return int(fetch(conn, self._sql["enqueue"], params)[0][0])
 
     def enqueue_slot(
         self, schedule: str, last: int | None, slot: int, tasks: Sequence[NewTask]
@@ -473,7 +415,7 @@ class PostgresStorage(Storage):
         False when the token no longer holds its lease: the caller must roll back. The row
         stays locked until the transaction ends, so no other write can slip in between.
         """
-        _check_connection(conn)
+        check_connection(conn)
         if conn.autocommit and conn.info.transaction_status == TransactionStatus.IDLE:
             raise ValueError(
                 "complete_in must run in the transaction of the task's own writes: "
@@ -487,7 +429,7 @@ class PostgresStorage(Storage):
     def retry(self, token: str, eta: float, error: str) -> bool:
         params = {
             "token": token, "ahead": eta - time.time(), "error": error,
-            "detail": _last_line(error), "channel": self._channel,
+            "detail": last_line(error), "channel": self._channel,
         }  # fmt: skip
         return bool(self._rows("retry", params)[0][0] == 1)
 
@@ -496,7 +438,7 @@ class PostgresStorage(Storage):
         return bool(self._rows("release", params)[0][0] == 1)
 
     def dead(self, token: str, reason: str, error: str | None) -> bool:
-        params = {"token": token, "reason": reason, "error": error, "detail": _last_line(error)}
+        params = {"token": token, "reason": reason, "error": error, "detail": last_line(error)}
         return self._rowcount("dead", **params) == 1
 
     def checkpoint(self, token: str, state: bytes) -> bool:
@@ -625,70 +567,8 @@ class PostgresStorage(Storage):
         return self.in_ordered_batches(functools.partial(self._due, "expire_results", now), FIRST)
 
 
-def _render(schema: str) -> dict[str, str]:
-    """The named queries for one schema, with the fragments they name in braces (comments left
-    out), ack_many_and_claim with the claim inside, rescue and crash with the crash rule."""
-    queries = {name: sql.rstrip(";").replace("{schema}", schema) for name, sql in SQL.items()}
-    for fragment in FRAGMENTS:
-        lines = queries.pop(fragment).splitlines()
-        text = "\n".join(line for line in lines if not line.startswith("--"))
-        queries = {name: sql.replace(f"{{{fragment}}}", text) for name, sql in queries.items()}
-    combined = queries["ack_many_and_claim"].replace("{claim}", queries["claim"])
-    queries["ack_many_and_claim"] = combined
-    for name in ("rescue", "crash"):
-        queries[name] = queries[name].replace("{crash_rule}", queries["crash_rule"])
-    return queries
-
-
-def _configure(conn: Connection) -> None:
-    """Plan each prepared query once: left to choose, PostgreSQL plans a claim afresh every
-    time (as long as it takes to run it), its generic plan costed for 10 queues."""
-    conn.execute("SET plan_cache_mode = force_generic_plan")
-
-
-def _fetch(
-    conn: Connection, query: str, params: dict[str, Any] | None = None
-) -> list[tuple[Any, ...]]:
-    with conn.cursor(row_factory=tuple_row) as cursor:
-        return cursor.execute(query, params).fetchall()
-
-
-def _check_connection(conn: object) -> None:
-    if not isinstance(conn, psycopg.Connection):
-        raise TypeError(f"expected a psycopg 3 connection (psycopg.Connection), not {conn!r}")
-
-
-def _pool_conninfo(pool: ConnectionPool[Any] | None) -> str:
-    if pool is None:
-        return ""
-    conninfo = pool.conninfo
-    return conninfo if isinstance(conninfo, str) else str(conninfo())
-
-
-def _pool_kwargs(pool: ConnectionPool[Any]) -> dict[str, Any]:
-    kwargs = pool.kwargs
-    return dict(kwargs() if callable(kwargs) else kwargs or {})
-
-
-def _display_url(conninfo: str) -> str:
-    """A postgresql:// URL naming the server without any password: safe to log."""
-    if "://" in conninfo:
-        return redact(conninfo)
-    params = conninfo_to_dict(conninfo)
-    user = f"{params['user']}@" if params.get("user") else ""
-    port = f":{params['port']}" if params.get("port") else ""
-    return f"postgresql://{user}{params.get('host', '')}{port}/{params.get('dbname', '')}"
-
-
 def _rescued(row: tuple[Any, ...]) -> Rescued:
     return Rescued(row[0], row[1], State(row[2]), row[3], row[4])
-
-
-def _last_line(text: str | None) -> str | None:
-    if not text:
-        return None
-    lines = text.strip().splitlines()
-    return lines[-1][:200] if lines else None
 
 
 def _info(r: dict[str, Any]) -> TaskInfo:

@@ -14,25 +14,23 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import re
 import threading
 import time
 import urllib.parse
 import weakref
 from collections.abc import Callable, Iterable, Sequence
-from importlib import resources
 from typing import Any, Protocol, cast
 
 import redis
 from redis.backoff import ExponentialBackoff
-from redis.commands.core import Script
 from redis.exceptions import ClusterDownError, NoScriptError, ReadOnlyError, TryAgainError
 from redis.retry import Retry
 
 from scoter.config import quote_userinfo, redact
 from scoter.exceptions import ConfigurationError
 from scoter.states import CORRUPT, State
-from scoter.storage._records import Fields, corrupt_error
+from scoter.storage._records import Fields, corrupt_error, last_line
+from scoter.storage._redis_scripts import load_scripts
 from scoter.storage.base import (
     CALL_TIMEOUT_S,
     CONNECT_TIMEOUT_S,
@@ -59,13 +57,6 @@ DEFAULT_PREFIX = "scoter"
 TOKEN_HEX = 32
 """A lease token is this many random hex digits followed by its queue's name."""
 US = 1_000_000
-SCRIPTS = (
-    "enqueue", "claim", "ack", "ack_many_and_claim", "heartbeat", "retry", "release", "dead",
-    "checkpoint", "isolate", "crash", "progress", "rescue", "promote", "requeue_dead", "purge",
-    "expire_results", "get", "counts", "list", "enqueue_slot",
-)  # fmt: skip
-FOLLOWED_BY = {"enqueue_slot": "enqueue"}
-"""Scripts sent with another one's text after their own (see enqueue_slot.lua)."""
 RESCUED_FIELDS = 5
 """Fields per task in a crash's or rescue's reply (see crash in lib.lua)."""
 LEASE_NAMES = (
@@ -82,8 +73,6 @@ BLOCK_MARGIN_S = 0.5
 """`wait` blocks at most this much less than the socket timeout, which would cut it short."""
 BLOCK_MIN_S = 0.001
 """Shorter waits are not worth a blocking call (and BLPOP's 0 would block forever)."""
-_LUA_LOCAL = re.compile(r"^local (?:function )?(\w+)", re.MULTILINE)
-_LUA_COMMENT = re.compile(r"--[^\n]*")
 
 
 class _Connection(Protocol):
@@ -165,7 +154,7 @@ class RedisStorage(Storage):
         self._periodic = f"{prefix}:periodic"
         timeout = options.get("socket_timeout")
         self._block_max = float("inf") if timeout is None else max(timeout - BLOCK_MARGIN_S, 0.0)
-        self._scripts = _load_scripts(client)
+        self._scripts = load_scripts(client)
         self._local = threading.local()
         self._held: weakref.WeakSet[_Held] = weakref.WeakSet()
 
@@ -341,14 +330,14 @@ class RedisStorage(Storage):
         return self._fenced("ack", token, *_result(result, result_ttl))
 
     def retry(self, token: str, eta: float, error: str) -> bool:
-        return self._fenced("retry", token, _us(eta - time.time()), error, _last_line(error))
+        return self._fenced("retry", token, _us(eta - time.time()), error, last_line(error) or "")
 
     def release(self, token: str, reason: str, delay: float = 0.0) -> bool:
         return self._fenced("release", token, reason, _us(max(delay, 0.0)))
 
     def dead(self, token: str, reason: str, error: str | None) -> bool:
         has_error = "" if error is None else "1"
-        return self._fenced("dead", token, reason, has_error, error or "", _last_line(error))
+        return self._fenced("dead", token, reason, has_error, error or "", last_line(error) or "")
 
     def checkpoint(self, token: str, state: bytes) -> bool:
         return self._fenced("checkpoint", token, state)
@@ -511,33 +500,6 @@ def _retry() -> Retry:
     return Retry(ExponentialBackoff(cap=0.1, base=0.01), 3, (redis.ConnectionError,))
 
 
-def _load_scripts(client: redis.Redis) -> dict[str, Script]:
-    """Each script with what it uses of lib.lua in front, registered to run by SHA (reloaded
-    after NOSCRIPT)."""
-    folder = resources.files("scoter.storage").joinpath("redis_scripts")
-    lib = folder.joinpath("lib.lua").read_text(encoding="utf-8").split("\n\n")
-
-    def text(name: str) -> str:
-        own = folder.joinpath(f"{name}.lua").read_text("utf-8")
-        after = FOLLOWED_BY.get(name)
-        return own if after is None else f"{own}\n{text(after)}"
-
-    return {name: client.register_script(_with_lib(lib, text(name))) for name in SCRIPTS}
-
-
-def _with_lib(blocks: list[str], script: str) -> str:
-    """`script` after the blocks of lib.lua that it uses, directly or through a later block (a
-    block uses only those before it, as Lua's locals require)."""
-    used = _LUA_COMMENT.sub("", script)
-    kept: list[str] = []
-    for block in reversed(blocks):
-        names = _LUA_LOCAL.findall(block)
-        if any(re.search(rf"\b{name}\b", used) for name in names):
-            kept.append(block)
-            used += _LUA_COMMENT.sub("", block)
-    return "\n\n".join([*reversed(kept), script])
-
-
 def _describe(options: dict[str, Any], prefix: str) -> str:
     """A URL naming the server a client given without one talks to."""
     where = options.get("path") or f"{options.get('host', 'localhost')}:{options.get('port', 6379)}"
@@ -557,12 +519,6 @@ def _result(result: bytes | None, ttl: float | None) -> tuple[str, bytes, str | 
     """The has-result flag, result and TTL arguments of ack.lua."""
     ttl_us = "" if ttl is None else _us(ttl)
     return ("", b"", ttl_us) if result is None else ("1", result, ttl_us)
-
-
-def _last_line(text: str | None) -> str:
-    """The history detail of an error: its traceback's last line."""
-    lines = text.strip().splitlines() if text else []
-    return lines[-1][:200] if lines else ""
 
 
 def _reported(reply: list[Any]) -> list[Any]:

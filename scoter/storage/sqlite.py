@@ -34,6 +34,7 @@ from scoter.storage._records import (
     AFTER_CORRUPT,
     Fields,
     corrupt_error,
+    last_line,
     printable,
 )
 from scoter.storage._sql import load_queries
@@ -41,7 +42,6 @@ from scoter.storage._sqlite_process import FORK_LOCK, STORAGES, Here, Transactio
 from scoter.storage._sqlite_rows import (
     as_is,
     enqueue_rows,
-    last_line,
     lease_problems,
     rescued,
     statements,

@@ -28,6 +28,7 @@ from scoter.consumer import attempt
 from scoter.consumer.policy import Policy
 from scoter.exceptions import ConfigurationError
 from scoter.serializers import get_serializer
+from scoter.storage import _postgres_schema as pg_schema
 from scoter.storage import postgres
 from scoter.storage.base import Ack, NewTask
 from scoter.storage.postgres import Migration, PostgresStorage, SchemaError
@@ -128,7 +129,7 @@ def _versions(db: psycopg.Connection[Any], url: str) -> list[int]:
 
 def test_first_use_creates_the_schema(pg: PostgresStorage, db: Any, url: str) -> None:
     assert pg.counts() == {}
-    assert _versions(db, url) == [m.version for m in postgres.MIGRATIONS]
+    assert _versions(db, url) == [m.version for m in pg_schema.MIGRATIONS]
 
 
 def test_processes_starting_together_create_the_schema_once(url: str, db: Any) -> None:
@@ -151,14 +152,16 @@ def test_processes_starting_together_create_the_schema_once(url: str, db: Any) -
     for storage in storages:
         storage.close()
     assert errors == []
-    assert _versions(db, url) == [m.version for m in postgres.MIGRATIONS]
+    assert _versions(db, url) == [m.version for m in pg_schema.MIGRATIONS]
 
 
 def _newer_scoter(monkeypatch: pytest.MonkeyPatch) -> str:
     """This scoter with one migration more than the database has: the name of that one."""
-    extra = Migration(postgres.LATEST + 1, "9999_extra.sql", "CREATE TABLE {schema}.extra (x int);")
-    monkeypatch.setattr(postgres, "MIGRATIONS", [*postgres.MIGRATIONS, extra])
-    monkeypatch.setattr(postgres, "LATEST", extra.version)
+    extra = Migration(
+        pg_schema.LATEST + 1, "9999_extra.sql", "CREATE TABLE {schema}.extra (x int);"
+    )
+    monkeypatch.setattr(pg_schema, "MIGRATIONS", [*pg_schema.MIGRATIONS, extra])
+    monkeypatch.setattr(pg_schema, "LATEST", extra.version)
     return extra.name
 
 
@@ -190,7 +193,7 @@ def test_migrate_true_upgrades_on_first_use(url: str, newer_scoter: str, db: Any
     storage = PostgresStorage.from_url(url)
     storage.migrate()  # the schema at the newest version: nothing to refuse
     storage.close()
-    db.execute(f"DELETE FROM {_schema(url)}.migrations WHERE version = %s", (postgres.LATEST,))
+    db.execute(f"DELETE FROM {_schema(url)}.migrations WHERE version = %s", (pg_schema.LATEST,))
     db.execute(f"DROP TABLE {_schema(url)}.extra")
     refusing = PostgresStorage.from_url(url)
     with pytest.raises(SchemaError):
@@ -198,7 +201,7 @@ def test_migrate_true_upgrades_on_first_use(url: str, newer_scoter: str, db: Any
     refusing.close()
     upgrading = PostgresStorage(_server(url), schema=_schema(url), migrate=True)
     assert upgrading.counts() == {}
-    assert _versions(db, url)[-1] == postgres.LATEST
+    assert _versions(db, url)[-1] == pg_schema.LATEST
     upgrading.close()
 
 
@@ -242,7 +245,7 @@ def test_scoter_migrate_upgrades_the_schema(
     assert newer_scoter in result.output
     again = CliRunner().invoke(cli, ["migrate", app])
     assert "up to date" in again.output
-    assert _versions(db, url)[-1] == postgres.LATEST
+    assert _versions(db, url)[-1] == pg_schema.LATEST
 
 
 def test_scoter_migrate_on_sqlite_has_nothing_to_do(

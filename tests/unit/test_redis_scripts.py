@@ -7,7 +7,7 @@ from importlib import resources
 
 import pytest
 
-from scoter.storage.redis import SCRIPTS, _with_lib
+from scoter.storage._redis_scripts import SCRIPTS, _with_lib
 
 FOLDER = resources.files("scoter.storage").joinpath("redis_scripts")
 LIB = FOLDER.joinpath("lib.lua").read_text(encoding="utf-8").split("\n\n")

@@ -18,7 +18,7 @@ import psycopg
 import pytest
 from contract.conftest import drop_postgres_schema, postgres_url
 
-from scoter.storage import postgres
+from scoter.storage import _postgres_schema as pg_schema
 from scoter.storage.base import HISTORY_LIMIT, SPARED, NewTask, Storage
 from scoter.storage.postgres import PostgresStorage, SchemaError
 from scoter.storage.sqlite import SCHEMA_VERSION, SQLiteStorage
@@ -211,8 +211,8 @@ def test_migration_0002_upgrades_a_version_1_schema(
     url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with monkeypatch.context() as old_scoter:  # a scoter that knew only 0001
-        old_scoter.setattr(postgres, "MIGRATIONS", postgres.MIGRATIONS[:1])
-        old_scoter.setattr(postgres, "LATEST", 1)
+        old_scoter.setattr(pg_schema, "MIGRATIONS", pg_schema.MIGRATIONS[:1])
+        old_scoter.setattr(pg_schema, "LATEST", 1)
         old = PostgresStorage.from_url(url)
         assert old.migrate() == ["0001_initial.sql"]
         old.close()
@@ -236,8 +236,8 @@ def test_migration_0003_adds_the_periodic_table_to_a_version_2_schema(
     url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with monkeypatch.context() as old_scoter:  # a scoter that knew 0001 and 0002
-        old_scoter.setattr(postgres, "MIGRATIONS", postgres.MIGRATIONS[:2])
-        old_scoter.setattr(postgres, "LATEST", 2)
+        old_scoter.setattr(pg_schema, "MIGRATIONS", pg_schema.MIGRATIONS[:2])
+        old_scoter.setattr(pg_schema, "LATEST", 2)
         old = PostgresStorage.from_url(url)
         assert old.migrate() == ["0001_initial.sql", "0002_suspects.sql"]
         assert old.enqueue([_task("kept")]) == 1
@@ -257,8 +257,8 @@ def test_migration_0004_cuts_long_histories_at_their_next_attempt(
     url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with monkeypatch.context() as old_scoter:  # a scoter that knew 0001 to 0003
-        old_scoter.setattr(postgres, "MIGRATIONS", postgres.MIGRATIONS[:3])
-        old_scoter.setattr(postgres, "LATEST", 3)
+        old_scoter.setattr(pg_schema, "MIGRATIONS", pg_schema.MIGRATIONS[:3])
+        old_scoter.setattr(pg_schema, "LATEST", 3)
         old = PostgresStorage.from_url(url)
         assert old.migrate() == ["0001_initial.sql", "0002_suspects.sql", "0003_periodic.sql"]
         old.close()

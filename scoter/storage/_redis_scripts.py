@@ -1,0 +1,46 @@
+"""The Lua scripts of the Redis storage: each sent with the blocks of lib.lua it uses."""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+
+import redis
+from redis.commands.core import Script
+
+SCRIPTS = (
+    "enqueue", "claim", "ack", "ack_many_and_claim", "heartbeat", "retry", "release", "dead",
+    "checkpoint", "isolate", "crash", "progress", "rescue", "promote", "requeue_dead", "purge",
+    "expire_results", "get", "counts", "list", "enqueue_slot",
+)  # fmt: skip
+FOLLOWED_BY = {"enqueue_slot": "enqueue"}
+"""Scripts sent with another one's text after their own (see enqueue_slot.lua)."""
+LUA_LOCAL = re.compile(r"^local (?:function )?(\w+)", re.MULTILINE)
+LUA_COMMENT = re.compile(r"--[^\n]*")
+
+
+def load_scripts(client: redis.Redis) -> dict[str, Script]:
+    """Each script with what it uses of lib.lua in front, registered to run by SHA (reloaded
+    after NOSCRIPT)."""
+    folder = resources.files("scoter.storage").joinpath("redis_scripts")
+    lib = folder.joinpath("lib.lua").read_text(encoding="utf-8").split("\n\n")
+
+    def text(name: str) -> str:
+        own = folder.joinpath(f"{name}.lua").read_text("utf-8")
+        after = FOLLOWED_BY.get(name)
+        return own if after is None else f"{own}\n{text(after)}"
+
+    return {name: client.register_script(_with_lib(lib, text(name))) for name in SCRIPTS}
+
+
+def _with_lib(blocks: list[str], script: str) -> str:
+    """`script` after the blocks of lib.lua that it uses, directly or through a later block (a
+    block uses only those before it, as Lua's locals require)."""
+    used = LUA_COMMENT.sub("", script)
+    kept: list[str] = []
+    for block in reversed(blocks):
+        names = LUA_LOCAL.findall(block)
+        if any(re.search(rf"\b{name}\b", used) for name in names):
+            kept.append(block)
+            used += LUA_COMMENT.sub("", block)
+    return "\n\n".join([*reversed(kept), script])
