@@ -11,10 +11,14 @@ from redis.commands.core import Script
 SCRIPTS = (
     "enqueue", "claim", "ack", "ack_many_and_claim", "heartbeat", "retry", "release", "dead",
     "checkpoint", "isolate", "crash", "progress", "rescue", "promote", "requeue_dead", "purge",
-    "expire_results", "get", "counts", "list", "enqueue_slot",
+    "expire_results", "get", "counts", "list", "enqueue_slot", "ack_flows_and_claim",
+    "dead_and_enqueue",
 )  # fmt: skip
 FOLLOWED_BY = {"enqueue_slot": "enqueue"}
 """Scripts sent with another one's text after their own (see enqueue_slot.lua)."""
+CALLING = {"ack_flows_and_claim": ("enqueue",), "dead_and_enqueue": ("dead", "enqueue")}
+"""Scripts sent with other scripts' texts in front, each as a function `<name>_script` that
+returns what that script returns, reading the ARGV the caller leaves it."""
 LUA_LOCAL = re.compile(r"^local (?:function )?(\w+)", re.MULTILINE)
 LUA_COMMENT = re.compile(r"--[^\n]*")
 
@@ -28,7 +32,9 @@ def load_scripts(client: redis.Redis) -> dict[str, Script]:
     def text(name: str) -> str:
         own = folder.joinpath(f"{name}.lua").read_text("utf-8")
         after = FOLLOWED_BY.get(name)
-        return own if after is None else f"{own}\n{text(after)}"
+        own = own if after is None else f"{own}\n{text(after)}"
+        called = [f"local function {c}_script()\n{text(c)}\nend\n" for c in CALLING.get(name, ())]
+        return "\n".join([*called, own])
 
     return {name: client.register_script(_with_lib(lib, text(name))) for name in SCRIPTS}
 

@@ -62,6 +62,14 @@ class NewTask:
     eta: float | None = None
     max_crashes: int = 3
 
+    def __reduce__(self) -> tuple[type[NewTask], tuple[object, ...]]:
+        """Pickled as plain fields (a flow step's outcome carries the next step from a
+        process executor's child to its parent)."""
+        return NewTask, (
+            self.id, self.name, self.queue, self.payload, self.priority, self.eta,
+            self.max_crashes,
+        )  # fmt: skip
+
 
 @dataclass(frozen=True, slots=True)
 class Lease:
@@ -97,6 +105,40 @@ _LEASE_FIELDS = attrgetter(*(f.name for f in fields(Lease)))
 
 
 @dataclass(frozen=True, slots=True)
+class Join:
+    """A chord member's part of its ack: count member `index` of chord `chord` (of `size`
+    members) as finished, keeping `result`; the ack that finishes the last member stores
+    `callback`."""
+
+    chord: str
+    index: int
+    size: int
+    result: bytes
+    """The member's result as the chord keeps it (sealed for the chord and index)."""
+    callback: NewTask
+
+    def __reduce__(self) -> tuple[type[Join], tuple[object, ...]]:
+        return Join, (self.chord, self.index, self.size, self.result, self.callback)
+
+
+@dataclass(frozen=True, slots=True)
+class Flow:
+    """What a pipeline or chord step stores with its ack, in the same atomic step, and only
+    when the ack lands (its token holds the lease): the hand-off to what comes next."""
+
+    follow: tuple[NewTask, ...] = ()
+    """Tasks to store: the next step of a pipeline. Stored as `enqueue` stores them: an id
+    already live is left as it is."""
+    join: Join | None = None
+    """Count this chord member down; the last one stores the chord's callback."""
+    release: str | None = None
+    """A chord whose record (`chord_info`) is deleted: its callback's own ack."""
+
+    def __reduce__(self) -> tuple[type[Flow], tuple[object, ...]]:
+        return Flow, (self.follow, self.join, self.release)
+
+
+@dataclass(frozen=True, slots=True)
 class Ack:
     """One finished attempt to acknowledge: its lease token, result and result TTL."""
 
@@ -104,6 +146,18 @@ class Ack:
     result: bytes | None
     result_ttl: float | None
     """Seconds the result is kept; None keeps it forever."""
+    flow: Flow | None = None
+    """What the ack stores with it when it lands (pipelines and chords); None for most."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChordInfo:
+    """A chord's countdown: its size and the results of the members that finished."""
+
+    id: str
+    size: int
+    results: dict[int, bytes]
+    """Member index -> the member's result, for every member that finished."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,9 +312,32 @@ class Storage(abc.ABC):
         whether or not any landed. A token named twice lands once (the first). Returns one
         bool per ack, in order, and the new leases. The default calls `ack` for each, then
         `claim`.
+
+        An ack with a `flow` (a pipeline or chord step) stores it in the same atomic step,
+        and only when the ack lands: its `follow` tasks as `enqueue` stores them, its `join`
+        counted once per chord and member index (the ack that completes the count stores the
+        chord's callback, so exactly one does), its `release` deleted. A refused ack stores
+        none of it. Backends override this; the default refuses flows.
         """
+        if any(a.flow is not None for a in acks):
+            raise NotImplementedError(f"{type(self).__name__} cannot store flows with acks")
         acked = [self.ack(a.token, a.result, a.result_ttl) for a in acks]
         return acked, self.claim(queues, n, lease_s, consumer_id) if n > 0 else []
+
+    # -- pipelines and chords --------------------------------------------------------------
+
+    @abc.abstractmethod
+    def dead_and_enqueue(
+        self, token: str, reason: str, error: str | None, tasks: Sequence[NewTask]
+    ) -> bool:
+        """`dead`, and store `tasks` (a flow's error handler) in the same atomic step, only
+        when the token holds its lease: a refused write stores nothing. Tasks are stored as
+        `enqueue` stores them."""
+
+    @abc.abstractmethod
+    def chord_info(self, chord_id: str) -> ChordInfo | None:
+        """The countdown of chord `chord_id`: None before its first member finished (and after
+        its callback finished, which releases it)."""
 
     @abc.abstractmethod
     def retry(self, token: str, eta: float, error: str) -> bool:

@@ -18,6 +18,9 @@ from scoter.storage.base import (
     HISTORY_LIMIT,
     SPARED,
     Ack,
+    ChordInfo,
+    Flow,
+    Join,
     Lease,
     NewTask,
     Rescued,
@@ -62,6 +65,7 @@ class MemoryStorage(Storage):
         self._seq = itertools.count()
         self._cond = threading.Condition()
         self._slots: dict[str, int] = {}
+        self._chords: dict[str, ChordInfo] = {}
 
     def enqueue(self, tasks: Sequence[NewTask], *, restart_finished: bool = True) -> int:
         now = time.time()
@@ -156,10 +160,48 @@ class MemoryStorage(Storage):
     def ack_many_and_claim(
         self, acks: Sequence[Ack], queues: Sequence[str], n: int, lease_s: float, consumer_id: str
     ) -> tuple[list[bool], list[Lease]]:
-        """Under one hold of the lock: no other call sees the acks without the claim."""
+        """Under one hold of the lock: no other call sees the acks without the claim, nor an
+        ack without its flow."""
         with self._cond:
-            acked = [self.ack(a.token, a.result, a.result_ttl) for a in acks]
+            acked = [self._ack_with_flow(a) for a in acks]
             return acked, self.claim(queues, n, lease_s, consumer_id)
+
+    def _ack_with_flow(self, a: Ack) -> bool:
+        landed = self.ack(a.token, a.result, a.result_ttl)
+        if landed and a.flow is not None:
+            self._store_flow(a.flow)
+        return landed
+
+    def _store_flow(self, flow: Flow) -> None:
+        tasks = list(flow.follow)
+        if flow.join is not None and self._join(flow.join):
+            tasks.append(flow.join.callback)
+        if flow.release is not None:
+            self._chords.pop(flow.release, None)
+        if tasks:
+            self.enqueue(tasks)
+
+    def _join(self, join: Join) -> bool:
+        """Count the member down; whether it was the last one."""
+        chord = self._chords.setdefault(join.chord, ChordInfo(join.chord, join.size, {}))
+        if join.index in chord.results:
+            return False
+        chord.results[join.index] = join.result
+        return len(chord.results) == chord.size
+
+    def dead_and_enqueue(
+        self, token: str, reason: str, error: str | None, tasks: Sequence[NewTask]
+    ) -> bool:
+        with self._cond:
+            if not self.dead(token, reason, error):
+                return False
+            self.enqueue(tasks)
+            return True
+
+    def chord_info(self, chord_id: str) -> ChordInfo | None:
+        with self._cond:
+            chord = self._chords.get(chord_id)
+            return None if chord is None else ChordInfo(chord.id, chord.size, dict(chord.results))
 
     def retry(self, token: str, eta: float, error: str) -> bool:
         with self._cond:

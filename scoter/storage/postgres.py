@@ -61,6 +61,7 @@ from scoter.storage._postgres_connect import (
     pool_conninfo,
     pool_kwargs,
 )
+from scoter.storage._postgres_flows import PostgresFlows
 from scoter.storage._postgres_schema import (
     Migration,
     Schema,
@@ -102,7 +103,7 @@ _INHERITED: list[object] = []
 """Pools and connections a fork inherited: neither used, closed nor collected in the child."""
 
 
-class PostgresStorage(Storage):
+class PostgresStorage(PostgresFlows, Storage):
     """Storage in one PostgreSQL schema. Safe for many threads, processes and hosts at once."""
 
     transient_errors = (psycopg.OperationalError,)
@@ -356,6 +357,8 @@ class PostgresStorage(Storage):
         """One statement: one round trip and one commit for every ack and the claim."""
         if not queues:
             n = 0
+        if any(a.flow is not None for a in acks):
+            return self._ack_flows_and_claim(acks, queues, n, lease_s, consumer_id)
         if len(acks) == 1 and n <= 0:
             a = acks[0]
             return [self.ack(a.token, a.result, a.result_ttl)], []

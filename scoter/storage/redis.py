@@ -30,6 +30,7 @@ from scoter.config import quote_userinfo, redact
 from scoter.exceptions import ConfigurationError
 from scoter.states import CORRUPT, State
 from scoter.storage._records import Fields, corrupt_error, last_line
+from scoter.storage._redis_flows import RedisFlows
 from scoter.storage._redis_scripts import load_scripts
 from scoter.storage.base import (
     CALL_TIMEOUT_S,
@@ -108,7 +109,7 @@ class _Held:
             self.conn.send_packed_command(self.conn.pack_commands(commands))
 
 
-class RedisStorage(Storage):
+class RedisStorage(RedisFlows, Storage):
     """Storage in Redis (standalone, or a primary with replicas). Safe for many processes."""
 
     transient_errors = (
@@ -290,6 +291,8 @@ class RedisStorage(Storage):
         self, acks: Sequence[Ack], queues: Sequence[str], n: int, lease_s: float, consumer_id: str
     ) -> tuple[list[bool], list[Lease]]:
         """One script: every ack, then the claim, in one round trip."""
+        if any(a.flow is not None for a in acks):
+            return self._ack_flows_and_claim(acks, queues, n, lease_s, consumer_id)
         acked = [False] * len(acks)
         keys: list[str] = []
         args: list[Any] = []

@@ -38,6 +38,7 @@ from scoter.storage._records import (
     printable,
 )
 from scoter.storage._sql import load_queries
+from scoter.storage._sqlite_flows import SQLiteFlows
 from scoter.storage._sqlite_process import FORK_LOCK, STORAGES, Here, Transaction, settle_fork
 from scoter.storage._sqlite_rows import (
     as_is,
@@ -53,9 +54,9 @@ from scoter.storage.base import EXPIRED, SPARED, Ack, Lease, NewTask, Rescued, S
 
 log = logging.getLogger("scoter.storage")
 
-FRAGMENTS = ("history", "entry", "history_limit")
+FRAGMENTS = ("history", "entry", "history_limit", "flows_schema")
 """Queries of sqlite.sql that are parts of others, which name them in braces."""
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 6
 """The file's PRAGMA user_version at this scoter's schema; files made before it have 0."""
 VACUUM_PAGES = 100
 """Free pages one step of `shrink` gives back to the file system (the pages moved to fill
@@ -90,7 +91,7 @@ def _render(queries: dict[str, str]) -> dict[str, str]:
 SQL = _render(load_queries("sqlite.sql"))
 
 
-class SQLiteStorage(Storage):
+class SQLiteStorage(SQLiteFlows, Storage):
     """Storage in one SQLite file. Safe for many threads and processes at once."""
 
     transient_errors = (sqlite3.OperationalError,)  # locked past the timeout, disk I/O
@@ -299,6 +300,8 @@ class SQLiteStorage(Storage):
         the claim. (One statement per ack measured as fast as one UPDATE … FROM for them all.)"""
         if not acks:
             return [], self.claim(queues, n, lease_s, consumer_id)
+        if any(a.flow is not None for a in acks):
+            return self._ack_flows_and_claim(acks, queues, n, lease_s, consumer_id)
         if len(acks) == 1 and n <= 0:
             a = acks[0]
             return [self.ack(a.token, a.result, a.result_ttl)], []

@@ -1,0 +1,17 @@
+-- dead_and_enqueue: dead.lua (whose text runs here as `dead_script`), then, only when the
+-- token held its lease, store tasks as enqueue.lua does (`enqueue_script`): a flow step's
+-- death and its error handler in one step (scoter.flows).
+-- KEYS: P:{q}: of the token's queue; touches what dead.lua and enqueue.lua touch.
+-- ARGV: prefix, token, reason, has error ('1' or ''), error, history detail (as dead.lua), then
+--       7 values per task as enqueue.lua takes them
+-- Returns: 1, or 0 when the token holds no lease (nothing is stored).
+
+if dead_script() == 0 then
+  return 0
+end
+for _ = 2, 6 do
+  table.remove(ARGV, 2)
+end
+table.insert(ARGV, 2, '1')
+enqueue_script()
+return 1
