@@ -16,8 +16,9 @@ from scoter.exceptions import (
     TooLarge,
     UnknownTask,
 )
+from scoter.flows import Chord, Group, Pipeline, chord, group
 from scoter.periodic import crontab, every
-from scoter.result import Result
+from scoter.result import ChordResult, Result, ResultGroup
 from scoter.retry import RetryPolicy
 from scoter.signals import (
     SIGNAL_COMPLETE,
@@ -47,16 +48,22 @@ __all__ = [
     "SIGNAL_LEASE_LOST",
     "SIGNAL_RESCUED",
     "SIGNAL_RETRYING",
+    # pipelines, groups and chords
+    "Chord",
+    "ChordResult",
     # errors
     "ConfigurationError",
     # the app and its tasks
     "Consumer",
     "DecodeError",
     "EnqueueError",
+    "Group",
     "Interrupt",
     "LeaseLost",
     "Message",
+    "Pipeline",
     "Result",
+    "ResultGroup",
     "ResultMissing",
     "ResultTimeout",
     "RetryPolicy",
@@ -70,7 +77,9 @@ __all__ = [
     "TooLarge",
     "UnknownTask",
     "__version__",
+    "chord",
     "crontab",
     "current_context",
     "every",
+    "group",
 ]

@@ -8,11 +8,13 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
+from scoter import flows
 from scoter import signals as sig
 from scoter.config import default_url, redact, storage_from_url
 from scoter.exceptions import ConfigurationError, DecodeError, EnqueueError, TooLarge
+from scoter.flows import Chord, Group, Pipeline
 from scoter.periodic import Periodic, Schedule, slot_id
-from scoter.result import Result
+from scoter.result import ChordResult, Result, ResultGroup
 from scoter.retry import RetryPolicy
 from scoter.serializers import (
     RESULT,
@@ -207,11 +209,28 @@ class Scoter:
 
     # -- enqueueing ------------------------------------------------------------------------
 
+    @overload
+    def enqueue(self, task: Pipeline | Group) -> ResultGroup: ...
+
+    @overload
+    def enqueue(self, task: Chord) -> ChordResult: ...
+
+    @overload
     def enqueue(
         self, task: Task[P, R] | Message | sig.TaskRef, *args: Any, **kwargs: Any
-    ) -> Result[Any]:
+    ) -> Result[Any]: ...
+
+    def enqueue(
+        self,
+        task: Task[P, R] | Message | sig.TaskRef | Pipeline | Group | Chord,
+        *args: Any,
+        **kwargs: Any,
+    ) -> Result[Any] | ResultGroup | ChordResult:
         """Enqueue a task with arguments, a prepared Message (`task.s(...)`), or again the
-        task a signal receiver was given — a no-op while that task is still live."""
+        task a signal receiver was given — a no-op while that task is still live. A pipeline
+        or group gives a ResultGroup, a chord a ChordResult (see scoter.flows)."""
+        if isinstance(task, (Pipeline, Group, Chord)):
+            return flows.enqueue(self, task)
         if isinstance(task, sig.TaskRef):
             task = Message(task.name, task.args, task.kwargs, id=task.id, queue=task.queue or None)
         message = task if isinstance(task, Message) else Message(task.name, args, kwargs)
@@ -221,7 +240,12 @@ class Scoter:
         self, task: Task[P, R] | Message | sig.TaskRef, *args: Any, **kwargs: Any
     ) -> Result[Any]:
         """`enqueue` for coroutines: the storage call runs on a thread, not the event loop."""
-        return await asyncio.to_thread(self.enqueue, task, *args, **kwargs)
+        return await asyncio.to_thread(self._enqueue_one, task, *args, **kwargs)
+
+    def _enqueue_one(
+        self, task: Task[P, R] | Message | sig.TaskRef, *args: Any, **kwargs: Any
+    ) -> Result[Any]:
+        return self.enqueue(task, *args, **kwargs)
 
     def enqueue_message(self, message: Message) -> Result[Any]:
         return self.enqueue_many([message])[0]
@@ -290,14 +314,17 @@ class Scoter:
         enqueue_in(conn, [self._to_new_task(m) for m in messages])
         return [Result(self, m.id) for m in messages]
 
-    def _to_new_task(self, m: Message) -> NewTask:
-        """The NewTask of a message, whose id, task name and queue are checked first."""
+    def _to_new_task(self, m: Message, flow: dict[str, Any] | None = None) -> NewTask:
+        """The NewTask of a message, whose id, task name and queue are checked first; `flow`:
+        what comes after it in a pipeline or chord (see scoter.flows)."""
         check_id(m.id)
         if m.task not in self.tasks:  # a registered name was checked then
             check_name("task", m.task)
         if m.queue is not None:
             check_name("queue", m.queue)
-        return self._new_task(m.id, m.task, m.args, m.kwargs, m.queue, m.priority, m.eta, m.headers)
+        return self._new_task(
+            m.id, m.task, m.args, m.kwargs, m.queue, m.priority, m.eta, m.headers, flow
+        )
 
     def _new_task(
         self,
@@ -309,6 +336,7 @@ class Scoter:
         priority: int | None,
         eta: float | None,
         headers: dict[str, str] | None,
+        flow: dict[str, Any] | None = None,
     ) -> NewTask:
         """The NewTask of one call; what the call leaves out comes from its task's options."""
         task = self.tasks.get(name)
@@ -320,7 +348,7 @@ class Scoter:
             queue = queue or task.queue
             priority = task.priority if priority is None else priority
             max_crashes = task.policy.max_crashes
-        data = self._encode(args, kwargs, headers)
+        data = self._encode(args, kwargs, headers, flow)
         if self.signer is not None:
             decided = Decided(task_id, name, queue, priority, eta, max_crashes)
             data = self.signer.sign_task(decided, data)
@@ -335,13 +363,19 @@ class Scoter:
         return self._encode(message.args, message.kwargs, message.headers)
 
     def _encode(
-        self, args: tuple[Any, ...], kwargs: dict[str, Any], headers: dict[str, str] | None
+        self,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        headers: dict[str, str] | None,
+        flow: dict[str, Any] | None = None,
     ) -> bytes:
-        if not args and not kwargs and not headers:
+        if not args and not kwargs and not headers and flow is None:
             return self._empty_payload()
         body: dict[str, Any] = {"args": list(args), "kwargs": kwargs}
         if headers:
             body["headers"] = headers
+        if flow is not None:
+            body["flow"] = flow
         return self.serializer.dumps(body)
 
     def _empty_payload(self) -> bytes:
@@ -359,19 +393,24 @@ class Scoter:
         """(args, kwargs) of a stored payload; raises DecodeError when it cannot be trusted
         (with signing on: its signature is bad; see `decode_claimed` for a claimed task)."""
         if self.signer is None:
-            return self._arguments(self._strip(payload))
-        return self._arguments(self.signer.verify_task(payload)[1])
+            return self._arguments(self._strip(payload))[:2]
+        return self._arguments(self.signer.verify_task(payload)[1])[:2]
 
-    def decode_claimed(self, lease: Lease) -> tuple[tuple[Any, ...], dict[str, Any], float | None]:
-        """The arguments of a claimed task and the eta its producer signed (None: no eta, or
-        no signing). Raises DecodeError, before decoding anything, when the payload cannot be
-        trusted: with signing on, a bad signature, or signed fields that differ from the
-        record the claim returned (another id, name, queue, priority or max_crashes)."""
+    def decode_claimed(
+        self, lease: Lease
+    ) -> tuple[tuple[Any, ...], dict[str, Any], float | None, Any]:
+        """The arguments of a claimed task, the eta its producer signed (None: no eta, or no
+        signing), and the flow it carries (None for a task outside pipelines and chords).
+        Raises DecodeError, before decoding anything, when the payload cannot be trusted:
+        with signing on, a bad signature, or signed fields that differ from the record the
+        claim returned (another id, name, queue, priority or max_crashes)."""
         if self.signer is None:
-            return *self._arguments(self._strip(lease.payload)), None
+            args, kwargs, flow = self._arguments(self._strip(lease.payload))
+            return args, kwargs, None, flow
         decided, data = self.signer.verify_task(lease.payload)
         _check_claimed(decided, lease)
-        return *self._arguments(data), decided.eta
+        args, kwargs, flow = self._arguments(data)
+        return args, kwargs, decided.eta, flow
 
     def _strip(self, payload: bytes) -> bytes:
         """A payload's arguments, for an app without keys: a signature it cannot check is
@@ -387,14 +426,15 @@ class Scoter:
             )
         return unsigned(payload).partition(b"\n")[2]
 
-    def _arguments(self, data: bytes) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    def _arguments(self, data: bytes) -> tuple[tuple[Any, ...], dict[str, Any], Any]:
+        """args, kwargs and flow (None when there is none) of a payload's data."""
         body = self.serializer.loads(data)
         if not isinstance(body, dict) or not isinstance(body.get("args"), list):
             raise DecodeError("payload is not a scoter message (no args list)")
         kwargs = body.get("kwargs") or {}
         if not isinstance(kwargs, dict):
             raise DecodeError("payload kwargs is not a mapping")
-        return tuple(body["args"]), kwargs
+        return tuple(body["args"]), kwargs, body.get("flow")
 
     def encode_result(self, value: Any, task_id: str) -> bytes:
         """The stored form of task `task_id`'s return value (signed with signing on)."""

@@ -17,6 +17,7 @@ from scoter.storage.outages import through_outages, within
 if TYPE_CHECKING:
     from psycopg import Connection
 
+    from scoter.flows import StepFlow
     from scoter.serializers import Serializer, Signer
     from scoter.signals import TaskRef
     from scoter.storage.base import Lease, Storage
@@ -72,6 +73,8 @@ class TaskContext:
         """The task as signal receivers see it, with its arguments once decoded."""
         self._checkpoint: Any = _UNREAD
         self._phase = PENDING
+        self.flow: StepFlow | None = None
+        """The pipeline or chord this attempt's task is a step of, once decoded."""
 
     # -- who ends the attempt: its worker, or the consumer at the drain deadline -----------
 
@@ -220,6 +223,11 @@ class TaskContext:
         `with conn.transaction():`, so that the exception rolls the writes back. The
         transaction must have committed when the task returns; its return value is not stored.
         """
+        if self.flow is not None:
+            raise ConfigurationError(
+                "complete_in cannot end a pipeline or chord step: its ack stores what comes "
+                "next, so return the value instead"
+            )
         complete_in = getattr(self._storage, "complete_in", None)
         if complete_in is None:
             raise ConfigurationError(

@@ -34,6 +34,10 @@ class TaskFailed(ScoterError):
         detail = f"\n{error}" if error else ""
         super().__init__(f"task {task_id} is dead ({reason}){detail}")
 
+    def __reduce__(self) -> tuple[type[TaskFailed], tuple[str, str, str | None]]:
+        """Pickled with its fields (a flow's error handler gets one as its argument)."""
+        return TaskFailed, (self.task_id, self.reason, self.error)
+
 
 class ResultTimeout(ScoterError):
     """Result.get(timeout=...) gave up before the task finished."""

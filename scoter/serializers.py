@@ -1,9 +1,10 @@
 """Encoding of task arguments, results and checkpoints.
 
 The default is JSON with a small dialect for the types Python code passes around every day:
-datetime, date, time, UUID, Decimal, bytes, tuple, set and frozenset, and dicts whose keys are
-not strings. Each becomes an object with a single `"__scoter__"` tag; a user dict that happens to
-have that key is tagged too, so everything round-trips. Pickle is available but never the
+datetime, date, time, UUID, Decimal, bytes, tuple, set and frozenset, dicts whose keys are
+not strings, and TaskFailed (what a flow's error handler is given). Each becomes an object with
+a single `"__scoter__"` tag; a user dict that happens to have that key is tagged too, so
+everything round-trips. Pickle is available but never the
 default: it executes code on load. A `Signer` adds HMAC-SHA256 signatures with key rotation.
 """
 
@@ -20,7 +21,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple, Protocol
 
-from scoter.exceptions import ConfigurationError, DecodeError
+from scoter.exceptions import ConfigurationError, DecodeError, TaskFailed
 
 TAG = "__scoter__"
 
@@ -44,6 +45,7 @@ _ENCODERS: list[tuple[type, Callable[[Any], dict[str, Any]]]] = [
     (uuid.UUID, lambda v: _tag("uuid", str(v))),
     (decimal.Decimal, lambda v: _tag("decimal", str(v))),
     (bytes, lambda v: _tag("bytes", base64.b64encode(v).decode("ascii"))),
+    (TaskFailed, lambda v: _tag("failed", [v.task_id, v.reason, v.error])),
 ]
 
 _DECODERS: dict[str, Callable[[Any], Any]] = {
@@ -53,6 +55,7 @@ _DECODERS: dict[str, Callable[[Any], Any]] = {
     "uuid": uuid.UUID,
     "decimal": decimal.Decimal,
     "bytes": base64.b64decode,
+    "failed": lambda v: TaskFailed(*v),
 }
 
 

@@ -17,7 +17,8 @@ if TYPE_CHECKING:
     from psycopg import Connection
 
     from scoter.app import Scoter
-    from scoter.result import Result
+    from scoter.flows import Pipeline
+    from scoter.result import Result, ResultGroup
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -73,6 +74,19 @@ class Message:
     """Seconds since the epoch; None runs as soon as possible."""
     headers: dict[str, str] = field(default_factory=dict)
     """Free-form metadata (trace context, tenant, …), carried to the consumer."""
+
+    def then(self, task: Task[Any, Any] | Message, *args: Any, **kwargs: Any) -> Pipeline:
+        """A pipeline: this call, then `task(this call's result, *args, **kwargs)` once it
+        succeeded (see scoter.flows). `app.enqueue(pipeline)` returns a ResultGroup."""
+        from scoter.flows import Pipeline
+
+        return Pipeline(self).then(task, *args, **kwargs)
+
+    def error(self, task: Task[Any, Any] | Message, *args: Any, **kwargs: Any) -> Pipeline:
+        """A pipeline of this call alone, with an error handler (see `Pipeline.error`)."""
+        from scoter.flows import Pipeline
+
+        return Pipeline(self).error(task, *args, **kwargs)
 
 
 def to_eta(delay: float | dt.timedelta | None, eta: float | dt.datetime | None) -> float | None:
@@ -153,9 +167,13 @@ class Task(Generic[P, R]):
         )  # fmt: skip
         return self.app.enqueue_message(message)
 
-    def map(self, argument_lists: Iterable[Iterable[Any]]) -> list[Result[R]]:
-        """Enqueue one run per argument list, all in one storage call."""
-        return self.app.enqueue_many(Message(self.name, tuple(a)) for a in argument_lists)
+    def map(self, argument_lists: Iterable[Iterable[Any]]) -> ResultGroup:
+        """Enqueue one run per argument list, all in one storage call; their results in a
+        ResultGroup (`get()` gives the values, in order)."""
+        from scoter.result import ResultGroup
+
+        messages = (Message(self.name, tuple(a)) for a in argument_lists)
+        return ResultGroup(self.app.enqueue_many(messages))
 
     def call_local(self, *args: P.args, **kwargs: P.kwargs) -> R:
         """Run the function here and now, without the queue."""

@@ -160,10 +160,9 @@ class AsyncioExecutor:
         token = ctx.activate()
         started = self._loop.time()
         try:
+            args = attempt.with_gathered(self.app, ctx, args)
             value = await fn(*args, **kwargs)
-            return Outcome.succeeded(
-                attempt.encode_result(self.app, value, ctx.task_id), self._loop.time() - started
-            )
+            return attempt.succeeded(self.app, ctx, value, self._loop.time() - started)
         except asyncio.CancelledError as exc:
             return self._cancelled(ctx, exc)
         except Interrupt:

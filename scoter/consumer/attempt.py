@@ -18,7 +18,8 @@ from scoter import signals as sig
 from scoter.app import check_size
 from scoter.context import TaskContext, deactivate
 from scoter.exceptions import Interrupt, RemoteError, TimedOut
-from scoter.storage.base import Lease
+from scoter.flows import StepFlow, after_success, gathered
+from scoter.storage.base import Flow, Lease
 
 if TYPE_CHECKING:
     from scoter.app import Scoter
@@ -51,11 +52,15 @@ class Outcome:
     """INTERRUPTED: seconds before the released task may be claimed again."""
     ran_s: float = 0.0
     """How long the task's code ran."""
+    flow: Flow | None = None
+    """SUCCEEDED, for a pipeline or chord step: what its ack hands on (scoter.flows)."""
     exc: BaseException | None = field(default=None, compare=False)
 
     @classmethod
-    def succeeded(cls, result: bytes | None, ran_s: float = 0.0) -> Outcome:
-        return cls(SUCCEEDED, result=result, ran_s=ran_s)
+    def succeeded(
+        cls, result: bytes | None, ran_s: float = 0.0, flow: Flow | None = None
+    ) -> Outcome:
+        return cls(SUCCEEDED, result=result, ran_s=ran_s, flow=flow)
 
     @classmethod
     def failed(cls, exc: BaseException, ran_s: float = 0.0) -> Outcome:
@@ -142,7 +147,8 @@ def decode(app: Scoter, ctx: TaskContext) -> tuple[Task[Any, Any], tuple[Any, ..
             f"(known: {known}); deploy the code that defines it, then `scoter dead retry`",
         )
     try:
-        args, kwargs, eta = app.decode_claimed(lease)
+        args, kwargs, eta, flow = app.decode_claimed(lease)
+        ctx.flow = None if flow is None else StepFlow.read(flow)
     except Exception as exc:  # DecodeError, or a serializer's own failure
         raise Undeliverable("undecodable", f"payload of {lease.name!r}: {exc}") from exc
     claimed_at = lease.expires - ctx.lease_s  # the storage's clock, which promoted the task
@@ -186,9 +192,9 @@ def run(
     token = ctx.activate()
     started = time.monotonic()
     try:
+        args = with_gathered(app, ctx, args)
         value = task.fn(*args, **{**kwargs, "ctx": ctx} if task.context else kwargs)
-        result = encode_result(app, value, ctx.task_id)
-        outcome = Outcome.succeeded(result, time.monotonic() - started)
+        outcome = succeeded(app, ctx, value, time.monotonic() - started)
     except Interrupt:
         outcome = Outcome.interrupted("the task raised Interrupt")
     except BaseException as exc:
@@ -209,6 +215,21 @@ def timed_out(ctx: TaskContext, task: Task[Any, Any], outcome: Outcome) -> Outco
         exc = TimedOut(f"the task ran past its {task.timeout} s time limit")
         return Outcome.failed(exc, outcome.ran_s)
     return outcome
+
+
+def with_gathered(app: Scoter, ctx: TaskContext, args: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The arguments of the attempt: a chord's callback gets its members' results first."""
+    if ctx.flow is None or ctx.flow.gather is None:
+        return args
+    return (gathered(app, ctx.flow), *args)
+
+
+def succeeded(app: Scoter, ctx: TaskContext, value: Any, ran_s: float) -> Outcome:
+    """The outcome of an attempt that returned `value`: its result encoded, and for a flow
+    step what its ack hands on. Raises what encoding raises (the attempt's error then)."""
+    result = encode_result(app, value, ctx.task_id)
+    flow = None if ctx.flow is None else after_success(app, ctx.flow, value)
+    return Outcome.succeeded(result, ran_s, flow)
 
 
 def encode_result(app: Scoter, value: Any, task_id: str) -> bytes | None:

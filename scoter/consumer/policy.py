@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from scoter import flows
 from scoter import signals as sig
 from scoter.consumer.attempt import (
     CRASHED,
@@ -32,7 +33,7 @@ from scoter.context import TaskContext
 from scoter.display import printable
 from scoter.retry import RetryPolicy
 from scoter.states import State
-from scoter.storage.base import Ack, Lease
+from scoter.storage.base import Ack, Lease, NewTask
 from scoter.storage.outages import through_outages
 
 if TYPE_CHECKING:
@@ -84,7 +85,7 @@ class Policy:
         """Acknowledge these successes in one write that also claims up to `want` tasks
         (`Storage.ack_many_and_claim`); then signal each. Returns the new leases."""
         ttl = self.app.result_ttl
-        acks = [Ack(ctx.token, outcome.result, ttl) for ctx, outcome in done]
+        acks = [Ack(ctx.token, outcome.result, ttl, outcome.flow) for ctx, outcome in done]
         acked, leases = through_outages(
             self.storage,
             # A retry claims nothing: the lost reply of a failed try may have claimed already.
@@ -179,12 +180,29 @@ class Policy:
             self._send(sig.SIGNAL_DEAD, ctx, "crashed")
 
     def to_dead(self, ctx: TaskContext, reason: str, error: str) -> bool:
-        """Move the task to dead with `reason`, fenced; False when refused."""
-        if self._write(ctx, lambda: self.storage.dead(ctx.token, reason, error)):
+        """Move the task to dead with `reason`, fenced; False when refused. A flow step's
+        error handler is stored with its death (`Storage.dead_and_enqueue`)."""
+        handlers = self._error_handlers(ctx, reason, error)
+        if handlers:
+            dead = lambda: self.storage.dead_and_enqueue(ctx.token, reason, error, handlers)  # noqa: E731
+        else:
+            dead = lambda: self.storage.dead(ctx.token, reason, error)  # noqa: E731
+        if self._write(ctx, dead):
             self._send(sig.SIGNAL_DEAD, ctx, reason)
             return True
         self._refused(ctx, "dead")
         return False
+
+    def _error_handlers(self, ctx: TaskContext, reason: str, error: str) -> list[NewTask]:
+        """The error handler of the flow the task is a step of, if any; read from its payload
+        when another process decoded it (the process executor's child)."""
+        flow = ctx.flow if ctx.flow is not None else flows.read(self.app, ctx.lease)
+        try:
+            return flows.on_dead(self.app, ctx.lease, flow, reason, error)
+        except Exception:  # e.g. its arguments cannot be encoded: the death itself must land
+            log.exception("task %s: its flow's error handler cannot be stored; it goes dead "
+                          "without it", printable(ctx.task_id))  # fmt: skip
+            return []
 
     # -- writing -----------------------------------------------------------------------------
 
