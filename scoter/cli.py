@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from scoter import flows
 from scoter.app import Scoter
 from scoter.config import redact
 from scoter.consumer.supervisor import EXECUTORS, EXIT_RESTART
@@ -265,16 +266,22 @@ def _slot(slot: int | None) -> str:
 @app_argument
 @click.argument("task_id")
 def show(app: str, task_id: str) -> None:
-    """One task: its state, budgets, and the outcome of every attempt."""
-    info = open_app(app).storage.get(task_id)
+    """One task: its state, budgets, the outcome of every attempt, and its place in a pipeline
+    or chord. A chord's id not stored as a task yet (its callback) shows the chord's
+    countdown."""
+    the_app = open_app(app)
+    info = the_app.storage.get(task_id)
     if info is None:
-        fail(f"no task {task_id} (never stored, or its result expired)", EXIT_NOT_FOUND)
+        _show_chord(the_app, task_id)
+        return
     console.print(
         Text.assemble(
             shown(info.name, "bold"), " ", shown(info.id), " on queue ", shown(info.queue),
             ": ", shown(info.state, "bold"),
         )
     )  # fmt: skip
+    for line in flows.describe(the_app, info):
+        console.print(shown(line))
     console.print(
         f"attempts {info.attempts}; errors {info.errors}, interruptions {info.interruptions}, "
         f"crashes {info.crashes} (of max {info.max_crashes})"
@@ -299,6 +306,19 @@ def show(app: str, task_id: str) -> None:
     console.print(attempts)
     if info.error:
         console.print(shown(info.error.rstrip(), lines=True))
+
+
+def _show_chord(app: Scoter, chord_id: str) -> None:
+    """The countdown of a chord whose callback is not stored yet; fails when there is none."""
+    if app.storage.chord_info(chord_id) is None:
+        fail(
+            f"no task {chord_id} (never stored, or its result expired; a pipeline's next step "
+            "or a chord's callback is stored once what comes before it finished)",
+            EXIT_NOT_FOUND,
+        )
+    for line in flows.describe_chord(app, chord_id):
+        console.print(shown(line))
+    console.print("its callback, with this id, is stored with the ack of its last member")
 
 
 def _name(task: TaskInfo) -> str:

@@ -19,9 +19,11 @@ from click.testing import CliRunner, Result
 from rich.console import Console
 
 import scoter.cli
-from scoter import Message, State
+from scoter import Message, State, group
 from scoter.cli import EXIT_APP, EXIT_CONFIG, EXIT_USAGE, cli
 from scoter.storage.base import NewTask
+
+from .attempts import InlineConsumer
 
 APP_SOURCE = """\
 from scoter import Scoter
@@ -340,6 +342,34 @@ def test_show_says_a_task_is_a_suspect(app_module: AppModule, wide_console: None
     assert result.exit_code == 0, result.output
     assert "suspect" in result.output and "runs alone" in result.output
     assert "not charged" in result.output
+
+
+def test_show_tells_a_steps_place_in_its_pipeline_and_chord(
+    app_module: AppModule, wide_console: None
+) -> None:
+    mod = app_module.module
+    pipeline = mod.app.enqueue(mod.add.s(1, 2).then(mod.add, 3).then(mod.add, 4).error(mod.boom))
+    chord = mod.app.enqueue(group([mod.add.s(1, 1), mod.add.s(2, 2)]).then(mod.add, 5))
+    [lease] = mod.app.storage.claim(["default"], 1, 30.0, "c1")  # the pipeline's first step
+    InlineConsumer(mod.app, "c1").execute(lease)
+
+    step = invoke("show", app_module.ref, pipeline.ids[1])
+    member = invoke("show", app_module.ref, chord.results.ids[1])
+    waiting = invoke("show", app_module.ref, chord.id)
+
+    assert step.exit_code == 0, step.output
+    assert f"step 2 of 3 of pipeline {pipeline.ids[0]}" in step.output
+    assert f"next: add ({pipeline.ids[2]}), stored with this step's ack" in step.output
+    assert f"on error: boom ({pipeline.ids[0]}.error)" in step.output
+    assert f"member 2 of chord {chord.id}: its ack counts the chord down" in member.output
+    assert "of 2 members, no member has finished" in member.output
+    assert f"the chord's callback: add ({chord.id})" in member.output
+    assert waiting.exit_code == 5 and "a chord's callback is stored once" in waiting.stderr
+    [lease] = mod.app.storage.claim(["default"], 1, 30.0, "c1")  # the chord's first member
+    InlineConsumer(mod.app, "c1").execute(lease)
+    counting = invoke("show", app_module.ref, chord.id)
+    assert counting.exit_code == 0
+    assert f"chord {chord.id}: 1 of 2 members finished" in counting.output
 
 
 PERIODIC_SOURCE = """\
