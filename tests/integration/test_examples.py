@@ -86,3 +86,22 @@ def snippet(name: str) -> str:
     readme = (ROOT / "README.md").read_text()
     block = readme.split(f"<!-- example: {name} -->", 1)[1].split("```python\n", 1)[1]
     return block.split("```", 1)[0]
+
+
+def test_examples_flows_run_a_pipeline_and_a_chord(tmp_path: Path) -> None:
+    """examples/flows.py as its docstring says: a worker, then `python -m examples.flows`."""
+    url = f"sqlite:///{tmp_path / 'flows.db'}"
+    worker = start_worker(url, tmp_path / "flows-worker.log", "examples.flows:app")
+    try:
+        env = {**os.environ, "SCOTER_URL": url}
+        run = [sys.executable, "-m", "examples.flows"]
+        done = subprocess.run(run, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=10) == 0
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "order 1: 12.50 EUR", "today", "order 2: 25.00 EUR", "order 3: 37.50 EUR",
+        "order 4: 50.00 EUR",
+    ]  # fmt: skip
+    assert snippet("flows") in (ROOT / "examples" / "flows.py").read_text()
