@@ -227,6 +227,7 @@ class Group:
         self.members = tuple(_pipeline(m) for m in members)
         if not self.members:
             raise ValueError("a group needs at least one member")
+        _check_distinct([m.id for m in self.members])
 
     def __repr__(self) -> str:
         return f"<Group of {len(self.members)}>"
@@ -257,6 +258,7 @@ class Chord:
     __slots__ = ("callback", "group")
 
     def __init__(self, group: Group, callback: Pipeline) -> None:
+        _check_distinct([*(m.id for m in group.members), callback.id])
         self.group = group
         self.callback = callback
 
@@ -285,6 +287,19 @@ def group(members: Iterable[Message | Pipeline]) -> Group:
 def chord(members: Iterable[Message | Pipeline], callback: Task[Any, Any] | Message) -> Chord:
     """`group(members).then(callback)`."""
     return Group(members).then(callback)
+
+
+def _check_distinct(ids: list[str]) -> None:
+    """Refuse a group or chord in which two of its tasks have one id: the second would not be
+    stored (its id is live), and a chord would wait for it forever."""
+    seen: set[str] = set()
+    for task_id in ids:
+        if task_id in seen:
+            raise ValueError(
+                f"a group's members and its chord's callback need distinct ids; {task_id!r} "
+                "is given twice (the same message used twice?): build one message per member"
+            )
+        seen.add(task_id)
 
 
 def _pipeline(member: Message | Pipeline) -> Pipeline:

@@ -60,7 +60,8 @@ class Outcome:
     def succeeded(
         cls, result: bytes | None, ran_s: float = 0.0, flow: Flow | None = None
     ) -> Outcome:
-        return cls(SUCCEEDED, result=result, ran_s=ran_s, flow=flow)
+        # Positional: every task's outcome, and a frozen dataclass's keywords cost.
+        return cls(SUCCEEDED, result, None, "", "", 0.0, ran_s, flow)
 
     @classmethod
     def failed(cls, exc: BaseException, ran_s: float = 0.0) -> Outcome:
@@ -192,7 +193,8 @@ def run(
     token = ctx.activate()
     started = time.monotonic()
     try:
-        args = with_gathered(app, ctx, args)
+        if ctx.flow is not None:
+            args = with_gathered(app, ctx, args)
         value = task.fn(*args, **{**kwargs, "ctx": ctx} if task.context else kwargs)
         outcome = succeeded(app, ctx, value, time.monotonic() - started)
     except Interrupt:

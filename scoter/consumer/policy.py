@@ -183,10 +183,12 @@ class Policy:
         """Move the task to dead with `reason`, fenced; False when refused. A flow step's
         error handler is stored with its death (`Storage.dead_and_enqueue`)."""
         handlers = self._error_handlers(ctx, reason, error)
-        if handlers:
-            dead = lambda: self.storage.dead_and_enqueue(ctx.token, reason, error, handlers)  # noqa: E731
-        else:
-            dead = lambda: self.storage.dead(ctx.token, reason, error)  # noqa: E731
+
+        def dead() -> bool:
+            if handlers:
+                return self.storage.dead_and_enqueue(ctx.token, reason, error, handlers)
+            return self.storage.dead(ctx.token, reason, error)
+
         if self._write(ctx, dead):
             self._send(sig.SIGNAL_DEAD, ctx, reason)
             return True

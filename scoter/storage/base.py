@@ -150,6 +150,15 @@ class Ack:
     """What the ack stores with it when it lands (pipelines and chords); None for most."""
 
 
+def with_flows(acks: Sequence[Ack]) -> bool:
+    """Whether any of `acks` hands a flow on. Every group of acks asks, so a plain loop: a
+    third of the cost of `any()` over a generator."""
+    for a in acks:  # noqa: SIM110
+        if a.flow is not None:
+            return True
+    return False
+
+
 @dataclass(frozen=True, slots=True)
 class ChordInfo:
     """A chord's countdown: its size and the results of the members that finished."""
@@ -319,7 +328,7 @@ class Storage(abc.ABC):
         chord's callback, so exactly one does), its `release` deleted. A refused ack stores
         none of it. Backends override this; the default refuses flows.
         """
-        if any(a.flow is not None for a in acks):
+        if with_flows(acks):
             raise NotImplementedError(f"{type(self).__name__} cannot store flows with acks")
         acked = [self.ack(a.token, a.result, a.result_ttl) for a in acks]
         return acked, self.claim(queues, n, lease_s, consumer_id) if n > 0 else []

@@ -80,6 +80,7 @@ from scoter.storage.base import (
     Rescued,
     Storage,
     TaskInfo,
+    with_flows,
 )
 from scoter.storage.deadlines import Deadlines
 
@@ -357,7 +358,7 @@ class PostgresStorage(PostgresFlows, Storage):
         """One statement: one round trip and one commit for every ack and the claim."""
         if not queues:
             n = 0
-        if any(a.flow is not None for a in acks):
+        if with_flows(acks):
             return self._ack_flows_and_claim(acks, queues, n, lease_s, consumer_id)
         if len(acks) == 1 and n <= 0:
             a = acks[0]

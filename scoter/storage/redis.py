@@ -43,6 +43,7 @@ from scoter.storage.base import (
     Rescued,
     Storage,
     TaskInfo,
+    with_flows,
 )
 
 try:
@@ -291,7 +292,7 @@ class RedisStorage(RedisFlows, Storage):
         self, acks: Sequence[Ack], queues: Sequence[str], n: int, lease_s: float, consumer_id: str
     ) -> tuple[list[bool], list[Lease]]:
         """One script: every ack, then the claim, in one round trip."""
-        if any(a.flow is not None for a in acks):
+        if with_flows(acks):
             return self._ack_flows_and_claim(acks, queues, n, lease_s, consumer_id)
         acked = [False] * len(acks)
         keys: list[str] = []

@@ -50,7 +50,17 @@ from scoter.storage._sqlite_rows import (
     task_info,
     text_as_stored,
 )
-from scoter.storage.base import EXPIRED, SPARED, Ack, Lease, NewTask, Rescued, Storage, TaskInfo
+from scoter.storage.base import (
+    EXPIRED,
+    SPARED,
+    Ack,
+    Lease,
+    NewTask,
+    Rescued,
+    Storage,
+    TaskInfo,
+    with_flows,
+)
 
 log = logging.getLogger("scoter.storage")
 
@@ -300,7 +310,7 @@ class SQLiteStorage(SQLiteFlows, Storage):
         the claim. (One statement per ack measured as fast as one UPDATE … FROM for them all.)"""
         if not acks:
             return [], self.claim(queues, n, lease_s, consumer_id)
-        if any(a.flow is not None for a in acks):
+        if with_flows(acks):
             return self._ack_flows_and_claim(acks, queues, n, lease_s, consumer_id)
         if len(acks) == 1 and n <= 0:
             a = acks[0]

@@ -341,6 +341,11 @@ def test_bad_flows_are_refused_with_what_to_do(queued: Calls) -> None:
         group([])
     with pytest.raises(TypeError, match="do not nest"):
         group([group([add.s(1)])])  # type: ignore[list-item]
+    once = add.s(1)
+    with pytest.raises(ValueError, match="is given twice"):
+        group([once, once.then(add)])
+    with pytest.raises(ValueError, match="is given twice"):
+        chord([once], once)
     too_long = add.s(1)
     too_long = type(too_long)(too_long.task, too_long.args, id="x" * 199)
     with pytest.raises(ValueError, match="too long for the ids of its steps"):
