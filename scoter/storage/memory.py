@@ -230,7 +230,7 @@ class MemoryStorage(Storage):
         row = self._by_token[token]
         charged = row.alone or spared is None
         crashes = row.crashes + int(charged)
-        state = State.DEAD if crashes >= row.task.max_crashes else State.QUEUED
+        state = State.DEAD if charged and crashes >= row.task.max_crashes else State.QUEUED
         self._settle(token, "crashed", state, detail if charged else spared)
         row.crashes = crashes
         row.suspect = row.suspect or not charged

@@ -238,11 +238,11 @@ WITH target AS MATERIALIZED (
 crashed AS (
     UPDATE {schema}.tasks t
     SET crashes = t.crashes + c.charged::integer,
-        state = CASE WHEN t.crashes + c.charged::integer >= t.max_crashes
+        state = CASE WHEN c.charged AND t.crashes + 1 >= t.max_crashes
             THEN 'dead' ELSE 'queued' END,
-        reason = CASE WHEN t.crashes + c.charged::integer >= t.max_crashes
+        reason = CASE WHEN c.charged AND t.crashes + 1 >= t.max_crashes
             THEN 'crashed' ELSE t.reason END,
-        error = CASE WHEN t.crashes + c.charged::integer >= t.max_crashes
+        error = CASE WHEN c.charged AND t.crashes + 1 >= t.max_crashes
             THEN 'crashed ' || (t.crashes + 1) || ' time(s), the last one: ' || %(detail)s::text
             ELSE t.error END,
         suspect = t.suspect OR NOT c.charged,

@@ -214,11 +214,11 @@ UPDATE scoter_tasks SET alone = 1 WHERE lease_token = :token;
 -- its history detail.
 UPDATE scoter_tasks
 SET crashes = crashes + (alone OR :spared IS NULL),
-    state = CASE WHEN crashes + (alone OR :spared IS NULL) >= max_crashes
+    state = CASE WHEN (alone OR :spared IS NULL) AND crashes + 1 >= max_crashes
         THEN 'dead' ELSE 'queued' END,
-    reason = CASE WHEN crashes + (alone OR :spared IS NULL) >= max_crashes
+    reason = CASE WHEN (alone OR :spared IS NULL) AND crashes + 1 >= max_crashes
         THEN 'crashed' ELSE reason END,
-    error = CASE WHEN crashes + (alone OR :spared IS NULL) >= max_crashes
+    error = CASE WHEN (alone OR :spared IS NULL) AND crashes + 1 >= max_crashes
         THEN 'crashed ' || (crashes + 1) || ' time(s), the last one: ' || :detail
         ELSE error END,
     suspect = suspect OR NOT (alone OR :spared IS NULL),

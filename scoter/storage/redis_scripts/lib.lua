@@ -310,7 +310,7 @@ local function crash(b, token, detail, spared, now, out, problems)
   end
   local charged = f[4] == '1' or not spared
   local crashes = before + (charged and 1 or 0)
-  local state = crashes >= most and 'dead' or 'queued'
+  local state = charged and crashes >= most and 'dead' or 'queued'
   settle(b, token, 'crashed', state, charged and detail or spared, now)
   if charged then
     redis.call('HSET', tk, 'crashes', crashes)
