@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import abc
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from operator import attrgetter
 from typing import Any, TypeVar
@@ -30,6 +30,10 @@ T = TypeVar("T")
 EXPIRED = "lease expired"
 """The history detail of a crash that `rescue` charged."""
 SPARED = "lease expired, not charged: its consumer ran other tasks too; it runs alone next"
+HANDED_BACK = "handed back"
+"""The history outcome of a lease that a claim whose reply was lost gave its consumer, which
+never ran it (`Storage.hand_back`)."""
+UNSTARTED = "claimed while its consumer was cut off from storage; never started"
 """The history detail of a crash that `rescue` did not charge (see `Storage.rescue`)."""
 HISTORY_LIMIT = 20
 """The attempts a task's history keeps: the latest ones (the SQL and Lua of each backend say
@@ -303,6 +307,17 @@ class Storage(abc.ABC):
         attempt died. Atomic; fenced: None when the token no longer holds the lease. Backends
         that cannot raise NotImplementedError; the rescuer then recovers the task when its
         lease expires.
+        """
+        raise NotImplementedError
+
+    def hand_back(self, consumer_id: str, queues: Sequence[str], keep: Collection[str]) -> int:
+        """Running → queued, charged nothing, for every task of `queues` leased to
+        `consumer_id` under a token not in `keep`: the leases a claim gave the consumer though
+        its reply was lost (a timeout, a dropped connection), which no worker runs. Their
+        history gets a HANDED_BACK entry (detail UNSTARTED). Returns how many were handed back.
+
+        The consumer calls it once storage answers again, with the tokens it holds, while none
+        of its own claims is in flight. Without it such a task waits for its lease to expire.
         """
         raise NotImplementedError
 

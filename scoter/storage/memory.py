@@ -9,14 +9,16 @@ import itertools
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from scoter.states import LIVE_STATES, State
 from scoter.storage.base import (
     EXPIRED,
+    HANDED_BACK,
     HISTORY_LIMIT,
     SPARED,
+    UNSTARTED,
     Ack,
     Lease,
     NewTask,
@@ -237,6 +239,16 @@ class MemoryStorage(Storage):
         if state is State.DEAD:
             row.reason, row.error = "crashed", _crashed_detail(crashes, detail)
         return Rescued(row.task.id, row.task.name, state, crashes, charged)
+
+    def hand_back(self, consumer_id: str, queues: Sequence[str], keep: Collection[str]) -> int:
+        with self._cond:
+            orphans = [
+                token for token, row in self._by_token.items()
+                if row.consumer == consumer_id and row.task.queue in queues and token not in keep
+            ]  # fmt: skip
+            for token in orphans:
+                self._settle(token, HANDED_BACK, State.QUEUED, UNSTARTED)
+            return len(orphans)
 
     def progress(self, token: str, done: int, total: int) -> bool:
         with self._cond:

@@ -40,7 +40,7 @@ import re
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -73,6 +73,7 @@ from scoter.storage.base import (
     CONNECT_TIMEOUT_S,
     EXPIRED,
     SPARED,
+    UNSTARTED,
     Ack,
     Lease,
     NewTask,
@@ -443,6 +444,11 @@ class PostgresStorage(Storage):
 
     def checkpoint(self, token: str, state: bytes) -> bool:
         return self._rowcount("checkpoint", token=token, state=state) == 1
+
+    def hand_back(self, consumer_id: str, queues: Sequence[str], keep: Collection[str]) -> int:
+        params = {"consumer": consumer_id, "queues": list(queues), "keep": list(keep),
+                  "detail": UNSTARTED, "channel": self._channel}  # fmt: skip
+        return int(self._rows("hand_back", params)[0][0])
 
     def progress(self, token: str, done: int, total: int) -> bool:
         return self._rowcount("progress", token=token, done=done, total=total) == 1

@@ -426,3 +426,28 @@ WHERE schedule = %(schedule)s AND slot = %(last)s;
 
 -- name: last_slots
 SELECT schedule, slot FROM {schema}.periodic WHERE schedule = ANY(%(schedules)s::text[]);
+
+-- name: hand_back
+-- Running -> queued, charged nothing, for the leases of %(consumer)s in %(queues)s whose token
+-- is not in %(keep)s: a claim whose reply was lost gave them to a consumer that never ran them.
+WITH orphans AS MATERIALIZED (
+    SELECT id FROM {schema}.tasks
+    WHERE state = 'running' AND consumer = %(consumer)s AND queue = ANY(%(queues)s::text[])
+      AND NOT lease_token = ANY(%(keep)s::text[])
+    ORDER BY id
+    FOR UPDATE SKIP LOCKED
+),
+handed AS (
+    UPDATE {schema}.tasks t
+    SET state = 'queued',
+        history = {history} || jsonb_strip_nulls(jsonb_build_object('attempt', attempts,
+            'outcome', 'handed back', 'at', extract(epoch FROM clock_timestamp()),
+            'consumer', consumer, 'detail', %(detail)s::text)),
+        lease_token = NULL, consumer = NULL, lease_expires = NULL, progress = NULL,
+        updated_at = clock_timestamp()
+    FROM orphans o
+    WHERE t.id = o.id
+    RETURNING t.queue
+),
+woken AS (SELECT pg_notify(%(channel)s, queue) FROM (SELECT DISTINCT queue FROM handed) q)
+SELECT (SELECT count(*) FROM handed), (SELECT count(*) FROM woken);

@@ -18,7 +18,7 @@ import threading
 import time
 import urllib.parse
 import weakref
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Any, Protocol, cast
 
 import redis
@@ -36,6 +36,7 @@ from scoter.storage.base import (
     CONNECT_TIMEOUT_S,
     EXPIRED,
     SPARED,
+    UNSTARTED,
     Ack,
     Lease,
     NewTask,
@@ -351,6 +352,13 @@ class RedisStorage(Storage):
             return None
         rescued = _rescued(_reported(self._call("crash", [base], [token, detail])))
         return rescued[0] if rescued else None
+
+    def hand_back(self, consumer_id: str, queues: Sequence[str], keep: Collection[str]) -> int:
+        handed = 0
+        for base in self._bases(queues):
+            reply = self._call("hand_back", [base], [consumer_id, UNSTARTED, *keep])
+            handed += int(_reported(reply)[0])
+        return handed
 
     def progress(self, token: str, done: int, total: int) -> bool:
         return self._fenced("progress", token, done, total)

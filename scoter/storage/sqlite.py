@@ -25,7 +25,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 from scoter.states import CORRUPT, State
@@ -49,7 +49,17 @@ from scoter.storage._sqlite_rows import (
     task_info,
     text_as_stored,
 )
-from scoter.storage.base import EXPIRED, SPARED, Ack, Lease, NewTask, Rescued, Storage, TaskInfo
+from scoter.storage.base import (
+    EXPIRED,
+    SPARED,
+    UNSTARTED,
+    Ack,
+    Lease,
+    NewTask,
+    Rescued,
+    Storage,
+    TaskInfo,
+)
 
 log = logging.getLogger("scoter.storage")
 
@@ -349,6 +359,13 @@ class SQLiteStorage(Storage):
         for task_id, name in rows:
             log.error("task %s (%s) is dead `corrupt`: its %s is not a time",
                       printable(str(task_id)), printable(str(name)), field)  # fmt: skip
+
+    def hand_back(self, consumer_id: str, queues: Sequence[str], keep: Collection[str]) -> int:
+        params = {
+            "consumer": consumer_id, "queues": json.dumps(list(queues)),
+            "keep": json.dumps(list(keep)), "detail": UNSTARTED, "now": time.time(),
+        }  # fmt: skip
+        return self._write("hand_back", params)[1]
 
     def progress(self, token: str, done: int, total: int) -> bool:
         return self._fenced("progress", token=token, progress=json.dumps([done, total]))

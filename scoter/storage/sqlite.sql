@@ -335,3 +335,16 @@ SELECT schedule, slot FROM scoter_periodic WHERE schedule IN (SELECT value FROM 
 
 -- name: free_pages
 PRAGMA freelist_count;
+
+-- name: hand_back
+-- Running -> queued, charged nothing, for the leases of :consumer in :queues whose token is not
+-- in :keep: a claim whose reply was lost gave them to a consumer that never ran them.
+UPDATE scoter_tasks
+SET state = 'queued',
+    history = json_insert({history}, '$[#]', json_object({entry},
+        'outcome', 'handed back', 'at', :now, 'detail', :detail)),
+    lease_token = NULL, consumer = NULL, lease_expires = NULL, progress = NULL,
+    updated_at = :now
+WHERE state = 'running' AND consumer = :consumer
+  AND queue IN (SELECT value FROM json_each(:queues))
+  AND lease_token NOT IN (SELECT value FROM json_each(:keep));
