@@ -161,6 +161,26 @@ class Rescued:
     alone, which is requeued as a suspect instead."""
 
 
+@dataclass(frozen=True, slots=True)
+class Revocation:
+    """The revocation of every task of one name (`Storage.revoke_task`)."""
+
+    until: float | None
+    """Tasks claimed before then are revoked (seconds since the epoch); None: until restored."""
+    once: bool
+    """Only the next task of the name claimed is revoked (`take_revocation`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Revocations:
+    """What consumers must revoke: task names, and tasks revoked by id while they ran."""
+
+    names: dict[str, Revocation] = field(default_factory=dict)
+    ids: frozenset[str] = frozenset()
+    """Live tasks revoked by id while running: their consumer stops them and ends them
+    revoked; one that was requeued meanwhile (a retry, a rescue) is revoked when claimed."""
+
+
 class Storage(abc.ABC):
     """The contract. One instance is shared by all threads of a process."""
 
@@ -477,3 +497,53 @@ class Storage(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections. The storage must not be used afterwards."""
+
+    # -- time: revocation and the earliest eta ------------------------------------------------
+
+    @abc.abstractmethod
+    def revoke(self, ids: Sequence[str]) -> dict[str, State]:
+        """Revoke tasks by id, each in one atomic step: a scheduled or queued task goes dead
+        with reason `revoked` at once (history entry `revoked`), so no claim can take it; a
+        running one keeps its lease and is listed in `revocations().ids` until it ends (the
+        record names the task as stored now: a later re-enqueue of the id is not revoked).
+
+        Returns the state each id was in when revoked; ids not live are left out.
+        """
+
+    @abc.abstractmethod
+    def restore(self, ids: Sequence[str]) -> int:
+        """Undo `revoke`: a task dead with reason `revoked` goes back to queued, or to
+        scheduled when its eta is ahead, counters kept; any id leaves `revocations().ids`.
+        Returns how many tasks it requeued or took out of `revocations().ids`.
+        """
+
+    @abc.abstractmethod
+    def forget_revocation(self, task_id: str) -> bool:
+        """Delete the record of `task_id`'s revocation while running (its consumer ended it
+        revoked), so that an operator's `requeue_dead` of it runs it. True if a record was
+        still stored (a backend may delete the records of ended tasks sooner)."""
+
+    @abc.abstractmethod
+    def revoke_task(self, name: str, until: float | None, once: bool) -> None:
+        """Store (or replace) the revocation of every task named `name` (see Revocation).
+        Consumers apply it when they claim; nothing stored changes here."""
+
+    @abc.abstractmethod
+    def restore_task(self, name: str) -> bool:
+        """Delete the revocation of `name`; True if there was one."""
+
+    @abc.abstractmethod
+    def take_revocation(self, name: str) -> bool:
+        """Delete the `once` revocation of `name` in one atomic step; True only for the one
+        caller that deleted it (that caller revokes the task it claimed)."""
+
+    @abc.abstractmethod
+    def revocations(self) -> Revocations:
+        """Every name revocation, and the ids of live tasks revoked while running (records of
+        tasks that ended, or were re-enqueued since, are left out). Read only; small."""
+
+    @abc.abstractmethod
+    def next_eta(self) -> float | None:
+        """The earliest eta of any scheduled task, on this host's clock (a backend with a
+        server measures it on the server's and shifts it by the clocks' difference); None
+        when none is scheduled. Read only, one index lookup: the scheduler sleeps until it."""

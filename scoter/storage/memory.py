@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from scoter.states import LIVE_STATES, State
+from scoter.states import LIVE_STATES, REVOKED, State
 from scoter.storage.base import (
     EXPIRED,
     HANDED_BACK,
@@ -23,6 +23,8 @@ from scoter.storage.base import (
     Lease,
     NewTask,
     Rescued,
+    Revocation,
+    Revocations,
     Storage,
     TaskInfo,
 )
@@ -64,6 +66,9 @@ class MemoryStorage(Storage):
         self._seq = itertools.count()
         self._cond = threading.Condition()
         self._slots: dict[str, int] = {}
+        self._revoked_names: dict[str, Revocation] = {}
+        self._revoked_rows: dict[str, _Row] = {}
+        """Tasks revoked while running, by id: the row revoked (a restart makes a new one)."""
 
     def enqueue(self, tasks: Sequence[NewTask], *, restart_finished: bool = True) -> int:
         now = time.time()
@@ -353,6 +358,79 @@ class MemoryStorage(Storage):
             for row in old:
                 del self._rows[row.task.id]
             return len(old)
+
+    # -- time: revocation and the earliest eta ------------------------------------------------
+
+    def revoke(self, ids: Sequence[str]) -> dict[str, State]:
+        found: dict[str, State] = {}
+        with self._cond:
+            now = time.time()
+            for task_id in dict.fromkeys(ids):
+                row = self._rows.get(task_id)
+                if row is None or row.state not in LIVE_STATES:
+                    continue
+                found[task_id] = row.state
+                if row.state is State.RUNNING:
+                    self._revoked_rows[task_id] = row
+                    continue
+                detail = f"revoked while {row.state.value}"
+                row.history.append(_entry(row, REVOKED, now, detail))
+                del row.history[:-HISTORY_LIMIT]
+                row.state, row.reason, row.error, row.updated_at = State.DEAD, REVOKED, detail, now
+        return found
+
+    def restore(self, ids: Sequence[str]) -> int:
+        restored = 0
+        with self._cond:
+            now = time.time()
+            for task_id in dict.fromkeys(ids):
+                row = self._rows.get(task_id)
+                listed = self._revoked_rows.pop(task_id, None) is row and row is not None
+                if row is not None and row.state is State.DEAD and row.reason == REVOKED:
+                    ahead = row.eta is not None and row.eta > now
+                    row.state = State.SCHEDULED if ahead else State.QUEUED
+                    row.reason = row.error = None
+                    row.updated_at = now
+                    listed = True
+                restored += listed
+            self._cond.notify_all()
+        return restored
+
+    def forget_revocation(self, task_id: str) -> bool:
+        with self._cond:
+            return self._revoked_rows.pop(task_id, None) is not None
+
+    def revoke_task(self, name: str, until: float | None, once: bool) -> None:
+        with self._cond:
+            self._revoked_names[name] = Revocation(until, once)
+
+    def restore_task(self, name: str) -> bool:
+        with self._cond:
+            return self._revoked_names.pop(name, None) is not None
+
+    def take_revocation(self, name: str) -> bool:
+        with self._cond:
+            revocation = self._revoked_names.get(name)
+            if revocation is None or not revocation.once:
+                return False
+            del self._revoked_names[name]
+            return True
+
+    def revocations(self) -> Revocations:
+        with self._cond:
+            ids = frozenset(
+                task_id for task_id, row in self._revoked_rows.items()
+                if self._rows.get(task_id) is row and row.state in LIVE_STATES
+            )  # fmt: skip
+            return Revocations(dict(self._revoked_names), ids)
+
+    def next_eta(self) -> float | None:
+        with self._cond:
+            etas = [
+                r.eta for r in self._rows.values()
+                if r.state is State.SCHEDULED and r.eta is not None
+            ]  # fmt: skip
+            return min(etas, default=None)
 
 
 def _first_line(text: str | None) -> str | None:

@@ -31,6 +31,7 @@ from scoter.exceptions import ConfigurationError
 from scoter.states import CORRUPT, State
 from scoter.storage._records import Fields, corrupt_error, last_line
 from scoter.storage._redis_scripts import load_scripts
+from scoter.storage._redis_time import RedisTime
 from scoter.storage.base import (
     CALL_TIMEOUT_S,
     CONNECT_TIMEOUT_S,
@@ -109,7 +110,7 @@ class _Held:
             self.conn.send_packed_command(self.conn.pack_commands(commands))
 
 
-class RedisStorage(Storage):
+class RedisStorage(RedisTime, Storage):
     """Storage in Redis (standalone, or a primary with replicas). Safe for many processes."""
 
     transient_errors = (

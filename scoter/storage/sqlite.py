@@ -49,6 +49,7 @@ from scoter.storage._sqlite_rows import (
     task_info,
     text_as_stored,
 )
+from scoter.storage._sqlite_time import SQLiteTime
 from scoter.storage.base import (
     EXPIRED,
     SPARED,
@@ -63,9 +64,9 @@ from scoter.storage.base import (
 
 log = logging.getLogger("scoter.storage")
 
-FRAGMENTS = ("history", "entry", "history_limit")
+FRAGMENTS = ("history", "entry", "history_limit", "revocations_table")
 """Queries of sqlite.sql that are parts of others, which name them in braces."""
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """The file's PRAGMA user_version at this scoter's schema; files made before it have 0."""
 VACUUM_PAGES = 100
 """Free pages one step of `shrink` gives back to the file system (the pages moved to fill
@@ -100,7 +101,7 @@ def _render(queries: dict[str, str]) -> dict[str, str]:
 SQL = _render(load_queries("sqlite.sql"))
 
 
-class SQLiteStorage(Storage):
+class SQLiteStorage(SQLiteTime, Storage):
     """Storage in one SQLite file. Safe for many threads and processes at once."""
 
     transient_errors = (sqlite3.OperationalError,)  # locked past the timeout, disk I/O
@@ -179,6 +180,11 @@ class SQLiteStorage(Storage):
             with text_as_stored(db) if lenient else as_is():
                 cursor = db.execute(SQL[query], params)
                 return cursor.fetchall(), cursor.rowcount
+
+    def _in_transaction(self, steps: Sequence[tuple[str, dict[str, Any]]]) -> list[list[Any]]:
+        """Run named statements in one write transaction; the rows each returned."""
+        with self._transaction() as db:
+            return [db.execute(SQL[query], params).fetchall() for query, params in steps]
 
     def _read(self, query: str, params: dict[str, Any]) -> tuple[sqlite3.Cursor, list[Any]]:
         """Run one reading statement to its end: (its cursor, the rows). Read again with
