@@ -25,10 +25,12 @@ from scoter.signals import (
     SIGNAL_ENQUEUED,
     SIGNAL_ERROR,
     SIGNAL_EXECUTING,
+    SIGNAL_EXPIRED,
     SIGNAL_INTERRUPTED,
     SIGNAL_LEASE_LOST,
     SIGNAL_RESCUED,
     SIGNAL_RETRYING,
+    SIGNAL_REVOKED,
     TaskRef,
 )
 from scoter.states import State
@@ -43,10 +45,12 @@ __all__ = [
     "SIGNAL_ENQUEUED",
     "SIGNAL_ERROR",
     "SIGNAL_EXECUTING",
+    "SIGNAL_EXPIRED",
     "SIGNAL_INTERRUPTED",
     "SIGNAL_LEASE_LOST",
     "SIGNAL_RESCUED",
     "SIGNAL_RETRYING",
+    "SIGNAL_REVOKED",
     # errors
     "ConfigurationError",
     # the app and its tasks

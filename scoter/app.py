@@ -6,8 +6,9 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, NamedTuple, ParamSpec, TypeVar, overload
 
+from scoter import revocation
 from scoter import signals as sig
 from scoter.config import default_url, redact, storage_from_url
 from scoter.exceptions import ConfigurationError, DecodeError, EnqueueError, TooLarge
@@ -27,9 +28,11 @@ from scoter.serializers import (
     unseal,
     unsigned,
 )
+from scoter.states import REVOKED
 from scoter.storage.base import Lease, NewTask, Storage
 from scoter.storage.outages import through_outages, within
 from scoter.task import Message, Task, check_id, check_name, new_id
+from scoter.times import Moment, check_expires, to_deadline
 
 if TYPE_CHECKING:
     from psycopg import Connection
@@ -53,7 +56,18 @@ DEFAULT_MAX_RESULT_BYTES = 1 << 20
 """The largest encoded result an app stores by default: 1 MiB."""
 
 
-class Scoter:
+class Decoded(NamedTuple):
+    """A claimed task's payload, decoded."""
+
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    expires: float | None
+    """Not started by then (seconds since the epoch), it ends dead `expired`."""
+    eta: float | None
+    """The eta its producer signed (None: none, or no signing)."""
+
+
+class Scoter(revocation.Revoking):
     """A task queue application: `app = Scoter("myapp", "sqlite:///myapp.db")`."""
 
     def __init__(
@@ -140,6 +154,7 @@ class Scoter:
         max_interruptions: int = 20,
         context: bool = False,
         timeout: float | None = None,
+        expires: Moment | None = None,
     ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 
     def task(self, fn: Callable[..., Any] | None = None, **options: Any) -> Any:
@@ -148,7 +163,9 @@ class Scoter:
         Options: name (default: the function's name), queue, priority (higher runs first),
         retries, retry_delay, retry_backoff, retry_jitter, retry_max_delay, max_crashes,
         max_interruptions (see RetryPolicy), context (pass `ctx`, a TaskContext), timeout
-        (seconds an attempt may run; past it the attempt counts as an error).
+        (seconds an attempt may run; past it the attempt counts as an error), expires (a run
+        not started this long after its enqueue — seconds or a timedelta — or by a datetime
+        ends dead `expired`).
         """
         if fn is not None:
             return self._register(fn, **options)
@@ -161,8 +178,9 @@ class Scoter:
         `every(...)`), however many consumers run: `@app.periodic_task(crontab(minute="0"))`.
 
         The function takes no arguments (a `ctx` with `context=True`, whose `scheduled_for`
-        is the slot). Options are `task()`'s. Slots missed while no consumer ran: by default
-        the latest runs once; `catch_up=True` runs each (at most 100), `catch_up=False` none.
+        is the slot). Options are `task()`'s; `expires` counts from the slot's time. Slots
+        missed while no consumer ran: by default the latest runs once; `catch_up=True` runs
+        each (at most 100), `catch_up=False` none.
         """
         if not isinstance(schedule, Schedule):
             raise TypeError(
@@ -177,8 +195,10 @@ class Scoter:
         return register
 
     def slot_task(self, name: str, slot: int) -> NewTask:
-        """The task of periodic task `name`'s slot, with the id derived from both."""
-        return self._new_task(slot_id(name, slot), name, (), {}, None, None, None, None)
+        """The task of periodic task `name`'s slot, with the id derived from both; its
+        `expires` counts from the slot."""
+        expires = self._default_expiry(name, float(slot))
+        return self._new_task(slot_id(name, slot), name, (), {}, None, None, None, None, expires)
 
     def _register(
         self,
@@ -189,6 +209,7 @@ class Scoter:
         priority: int = 0,
         context: bool = False,
         timeout: float | None = None,
+        expires: Moment | None = None,
         **retry_options: Any,
     ) -> Task[P, R]:
         task_name = check_name("task", name or getattr(fn, "__name__", ""))
@@ -198,9 +219,11 @@ class Scoter:
             raise ConfigurationError(
                 f"two tasks are named {task_name!r}: give one of them @app.task(name=...)"
             )
+        to_deadline("expires", expires, 0.0)  # a bad value fails here, not at each enqueue
         task = Task(
             self, fn, name=task_name, queue=queue, priority=priority,
             policy=RetryPolicy(**retry_options), context=context, timeout=timeout,
+            expires=expires,
         )  # fmt: skip
         self.tasks[task_name] = task
         return task
@@ -231,7 +254,13 @@ class Scoter:
     ) -> Result[Any]:
         """What calling a task does: `enqueue_message(Message(name, args, kwargs))`, without
         building the Message."""
-        new = self._new_task(new_id(), name, args, kwargs, None, None, None, None)
+        task = self.tasks.get(name)
+        expires = None
+        if task is not None and task.expires is not None:
+            now = time.time()
+            expires = self.expiry(task, None, now)
+            check_expires(expires, None, now)
+        new = self._new_task(new_id(), name, args, kwargs, None, None, None, None, expires)
         self._store((new,))
         if self.signals:
             ref = sig.TaskRef(new.id, name, new.queue, args, kwargs)
@@ -297,7 +326,25 @@ class Scoter:
             check_name("task", m.task)
         if m.queue is not None:
             check_name("queue", m.queue)
-        return self._new_task(m.id, m.task, m.args, m.kwargs, m.queue, m.priority, m.eta, m.headers)
+        now = time.time()
+        expires = m.expires if m.expires is not None else self._default_expiry(m.task, now)
+        check_expires(expires, m.eta, now)
+        return self._new_task(
+            m.id, m.task, m.args, m.kwargs, m.queue, m.priority, m.eta, m.headers, expires
+        )
+
+    def expiry(
+        self, task: Task[Any, Any] | str, expires: Moment | None, start: float
+    ) -> float | None:
+        """When a run of `task` enqueued at `start` expires: at `expires` (seconds or a
+        timedelta after `start`, or a datetime), else by the task's own `expires`."""
+        if expires is not None:
+            return to_deadline("expires", expires, start)
+        return self._default_expiry(task if isinstance(task, str) else task.name, start)
+
+    def _default_expiry(self, name: str, start: float) -> float | None:
+        task = self.tasks.get(name)
+        return None if task is None else to_deadline("expires", task.expires, start)
 
     def _new_task(
         self,
@@ -309,8 +356,10 @@ class Scoter:
         priority: int | None,
         eta: float | None,
         headers: dict[str, str] | None,
+        expires: float | None = None,
     ) -> NewTask:
-        """The NewTask of one call; what the call leaves out comes from its task's options."""
+        """The NewTask of one call; what the call leaves out comes from its task's options.
+        `expires` travels in the payload, inside the signature."""
         task = self.tasks.get(name)
         if task is None:
             queue = queue or self.default_queue
@@ -320,7 +369,7 @@ class Scoter:
             queue = queue or task.queue
             priority = task.priority if priority is None else priority
             max_crashes = task.policy.max_crashes
-        data = self._encode(args, kwargs, headers)
+        data = self._encode(args, kwargs, headers, expires)
         if self.signer is not None:
             decided = Decided(task_id, name, queue, priority, eta, max_crashes)
             data = self.signer.sign_task(decided, data)
@@ -332,16 +381,22 @@ class Scoter:
 
     def encode_message(self, message: Message) -> bytes:
         """The arguments of `message` as its payload holds them (before any signature)."""
-        return self._encode(message.args, message.kwargs, message.headers)
+        return self._encode(message.args, message.kwargs, message.headers, message.expires)
 
     def _encode(
-        self, args: tuple[Any, ...], kwargs: dict[str, Any], headers: dict[str, str] | None
+        self,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        headers: dict[str, str] | None,
+        expires: float | None = None,
     ) -> bytes:
-        if not args and not kwargs and not headers:
+        if not args and not kwargs and not headers and expires is None:
             return self._empty_payload()
         body: dict[str, Any] = {"args": list(args), "kwargs": kwargs}
         if headers:
             body["headers"] = headers
+        if expires is not None:
+            body["expires"] = expires
         return self.serializer.dumps(body)
 
     def _empty_payload(self) -> bytes:
@@ -359,19 +414,19 @@ class Scoter:
         """(args, kwargs) of a stored payload; raises DecodeError when it cannot be trusted
         (with signing on: its signature is bad; see `decode_claimed` for a claimed task)."""
         if self.signer is None:
-            return self._arguments(self._strip(payload))
-        return self._arguments(self.signer.verify_task(payload)[1])
+            return self._arguments(self._strip(payload))[:2]
+        return self._arguments(self.signer.verify_task(payload)[1])[:2]
 
-    def decode_claimed(self, lease: Lease) -> tuple[tuple[Any, ...], dict[str, Any], float | None]:
-        """The arguments of a claimed task and the eta its producer signed (None: no eta, or
-        no signing). Raises DecodeError, before decoding anything, when the payload cannot be
-        trusted: with signing on, a bad signature, or signed fields that differ from the
-        record the claim returned (another id, name, queue, priority or max_crashes)."""
+    def decode_claimed(self, lease: Lease) -> Decoded:
+        """The arguments and expiry of a claimed task, and the eta its producer signed (None:
+        no eta, or no signing). Raises DecodeError, before decoding anything, when the payload
+        cannot be trusted: with signing on, a bad signature, or signed fields that differ from
+        the record the claim returned (another id, name, queue, priority or max_crashes)."""
         if self.signer is None:
-            return *self._arguments(self._strip(lease.payload)), None
+            return Decoded(*self._arguments(self._strip(lease.payload)), None)
         decided, data = self.signer.verify_task(lease.payload)
         _check_claimed(decided, lease)
-        return *self._arguments(data), decided.eta
+        return Decoded(*self._arguments(data), decided.eta)
 
     def _strip(self, payload: bytes) -> bytes:
         """A payload's arguments, for an app without keys: a signature it cannot check is
@@ -387,14 +442,20 @@ class Scoter:
             )
         return unsigned(payload).partition(b"\n")[2]
 
-    def _arguments(self, data: bytes) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    def _arguments(self, data: bytes) -> tuple[tuple[Any, ...], dict[str, Any], float | None]:
+        """A payload's args, kwargs and expiry (None: none)."""
         body = self.serializer.loads(data)
         if not isinstance(body, dict) or not isinstance(body.get("args"), list):
             raise DecodeError("payload is not a scoter message (no args list)")
         kwargs = body.get("kwargs") or {}
         if not isinstance(kwargs, dict):
             raise DecodeError("payload kwargs is not a mapping")
-        return tuple(body["args"]), kwargs
+        expires = body.get("expires")
+        if expires is not None and (
+            isinstance(expires, bool) or not isinstance(expires, (int, float))
+        ):
+            raise DecodeError(f"payload expires is {expires!r}, not a time")
+        return tuple(body["args"]), kwargs, expires
 
     def encode_result(self, value: Any, task_id: str) -> bytes:
         """The stored form of task `task_id`'s return value (signed with signing on)."""
@@ -444,7 +505,11 @@ class Scoter:
         all_queues = queues or sorted({t.queue for t in self.tasks.values()} | {self.default_queue})
         while leases := self.storage.claim(all_queues, 1, IMMEDIATE_LEASE_S, "immediate"):
             ctx = attempt.new_context(self, leases[0], IMMEDIATE_LEASE_S)
-            policy.apply(ctx, attempt.execute(self, ctx))
+            why = revocation.revoked_now(self.storage, leases[0], IMMEDIATE_LEASE_S)
+            if why is None:
+                policy.apply(ctx, attempt.execute(self, ctx))
+            else:
+                policy.apply(ctx, attempt.Outcome.undeliverable(REVOKED, why))
             ran += 1
         self.storage.promote(time.time())
         return ran

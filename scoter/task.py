@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
 from scoter.retry import RetryPolicy
+from scoter.times import Moment, to_eta
 
 if TYPE_CHECKING:
     from psycopg import Connection
@@ -73,21 +74,9 @@ class Message:
     """Seconds since the epoch; None runs as soon as possible."""
     headers: dict[str, str] = field(default_factory=dict)
     """Free-form metadata (trace context, tenant, …), carried to the consumer."""
-
-
-def to_eta(delay: float | dt.timedelta | None, eta: float | dt.datetime | None) -> float | None:
-    """One epoch timestamp from either a delay (seconds or timedelta) or an eta."""
-    if delay is not None and eta is not None:
-        raise ValueError("give delay or eta, not both")
-    if isinstance(delay, dt.timedelta):
-        delay = delay.total_seconds()
-    if delay is not None:
-        return time.time() + delay
-    if isinstance(eta, dt.datetime):
-        if eta.tzinfo is None:
-            raise ValueError("eta must be timezone-aware (e.g. datetime.now(timezone.utc))")
-        return eta.timestamp()
-    return eta
+    expires: float | None = None
+    """Seconds since the epoch: not started by then, the task ends dead `expired`. None: the
+    task's own `expires`, counted from the enqueue."""
 
 
 class Task(Generic[P, R]):
@@ -104,6 +93,7 @@ class Task(Generic[P, R]):
         policy: RetryPolicy,
         context: bool,
         timeout: float | None = None,
+        expires: Moment | None = None,
     ) -> None:
         self.app = app
         self.fn = fn
@@ -114,6 +104,9 @@ class Task(Generic[P, R]):
         self.context = context
         self.timeout = timeout
         """Seconds an attempt may run (see the executors for how each enforces it)."""
+        self.expires = expires
+        """A run not started this long after its enqueue (seconds, timedelta) or by then (a
+        datetime) ends dead `expired`; None: never."""
         functools.update_wrapper(self, fn)
 
     def __repr__(self) -> str:
@@ -145,17 +138,42 @@ class Task(Generic[P, R]):
         eta: float | dt.datetime | None = None,
         priority: int | None = None,
         id: str | None = None,
+        expires: Moment | None = None,
     ) -> Result[R]:
-        """Enqueue a run that starts after `delay` seconds or at `eta` (Huey's signature)."""
+        """Enqueue a run that starts after `delay` seconds or at `eta` (Huey's signature).
+
+        A datetime `eta` or `expires` that is naive is read as local time. `expires`: seconds
+        or a timedelta from now, or a datetime; a run not started by then ends dead `expired`
+        (default: the task's own `expires`).
+        """
         message = Message(
             self.name, tuple(args), dict(kwargs or {}), id=id or new_id(),
             priority=priority, eta=to_eta(delay, eta),
+            expires=self.app.expiry(self, expires, time.time()),
         )  # fmt: skip
         return self.app.enqueue_message(message)
 
     def map(self, argument_lists: Iterable[Iterable[Any]]) -> list[Result[R]]:
         """Enqueue one run per argument list, all in one storage call."""
         return self.app.enqueue_many(Message(self.name, tuple(a)) for a in argument_lists)
+
+    # -- revocation (Huey's names) -----------------------------------------------------------
+
+    def revoke(self, revoke_until: Moment | None = None, revoke_once: bool = False) -> None:
+        """Revoke every run of this task not started yet, including those enqueued later:
+        each ends dead `revoked` when a consumer claims it. `revoke_until`: only until then
+        (seconds or timedelta from now, or a datetime); `revoke_once`: only the next run.
+        Running ones finish. Undo with `restore()`. See `Scoter.revoke_all`."""
+        self.app.revoke_all(self, revoke_until=revoke_until, revoke_once=revoke_once)
+
+    def restore(self) -> bool:
+        """Lift this task's revocation; True if there was one. Runs it already ended stay
+        dead `revoked` (restore them by id)."""
+        return self.app.restore_all(self)
+
+    def is_revoked(self, timestamp: float | None = None) -> bool:
+        """Whether runs of this task claimed now (or at `timestamp`) would be revoked."""
+        return self.app.is_revoked(self, timestamp)
 
     def call_local(self, *args: P.args, **kwargs: P.kwargs) -> R:
         """Run the function here and now, without the queue."""

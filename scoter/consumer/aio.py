@@ -137,7 +137,7 @@ class AsyncioExecutor:
             return await self._in_thread(lambda: attempt.run(self.app, task, args, kwargs, ctx))
         call_kwargs = {**kwargs, "ctx": ctx} if task.context else kwargs
         outcome = await self._run_cancellable(ctx, task.fn, args, call_kwargs)
-        return attempt.timed_out(ctx, task, outcome)
+        return attempt.finished(ctx, task, outcome)
 
     async def _run_cancellable(
         self, ctx: TaskContext, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]

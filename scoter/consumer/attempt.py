@@ -7,10 +7,11 @@ policy's (`scoter.consumer.policy`), written by the settler (`scoter.consumer.se
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
 import traceback
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,7 @@ from scoter import signals as sig
 from scoter.app import check_size
 from scoter.context import TaskContext, deactivate
 from scoter.exceptions import Interrupt, RemoteError, TimedOut
+from scoter.states import EXPIRED
 from scoter.storage.base import Lease
 
 if TYPE_CHECKING:
@@ -51,6 +53,8 @@ class Outcome:
     """INTERRUPTED: seconds before the released task may be claimed again."""
     ran_s: float = 0.0
     """How long the task's code ran."""
+    expires: float | None = None
+    """The task's expiry, once decoded: a retry that would start after it ends it expired."""
     exc: BaseException | None = field(default=None, compare=False)
 
     @classmethod
@@ -131,7 +135,7 @@ def new_context(
 
 def decode(app: Scoter, ctx: TaskContext) -> tuple[Task[Any, Any], tuple[Any, ...], dict[str, Any]]:
     """The task and its arguments; raises Undeliverable when the message cannot run here
-    (Early when it may run later)."""
+    (Early when it may run later; reason EXPIRED when claimed after its `expires`)."""
     lease = ctx.lease
     task = app.tasks.get(lease.name)
     if task is None:
@@ -142,13 +146,22 @@ def decode(app: Scoter, ctx: TaskContext) -> tuple[Task[Any, Any], tuple[Any, ..
             f"(known: {known}); deploy the code that defines it, then `scoter dead retry`",
         )
     try:
-        args, kwargs, eta = app.decode_claimed(lease)
+        args, kwargs, expires, eta = app.decode_claimed(lease)
     except Exception as exc:  # DecodeError, or a serializer's own failure
         raise Undeliverable("undecodable", f"payload of {lease.name!r}: {exc}") from exc
     claimed_at = lease.expires - ctx.lease_s  # the storage's clock, which promoted the task
     if eta is not None and claimed_at < eta - ETA_SLACK_S:
         raise Early(f"claimed {eta - claimed_at:.1f} s before its signed eta", eta - claimed_at)
+    if expires is not None and claimed_at > expires:
+        raise Undeliverable(EXPIRED, expired_detail(expires, claimed_at, "claimed"))
+    ctx.expires = expires
     return task, args, kwargs
+
+
+def expired_detail(expires: float, at: float, what: str) -> str:
+    """Why a task is dead `expired`: it was `what` (claimed, due again) `at`, past `expires`."""
+    stamp = dt.datetime.fromtimestamp(expires, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    return f"not started before it expired at {stamp} UTC ({what} {at - expires:.1f} s later)"
 
 
 def execute(app: Scoter, ctx: TaskContext) -> Outcome:
@@ -200,14 +213,17 @@ def run(
         outcome = Outcome.failed(exc, time.monotonic() - started)
     finally:
         deactivate(token)
-    return timed_out(ctx, task, outcome)
+    return finished(ctx, task, outcome)
 
 
-def timed_out(ctx: TaskContext, task: Task[Any, Any], outcome: Outcome) -> Outcome:
-    """An attempt that ran past its time limit counts as timed out, unless it handed back."""
+def finished(ctx: TaskContext, task: Task[Any, Any], outcome: Outcome) -> Outcome:
+    """The outcome of an attempt whose task's code returned or raised: one that ran past its
+    time limit counts as timed out, unless it handed back; it carries the task's expiry."""
     if ctx.timed_out and outcome.kind != INTERRUPTED:
         exc = TimedOut(f"the task ran past its {task.timeout} s time limit")
-        return Outcome.failed(exc, outcome.ran_s)
+        outcome = Outcome.failed(exc, outcome.ran_s)
+    if ctx.expires is not None:
+        outcome = replace(outcome, expires=ctx.expires)
     return outcome
 
 

@@ -27,11 +27,12 @@ from scoter.consumer.attempt import (
     SUCCEEDED,
     UNDELIVERABLE,
     Outcome,
+    expired_detail,
 )
 from scoter.context import TaskContext
 from scoter.display import printable
 from scoter.retry import RetryPolicy
-from scoter.states import State
+from scoter.states import EXPIRED, REVOKED, State
 from scoter.storage.base import Ack, Lease
 from scoter.storage.outages import through_outages
 
@@ -41,6 +42,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("scoter.consumer")
 
 DEFAULT_RETRY = RetryPolicy()
+ENDED = {EXPIRED: sig.SIGNAL_EXPIRED, REVOKED: sig.SIGNAL_REVOKED}
+"""Dead reasons that are outcomes the user asked for, not failures, and their signals."""
 T = TypeVar("T")
 
 
@@ -53,6 +56,9 @@ class Policy:
         self.consumer_id = consumer_id
         self.stale_writes = 0
         """Writes refused because the attempt had lost its lease (DESIGN G3)."""
+        self.on_scheduled: Callable[[float], None] | None = None
+        """Told the eta of each task this policy scheduled (a retry, a held-off release): the
+        consumer's scheduler wakes for it."""
         self._lock = threading.Lock()
 
     def apply(self, ctx: TaskContext, outcome: Outcome) -> None:
@@ -63,6 +69,8 @@ class Policy:
             self._failed(ctx, outcome)
         elif outcome.kind == INTERRUPTED:
             self.release(ctx, outcome.error or "interrupted", outcome.delay)
+        elif outcome.kind == UNDELIVERABLE and outcome.reason in ENDED:
+            self.end(ctx, outcome.reason, outcome.error or outcome.reason)
         elif outcome.kind == UNDELIVERABLE:
             log.error("task %s (%s) cannot run: %s", printable(ctx.task_id),
                       printable(ctx.task_name), printable(outcome.error))  # fmt: skip
@@ -134,9 +142,14 @@ class Policy:
             return
         delay = retry.delay(errors_before)
         eta = time.time() + delay
+        if outcome.expires is not None and eta > outcome.expires:
+            detail = expired_detail(outcome.expires, eta, "its retry due")
+            self.end(ctx, EXPIRED, f"{detail}; the last error:\n{error}")
+            return
         if self._write(ctx, lambda: self.storage.retry(ctx.token, eta, error)):
             log.info("task %s (%s) failed, retry in %.1fs: %s", printable(ctx.task_id),
                      printable(ctx.task_name), delay, printable(outcome.summary))  # fmt: skip
+            self._scheduled(eta)
             self._send(sig.SIGNAL_RETRYING, ctx, outcome.exception(), delay)
         else:
             self._refused(ctx, "retry")
@@ -153,6 +166,8 @@ class Policy:
             return self.to_dead(ctx, "interrupted", detail)
         if self._write(ctx, lambda: self.storage.release(ctx.token, reason, delay)):
             self._send(sig.SIGNAL_INTERRUPTED, ctx)
+            if delay > 0:
+                self._scheduled(time.time() + delay)
             return True
         self._refused(ctx, "release")
         return False
@@ -178,6 +193,22 @@ class Policy:
         if dead:
             self._send(sig.SIGNAL_DEAD, ctx, "crashed")
 
+    def end(self, ctx: TaskContext, reason: str, detail: str) -> bool:
+        """End the task dead `expired` or `revoked` (an outcome, not a failure): fenced, with
+        SIGNAL_EXPIRED or SIGNAL_REVOKED after SIGNAL_DEAD; False when refused."""
+        log.info("task %s (%s) %s: %s", printable(ctx.task_id), printable(ctx.task_name),
+                 reason, printable(detail.splitlines()[0]))  # fmt: skip
+        if not self.to_dead(ctx, reason, detail):
+            return False
+        self._send(ENDED[reason], ctx)
+        if reason == REVOKED:
+            try:  # an operator's `dead retry` of it then runs it
+                self.storage.forget_revocation(ctx.task_id)
+            except Exception as exc:
+                log.warning("task %s: could not drop its revocation: %r",
+                            printable(ctx.task_id), exc)  # fmt: skip
+        return True
+
     def to_dead(self, ctx: TaskContext, reason: str, error: str) -> bool:
         """Move the task to dead with `reason`, fenced; False when refused."""
         if self._write(ctx, lambda: self.storage.dead(ctx.token, reason, error)):
@@ -185,6 +216,10 @@ class Policy:
             return True
         self._refused(ctx, "dead")
         return False
+
+    def _scheduled(self, eta: float) -> None:
+        if self.on_scheduled is not None:
+            self.on_scheduled(eta)
 
     # -- writing -----------------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ from scoter import signals as sig
 from scoter.config import redact
 from scoter.consumer import attempt
 from scoter.consumer.aio import AsyncioExecutor
+from scoter.consumer.attempt import Outcome
 from scoter.consumer.executor import Executor, ThreadExecutor
 from scoter.consumer.heartbeat import Fence, Heartbeat
 from scoter.consumer.inflight import InFlight
@@ -32,12 +33,14 @@ from scoter.consumer.isolation import Isolation
 from scoter.consumer.policy import Policy
 from scoter.consumer.processes import ProcessExecutor
 from scoter.consumer.rescuer import Rescuer
+from scoter.consumer.revocations import RevocationWatch
 from scoter.consumer.scheduler import Scheduler
 from scoter.consumer.service import Service
 from scoter.consumer.settler import Settler
 from scoter.context import RUNNING, TaskContext
 from scoter.display import printable
 from scoter.loader import path_of
+from scoter.states import REVOKED
 from scoter.storage.base import Lease
 from scoter.task import check_name
 
@@ -98,7 +101,8 @@ class Consumer:
         :param drain_timeout: seconds a graceful stop waits for running tasks.
         :param stop_grace: seconds before that deadline when tasks see `ctx.stop_requested`.
         :param poll: longest idle wait between claims (the storage may wake earlier).
-        :param schedule_interval: seconds between promotions of due scheduled tasks.
+        :param schedule_interval: the longest time between promotions of due scheduled tasks
+            (the scheduler wakes sooner for the earliest eta and the next periodic slot).
         :param rescue_interval: seconds between rescues of expired leases; default lease / 6.
         :param executor: 'thread' (default), 'process' (a child process per worker: for
             CPU-bound tasks and hard time limits) or 'asyncio' (for `async def` tasks).
@@ -137,11 +141,15 @@ class Consumer:
         )  # fmt: skip
         self.executor = self._make_executor(executor, app_path)
         self.isolation = Isolation(self.storage, self.inflight, self.executor.submit)
-        self.settler.deliver = self.isolation.admit
+        self.settler.deliver = self._admit
+        self.scheduler = Scheduler(self.storage, schedule_interval, app)
+        self.policy.on_scheduled = self.scheduler.nudge
+        self.revocations = RevocationWatch(self.storage, self.inflight, self.executor.request_stop)
         self.services: list[Service] = [
+            self.revocations,  # first: it reads the revocations before any claim
             Heartbeat(self.storage, self.inflight, lease, heartbeat, self._lost),
             Fence(self.inflight, lease, self._lost),
-            Scheduler(self.storage, schedule_interval, app),
+            self.scheduler,
             Rescuer(self.storage, app.signals, rescue_interval or lease / 6),
         ]
         self._stop_at: float | None = None
@@ -268,7 +276,17 @@ class Consumer:
         for lease in leases:
             ctx = self._new_context(lease, asked)
             self.inflight.add(ctx)
+            self._admit(ctx)
+
+    def _admit(self, ctx: TaskContext) -> None:
+        """Hand a newly claimed attempt (in flight) on to run — or, when its task is revoked,
+        end it revoked without running it."""
+        lease = ctx.lease
+        why = self.revocations.check(lease, lease.expires - self.lease)
+        if why is None:
             self.isolation.admit(ctx)
+        else:
+            self.settler.put(ctx, Outcome.undeliverable(REVOKED, why))
 
     def _claim(self, free: int) -> list[Lease]:
         """Up to `free` tasks; after a claim that found none, wait for work before claiming."""

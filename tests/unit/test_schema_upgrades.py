@@ -1,8 +1,9 @@
 """Databases made by an older scoter, opened by this one: SQLite files upgrade themselves when
 opened, PostgreSQL schemas with `scoter migrate` (0002: the crash rule's `alone` and
 `suspect`; 0003 and SQLite's version 2: the periodic schedules' last slots; 0004 and SQLite's
-version 3: the history limit; 0005 and SQLite's version 4: revocations). Tasks stored before the upgrade keep working, none of them a
-suspect, and a long history is cut to the limit at its next attempt."""
+version 3: the history limit; 0005 and SQLite's version 4: revocations). Tasks stored before
+the upgrade keep working, none of them a suspect, and a long history is cut to the limit at its
+next attempt."""
 
 from __future__ import annotations
 
