@@ -1,4 +1,6 @@
-"""The command line: `scoter worker | info | periodic | dead {list,retry,purge} | vacuum | demo`.
+"""The command line: `scoter worker | info | show | list | revoke | restore | periodic |
+dead {list,retry,purge} | migrate | vacuum | demo | chaos` (list, revoke and restore are in
+scoter.cli_tasks).
 
 Exit codes (constants below): 0 success; 1 an unexpected internal error; 2 wrong usage;
 3 a configuration error (bad URL, bad option value); 4 the app could not be loaded;
@@ -213,6 +215,10 @@ def info(app: str) -> None:
     for queue in sorted({q for q, _ in counts} | {the_app.default_queue}):
         table.add_row(shown(queue), *(str(counts.get((queue, s), 0)) for s in State))
     console.print(table)
+    if any(state is State.DEAD for _, state in counts):
+        from scoter.cli_tasks import dead_reasons
+
+        console.print(Text.assemble("dead by reason: ", shown(dead_reasons(storage))))
     running = storage.list_tasks(State.RUNNING, limit=50)
     if running:
         held = Table(title="running")
@@ -247,6 +253,8 @@ def periodic(app: str) -> None:
         last = lasts.get(p.name)
         info = None if last is None else the_app.storage.get(slot_id(p.name, last))
         state = "" if last is None else "not enqueued" if info is None else info.state.value
+        if info is not None and info.reason:
+            state += f" ({info.reason})"
         table.add_row(
             shown(p.name), shown(p.schedule), _slot(p.schedule.following(now)),
             _slot(last), shown(state),
@@ -466,3 +474,6 @@ def main() -> None:
         cli.main(prog_name="scoter", standalone_mode=True)
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+from scoter import cli_tasks  # noqa: E402, F401 - registers list, revoke and restore
