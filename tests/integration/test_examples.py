@@ -88,7 +88,9 @@ def snippet(name: str) -> str:
     return block.split("```", 1)[0]
 
 
-def test_examples_expiry_expires_and_revokes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_examples_expiry_expires_and_revokes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """examples/expiry.py as the README shows it: an expired reminder and a revoked one never
     run, the others do."""
     url = f"sqlite:///{tmp_path / 'time.db'}"

@@ -47,7 +47,8 @@ def _reason(env: Env, result: Result[object]) -> str | None:
 @pytest.mark.parametrize("backend_env", BACKENDS, indirect=True)
 def test_revoked_tasks_never_run_across_three_consumers(backend_env: Env) -> None:
     env = backend_env
-    sleepy, polite = env.module.sleepy, env.module.polite
+    sleepy, polite, ticks, spin = (env.module.sleepy, env.module.polite, env.module.ticks,
+                                   env.module.spin)  # fmt: skip
     workers = [env.start("-w", "1", "--prefetch", "0") for _ in range(3)]
     blockers = sleepy.map([(2.0,)] * 3)  # each consumer busy: what follows waits queued
     env.wait_for(lambda: len(_started(env)) == 3, 20, "three blockers")
@@ -55,11 +56,17 @@ def test_revoked_tasks_never_run_across_three_consumers(backend_env: Env) -> Non
     scheduled = [sleepy.schedule((0.01,), delay=1.0) for _ in range(4)]
     polite.revoke(revoke_once=True)
     once = polite.map([(0.01,)] * 3)
+    ticks.revoke(revoke_until=1.0)  # lapsed when the blockers end: these run
+    lapsed = ticks.map([(0.01,)] * 2)
+    spin.revoke(revoke_until=60)
+    until = spin.map([(0.01,)] * 2)
     revoked = queued[::2] + scheduled[::2]
     assert [r.revoke() for r in revoked] == [State.QUEUED] * 3 + [State.SCHEDULED] * 2
     kept = queued[1::2] + scheduled[1::2]
     env.wait_for(
-        lambda: all(env.state(r.id) in (State.DONE, State.DEAD) for r in kept + once),
+        lambda: all(
+            env.state(r.id) in (State.DONE, State.DEAD) for r in kept + once + lapsed + until
+        ),
         30, "the tasks not revoked",
     )  # fmt: skip
     for worker in workers:
@@ -68,11 +75,14 @@ def test_revoked_tasks_never_run_across_three_consumers(backend_env: Env) -> Non
 
     started = _started(env)
     assert not {r.id for r in revoked} & set(started), "a revoked task ran"
-    ran = [r.id for r in blockers + kept + once if _reason(env, r) is None]
+    ran = [r.id for r in blockers + kept + once + lapsed if _reason(env, r) is None]
     assert sorted(started) == sorted(ran)
     assert [_reason(env, r) for r in revoked] == [REVOKED] * 5
     assert sorted(_reason(env, r) or "" for r in once) == ["", "", REVOKED]
     assert not polite.is_revoked()
+    assert [env.state(r.id) for r in lapsed] == [State.DONE] * 2
+    assert [_reason(env, r) for r in until] == [REVOKED] * 2
+    assert spin.is_revoked() and not ticks.is_revoked()
 
 
 @pytest.mark.parametrize(
