@@ -22,6 +22,7 @@ milliseconds, printed and saved as JSON under `--results`. Nothing is asserted.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import random
@@ -131,9 +132,10 @@ def _place(system: str, backend: str) -> Iterator[dict[str, str]]:
 def _consumer(
     system: str, env: dict[str, str], scoter_path: Path | None, *, periodic: bool
 ) -> Iterator[None]:
-    paths = [str(REPO)]
-    if scoter_path is not None and system == "scoter":
-        paths.insert(0, str(scoter_path.resolve()))
+    paths, cwd = [str(REPO)], REPO
+    if scoter_path is not None and system == "scoter":  # first on sys.path: `-m` puts cwd there
+        cwd = scoter_path.resolve()
+        paths.insert(0, str(cwd))
     full = {**os.environ, **env, "PYTHONPATH": os.pathsep.join(paths)}
     if periodic:
         full[lateness_record.ENV_PERIODIC] = "1"
@@ -143,7 +145,7 @@ def _consumer(
     else:
         argv = [sys.executable, "-m", "huey.bin.huey_consumer", "bench.apps.lateness_huey.huey",
                 "-w", "4", "-k", "thread", "-q"]  # fmt: skip
-    proc = subprocess.Popen(argv, env=full, cwd=REPO, stdin=subprocess.DEVNULL,
+    proc = subprocess.Popen(argv, env=full, cwd=cwd, stdin=subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     try:
         time.sleep(2.0)  # imported and idle
@@ -162,9 +164,11 @@ def _enqueuer(system: str) -> Callable[[float, float], None]:
     if system == "scoter":
         from bench.apps import lateness_scoter as s
 
+        s = importlib.reload(s)  # its app on this place
         return lambda due, delay: s.late.schedule((due,), delay=delay) and None
     from bench.apps import lateness_huey as h
 
+    h = importlib.reload(h)
     return lambda due, delay: h.late.schedule(args=(due,), delay=delay) and None
 
 
@@ -177,6 +181,9 @@ def _delayed(system: str, env: dict[str, str], samples: int, rng: random.Random)
         due = time.time() + delay
         enqueue(due, delay)
         started = _wait_for(record, "delayed", i + 1, due + START_WAIT_S)
+        if started is None and i == 0:
+            console.print(f"[red]{system}: the warm-up task never started; no samples")
+            return []
         if started is not None and i > 0:
             late.append(started - due)
     return late
