@@ -53,6 +53,9 @@ class Policy:
         self.consumer_id = consumer_id
         self.stale_writes = 0
         """Writes refused because the attempt had lost its lease (DESIGN G3)."""
+        self.claims_in_doubt = threading.Event()
+        """Set when a call that claims failed: its reply was lost, and the claim may have
+        landed, leasing tasks to this consumer that it does not know (`Storage.hand_back`)."""
         self._lock = threading.Lock()
 
     def apply(self, ctx: TaskContext, outcome: Outcome) -> None:
@@ -87,10 +90,7 @@ class Policy:
         acks = [Ack(ctx.token, outcome.result, ttl) for ctx, outcome in done]
         acked, leases = through_outages(
             self.storage,
-            # A retry claims nothing: the lost reply of a failed try may have claimed already.
-            lambda retry: self.storage.ack_many_and_claim(
-                acks, queues, 0 if retry else want, lease_s, self.consumer_id
-            ),
+            lambda retry: self._ack_many_and_claim(acks, queues, want, lease_s, retry),
             lambda: any(ctx.given_up() for ctx, _ in done),
             f"{len(acks)} ack(s)",
         )
@@ -102,6 +102,14 @@ class Policy:
                 log.exception("task %s: acknowledged, but reporting it failed",
                               printable(ctx.task_id))  # fmt: skip
         return leases
+
+    def _ack_many_and_claim(
+        self, acks: list[Ack], queues: Sequence[str], want: int, lease_s: float, retry: int
+    ) -> tuple[list[bool], list[Lease]]:
+        if retry and want:  # the failed try may have claimed: a retry claims nothing
+            self.claims_in_doubt.set()
+            want = 0
+        return self.storage.ack_many_and_claim(acks, queues, want, lease_s, self.consumer_id)
 
     def _acked(self, ctx: TaskContext, landed: bool) -> None:
         if landed or self._completed_by(ctx):

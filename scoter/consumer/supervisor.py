@@ -59,6 +59,8 @@ HOLD_OFF_S = 1.0
 long enough for the consumer to exit first, so that no two attempts ever overlap (G2)."""
 HELD_OFF = "still running in its thread"
 """In the history detail of such a hand-back."""
+HAND_BACK_WAIT_S = 0.2
+"""How long a hand-back waits for the settler's claims in flight before the next pass tries."""
 OVERRUN_GRACE_S = 0.8
 """How long past its drain deadline a stopping consumer may take before `on_overrun` is
 called: enough to write its releases when the storage answers."""
@@ -249,6 +251,8 @@ class Consumer:
         self.on_overrun(left)
 
     def _fetch(self) -> None:
+        if self.policy.claims_in_doubt.is_set():
+            self._hand_back_orphans()
         if self.isolation.active:
             self.isolation.step()
             self.inflight.wait_below(len(self.inflight), self.poll)
@@ -261,6 +265,7 @@ class Consumer:
         try:
             leases = self._claim(free)
         except Exception as exc:
+            self.policy.claims_in_doubt.set()
             self._storage_error(exc)
             return
         self._idle = not leases
@@ -269,6 +274,26 @@ class Consumer:
             ctx = self._new_context(lease, asked)
             self.inflight.add(ctx)
             self.isolation.admit(ctx)
+
+    def _hand_back_orphans(self) -> None:
+        """Give back the leases that a claim whose reply was lost gave this consumer: no
+        worker runs them, and each would wait a whole lease, then come back as a crash. Only
+        while no claim of ours is in flight, so that every lease we hold is in `inflight`."""
+        with self.settler.claims_paused(HAND_BACK_WAIT_S) as quiet:
+            if not quiet:
+                return  # the next pass tries again
+            self.policy.claims_in_doubt.clear()
+            try:
+                handed = self.storage.hand_back(self.id, self.queues, self.inflight.tokens())
+            except NotImplementedError:
+                return
+            except Exception as exc:
+                self.policy.claims_in_doubt.set()
+                log.warning("could not hand back leases of lost claim replies yet: %r", exc)
+                return
+        if handed:
+            log.warning("handed back %d task(s) that a claim with a lost reply had leased to "
+                        "this consumer; other consumers may run them now", handed)  # fmt: skip
 
     def _claim(self, free: int) -> list[Lease]:
         """Up to `free` tasks; after a claim that found none, wait for work before claiming."""
