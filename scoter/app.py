@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 from scoter import signals as sig
 from scoter.config import default_url, redact, storage_from_url
 from scoter.exceptions import ConfigurationError, DecodeError, EnqueueError, TooLarge
+from scoter.hooks import Hooks
 from scoter.periodic import Periodic, Schedule, slot_id
 from scoter.result import Result
 from scoter.retry import RetryPolicy
@@ -97,6 +98,8 @@ class Scoter:
         self.max_message_bytes = _limit("max_message_bytes", max_message_bytes)
         self.max_result_bytes = _limit("max_result_bytes", max_result_bytes)
         self.signals = sig.Signals()
+        self.hooks = Hooks()
+        """Code run in each worker and around each attempt (see `scoter.hooks`)."""
         self.tasks: dict[str, Task[Any, Any]] = {}
         self.periodic: dict[str, Periodic] = {}
         """The periodic tasks by name, with their schedules."""

@@ -186,6 +186,23 @@ def worker(
     sys.exit(code)
 
 
+@cli.command(
+    "huey-consumer",
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
+                      "help_option_names": []},
+    add_help_option=False,
+)  # fmt: skip
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def huey_consumer(args: tuple[str, ...]) -> None:
+    """Run a Huey app (scoter.huey) with huey_consumer's flags: `scoter huey-consumer
+    myapp.huey -w 4 -k thread`. `scoter huey-consumer --help` lists them."""
+    from scoter.huey.alias import install
+    from scoter.huey.bin.huey_consumer import consumer_main
+
+    install()  # an app that still says `from huey import ...` runs on scoter too
+    consumer_main(args, prog="scoter huey-consumer")
+
+
 def _exit_overrun(unsettled: int) -> None:
     """The drain deadline passed with a storage call hanging: leave now, as SIGKILL would."""
     _flush()

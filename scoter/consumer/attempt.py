@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from scoter import signals as sig
 from scoter.app import check_size
 from scoter.context import TaskContext, deactivate
-from scoter.exceptions import Interrupt, RemoteError, TimedOut
+from scoter.exceptions import Cancel, Interrupt, RemoteError, TimedOut
 from scoter.storage.base import Lease
 
 if TYPE_CHECKING:
@@ -29,6 +29,8 @@ FAILED = "error"
 INTERRUPTED = "interrupted"
 UNDELIVERABLE = "undeliverable"
 CRASHED = "crashed"
+CANCELED = "canceled"
+"""The dead reason of a task that raised `Cancel` (or whose pre_execute hook did)."""
 
 LOST_BEFORE_START = "lease lost before the attempt started"
 
@@ -185,13 +187,26 @@ def run(
     """
     token = ctx.activate()
     started = time.monotonic()
+    hooks = app.hooks
+    started_fn = not hooks.pre
     try:
+        if hooks.pre:
+            hooks.before(ctx)  # Cancel here: the function never starts
+            started_fn = True
         value = task.fn(*args, **{**kwargs, "ctx": ctx} if task.context else kwargs)
         result = encode_result(app, value, ctx.task_id)
+        if hooks.post:
+            hooks.after(ctx, value, None)
         outcome = Outcome.succeeded(result, time.monotonic() - started)
-    except Interrupt:
-        outcome = Outcome.interrupted("the task raised Interrupt")
+    except Interrupt as exc:
+        _after(app, ctx, exc)
+        outcome = Outcome.interrupted("the task raised Interrupt", exc.delay)
+    except Cancel as exc:
+        if started_fn:
+            _after(app, ctx, exc)
+        outcome = Outcome.undeliverable(CANCELED, str(exc) or "the task was canceled")
     except BaseException as exc:
+        _after(app, ctx, exc)
         if (
             isinstance(exc, KeyboardInterrupt)
             and threading.current_thread() is threading.main_thread()
@@ -201,6 +216,12 @@ def run(
     finally:
         deactivate(token)
     return timed_out(ctx, task, outcome)
+
+
+def _after(app: Scoter, ctx: TaskContext, exc: BaseException) -> None:
+    """The post-execute hooks of an attempt that raised."""
+    if app.hooks.post:
+        app.hooks.after(ctx, None, exc)
 
 
 def timed_out(ctx: TaskContext, task: Task[Any, Any], outcome: Outcome) -> Outcome:

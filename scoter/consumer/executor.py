@@ -104,9 +104,11 @@ class ThreadExecutor:
         return sum(t.is_alive() for t in self._threads)
 
     def _work_loop(self) -> None:
+        self.app.hooks.worker_started()
         while (ctx := self._work.get()) is not None:
             if ctx.begin():  # else the consumer handed it back before it started
                 self.settle(ctx, self._execute(ctx))
+        self.app.hooks.worker_stopped()
 
     def _execute(self, ctx: TaskContext) -> Outcome:
         try:
