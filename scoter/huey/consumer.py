@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("huey.consumer")
 
 DEFAULT_DRAIN_S = 25.0
+SCOTER_VARIABLES = {"lease": "SCOTER_LEASE", "heartbeat": "SCOTER_HEARTBEAT"}
+"""scoter's consumer options that huey_consumer has no flag for, from the environment as
+`scoter worker` reads them."""
 
 
 class Consumer:
@@ -58,6 +61,9 @@ class Consumer:
         self.extra_locks = [n.strip() for n in (extra_locks or "").split(",") if n.strip()]
         if not periodic:
             huey.app.periodic.clear()  # this process enqueues no periodic slot
+        for option, variable in SCOTER_VARIABLES.items():
+            if option not in scoter_options and os.environ.get(variable):
+                scoter_options[option] = float(os.environ[variable])
         self.scoter = ScoterConsumer(
             huey.app, workers=workers,
             executor="process" if worker_type == WORKER_PROCESS else "thread",

@@ -4,7 +4,7 @@
 A done task's value is returned once and its record deleted, as Huey pops a result; the
 Result object keeps the value for later calls. A dead task raises `TaskException` (and its
 record stays, for `scoter dead` to show, retry or purge) — except a task that was revoked,
-expired or canceled before it ran, which has no result: None, as in Huey.
+or expired before it ran, which has no result: None, as in Huey.
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ if TYPE_CHECKING:
     from scoter.huey.tasks import Task
     from scoter.storage.base import TaskInfo
 
-NO_RESULT_REASONS = ("revoked", "expired", "canceled")
-"""Dead reasons of a task that never ran to an error: its Result gives None."""
+NO_RESULT_REASONS = ("revoked", "expired")
+"""Dead reasons of a task that never ran (Huey stores no result for it): its Result gives
+None."""
 FIRST_POLL_S = 0.005
 
 
