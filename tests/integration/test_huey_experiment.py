@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from huey_fleet import Outcome, run
 
 HUEY_CONSUMER = Path(sys.executable).parent / "huey_consumer"
