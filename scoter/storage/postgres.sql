@@ -426,3 +426,10 @@ WHERE schedule = %(schedule)s AND slot = %(last)s;
 
 -- name: last_slots
 SELECT schedule, slot FROM {schema}.periodic WHERE schedule = ANY(%(schedules)s::text[]);
+
+-- name: find
+-- Tasks whose name contains %(name)s (every task when it is empty), in %(state)s (NULL: any),
+-- newest first. No index on name: it reads every row of the states searched.
+SELECT {info_columns} FROM {schema}.tasks
+WHERE strpos(name, %(name)s) > 0 AND (%(state)s::text IS NULL OR state = %(state)s)
+ORDER BY seq DESC LIMIT %(limit)s;

@@ -335,3 +335,13 @@ SELECT schedule, slot FROM scoter_periodic WHERE schedule IN (SELECT value FROM 
 
 -- name: free_pages
 PRAGMA freelist_count;
+
+-- name: find
+-- Tasks whose name contains :name (every task when it is empty), in :state (NULL: any; a state
+-- this scoter does not know finds as dead, as `list` lists it), newest first. No index on name:
+-- it reads every row of the states searched.
+SELECT * FROM scoter_tasks
+WHERE instr(name, :name) > 0
+  AND (:state IS NULL OR state = :state
+       OR :state = 'dead' AND state NOT IN ('scheduled', 'queued', 'running', 'done', 'dead'))
+ORDER BY seq DESC LIMIT :limit;
