@@ -490,9 +490,8 @@ class RedisStorage(Storage):
         several priorities: the newest of the lowest priorities come first, before `limit`
         cuts."""
         found: list[tuple[int, TaskInfo]] = []
-        for queue in sorted(
-            q.decode("utf-8", "replace") for q in self.client.smembers(self._queues)
-        ):
+        queues = cast("set[bytes]", self.client.smembers(self._queues))
+        for queue in sorted(q.decode("utf-8", "replace") for q in queues):
             for each in list(State) if state is None else [state]:
                 found += self._find_in(queue, each, name, limit)
         found.sort(key=lambda pair: pair[0], reverse=True)
