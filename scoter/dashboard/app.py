@@ -1,7 +1,8 @@
 """The dashboard as an ASGI app (Starlette): pages, their live sections, a JSON API, actions.
 
-Read-only unless built with a token: retry and purge are POSTs that carry the token in the
-`X-Scoter-Token` header (or a `token` form field), compared in constant time; without a token
+Read-only unless built with a token: retry and purge are POSTs (url-encoded forms: `id` for
+each task, or `all=1`) that carry the token in the `X-Scoter-Token` header (or a `token` form
+field), compared in constant time; without a token
 configured, or with a wrong one, they are refused with 403. A token never reaches a page.
 """
 
@@ -11,6 +12,7 @@ import contextlib
 import hmac
 import json
 import time
+import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from importlib import resources
 from typing import Any
@@ -42,6 +44,8 @@ SECURITY_HEADERS = {
     "referrer-policy": "no-referrer",
     "cache-control": "no-store",
 }
+MAX_FORM_BYTES = 1 << 20
+"""The largest action request read (ids of the tasks to retry or purge, url-encoded)."""
 STATIC = {"dashboard.js": "text/javascript", "dashboard.css": "text/css"}
 
 Scope = MutableMapping[str, Any]
@@ -241,23 +245,26 @@ class _Dashboard:
     async def _act(
         self, request: Request, done: str, act: Callable[[list[str] | None], int]
     ) -> Response:
-        form = await request.form()
-        refused = self._refused(request, form.get("token"))
+        body = await request.body()
+        if len(body) > MAX_FORM_BYTES:
+            return Json({"error": f"a request of more than {MAX_FORM_BYTES} bytes"}, 413)
+        form = urllib.parse.parse_qs(body.decode("utf-8", "replace"))
+        refused = self._refused(request, form.get("token", [""])[0])
         if refused:
             return Json({"error": refused}, 403)
-        ids = [str(v) for v in form.getlist("id")]
-        if bool(ids) == (form.get("all") == "1"):
+        ids = form.get("id", [])
+        if bool(ids) == (form.get("all") == ["1"]):
             return Json({"error": "give task ids (id=...), or all=1 for every dead task"}, 400)
         count = await run_in_threadpool(act, ids or None)
         await run_in_threadpool(self.monitor.sample)
         return Json({done: count, "count": count})
 
-    def _refused(self, request: Request, field: object) -> str | None:
+    def _refused(self, request: Request, field: str) -> str | None:
         """Why the request may not act; None when it may."""
         if self.token is None:
             return ("read-only dashboard: start it with --token (or $SCOTER_DASHBOARD_TOKEN), "
                     "or create_app(app, token=...), to retry or purge")  # fmt: skip
-        given = request.headers.get(TOKEN_HEADER) or (field if isinstance(field, str) else "")
+        given = request.headers.get(TOKEN_HEADER) or field
         if not hmac.compare_digest(given.encode(), self.token.encode()):
             return "wrong or missing token: enter the dashboard's token to retry or purge"
         return None

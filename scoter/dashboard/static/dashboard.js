@@ -142,7 +142,7 @@
       return;
     }
     const action = button.dataset.action;
-    const form = new FormData();
+    const form = new URLSearchParams();
     if (button.dataset.id !== undefined) {
       form.append("id", button.dataset.id);
     } else if (button.dataset.scope === "all") {
