@@ -7,10 +7,6 @@ import time
 from collections.abc import Iterator
 
 import pytest
-
-pytest.importorskip("starlette")
-pytest.importorskip("httpx")
-
 from starlette.applications import Starlette
 from starlette.routing import Mount
 from starlette.testclient import TestClient

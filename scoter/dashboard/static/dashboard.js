@@ -29,8 +29,9 @@
 
   function swap(id, html) {
     const element = document.getElementById(id);
-    if (!element || element.contains(document.activeElement)) {
-      return;
+    const typing = document.activeElement.matches("input:not([type=checkbox]), select, textarea");
+    if (!element || (typing && element.contains(document.activeElement))) {
+      return; // not under the cursor of someone typing
     }
     const open = new Set();
     element.querySelectorAll("details[open]").forEach((d) => open.add(d.dataset.key));
