@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from starlette.applications import Starlette
 from starlette.routing import Mount
 from starlette.testclient import TestClient
 
 from scoter import Scoter
+from scoter.cli import cli
 from scoter.dashboard import create_app
 from scoter.dashboard.monitor import Monitor, Throughput
 from scoter.exceptions import ConfigurationError
@@ -251,3 +254,16 @@ def test_a_storage_failure_keeps_the_last_sample_and_says_why(app: Scoter) -> No
 def _state(app: Scoter, task_id: str) -> State | None:
     info = app.storage.get(task_id)
     return None if info is None else info.state
+
+
+def test_the_command_refuses_an_empty_token_with_exit_3(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "shop_app.py").write_text(
+        f"from scoter import Scoter\napp = Scoter('shop', 'sqlite:///{tmp_path / 'q.db'}')\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    result = CliRunner().invoke(cli, ["dashboard", "shop_app:app", "--token", " "])
+
+    assert result.exit_code == 3
+    assert "the dashboard token is empty" in result.output
