@@ -85,6 +85,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        dash.monitor.start()  # the chart counts from the start, not from the first visit
         yield
         dash.monitor.close()
 

@@ -97,7 +97,8 @@ class Throughput:
 
 
 class Monitor:
-    """The sampler thread and its latest sample; started by the first `latest()`."""
+    """The sampler thread and its latest sample; started by `start()` or the first
+    `latest()`."""
 
     def __init__(self, storage: Storage, *, interval: float = 2.0) -> None:
         self.storage = storage
@@ -112,17 +113,23 @@ class Monitor:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def latest(self) -> Snapshot:
-        """The latest sample; the first call takes one and starts the sampler."""
+    def start(self) -> None:
+        """Start the sampler thread, unless it runs already."""
         with self._lock:
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._run, name="scoter-dashboard-sampler", daemon=True
                 )
                 self._thread.start()
+
+    def latest(self) -> Snapshot:
+        """The latest sample; the first call takes one and starts the sampler (a dashboard
+        mounted in another app gets no startup event of its own)."""
+        self.start()
         return self._latest or self.sample()
 
     def _run(self) -> None:
+        self.sample()
         while not self._stop.wait(self.interval):
             self.sample()
 

@@ -267,3 +267,14 @@ def test_the_command_refuses_an_empty_token_with_exit_3(
 
     assert result.exit_code == 3
     assert "the dashboard token is empty" in result.output
+
+
+def test_sampling_starts_with_the_server_not_with_the_first_visit(app: Scoter) -> None:
+    web = create_app(app, refresh=0.05)
+    with TestClient(web):  # runs the startup event, as uvicorn does
+        monitor = web.state.monitor
+        deadline = time.monotonic() + 5
+        while monitor._latest is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert monitor._latest is not None
+    assert monitor._stop.is_set()
