@@ -103,11 +103,12 @@
     for (const v of [0, top_value / 2, top_value]) {
       node(svg, "line", { x1: left, x2: width - 8, y1: y(v), y2: y(v), class: "grid" });
       node(svg, "text", { x: left - 6, y: y(v) + 4, "text-anchor": "end", class: "axis" },
-        String(Math.round(v * 10) / 10));
+        String(top_value >= 10 ? Math.round(v) : Math.round(v * 10) / 10));
     }
-    [[0, "60 min ago"], [30, "30 min ago"], [n - 1, "now"]].forEach(([i, label]) => {
-      node(svg, "text", { x: x(i), y: height - 6, "text-anchor": "middle", class: "axis" }, label);
-    });
+    [[0, "60 min ago", "start"], [30, "30 min ago", "middle"], [n - 1, "now", "end"]].forEach(
+      ([i, label, anchor]) => {
+        node(svg, "text", { x: x(i), y: height - 6, "text-anchor": anchor, class: "axis" }, label);
+      });
     const bar = (width - left) / n;
     dead.forEach((v, i) => {
       if (v > 0) {
