@@ -194,7 +194,7 @@ def dead_actions(view: View, total: int) -> Safe:
     if not view.actions or not total:
         return Safe("")
     return h(
-        '<div class="actions">'
+        '<div class="actions"><label><input type="checkbox" data-select-all> all shown</label>'
         '<button data-action="retry" data-scope="selected">Retry selected</button>'
         '<button data-action="purge" data-scope="selected" class="danger">Purge selected</button>'
         '<button data-action="retry" data-scope="all" data-confirm="Retry every dead task?">'

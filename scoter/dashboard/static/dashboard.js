@@ -132,9 +132,13 @@
   // -- actions ------------------------------------------------------------------------------
 
   document.addEventListener("change", (event) => {
-    const box = event.target.closest("input[data-select]");
-    if (box) {
-      box.checked ? selected.add(box.value) : selected.delete(box.value);
+    const all = event.target.closest("input[data-select-all]");
+    const boxes = all ? document.querySelectorAll("input[data-select]") : [event.target];
+    for (const box of boxes) {
+      if (box.matches("input[data-select]")) {
+        box.checked = all ? all.checked : box.checked;
+        box.checked ? selected.add(box.value) : selected.delete(box.value);
+      }
     }
   });
 
