@@ -450,7 +450,7 @@ def dashboard(app: str, port: int, host: str, token: str | None, refresh: float)
     """Serve the web dashboard of APP: queues, throughput, consumers, running and dead tasks."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
-        from scoter.dashboard import serve
+        from scoter.web import serve
     except ImportError as exc:
         fail(str(exc), EXIT_CONFIG)
     try:

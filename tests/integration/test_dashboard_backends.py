@@ -12,9 +12,9 @@ from conftest import drop_postgres_schema, postgres_schema_url, redis_prefix_url
 from starlette.testclient import TestClient
 
 from scoter import Scoter
-from scoter.dashboard import create_app
 from scoter.states import State
 from scoter.storage.base import NewTask, Storage
+from scoter.web import create_app
 
 TOKEN = "backend-token"
 TRACEBACK = 'Traceback (most recent call last):\n  File "t.py", line 1\nValueError: <b>boom</b>\n'

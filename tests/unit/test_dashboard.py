@@ -15,12 +15,12 @@ from starlette.testclient import TestClient
 
 from scoter import Scoter
 from scoter.cli import cli
-from scoter.dashboard import create_app
-from scoter.dashboard.monitor import Monitor, Throughput
 from scoter.exceptions import ConfigurationError
 from scoter.states import State
 from scoter.storage.base import NewTask, Storage
 from scoter.storage.memory import MemoryStorage
+from scoter.web import create_app
+from scoter.web.monitor import Monitor, Throughput
 
 TOKEN = "s3cret-token"
 XSS_NAME = "<script>alert(1)</script>"

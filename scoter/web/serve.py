@@ -6,9 +6,9 @@ import ipaddress
 import logging
 
 from scoter.app import Scoter
-from scoter.dashboard.app import create_app
+from scoter.web.app import create_app
 
-log = logging.getLogger("scoter.dashboard")
+log = logging.getLogger("scoter.web")
 
 
 def serve(app: Scoter, *, host: str, port: int, token: str | None, refresh: float) -> None:

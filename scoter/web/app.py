@@ -25,11 +25,11 @@ from starlette.routing import Route
 
 from scoter.app import Scoter
 from scoter.config import redact
-from scoter.dashboard import pages
-from scoter.dashboard.api import task_json
-from scoter.dashboard.monitor import Monitor
 from scoter.exceptions import ConfigurationError
 from scoter.states import State
+from scoter.web import pages
+from scoter.web.api import task_json
+from scoter.web.monitor import Monitor
 
 TOKEN_HEADER = "x-scoter-token"
 LIMIT = 200
@@ -193,7 +193,7 @@ class _Dashboard:
         name = request.path_params["name"]
         if name not in STATIC:
             return Response("not found", 404, media_type="text/plain")
-        body = resources.files("scoter.dashboard").joinpath(f"static/{name}").read_bytes()
+        body = resources.files("scoter.web").joinpath(f"static/{name}").read_bytes()
         return Response(body, media_type=STATIC[name])
 
     # -- JSON -----------------------------------------------------------------------------

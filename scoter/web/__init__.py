@@ -10,7 +10,7 @@ except ImportError as exc:  # pragma: no cover - depends on the install
         "the dashboard needs Starlette and uvicorn: pip install 'scoter[web]'"
     ) from exc
 
-from scoter.dashboard.app import create_app
-from scoter.dashboard.serve import serve
+from scoter.web.app import create_app
+from scoter.web.serve import serve
 
 __all__ = ["create_app", "serve"]

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from scoter.states import State
 from scoter.storage.base import Storage, TaskInfo
 
-log = logging.getLogger("scoter.dashboard")
+log = logging.getLogger("scoter.web")
 
 MINUTES = 60
 """How many minutes the throughput chart shows."""

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from scoter.dashboard.markup import preview
 from scoter.storage.base import TaskInfo
+from scoter.web.markup import preview
 
 
 def task_json(task: TaskInfo, *, full: bool = False) -> dict[str, Any]:

@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from scoter.dashboard.markup import Safe, ago, h, join, last_line, preview, quoted, span, when
-from scoter.dashboard.monitor import Consumer, Snapshot
 from scoter.states import State
 from scoter.storage.base import TaskInfo
+from scoter.web.markup import Safe, ago, h, join, last_line, preview, quoted, span, when
+from scoter.web.monitor import Consumer, Snapshot
 
 Sections = dict[str, Safe]
 """A page's parts by element id, in page order."""
