@@ -1,4 +1,5 @@
-"""The command line: `scoter worker | info | periodic | dead {list,retry,purge} | vacuum | demo`.
+"""The command line: `scoter worker | info | periodic | dead {list,retry,purge} | vacuum | demo |
+dashboard`.
 
 Exit codes (constants below): 0 success; 1 an unexpected internal error; 2 wrong usage;
 3 a configuration error (bad URL, bad option value); 4 the app could not be loaded;
@@ -434,6 +435,45 @@ def vacuum(app: str) -> None:
         return
     before, after = rebuild()
     console.print(f"{storage.url}: {before / 2**20:,.1f} MiB before, {after / 2**20:,.1f} MiB now")
+
+
+@cli.command()
+@app_argument
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=8808,
+    show_default=True,
+    envvar="SCOTER_DASHBOARD_PORT",
+    help="$SCOTER_DASHBOARD_PORT",
+)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    envvar="SCOTER_DASHBOARD_HOST",
+    help="Address to listen on. $SCOTER_DASHBOARD_HOST",
+)
+@click.option(
+    "--token",
+    default=None,
+    envvar="SCOTER_DASHBOARD_TOKEN",
+    help="Secret that allows retry and purge; without it, read-only. $SCOTER_DASHBOARD_TOKEN",
+)
+@click.option("--refresh", type=click.FloatRange(min=0.1), default=2.0, show_default=True,
+              envvar="SCOTER_DASHBOARD_REFRESH", help="Seconds between samples and live "
+              "updates. $SCOTER_DASHBOARD_REFRESH")  # fmt: skip
+def dashboard(app: str, port: int, host: str, token: str | None, refresh: float) -> None:
+    """Serve the web dashboard of APP: queues, throughput, consumers, running and dead tasks."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        from scoter.web import serve
+    except ImportError as exc:
+        fail(str(exc), EXIT_CONFIG)
+    try:
+        serve(open_app(app), host=host, port=port, token=token, refresh=refresh)
+    except ConfigurationError as exc:
+        fail(str(exc), EXIT_CONFIG)
 
 
 @cli.command()

@@ -11,7 +11,7 @@ from redis.commands.core import Script
 SCRIPTS = (
     "enqueue", "claim", "ack", "ack_many_and_claim", "heartbeat", "retry", "release", "dead",
     "checkpoint", "isolate", "crash", "progress", "rescue", "promote", "requeue_dead", "purge",
-    "expire_results", "get", "counts", "list", "enqueue_slot", "hand_back",
+    "expire_results", "get", "counts", "list", "enqueue_slot", "hand_back", "find",
 )  # fmt: skip
 FOLLOWED_BY = {"enqueue_slot": "enqueue"}
 """Scripts sent with another one's text after their own (see enqueue_slot.lua)."""
