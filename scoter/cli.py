@@ -479,7 +479,7 @@ def check(app: str, worker: str | None) -> None:
     if problem:
         fail(problem, EXIT_UNHEALTHY)
     said = f"ok: {where(storage)} answers"
-    console.print(shown(said + (f"; the worker at {worker} is live and ready" if worker else "")))
+    click.echo(printable(said + (f"; the worker at {worker} is live and ready" if worker else "")))
 
 
 def _time(timestamp: float | None) -> str:
