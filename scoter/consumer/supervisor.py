@@ -223,7 +223,8 @@ class Consumer:
         """Consume until stopped; returns EXIT_OK, or EXIT_RESTART after SIGHUP."""
         if threading.current_thread() is threading.main_thread():
             self.install_signal_handlers()
-        self.events.add(ev.LogObserver())
+        if self.started_at is None:  # the log listens for what its level shows now
+            self.events.add(ev.LogObserver())
         self.started_at = time.monotonic()
         log.info(
             "consumer %s on %s: app %s, queues=%s executor=%s workers=%d prefetch=%d "

@@ -26,6 +26,8 @@ are the storage's, the same from every consumer: aggregate them with `max`, not 
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import threading
 import time
 from collections.abc import Iterator
@@ -63,7 +65,12 @@ def client() -> ModuleType:
 
 
 class Metrics:
-    """Counts a consumer's task outcomes and exposes them, with its state, to Prometheus."""
+    """Counts a consumer's task outcomes and exposes them, with its state, to Prometheus.
+
+    Outcomes are tallied here under one lock (a dictionary increment and a bucket search per
+    event) and turned into metric families only when scraped: cheaper per task than
+    prometheus_client's own counters and histograms, which lock per series and per bucket.
+    """
 
     kinds = frozenset(OUTCOMES)
 
@@ -75,33 +82,35 @@ class Metrics:
         :param registry: a prometheus_client CollectorRegistry; default a new one of its own.
         :param queue_refresh: least seconds between two reads of the queue counts.
         """
-        prom = client()
-        self.registry = prom.CollectorRegistry() if registry is None else registry
-        self._tasks = prom.Counter(
-            "scoter_tasks", "Attempts and tasks by how they ended.",
-            ["queue", "task", "outcome"], registry=self.registry,
-        )  # fmt: skip
-        self._durations = prom.Histogram(
-            "scoter_task_duration_seconds", "Seconds a task's code ran (returned or raised).",
-            ["queue", "task"], buckets=DURATION_BUCKETS, registry=self.registry,
-        )  # fmt: skip
+        self.registry = client().CollectorRegistry() if registry is None else registry
+        self._lock = threading.Lock()
+        self._counts: dict[tuple[str, str, str], int] = {}
+        self._durations: dict[tuple[str, str], list[float]] = {}
+        """Per (queue, task): a count per bucket (not cumulative), then the sum."""
+        self.registry.register(_Outcomes(self))
         self.registry.register(_ConsumerState(consumer, queue_refresh))
-        self._counters: dict[tuple[str, str, str], Any] = {}
-        self._histograms: dict[tuple[str, str], Any] = {}
         consumer.events.add(self)
 
     def observe(self, event: TaskEvent) -> None:
         key = (event.queue, event.name, event.kind)
-        counter = self._counters.get(key)
-        if counter is None:  # labels() validates and locks: once per series
-            counter = self._counters[key] = self._tasks.labels(*key)
-        counter.inc()
-        if event.duration is not None and event.kind in (SUCCEEDED, ERROR):
-            series = (event.queue, event.name)
-            histogram = self._histograms.get(series)
-            if histogram is None:
-                histogram = self._histograms[series] = self._durations.labels(*series)
-            histogram.observe(event.duration)
+        duration = event.duration
+        timed = duration is not None and event.kind in (SUCCEEDED, ERROR)
+        with self._lock:
+            self._counts[key] = self._counts.get(key, 0) + 1
+            if timed:
+                assert duration is not None
+                series = self._durations.get(key[:2])
+                if series is None:
+                    series = self._durations[key[:2]] = [0.0] * (len(DURATION_BUCKETS) + 1)
+                series[bisect.bisect_left(DURATION_BUCKETS, duration)] += 1
+                series[-1] += duration
+
+    def snapshot(
+        self,
+    ) -> tuple[dict[tuple[str, str, str], int], dict[tuple[str, str], list[float]]]:
+        """Copies of the outcome counts and duration buckets."""
+        with self._lock:
+            return dict(self._counts), {k: list(v) for k, v in self._durations.items()}
 
     def serve(self, host: str, port: int) -> tuple[str, int]:
         """Serve /metrics on host:port (0: any free port) from daemon threads; returns the
@@ -120,6 +129,37 @@ class _Server(ThreadingMixIn, WSGIServer):
 class _QuietHandler(WSGIRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         """Scrapes are not logged."""
+
+
+class _Outcomes:
+    """scoter_tasks_total and scoter_task_duration_seconds, from the tally at scrape time."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    def collect(self) -> Iterator[Any]:
+        families = client().core
+        counts, durations = self.metrics.snapshot()
+        tasks = families.CounterMetricFamily(
+            "scoter_tasks", "Attempts and tasks by how they ended.",
+            labels=["queue", "task", "outcome"],
+        )  # fmt: skip
+        for key, count in sorted(counts.items()):
+            tasks.add_metric(list(key), count)
+        yield tasks
+        histogram = families.HistogramMetricFamily(
+            "scoter_task_duration_seconds", "Seconds a task's code ran (returned or raised).",
+            labels=["queue", "task"],
+        )  # fmt: skip
+        for labels, series in sorted(durations.items()):
+            cumulative = list(itertools.accumulate(series[:-1]))
+            buckets = [(_bound(b), n) for b, n in zip(DURATION_BUCKETS, cumulative, strict=True)]
+            histogram.add_metric(list(labels), buckets, series[-1])
+        yield histogram
+
+
+def _bound(bucket: float) -> str:
+    return "+Inf" if bucket == float("inf") else repr(bucket)
 
 
 class _ConsumerState:
