@@ -151,7 +151,11 @@ def cli() -> None:
     "$SCOTER_PREFETCH",
 )
 @click.option(
-    "-v", "--verbose", is_flag=True, envvar="SCOTER_VERBOSE", help="Log every task. $SCOTER_VERBOSE"
+    "-v",
+    "--verbose",
+    is_flag=True,
+    envvar="SCOTER_VERBOSE",
+    help="Also log when each task is received and started. $SCOTER_VERBOSE",
 )
 @click.option(
     "-q",
