@@ -12,6 +12,7 @@ from scoter import revocation
 from scoter import signals as sig
 from scoter.config import default_url, redact, storage_from_url
 from scoter.exceptions import ConfigurationError, DecodeError, EnqueueError, TooLarge
+from scoter.hooks import Hooks
 from scoter.periodic import Periodic, Schedule, slot_id
 from scoter.result import Result
 from scoter.retry import RetryPolicy
@@ -38,12 +39,12 @@ if TYPE_CHECKING:
     from psycopg import Connection
 
     from scoter.consumer.supervisor import Consumer
+    from scoter.contrib.otel import Tracing
 
 log = logging.getLogger("scoter")
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
 DEFAULT_QUEUE = "default"
 DEFAULT_POLICY = RetryPolicy()
 ENQUEUE_TIMEOUT_S = 15.0
@@ -61,6 +62,7 @@ class Decoded(NamedTuple):
 
     args: tuple[Any, ...]
     kwargs: dict[str, Any]
+    headers: dict[str, str]
     expires: float | None
     """Not started by then (seconds since the epoch), it ends dead `expired`."""
     eta: float | None
@@ -83,6 +85,7 @@ class Scoter(revocation.Revoking):
         enqueue_timeout: float = ENQUEUE_TIMEOUT_S,
         max_message_bytes: int | None = DEFAULT_MAX_MESSAGE_BYTES,
         max_result_bytes: int | None = DEFAULT_MAX_RESULT_BYTES,
+        tracing: bool = False,
     ) -> None:
         """
         :param name: the app's name; names the default SQLite file.
@@ -100,6 +103,8 @@ class Scoter(revocation.Revoking):
             no limit); a larger one raises TooLarge.
         :param max_result_bytes: the largest encoded result stored (1 MiB; None: no limit); an
             attempt returning a larger one fails with TooLarge, as any error of the task.
+        :param tracing: OpenTelemetry spans at enqueue and for each attempt, one trace
+            through the message headers (the `otel` extra; scoter.contrib.otel).
         """
         self.name = name
         self.immediate = immediate
@@ -111,6 +116,13 @@ class Scoter(revocation.Revoking):
         self.max_message_bytes = _limit("max_message_bytes", max_message_bytes)
         self.max_result_bytes = _limit("max_result_bytes", max_result_bytes)
         self.signals = sig.Signals()
+        self.hooks = Hooks()
+        """Code run in each worker and around each attempt (see `scoter.hooks`)."""
+        self.tracing: Tracing | None = None
+        if tracing:
+            from scoter.contrib.otel import Tracing
+
+            self.tracing = Tracing()
         self.tasks: dict[str, Task[Any, Any]] = {}
         self.periodic: dict[str, Periodic] = {}
         """The periodic tasks by name, with their schedules."""
@@ -253,7 +265,9 @@ class Scoter(revocation.Revoking):
         self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Result[Any]:
         """What calling a task does: `enqueue_message(Message(name, args, kwargs))`, without
-        building the Message."""
+        building the Message (unless it is traced)."""
+        if self.tracing is not None:
+            return self.enqueue_message(Message(name, args, kwargs))
         task = self.tasks.get(name)
         expires = None
         if task is not None and task.expires is not None:
@@ -272,6 +286,11 @@ class Scoter(revocation.Revoking):
     def enqueue_many(self, messages: Iterable[Message]) -> list[Result[Any]]:
         """Store many messages in one atomic storage call; returns their Results in order."""
         messages = list(messages)
+        if self.tracing is not None and messages:
+            return self.tracing.enqueue(messages, self._enqueue_listed)
+        return self._enqueue_listed(messages)
+
+    def _enqueue_listed(self, messages: list[Message]) -> list[Result[Any]]:
         new_tasks = [self._to_new_task(m) for m in messages]
         self._store(new_tasks)
         if self.signals:
@@ -316,8 +335,14 @@ class Scoter(revocation.Revoking):
                 f"enqueue_in needs PostgreSQL storage (postgresql://...), not {where}"
             )
         messages = list(messages)
-        enqueue_in(conn, [self._to_new_task(m) for m in messages])
-        return [Result(self, m.id) for m in messages]
+
+        def store(listed: list[Message]) -> list[Result[Any]]:
+            enqueue_in(conn, [self._to_new_task(m) for m in listed])
+            return [Result(self, m.id) for m in listed]
+
+        if self.tracing is not None and messages:
+            return self.tracing.enqueue(messages, store)
+        return store(messages)
 
     def _to_new_task(self, m: Message) -> NewTask:
         """The NewTask of a message, whose id, task name and queue are checked first."""
@@ -414,19 +439,20 @@ class Scoter(revocation.Revoking):
         """(args, kwargs) of a stored payload; raises DecodeError when it cannot be trusted
         (with signing on: its signature is bad; see `decode_claimed` for a claimed task)."""
         if self.signer is None:
-            return self._arguments(self._strip(payload))[:2]
-        return self._arguments(self.signer.verify_task(payload)[1])[:2]
+            return self._arguments(self._strip(payload))
+        return self._arguments(self.signer.verify_task(payload)[1])
 
     def decode_claimed(self, lease: Lease) -> Decoded:
-        """The arguments and expiry of a claimed task, and the eta its producer signed (None:
-        no eta, or no signing). Raises DecodeError, before decoding anything, when the payload
-        cannot be trusted: with signing on, a bad signature, or signed fields that differ from
-        the record the claim returned (another id, name, queue, priority or max_crashes)."""
+        """The arguments, headers and expiry of a claimed task and the eta its producer signed
+        (None: no eta, or no signing). Raises DecodeError, before decoding anything, when the
+        payload cannot be trusted: with signing on, a bad signature, or signed fields that
+        differ from the record the claim returned (another id, name, queue, priority or
+        max_crashes)."""
         if self.signer is None:
-            return Decoded(*self._arguments(self._strip(lease.payload)), None)
+            return Decoded(*self._body(self._strip(lease.payload)), None)
         decided, data = self.signer.verify_task(lease.payload)
         _check_claimed(decided, lease)
-        return Decoded(*self._arguments(data), decided.eta)
+        return Decoded(*self._body(data), decided.eta)
 
     def _strip(self, payload: bytes) -> bytes:
         """A payload's arguments, for an app without keys: a signature it cannot check is
@@ -442,20 +468,29 @@ class Scoter(revocation.Revoking):
             )
         return unsigned(payload).partition(b"\n")[2]
 
-    def _arguments(self, data: bytes) -> tuple[tuple[Any, ...], dict[str, Any], float | None]:
-        """A payload's args, kwargs and expiry (None: none)."""
+    def _arguments(self, data: bytes) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        args, kwargs, _, _ = self._body(data)
+        return args, kwargs
+
+    def _body(
+        self, data: bytes
+    ) -> tuple[tuple[Any, ...], dict[str, Any], dict[str, str], float | None]:
+        """A payload's arguments, keyword arguments, headers and expiry (None: none)."""
         body = self.serializer.loads(data)
         if not isinstance(body, dict) or not isinstance(body.get("args"), list):
             raise DecodeError("payload is not a scoter message (no args list)")
         kwargs = body.get("kwargs") or {}
         if not isinstance(kwargs, dict):
             raise DecodeError("payload kwargs is not a mapping")
+        headers = body.get("headers") or {}
+        if not isinstance(headers, dict):
+            raise DecodeError("payload headers is not a mapping")
         expires = body.get("expires")
         if expires is not None and (
             isinstance(expires, bool) or not isinstance(expires, (int, float))
         ):
             raise DecodeError(f"payload expires is {expires!r}, not a time")
-        return tuple(body["args"]), kwargs, expires
+        return tuple(body["args"]), kwargs, headers, expires
 
     def encode_result(self, value: Any, task_id: str) -> bytes:
         """The stored form of task `task_id`'s return value (signed with signing on)."""

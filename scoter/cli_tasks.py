@@ -27,7 +27,8 @@ from scoter.states import State
 from scoter.storage.base import Storage, TaskInfo
 
 SCAN_LIMIT = 10_000
-"""`list --task` and the reasons of `info` look at the oldest this many tasks of a state."""
+"""`list --task` looks at the newest this many tasks of a state whose name contains the name,
+the reasons of `info` at the oldest this many dead tasks."""
 
 
 @cli.command("list")
@@ -45,7 +46,7 @@ SCAN_LIMIT = 10_000
 def list_(
     app: str, state: str, task_name: str | None, queue: str | None, limit: int, as_json: bool
 ) -> None:
-    """List tasks in a state, oldest first (by name: among the oldest 10,000)."""
+    """List tasks in a state, oldest first (by name: of the newest 10,000 found)."""
     storage = open_app(app).storage
     tasks = find(storage, State(state), queue, task_name, limit)
     if as_json:
@@ -74,8 +75,9 @@ def find(
     """Up to `limit` tasks in `state` (of `queue`, named `name`), oldest first."""
     if name is None:
         return storage.list_tasks(state, queue=queue, limit=limit)
-    scanned = storage.list_tasks(state, queue=queue, limit=SCAN_LIMIT)
-    return [t for t in scanned if t.name == name][:limit]
+    found = storage.find_tasks(name, state, limit=SCAN_LIMIT)  # names that contain it
+    named = [t for t in found if t.name == name and queue in (None, t.queue)]
+    return sorted(named, key=lambda t: t.created_at)[:limit]
 
 
 def _as_json(t: TaskInfo) -> dict[str, Any]:

@@ -19,7 +19,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from scoter.consumer.attempt import SUCCEEDED, UNDELIVERABLE, Outcome
@@ -34,6 +35,8 @@ log = logging.getLogger("scoter.consumer")
 
 MAX_BATCH = 256
 """Most outcomes in one group."""
+PAUSE_STEP_S = 0.005
+"""How often `claims_paused` looks whether the claims being written have landed."""
 SHORT_TASK_S = 0.05
 """Tasks that ran shorter than this are short: claiming ahead for them pays."""
 
@@ -86,6 +89,8 @@ class Settler:
         """Attempts in the groups being written: still in flight, their successors claimed."""
         self._claiming = 0
         """Tasks the groups being written claim: not yet in flight."""
+        self._paused = False
+        """Set while the consumer hands back leases it does not know: claim nothing."""
         self._threads = [
             threading.Thread(target=self._loop, name=f"scoter-settler-{i}", daemon=True)
             for i in range(max(1, self.storage.settle_writers))
@@ -140,6 +145,23 @@ class Settler:
             finally:
                 self._written(group)
 
+    @contextmanager
+    def claims_paused(self, timeout: float) -> Iterator[bool]:
+        """Claim nothing while the block runs; yields whether every claim of this settler
+        landed in flight (none still being written) within `timeout` seconds."""
+        with self._wake:
+            self._paused = True
+        try:
+            give_up_at = time.monotonic() + timeout
+            while self._claiming and time.monotonic() < give_up_at:
+                time.sleep(PAUSE_STEP_S)
+            with self._wake:
+                quiet = not self._claiming
+            yield quiet
+        finally:
+            with self._wake:
+                self._paused = False
+
     def _next_group(self) -> _Group | None:
         with self._wake:
             while not self._waiting and not self._stopped:
@@ -193,13 +215,14 @@ class Settler:
         try:
             return self.storage.claim(self.queues, want, self.lease_s, self.policy.consumer_id)
         except self.storage.transient_errors:
+            self.policy.claims_in_doubt.set()
             return []  # the consumer's fetch loop claims once the storage is back
 
     def _wanted(self, batch: list[tuple[TaskContext, Outcome]]) -> int:
         """How many tasks to claim with these outcomes: their successors, and while tasks are
         short, up to `prefetch` more waiting for a worker. Counts the other groups being
         written: their attempts as gone, their claims as in flight."""
-        if not self.claiming():
+        if self._paused or not self.claiming():
             return 0
         capacity = self.capacity
         if self.prefetch and all(outcome.ran_s < SHORT_TASK_S for _, outcome in batch):

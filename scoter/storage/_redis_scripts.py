@@ -11,7 +11,7 @@ from redis.commands.core import Script
 SCRIPTS = (
     "enqueue", "claim", "ack", "ack_many_and_claim", "heartbeat", "retry", "release", "dead",
     "checkpoint", "isolate", "crash", "progress", "rescue", "promote", "requeue_dead", "purge",
-    "expire_results", "get", "counts", "list", "enqueue_slot", "hand_back",
+    "expire_results", "get", "counts", "list", "enqueue_slot", "hand_back", "find",
     "revoke", "restore", "revocations", "take_revocation", "next_eta",
 )  # fmt: skip
 FOLLOWED_BY = {"enqueue_slot": "enqueue"}

@@ -535,3 +535,10 @@ WHERE r.kind = 'task' OR EXISTS (
 SELECT extract(epoch FROM eta - clock_timestamp())::float8 FROM {schema}.tasks
 WHERE state = 'scheduled' AND eta > '-infinity' AND eta < 'infinity'
 ORDER BY eta LIMIT 1;
+
+-- name: find
+-- Tasks whose name contains %(name)s (every task when it is empty), in %(state)s (NULL: any),
+-- newest first. No index on name: it reads every row of the states searched.
+SELECT {info_columns} FROM {schema}.tasks
+WHERE strpos(name, %(name)s) > 0 AND (%(state)s::text IS NULL OR state = %(state)s)
+ORDER BY seq DESC LIMIT %(limit)s;

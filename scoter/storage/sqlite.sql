@@ -432,3 +432,13 @@ WHERE kind = 'task' OR EXISTS (
 -- name: next_eta
 -- The scheduled index in eta order: numbers sort before text, so a corrupt eta comes last.
 SELECT eta FROM scoter_tasks WHERE state = 'scheduled' AND eta IS NOT NULL ORDER BY eta LIMIT 1;
+
+-- name: find
+-- Tasks whose name contains :name (every task when it is empty), in :state (NULL: any; a state
+-- this scoter does not know finds as dead, as `list` lists it), newest first. No index on name:
+-- it reads every row of the states searched.
+SELECT * FROM scoter_tasks
+WHERE instr(name, :name) > 0
+  AND (:state IS NULL OR state = :state
+       OR :state = 'dead' AND state NOT IN ('scheduled', 'queued', 'running', 'done', 'dead'))
+ORDER BY seq DESC LIMIT :limit;
