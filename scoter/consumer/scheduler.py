@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
 from scoter.consumer.service import Service
+from scoter.storage import outages
 from scoter.storage.base import Storage
 
 if TYPE_CHECKING:
@@ -99,8 +100,12 @@ class Scheduler(Service):
         try:
             result = call()
         except Exception as exc:
+            outages.ERRORS.add()
             self._report(exc)
             return None
+        finally:
+            self.ticked_at = time.monotonic()
+        self.ok_at = self.ticked_at
         if self._failing:
             log.warning("%s recovered", self.name)
             self._failing = False

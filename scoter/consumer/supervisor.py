@@ -157,9 +157,9 @@ class Consumer:
         self.policy.on_scheduled = self.scheduler.nudge
         self.revocations = RevocationWatch(self.storage, self.inflight, self.executor.request_stop)
         self.services: list[Service] = [
-            self.revocations,  # first: it reads the revocations before any claim
             self.heartbeat,
             Fence(self.inflight, lease, self._lost),
+            self.revocations,  # reads the revocations as it starts: before the first claim
             self.scheduler,
             Rescuer(self.storage, app.signals, rescue_interval or lease / 6, self.events),
         ]
