@@ -18,7 +18,7 @@ import pytest
 from click.testing import CliRunner, Result
 from rich.console import Console
 
-import scoter.cli
+import scoter.cli_read
 from scoter import Message, State
 from scoter.cli import EXIT_APP, EXIT_CONFIG, EXIT_USAGE, cli
 from scoter.storage.base import NewTask
@@ -103,7 +103,7 @@ def dead(app_module: AppModule) -> DeadTasks:
 @pytest.fixture
 def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
     """Render tables 200 columns wide, whatever terminal runs the tests."""
-    monkeypatch.setattr(scoter.cli, "console", Console(width=200))
+    monkeypatch.setattr(scoter.cli_read, "console", Console(width=200))
 
 
 def invoke(*args: str) -> Result:
