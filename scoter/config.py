@@ -88,6 +88,16 @@ def default_url(app_name: str) -> str:
     return os.environ.get(ENV_URL) or f"sqlite:///{app_name}.db"
 
 
+def absolute_url(url: str) -> str:
+    """A sqlite:/// URL with its path made absolute, from the working directory now (the
+    file a storage opened from it now would be); any other URL as it is."""
+    head, sep, rest = url.partition(":///")
+    if head.lower() != "sqlite" or not sep or rest.startswith("/") or not rest:
+        return url
+    path, query, options = rest.partition("?")
+    return f"{head}:///{os.path.abspath(path)}{query}{options}"
+
+
 def secret_keys_from_env(name: str = ENV_SECRET_KEYS) -> list[str] | None:
     """The signing keys in $SCOTER_SECRET_KEYS — comma-separated, the signing key first — for
     `Scoter(secret_keys=...)`; None (no signing) when the variable is unset.

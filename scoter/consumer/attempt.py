@@ -7,6 +7,7 @@ policy's (`scoter.consumer.policy`), written by the settler (`scoter.consumer.se
 
 from __future__ import annotations
 
+import inspect
 import threading
 import time
 import traceback
@@ -19,6 +20,7 @@ from scoter.app import check_size
 from scoter.context import TaskContext, deactivate
 from scoter.exceptions import Interrupt, RemoteError, TimedOut
 from scoter.storage.base import Lease
+from scoter.task import CONTEXT_HINT
 
 if TYPE_CHECKING:
     from scoter.app import Scoter
@@ -29,6 +31,9 @@ FAILED = "error"
 INTERRUPTED = "interrupted"
 UNDELIVERABLE = "undeliverable"
 CRASHED = "crashed"
+
+NEEDS_ASYNCIO = "needs asyncio"
+"""The dead reason of an `async def` task run by a thread or process worker."""
 
 LOST_BEFORE_START = "lease lost before the attempt started"
 
@@ -58,8 +63,10 @@ class Outcome:
         return cls(SUCCEEDED, result=result, ran_s=ran_s)
 
     @classmethod
-    def failed(cls, exc: BaseException, ran_s: float = 0.0) -> Outcome:
-        return cls(FAILED, error=_format_error(exc), summary=repr(exc), ran_s=ran_s, exc=exc)
+    def failed(cls, exc: BaseException, ran_s: float = 0.0, hint: str = "") -> Outcome:
+        """The task raised `exc`; `hint` (what to do about it) follows its traceback."""
+        error = _format_error(exc) + (f"hint: {hint}\n" if hint else "")
+        return cls(FAILED, error=error, summary=repr(exc), ran_s=ran_s, exc=exc)
 
     @classmethod
     def interrupted(cls, why: str, delay: float = 0.0) -> Outcome:
@@ -186,7 +193,10 @@ def run(
     token = ctx.activate()
     started = time.monotonic()
     try:
-        value = task.fn(*args, **{**kwargs, "ctx": ctx} if task.context else kwargs)
+        value = task.invoke(args, kwargs, ctx)
+        if inspect.iscoroutine(value):
+            value.close()
+            return Outcome.undeliverable(NEEDS_ASYNCIO, needs_asyncio(task.name))
         result = encode_result(app, value, ctx.task_id)
         outcome = Outcome.succeeded(result, time.monotonic() - started)
     except Interrupt:
@@ -197,10 +207,27 @@ def run(
             and threading.current_thread() is threading.main_thread()
         ):
             raise  # Ctrl-C in immediate mode stops the program, not the task
-        outcome = Outcome.failed(exc, time.monotonic() - started)
+        outcome = Outcome.failed(exc, time.monotonic() - started, _hint(task, exc))
     finally:
         deactivate(token)
     return timed_out(ctx, task, outcome)
+
+
+def needs_asyncio(name: str) -> str:
+    """The dead detail of a task whose function returned a coroutine on a thread or process
+    worker."""
+    return (
+        f"task {name!r} is an async def function (it returned a coroutine): run it on a "
+        "worker started with -k asyncio (scoter worker APP -k asyncio -Q its queue), then "
+        "`scoter dead retry`"
+    )
+
+
+def _hint(task: Task[Any, Any], exc: BaseException) -> str:
+    """What to do about an error the task's registration explains: a ctx it was not given."""
+    if task.check_call.needs_ctx and isinstance(exc, TypeError) and "'ctx'" in str(exc):
+        return CONTEXT_HINT.removeprefix("; ")
+    return ""
 
 
 def timed_out(ctx: TaskContext, task: Task[Any, Any], outcome: Outcome) -> Outcome:

@@ -47,10 +47,14 @@ T = TypeVar("T")
 class Policy:
     """Settles the attempts of one consumer (or of immediate mode)."""
 
-    def __init__(self, app: Scoter, consumer_id: str) -> None:
+    def __init__(self, app: Scoter, consumer_id: str, *, retry_at_once: bool = False) -> None:
+        """
+        :param retry_at_once: retry a failed task without its delay (immediate mode).
+        """
         self.app = app
         self.storage = app.storage
         self.consumer_id = consumer_id
+        self.retry_at_once = retry_at_once
         self.stale_writes = 0
         """Writes refused because the attempt had lost its lease (DESIGN G3)."""
         self._lock = threading.Lock()
@@ -132,7 +136,7 @@ class Policy:
                       printable(outcome.summary))  # fmt: skip
             self.to_dead(ctx, "error", error)
             return
-        delay = retry.delay(errors_before)
+        delay = 0.0 if self.retry_at_once else retry.delay(errors_before)
         eta = time.time() + delay
         if self._write(ctx, lambda: self.storage.retry(ctx.token, eta, error)):
             log.info("task %s (%s) failed, retry in %.1fs: %s", printable(ctx.task_id),
