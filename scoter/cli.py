@@ -1,8 +1,9 @@
 """The command line: `scoter worker | info | periodic | dead {list,retry,purge} | vacuum | demo`.
 
 Exit codes (constants below): 0 success; 1 an unexpected internal error; 2 wrong usage;
-3 a configuration error (bad URL, bad option value); 4 the app could not be loaded;
-5 the task asked for does not exist.
+3 a configuration error (bad URL, bad option value, a storage that refuses the credentials or
+names no database it has); 4 the app could not be loaded; 5 the task asked for does not exist;
+6 a worker's stop overran its deadline; 7 the storage could not be reached.
 Every option of `scoter worker` can also come from the SCOTER_* variable named in its help.
 """
 
@@ -21,8 +22,8 @@ from rich.text import Text
 from scoter.app import Scoter
 from scoter.config import redact
 from scoter.consumer.supervisor import EXECUTORS, EXIT_RESTART
-from scoter.display import LineFormatter, printable
-from scoter.exceptions import ConfigurationError
+from scoter.display import LineFormatter, one_line, printable
+from scoter.exceptions import ConfigurationError, SchemaVersionError
 from scoter.loader import AppLoadError, load_app
 from scoter.states import State
 
@@ -35,9 +36,24 @@ EXIT_NOT_FOUND = 5
 EXIT_OVERRUN = 6
 """`scoter worker`: a stop outlived its drain deadline (storage unreachable) with tasks still
 unsettled; see Consumer."""
+EXIT_UNAVAILABLE = 7
+"""The storage could not be reached: an outage, not a configuration error (a worker waits for
+its storage instead)."""
+
+PIPED_WIDTH = 1000
+"""How wide tables may grow when the output is not a terminal: whole lines, for grep and less."""
 
 F = TypeVar("F", bound=Callable[..., Any])
-console = Console()
+log = logging.getLogger("scoter.cli")
+
+
+def terminal() -> Console:
+    """A console as wide as the terminal; piped, as wide as each line needs ($COLUMNS wins)."""
+    piped = not sys.stdout.isatty() and "COLUMNS" not in os.environ
+    return Console(width=PIPED_WIDTH if piped else None)
+
+
+console = terminal()
 
 
 def fail(message: str, code: int) -> NoReturn:
@@ -52,8 +68,9 @@ def shown(value: object, style: str = "", *, lines: bool = False) -> Text:
     return Text(printable(value, lines=lines), style=style)
 
 
-def open_app(path: str) -> Scoter:
-    """Load the app and open its storage, turning failures into one line and an exit code."""
+def load(path: str) -> Scoter:
+    """Load the app and open its storage object (which may not connect yet), turning failures
+    into one line and an exit code."""
     try:
         app = load_app(path)
         _ = app.storage
@@ -62,6 +79,40 @@ def open_app(path: str) -> Scoter:
     except ConfigurationError as exc:
         fail(str(exc), EXIT_CONFIG)
     return app
+
+
+def open_app(path: str) -> Scoter:
+    """Load the app and reach its storage, creating nothing (no PostgreSQL schema): exit 3
+    when the storage refuses its configuration, 7 when it cannot be reached, on one line."""
+    app = load(path)
+    storage = app.storage
+    try:
+        storage.check(create=False)
+    except ConfigurationError as exc:
+        fail(str(exc), EXIT_CONFIG)
+    except storage.transient_errors as exc:
+        fail(f"cannot reach the storage {app.where}: {_why(exc)}", EXIT_UNAVAILABLE)
+    return app
+
+
+def _why(exc: BaseException) -> str:
+    """What went wrong, on one line: the error a storage's own wrapping names, if any."""
+    return one_line(exc.__cause__ or exc)
+
+
+def reach(app: Scoter) -> None:
+    """Reach the storage as a worker starts: exit 3 when it refuses this configuration, which
+    waiting cannot mend. An outage, or a schema at another version (a deploy under way), is
+    said here, with where and why, and the consumer waits for it."""
+    storage = app.storage
+    try:
+        storage.check()
+    except SchemaVersionError as exc:
+        log.warning("%s; waiting for it", exc)
+    except ConfigurationError as exc:
+        fail(str(exc), EXIT_CONFIG)
+    except storage.transient_errors as exc:
+        log.warning("cannot reach the storage %s, waiting for it: %s", app.where, _why(exc))
 
 
 def app_argument(fn: F) -> F:
@@ -157,7 +208,12 @@ def worker(
     handler = logging.StreamHandler()
     handler.setFormatter(LineFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=level, handlers=[handler])
-    the_app = open_app(app)
+    the_app = load(app)
+    if the_app.where.startswith("memory:"):
+        log.warning("the storage is memory://, inside this worker's process: no producer in "
+                    "another process can reach it; give the app a sqlite:///, redis:// or "
+                    "postgresql:// URL (or $SCOTER_URL)")  # fmt: skip
+    reach(the_app)
     try:
         consumer = the_app.consumer(
             queues=queues or None, workers=workers, lease=lease, heartbeat=heartbeat,
@@ -227,7 +283,7 @@ def dead_purge(app: str, ids: tuple[str, ...], all_: bool) -> None:
 @app_argument
 def migrate(app: str) -> None:
     """Create APP's storage schema, or upgrade it to this scoter's version (PostgreSQL)."""
-    storage = open_app(app).storage
+    storage = load(app).storage
     upgrade = getattr(storage, "migrate", None)
     if upgrade is None:
         console.print(Text.assemble(shown(redact(storage.url)), " needs no migrations"))
@@ -236,6 +292,8 @@ def migrate(app: str) -> None:
         applied = upgrade()
     except ConfigurationError as exc:
         fail(str(exc), EXIT_CONFIG)
+    except storage.transient_errors as exc:
+        fail(f"cannot reach the storage {storage.url}: {_why(exc)}", EXIT_UNAVAILABLE)
     console.print(f"applied {', '.join(applied)}" if applied else "the schema is up to date")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import os
 import re
+import sqlite3
 import urllib.parse
 
 from scoter.exceptions import ConfigurationError
@@ -171,4 +172,9 @@ def _sqlite(url: str, parsed: urllib.parse.SplitResult) -> Storage:
         raise ConfigurationError(
             f"cannot open {redact(url)!r}: directory {directory} does not exist"
         )
-    return SQLiteStorage(path, synchronous=synchronous)
+    try:
+        return SQLiteStorage(path, synchronous=synchronous)
+    except sqlite3.DatabaseError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):  # an outage: another process holds it
+            raise
+        raise ConfigurationError(f"cannot open SQLite file {os.path.abspath(path)}: {exc}") from exc

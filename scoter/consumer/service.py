@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import threading
 
+from scoter.display import one_line
+
 log = logging.getLogger("scoter.consumer")
 
 
@@ -44,5 +46,6 @@ class Service:
     def _report(self, exc: Exception) -> None:
         """One log line per change of state, not one per failed tick."""
         if not self._failing:
-            log.warning("%s failed, retrying every %.1fs: %r", self.name, self.interval, exc)
+            log.warning("%s failed, retrying every %.1fs: %s", self.name, self.interval,
+                        one_line(exc))  # fmt: skip
             self._failing = True

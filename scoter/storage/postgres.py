@@ -53,7 +53,7 @@ from psycopg.rows import dict_row, tuple_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from scoter.config import quote_userinfo, redact
-from scoter.exceptions import ConfigurationError
+from scoter.exceptions import ConfigurationError, SchemaVersionError
 from scoter.states import CORRUPT, State
 from scoter.storage._records import AFTER_CORRUPT, COUNTER_MAX, Fields, corrupt_error
 from scoter.storage._sql import load_queries
@@ -82,6 +82,11 @@ MIGRATION_FILE = re.compile(r"(\d{4})_\w+\.sql")
 POOL_TIMEOUT_S = 5.0
 """How long a call waits for a pooled connection before PoolTimeout (a transient error)."""
 URL_OPTIONS = ("schema", "max_connections", "call_timeout")
+REFUSALS = (
+    "does not exist", "password authentication failed", "no password supplied",
+    "no pg_hba.conf entry", "permission denied", "SSL was required", "does not support SSL",
+)  # fmt: skip
+"""What libpq says when a server refuses a connection for its configuration."""
 KEEPALIVES = {
     "keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3,
 }  # fmt: skip
@@ -99,8 +104,16 @@ _INHERITED: list[object] = []
 """Pools and connections a fork inherited: neither used, closed nor collected in the child."""
 
 
-class SchemaError(ConfigurationError):
+class SchemaError(SchemaVersionError):
     """The database holds a scoter schema of another version than this scoter's."""
+
+
+class Unreachable(psycopg.OperationalError):
+    """No connection to the server could be opened: the call sent nothing."""
+
+
+class SchemaMissing(ConfigurationError):
+    """The database holds no scoter schema, and the caller may not create it (a read)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,9 +234,8 @@ class PostgresStorage(Storage):
     def _ready_pool(self) -> ConnectionPool[Any]:
         """This process's pool, once the schema is ready."""
         self._settle_fork()
-        pool = self._pool if self._ready else self._prepare()
-        assert pool is not None
-        return pool
+        pool = self._pool
+        return pool if self._ready and pool is not None else self._prepare()
 
     def _settle_fork(self) -> None:
         """In a fork's child, once: set the parent's pool and LISTEN connection aside, unclosed,
@@ -272,16 +284,57 @@ class PostgresStorage(Storage):
     def _prepare(self) -> ConnectionPool[Any]:
         """The pool, once the schema is there at this scoter's version (created if absent)."""
         with self._ready_lock:
-            pool = self._open_pool()
-            if not self._ready:
-                with pool.connection() as conn:
-                    self._check_schema(conn)
-                self._ready = True
-            return pool
+            self._ensure_schema(create=True)
+            return self._open_pool()
 
-    def _check_schema(self, conn: Connection) -> None:
+    def check(self, *, create: bool = True) -> None:
+        """Connect once outside the pool (whose own errors only say it timed out) and check
+        the schema: created if absent, unless `create` is False."""
+        self._settle_fork()
+        with self._ready_lock:
+            self._ensure_schema(create=create)
+
+    def _ensure_schema(self, *, create: bool) -> None:
+        """Check the schema once, holding `_ready_lock`."""
+        if not self._ready:
+            with self._probe() as conn:
+                self._check_schema(conn, create=create)
+            self._ready = True
+
+    def _probe(self) -> Connection:
+        """A connection of its own, whose failure says why: a refused configuration raises
+        ConfigurationError, an outage an OperationalError naming the server and the cause."""
+        conninfo, kwargs = self._connect_args()
+        try:
+            return psycopg.Connection.connect(conninfo, **kwargs)
+        except psycopg.OperationalError as exc:
+            refused = self.misconfigured(exc)
+            if refused is not None:
+                raise refused from exc
+            raise Unreachable(f"cannot reach {self.url}: {_reason(exc)}") from exc
+        except psycopg.ProgrammingError as exc:  # a connection option libpq does not know
+            raise ConfigurationError(f"bad PostgreSQL URL {self.url}: {_reason(exc)}") from exc
+
+    def misconfigured(self, exc: BaseException) -> ConfigurationError | None:
+        """A connection the server refused: no such database or role, a wrong password, no
+        pg_hba.conf entry, TLS required by one side only."""
+        if isinstance(exc, psycopg.OperationalError) and not isinstance(exc, PoolTimeout):
+            reason = _reason(exc)
+            if any(refusal in reason for refusal in REFUSALS):
+                return ConfigurationError(
+                    f"PostgreSQL at {self.url} refuses this connection: {reason}; check the "
+                    "user, password and database of the URL"
+                )
+        return None
+
+    def _check_schema(self, conn: Connection, *, create: bool) -> None:
         version = self._version(conn)
         self._refuse_newer(version)
+        if version == 0 and not create:
+            raise SchemaMissing(
+                f"no scoter schema {self.schema!r} at {self.url}: run `scoter migrate APP` "
+                "(a worker or a producer creates it too)"
+            )
         if version and version < LATEST and not self._migrate:
             raise SchemaError(
                 f"the scoter schema {self.schema!r} is at version {version}, this scoter needs "
@@ -318,7 +371,7 @@ class PostgresStorage(Storage):
     def migrate(self) -> list[str]:
         """Create the schema, or bring it to this scoter's version; the migrations applied."""
         self._settle_fork()
-        with self._ready_lock, self._open_pool().connection() as conn:
+        with self._ready_lock, self._probe() as conn:
             self._refuse_newer(self._version(conn))
             applied = self._apply(conn)
             self._ready = True
@@ -348,8 +401,8 @@ class PostgresStorage(Storage):
     # -- producers -------------------------------------------------------------------------
 
     def not_stored(self, exc: Exception) -> bool:
-        """A call that found no connection in the pool sent nothing."""
-        return isinstance(exc, PoolTimeout)
+        """A call that found no connection in the pool, or could not open one, sent nothing."""
+        return isinstance(exc, (PoolTimeout, Unreachable))
 
     def enqueue(self, tasks: Sequence[NewTask], *, restart_finished: bool = True) -> int:
         with self._connection() as conn:
@@ -638,6 +691,11 @@ def _render(schema: str) -> dict[str, str]:
     for name in ("rescue", "crash"):
         queries[name] = queries[name].replace("{crash_rule}", queries["crash_rule"])
     return queries
+
+
+def _reason(exc: Exception) -> str:
+    """libpq's error on one line, without psycopg's `connection failed:` in front."""
+    return " ".join(str(exc).split()).removeprefix("connection failed: ")
 
 
 def _configure(conn: Connection) -> None:
