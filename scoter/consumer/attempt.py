@@ -8,6 +8,7 @@ policy's (`scoter.consumer.policy`), written by the settler (`scoter.consumer.se
 from __future__ import annotations
 
 import inspect
+import os
 import threading
 import time
 import traceback
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field, fields
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
+import scoter
 from scoter import signals as sig
 from scoter.app import check_size
 from scoter.context import TaskContext, deactivate
@@ -36,6 +38,11 @@ NEEDS_ASYNCIO = "needs asyncio"
 """The dead reason of an `async def` task run by a thread or process worker."""
 
 LOST_BEFORE_START = "lease lost before the attempt started"
+RUNNER_FILES = frozenset(
+    os.path.join(os.path.dirname(scoter.__file__), *path)
+    for path in (("consumer", "attempt.py"), ("consumer", "aio.py"), ("task.py",))
+)
+"""The files of the frames that call a task's function, left out of its traceback."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,6 +260,8 @@ _OUTCOME_FIELDS = attrgetter(*(f.name for f in fields(Outcome) if f.name != "exc
 
 
 def _format_error(exc: BaseException) -> str:
-    """The traceback from the task's own frames on (the runner's frame left out)."""
+    """The traceback from the task's own frames on (the executor's, running it, left out)."""
     tb = exc.__traceback__
-    return "".join(traceback.format_exception(type(exc), exc, tb.tb_next if tb else None))
+    while tb is not None and tb.tb_frame.f_code.co_filename in RUNNER_FILES:
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(exc), exc, tb))
