@@ -11,6 +11,7 @@ from scoter.exceptions import (
     LeaseLost,
     ResultMissing,
     ResultTimeout,
+    SchemaVersionError,
     ScoterError,
     TaskFailed,
     TooLarge,
@@ -32,7 +33,7 @@ from scoter.signals import (
     TaskRef,
 )
 from scoter.states import State
-from scoter.task import Message, Task
+from scoter.task import AsyncTask, Message, Task
 
 __version__ = "0.1.0"
 
@@ -50,6 +51,7 @@ __all__ = [
     # errors
     "ConfigurationError",
     # the app and its tasks
+    "AsyncTask",
     "Consumer",
     "DecodeError",
     "EnqueueError",
@@ -60,6 +62,7 @@ __all__ = [
     "ResultMissing",
     "ResultTimeout",
     "RetryPolicy",
+    "SchemaVersionError",
     "Scoter",
     "ScoterError",
     "State",
