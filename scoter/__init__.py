@@ -48,10 +48,9 @@ __all__ = [
     "SIGNAL_LEASE_LOST",
     "SIGNAL_RESCUED",
     "SIGNAL_RETRYING",
-    # errors
-    "ConfigurationError",
-    # the app and its tasks
+    # the app and its tasks (and, interleaved in sorted order, errors)
     "AsyncTask",
+    "ConfigurationError",
     "Consumer",
     "DecodeError",
     "EnqueueError",
