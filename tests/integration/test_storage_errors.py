@@ -209,7 +209,7 @@ def test_a_worker_on_an_unreachable_redis_says_where_and_waits(tmp_path: Path) -
         )  # fmt: skip
     try:
         deadline = time.monotonic() + 15
-        while "storage unavailable" not in log_path.read_text() and time.monotonic() < deadline:
+        while "unavailable, retrying" not in log_path.read_text() and time.monotonic() < deadline:
             assert worker.poll() is None, log_path.read_text()
             time.sleep(0.05)
         text = log_path.read_text()
