@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import os
 import re
+import sqlite3
 import urllib.parse
 
 from scoter.exceptions import ConfigurationError
@@ -88,6 +89,16 @@ def default_url(app_name: str) -> str:
     return os.environ.get(ENV_URL) or f"sqlite:///{app_name}.db"
 
 
+def absolute_url(url: str) -> str:
+    """A sqlite:/// URL with its path made absolute, from the working directory now (the
+    file a storage opened from it now would be); any other URL as it is."""
+    head, sep, rest = url.partition(":///")
+    if head.lower() != "sqlite" or not sep or rest.startswith("/") or not rest:
+        return url
+    path, query, options = rest.partition("?")
+    return f"{head}:///{os.path.abspath(path)}{query}{options}"
+
+
 def secret_keys_from_env(name: str = ENV_SECRET_KEYS) -> list[str] | None:
     """The signing keys in $SCOTER_SECRET_KEYS — comma-separated, the signing key first — for
     `Scoter(secret_keys=...)`; None (no signing) when the variable is unset.
@@ -161,4 +172,9 @@ def _sqlite(url: str, parsed: urllib.parse.SplitResult) -> Storage:
         raise ConfigurationError(
             f"cannot open {redact(url)!r}: directory {directory} does not exist"
         )
-    return SQLiteStorage(path, synchronous=synchronous)
+    try:
+        return SQLiteStorage(path, synchronous=synchronous)
+    except sqlite3.DatabaseError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):  # an outage: another process holds it
+            raise
+        raise ConfigurationError(f"cannot open SQLite file {os.path.abspath(path)}: {exc}") from exc

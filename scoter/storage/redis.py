@@ -23,10 +23,19 @@ from typing import Any, Protocol, cast
 
 import redis
 from redis.backoff import ExponentialBackoff
-from redis.exceptions import ClusterDownError, NoScriptError, ReadOnlyError, TryAgainError
+from redis.exceptions import (
+    AuthenticationError,
+    AuthenticationWrongNumberOfArgsError,
+    ClusterDownError,
+    NoPermissionError,
+    NoScriptError,
+    ReadOnlyError,
+    TryAgainError,
+)
 from redis.retry import Retry
 
 from scoter.config import quote_userinfo, redact
+from scoter.display import one_line
 from scoter.exceptions import ConfigurationError
 from scoter.states import CORRUPT, State
 from scoter.storage._records import Fields, corrupt_error, last_line
@@ -53,6 +62,9 @@ except ImportError:  # redis-py without its hiredis extra packs commands in Pyth
     HIREDIS = False
 
 log = logging.getLogger("scoter.storage")
+
+REFUSED = (AuthenticationError, AuthenticationWrongNumberOfArgsError, NoPermissionError)
+"""Errors by which the server refuses this client's credentials or rights."""
 
 DEFAULT_PREFIX = "scoter"
 TOKEN_HEX = 32
@@ -183,6 +195,29 @@ class RedisStorage(Storage):
         except (ValueError, TypeError) as exc:
             raise ConfigurationError(f"bad Redis URL {redact(url)!r}: {exc}") from exc
         return cls(client, prefix=prefix, url=url)
+
+    def check(self, *, create: bool = True) -> None:
+        """PING the server (Redis has no schema to create)."""
+        try:
+            self.client.ping()
+        except Exception as exc:
+            refused = self.misconfigured(exc)
+            if refused is not None:
+                raise refused from exc
+            if isinstance(exc, self.transient_errors):
+                raise redis.ConnectionError(f"cannot reach {self.url}: {one_line(exc)}") from exc
+            raise
+
+    def misconfigured(self, exc: BaseException) -> ConfigurationError | None:
+        """A refused user name or password, missing rights, or a db number the server does
+        not have (`databases` in redis.conf, 16 by default)."""
+        refused = isinstance(exc, REFUSED)
+        if refused or (isinstance(exc, redis.ResponseError) and "DB index" in str(exc)):
+            return ConfigurationError(
+                f"Redis at {self.url} refuses this client: {one_line(exc)}; check the user, "
+                "password and db number of the URL"
+            )
+        return None
 
     def close(self) -> None:
         for held in list(self._held):
