@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from importlib import resources
+from typing import Any
 
-import redis
 from redis.commands.core import Script
 
 SCRIPTS = (
@@ -19,9 +20,9 @@ LUA_LOCAL = re.compile(r"^local (?:function )?(\w+)", re.MULTILINE)
 LUA_COMMENT = re.compile(r"--[^\n]*")
 
 
-def load_scripts(client: redis.Redis) -> dict[str, Script]:
-    """Each script with what it uses of lib.lua in front, registered to run by SHA (reloaded
-    after NOSCRIPT)."""
+def load_scripts(client: Any, names: Sequence[str] = SCRIPTS) -> dict[str, Script]:
+    """Each script of `names` with what it uses of lib.lua in front, registered to run by SHA
+    (reloaded after NOSCRIPT) with `client` (a redis-py client or cluster client)."""
     folder = resources.files("scoter.storage").joinpath("redis_scripts")
     lib = folder.joinpath("lib.lua").read_text(encoding="utf-8").split("\n\n")
 
@@ -30,7 +31,7 @@ def load_scripts(client: redis.Redis) -> dict[str, Script]:
         after = FOLLOWED_BY.get(name)
         return own if after is None else f"{own}\n{text(after)}"
 
-    return {name: client.register_script(_with_lib(lib, text(name))) for name in SCRIPTS}
+    return {name: client.register_script(_with_lib(lib, text(name))) for name in names}
 
 
 def _with_lib(blocks: list[str], script: str) -> str:

@@ -32,6 +32,12 @@
 local PREFIX = ARGV[1]
 local IDS = PREFIX .. ':ids'
 local QUEUES = PREFIX .. ':queues'
+-- A script given a queue's base P:{q}: as its first key keeps to that queue's slot: on a Redis
+-- Cluster every script is called so, and its caller keeps P:ids and P:queues, which live on
+-- other slots (redis_cluster.py). Then the sweeps visit that queue alone, enqueue checks ids
+-- within the queue, and a forgotten id is listed in P:{q}:forgotten for the caller to take out
+-- of P:ids. The scripts that use the directories are otherwise given one of them first.
+local ONE_QUEUE = string.sub(KEYS[1] or '', -2) == '}:'
 
 local SEQ_DIGITS = 16
 
@@ -117,6 +123,9 @@ local function first_of(bases, suffix, n, picks, problems)
 end
 
 local function all_bases()
+  if ONE_QUEUE then
+    return {KEYS[1]}
+  end
   local bases = {}
   for _, queue in ipairs(redis.call('SMEMBERS', QUEUES)) do
     bases[#bases + 1] = base_of(queue)
@@ -444,7 +453,11 @@ local function forget(b, id, state, writes)
     gather(w, 'ZREM', b .. 'expiry', id)
   end
   redis.call('DEL', tk)
-  gather(w, 'HDEL', IDS, id)
+  if ONE_QUEUE then
+    gather(w, 'RPUSH', b .. 'forgotten', id)
+  else
+    gather(w, 'HDEL', IDS, id)
+  end
   if not writes then
     flush(w)
   end
@@ -480,10 +493,11 @@ local function each_in(state, first, limit, fn)
   end
   local seen = {}
   for i = first, #ARGV do
-    local queue = not seen[ARGV[i]] and redis.call('HGET', IDS, ARGV[i])
+    local queue = not seen[ARGV[i]] and (ONE_QUEUE or redis.call('HGET', IDS, ARGV[i]))
     seen[ARGV[i]] = true
-    if queue and redis.call('HGET', base_of(queue) .. 't:' .. ARGV[i], 'state') == state then
-      fn(base_of(queue), ARGV[i])
+    local b = queue and (ONE_QUEUE and KEYS[1] or base_of(queue))
+    if b and redis.call('HGET', b .. 't:' .. ARGV[i], 'state') == state then
+      fn(b, ARGV[i])
       n = n + 1
     end
   end
