@@ -76,6 +76,10 @@ class LocalCluster:
 
         return redis.Redis(host="127.0.0.1", port=port, socket_timeout=10)
 
+    def migration(self, key: str) -> Migration:
+        """The move of `key`'s slot from its primary to the next one, not begun yet."""
+        return Migration(self, key)
+
     def _server(self, port: int) -> subprocess.Popen[bytes]:
         where = self.directory / str(port)
         where.mkdir(parents=True, exist_ok=True)
@@ -123,3 +127,56 @@ def _in_use(port: int) -> bool:
 def _cluster_ok(client: Any) -> bool:
     info = client.execute_command("CLUSTER", "INFO").decode()
     return "cluster_state:ok" in info
+
+
+class Migration:
+    """A slot moved between primaries as `redis-cli --cluster reshard` moves it: IMPORTING on
+    the target, MIGRATING on the source, MIGRATE of its keys batch by batch (the slot is split
+    between the two meanwhile), then NODE on every primary."""
+
+    def __init__(self, cluster: LocalCluster, key: str) -> None:
+        self.clients = {port: cluster.client(port) for port in cluster.ports}
+        first = self.clients[cluster.ports[0]]
+        self.slot = int(first.execute_command("CLUSTER", "KEYSLOT", key))
+        self.ids = {
+            p: c.execute_command("CLUSTER", "MYID").decode() for p, c in self.clients.items()
+        }
+        self.source = self._owner(first)
+        ports = cluster.ports
+        self.target = ports[(ports.index(self.source) + 1) % len(ports)]
+
+    def begin(self) -> None:
+        self._setslot(self.target, "IMPORTING", self.ids[self.source])
+        self._setslot(self.source, "MIGRATING", self.ids[self.target])
+
+    def move(self, batch: int = 10, pause: float = 0.0) -> int:
+        """MIGRATE every key of the slot, `batch` keys at a time, `pause` s between batches;
+        returns how many keys moved."""
+        source, moved = self.clients[self.source], 0
+        while keys := source.execute_command("CLUSTER", "GETKEYSINSLOT", self.slot, batch):
+            source.execute_command("MIGRATE", "127.0.0.1", self.target, "", 0, 5000, "KEYS", *keys)
+            moved += len(keys)
+            time.sleep(pause)
+        return moved
+
+    def end(self) -> None:
+        others = [p for p in self.clients if p not in (self.source, self.target)]
+        for port in (self.target, self.source, *others):
+            self._setslot(port, "NODE", self.ids[self.target])
+        for client in self.clients.values():
+            client.close()
+
+    def run(self, batch: int = 10, pause: float = 0.0) -> Migration:
+        self.begin()
+        self.move(batch, pause)
+        self.end()
+        return self
+
+    def _setslot(self, port: int, *how: str) -> None:
+        self.clients[port].execute_command("CLUSTER", "SETSLOT", self.slot, *how)
+
+    def _owner(self, client: Any) -> int:
+        for first, last, node, *_ in client.execute_command("CLUSTER", "SLOTS"):
+            if first <= self.slot <= last:
+                return int(node[1])
+        raise RuntimeError(f"no primary serves slot {self.slot}")

@@ -14,6 +14,8 @@ SCRIPTS = (
     "checkpoint", "isolate", "crash", "progress", "rescue", "promote", "requeue_dead", "purge",
     "expire_results", "get", "counts", "list", "enqueue_slot", "hand_back",
 )  # fmt: skip
+CLUSTER_SCRIPTS = ("ids_take", "ids_forget", "id_leave", "forgotten", "slot_advance", "slot_settle")
+"""Scripts only a Redis Cluster uses (see redis_cluster.py)."""
 FOLLOWED_BY = {"enqueue_slot": "enqueue"}
 """Scripts sent with another one's text after their own (see enqueue_slot.lua)."""
 LUA_LOCAL = re.compile(r"^local (?:function )?(\w+)", re.MULTILINE)

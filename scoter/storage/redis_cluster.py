@@ -34,7 +34,7 @@ from scoter.config import quote_userinfo, redact
 from scoter.exceptions import ConfigurationError
 from scoter.storage._redis_cluster_sweeps import ClusterSweeps, flat
 from scoter.storage._redis_routing import Call, Router
-from scoter.storage._redis_scripts import load_scripts
+from scoter.storage._redis_scripts import CLUSTER_SCRIPTS, load_scripts
 from scoter.storage.base import CALL_TIMEOUT_S, CONNECT_TIMEOUT_S, Ack, Lease, NewTask
 from scoter.storage.redis import (
     BLOCK_MIN_S,
@@ -49,7 +49,6 @@ from scoter.storage.redis import (
 log = logging.getLogger("scoter.storage")
 
 SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
-CLUSTER_SCRIPTS = ("ids_take", "ids_forget", "id_leave", "forgotten", "slot_advance", "slot_settle")
 SEQ_DIGITS = 16
 """A ready member starts with its seq in this many digits (see lib.lua)."""
 TAKE_TRIES = 3
@@ -78,11 +77,7 @@ class RedisClusterStorage(ClusterSweeps):
             their own hash tag).
         :param url: the URL the client was opened from, kept redacted as `self.url`.
         """
-        if "{" in prefix or "}" in prefix:
-            raise ConfigurationError(
-                f"the Redis Cluster key prefix {prefix!r} must not hold braces: each queue's "
-                "keys carry a hash tag of their own, so that queues spread over the primaries"
-            )
+        _check_prefix(prefix)
         if client is None:
             client = _cluster(lambda: RedisCluster(**_options()), "localhost:6379")
         super().__init__(cast(redis.Redis, client), prefix=prefix, url=url or _describe(client))
@@ -114,6 +109,7 @@ class RedisClusterStorage(ClusterSweeps):
             )
         query = urllib.parse.parse_qsl(split.query, keep_blank_values=True)
         prefix = dict(query).get("prefix", DEFAULT_PREFIX)
+        _check_prefix(prefix)
         rest = urllib.parse.urlencode([(k, v) for k, v in query if k != "prefix"])
         at = f"{userinfo}@" if userinfo else ""
         first = f"{scheme}://{at}{seeds[0].host}:{seeds[0].port}/0?{rest}"
@@ -336,6 +332,16 @@ class RedisClusterStorage(ClusterSweeps):
     def _blpop(self, base: str, timeout: float) -> Call:
         key = _wake_keys([base])[0]
         return Call(key, ("BLPOP", key, f"{timeout:.3f}"), wake=True)
+
+
+def _check_prefix(prefix: str) -> None:
+    if not prefix:
+        raise ConfigurationError("the Redis key prefix must not be empty")
+    if "{" in prefix or "}" in prefix:
+        raise ConfigurationError(
+            f"the Redis Cluster key prefix {prefix!r} must not hold braces: each queue's "
+            "keys carry a hash tag of their own, so that queues spread over the primaries"
+        )
 
 
 def _take_args(task: NewTask, movable: dict[str, str]) -> tuple[str, str, str]:
