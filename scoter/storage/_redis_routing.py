@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import threading
 import time
 import weakref
@@ -51,6 +52,10 @@ PAUSE_FIRST_S = 0.005
 PAUSE_MAX_S = 0.1
 REDIRECT_TRIES = 5
 """MOVED replies a command follows at once before it pauses between tries too."""
+
+
+BLOCK_MIN_S = 0.001
+"""Shorter waits are not worth a blocking call (and BLPOP's 0 would block forever)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +101,7 @@ class Router:
         self.wait_s = wait_s
         self._local = threading.local()
         self._held: weakref.WeakSet[_Held] = weakref.WeakSet()
+        self._blocked: weakref.WeakSet[_Blocked] = weakref.WeakSet()
         self._slots: dict[str, int] = {}
 
     def slot(self, key: str) -> int:
@@ -134,7 +140,80 @@ class Router:
     def close(self) -> None:
         for held in list(self._held):
             held.release()
+        for blocked in list(self._blocked):
+            blocked.close()
         self._local = threading.local()
+
+    # -- waiting on several slots ----------------------------------------------------------
+
+    def wait_any(self, keys: Sequence[str], timeout: float) -> None:
+        """Block until one of the lists `keys` (on any slots) yields an element, or `timeout`.
+
+        Each key gets a `BLPOP` of its own on a connection of its own, all sent at once; those
+        that have not answered when this returns stay outstanding, and a later call reads
+        them first (their own timeout ends them). A redirection or a failed connection ends
+        the wait as if it had been woken: the caller claims, which follows it.
+        """
+        blocked: dict[str, _Blocked] = self._blocked_here()
+        deadline = time.monotonic() + timeout
+        while True:
+            for key in keys:
+                if key not in blocked and not self._block(blocked, key, deadline):
+                    return
+            ready = _readable(list(blocked.values()), deadline - time.monotonic())
+            if not ready:
+                return
+            woken = False
+            for one in ready:
+                del blocked[one.key]
+                if self._answer(one) and one.key in keys:  # not one a former call left
+                    woken = True
+            if woken or time.monotonic() >= deadline:
+                return
+
+    def _blocked_here(self) -> dict[str, _Blocked]:
+        blocked: dict[str, _Blocked] | None = getattr(self._local, "blocked", None)
+        if blocked is None or any(b.pid != os.getpid() for b in blocked.values()):
+            blocked = self._local.blocked = {}  # not those a fork inherited
+        return blocked
+
+    def _block(self, blocked: dict[str, _Blocked], key: str, deadline: float) -> bool:
+        """Send a BLPOP of `key` until `deadline`; False when it could not be sent."""
+        remaining = deadline - time.monotonic()
+        if remaining < BLOCK_MIN_S:
+            return True
+        try:
+            one = _Blocked(self.cluster.get_redis_connection(self.node(key)).connection_pool, key)
+        except (redis.RedisError, RedisClusterException):
+            self.refresh()
+            return False
+        self._blocked.add(one)
+        try:
+            one.conn.send_command("BLPOP", key, f"{remaining:.3f}")
+        except (redis.ConnectionError, OSError):
+            one.close()
+            self.refresh()
+            return False
+        blocked[key] = one
+        return True
+
+    def _answer(self, one: _Blocked) -> bool:
+        """Read a BLPOP's reply: whether it woke (an element, or anything but a timeout)."""
+        try:
+            reply = one.conn.read_response()
+        except MovedError as exc:
+            one.release()
+            self._moved(exc)
+            return True
+        except redis.ResponseError:
+            one.release()
+            return True
+        except (redis.ConnectionError, redis.TimeoutError, OSError):
+            one.close()
+            self.refresh()
+            return True
+        one.release()
+        return reply is not None
 
     # -- one round: send every pending call, read every reply ------------------------------
 
@@ -278,3 +357,42 @@ class Router:
         for name, other in list(held_by_node.items()):
             if other is held:
                 del held_by_node[name]
+
+
+class _Blocked:
+    """A BLPOP on a connection of its own, whose reply may still be on its way: the connection
+    goes back to the pool once the reply is read, else (an error, the thread gone) it is
+    closed."""
+
+    def __init__(self, pool: redis.ConnectionPool, key: str) -> None:
+        self.key = key
+        self.pid = os.getpid()
+        self.pool = pool
+        self.conn: Any = pool.get_connection()
+        self._closing = weakref.finalize(self, _close, pool, self.conn)
+
+    def release(self) -> None:
+        """The reply was read: the connection is in step again."""
+        if self._closing.detach() is not None:
+            self.pool.release(self.conn)
+
+    def close(self) -> None:
+        self._closing()
+
+    def fileno(self) -> int:
+        sock = getattr(self.conn, "_sock", None)
+        return -1 if sock is None else int(sock.fileno())
+
+
+def _close(pool: redis.ConnectionPool, conn: Any) -> None:
+    conn.disconnect()
+    pool.release(conn)
+
+
+def _readable(waits: list[_Blocked], timeout: float) -> list[_Blocked]:
+    """The waits whose reply has come, once one has or `timeout` passed."""
+    ready = [w for w in waits if w.conn.can_read(0)]
+    if ready or timeout <= 0 or not waits:
+        return ready
+    found, _, _ = select.select([w for w in waits if w.fileno() >= 0], [], [], timeout)
+    return found

@@ -305,14 +305,11 @@ class RedisClusterStorage(ClusterSweeps):
         return lost
 
     def wait(self, queues: Sequence[str], timeout: float) -> None:
-        """BLPOP of one queue's wake-up list; several queues' lists are on several slots,
-        which one call cannot block on: their consumer polls (sleeps `timeout`)."""
+        """BLPOP of the queues' wake-up lists, each on its own slot: one BLPOP a queue, on a
+        connection of its own, all at once (`Router.wait_any`)."""
         timeout = min(timeout, self._block_max)
-        bases = self._bases(queues)
-        if len(bases) != 1:
-            time.sleep(max(timeout, 0.0))
-        elif timeout >= BLOCK_MIN_S:
-            self.router.run([self._blpop(bases[0], timeout)])
+        if queues and timeout >= BLOCK_MIN_S:
+            self.router.wait_any(_wake_keys(self._bases(queues)), timeout)
 
     def wait_and_claim(
         self, queues: Sequence[str], n: int, lease_s: float, consumer_id: str, timeout: float
