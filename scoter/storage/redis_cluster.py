@@ -35,7 +35,7 @@ from scoter.exceptions import ConfigurationError
 from scoter.storage._redis_cluster_sweeps import ClusterSweeps, flat
 from scoter.storage._redis_routing import Call, Router
 from scoter.storage._redis_scripts import CLUSTER_SCRIPTS, load_scripts
-from scoter.storage.base import CALL_TIMEOUT_S, CONNECT_TIMEOUT_S, Ack, Lease, NewTask
+from scoter.storage.base import CALL_TIMEOUT_S, CONNECT_TIMEOUT_S, Ack, Lease, NewTask, Storage
 from scoter.storage.redis import (
     BLOCK_MIN_S,
     DEFAULT_PREFIX,
@@ -112,7 +112,7 @@ class RedisClusterStorage(ClusterSweeps):
         _check_prefix(prefix)
         rest = urllib.parse.urlencode([(k, v) for k, v in query if k != "prefix"])
         at = f"{userinfo}@" if userinfo else ""
-        first = f"{scheme}://{at}{seeds[0].host}:{seeds[0].port}/0?{rest}"
+        first = f"{scheme}://{at}{seeds[0].netloc}/0?{rest}"
         nodes = [ClusterNode(s.host, s.port) for s in seeds[1:]]  # type: ignore[no-untyped-call]
 
         def connect() -> RedisCluster:
@@ -129,6 +129,11 @@ class RedisClusterStorage(ClusterSweeps):
     def close(self) -> None:
         self.router.close()
         super().close()
+
+    def _connection(self) -> Any:
+        """`RedisStorage`'s one connection per thread has no place on a cluster: every call
+        goes through `router`, to its slot's primary."""
+        raise NotImplementedError("a call on a Redis Cluster must go through its router")
 
     # -- producers -------------------------------------------------------------------------
 
@@ -317,8 +322,8 @@ class RedisClusterStorage(ClusterSweeps):
         """One queue: its BLPOP and claim pipelined on one connection, as `RedisStorage` does."""
         timeout = min(timeout, self._block_max)
         bases = self._bases(queues)
-        if len(bases) != 1 or n <= 0 or timeout < BLOCK_MIN_S:
-            return super().wait_and_claim(queues, n, lease_s, consumer_id, timeout)
+        if len(bases) != 1 or n <= 0 or timeout < BLOCK_MIN_S:  # `wait`, then `claim`
+            return Storage.wait_and_claim(self, queues, n, lease_s, consumer_id, timeout)
         self._claiming(queues)
         claim = self._eval("claim", bases, [n, _us(lease_s), consumer_id, *_tokens(n)])
         _, reply = self.router.run([self._blpop(bases[0], timeout), claim])
@@ -352,6 +357,10 @@ class _Seed:
     def __init__(self, host: str, port: int) -> None:
         self.host, self.port = host, port
 
+    @property
+    def netloc(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
 
 def _seed(url: str, where: str) -> _Seed:
     try:
@@ -361,7 +370,7 @@ def _seed(url: str, where: str) -> _Seed:
         raise ConfigurationError(f"bad Redis Cluster URL {redact(url)!r}: {exc}") from exc
     if not host:
         raise ConfigurationError(f"bad Redis Cluster URL {redact(url)!r}: a seed has no host")
-    return _Seed(f"[{host}]" if ":" in host else host, port)
+    return _Seed(host, port)
 
 
 def _options() -> dict[str, Any]:

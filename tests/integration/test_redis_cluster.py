@@ -254,16 +254,19 @@ def test_a_wait_on_queues_of_several_slots_ends_when_any_of_them_gets_a_task(
     queues = [f"w{i}" for i in range(6)]
     nodes = {storage.router.node(f"{storage.prefix}:{{{q}}}:").name for q in queues}
     assert len(nodes) >= 2, "the queues' wake-up lists are on several primaries"
-    storage.wait(queues, 0.05)  # leaves nothing behind that wakes the next wait
-    woke: list[float] = []
-    waiting = threading.Thread(
-        target=lambda: (storage.wait(queues, 5.0), woke.append(time.monotonic()))
-    )
+    assert storage.wait_and_claim(queues, 10, 30.0, "c1", 0.05) == []
+    woke: list[tuple[float, list[str]]] = []
+
+    def wait() -> None:
+        leases = storage.wait_and_claim(queues, 10, 30.0, "c1", 5.0)
+        woke.append((time.monotonic(), [lease.id for lease in leases]))
+
+    waiting = threading.Thread(target=wait)
     waiting.start()
     time.sleep(0.3)
     sent = time.monotonic()
     storage.enqueue([NewTask("late", "app.x", queues[-1], b"")])
     waiting.join(10)
 
-    assert woke and woke[0] - sent < 0.5
-    assert [lease.id for lease in storage.claim(queues, 10, 30.0, "c1")] == ["late"]
+    assert woke and woke[0][0] - sent < 0.5
+    assert woke[0][1] == ["late"]
