@@ -97,6 +97,7 @@ def test_queues_spread_over_the_primaries_and_a_killed_consumer_loses_nothing(
     finished = [r[0] for r in env.runs("finished")]
     assert set(finished) == {m.id for m in messages}
     assert len(finished) - len(set(finished)) <= 4, "only the killed consumer's tasks run twice"
+    _assert_no_errors(env)
 
 
 def test_a_slot_migrated_under_running_consumers_loses_nothing(
@@ -126,7 +127,13 @@ def test_a_slot_migrated_under_running_consumers_loses_nothing(
     late = env.app.enqueue_message(Message("sleepy", (0.0,), queue="mover"))  # on the new owner
     env.wait_for(lambda: env.state(late.id) is State.DONE, 10, "a task enqueued after")
     assert all(c.proc.poll() is None for c in consumers)
-    assert "MOVED" not in "".join(c.log() for c in consumers)
+    _assert_no_errors(env)
+
+
+def _assert_no_errors(env: Env) -> None:
+    logs = "".join(w.log() for w in env.workers)
+    for sign in ("Traceback", "storage unavailable", "MOVED", "ERROR"):
+        assert sign not in logs, logs[-3000:]
 
 
 def _produce(env: Env, produced: list[str]) -> None:
