@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 from scoter import signals as sig
 from scoter.config import default_url, redact, storage_from_url
 from scoter.exceptions import ConfigurationError, DecodeError, EnqueueError, TooLarge
+from scoter.hooks import Hooks
 from scoter.periodic import Periodic, Schedule, slot_id
 from scoter.result import Result
 from scoter.retry import RetryPolicy
@@ -35,11 +36,14 @@ if TYPE_CHECKING:
     from psycopg import Connection
 
     from scoter.consumer.supervisor import Consumer
+    from scoter.contrib.otel import Tracing
 
 log = logging.getLogger("scoter")
 
 P = ParamSpec("P")
 R = TypeVar("R")
+Claimed = tuple[tuple[Any, ...], dict[str, Any], dict[str, str], float | None]
+"""A claimed task's arguments, keyword arguments, headers and signed eta."""
 
 DEFAULT_QUEUE = "default"
 DEFAULT_POLICY = RetryPolicy()
@@ -69,6 +73,7 @@ class Scoter:
         enqueue_timeout: float = ENQUEUE_TIMEOUT_S,
         max_message_bytes: int | None = DEFAULT_MAX_MESSAGE_BYTES,
         max_result_bytes: int | None = DEFAULT_MAX_RESULT_BYTES,
+        tracing: bool = False,
     ) -> None:
         """
         :param name: the app's name; names the default SQLite file.
@@ -86,6 +91,8 @@ class Scoter:
             no limit); a larger one raises TooLarge.
         :param max_result_bytes: the largest encoded result stored (1 MiB; None: no limit); an
             attempt returning a larger one fails with TooLarge, as any error of the task.
+        :param tracing: OpenTelemetry spans at enqueue and for each attempt, one trace
+            through the message headers (the `otel` extra; scoter.contrib.otel).
         """
         self.name = name
         self.immediate = immediate
@@ -97,6 +104,13 @@ class Scoter:
         self.max_message_bytes = _limit("max_message_bytes", max_message_bytes)
         self.max_result_bytes = _limit("max_result_bytes", max_result_bytes)
         self.signals = sig.Signals()
+        self.hooks = Hooks()
+        """Code run in each worker and around each attempt (see `scoter.hooks`)."""
+        self.tracing: Tracing | None = None
+        if tracing:
+            from scoter.contrib.otel import Tracing
+
+            self.tracing = Tracing()
         self.tasks: dict[str, Task[Any, Any]] = {}
         self.periodic: dict[str, Periodic] = {}
         """The periodic tasks by name, with their schedules."""
@@ -230,7 +244,9 @@ class Scoter:
         self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Result[Any]:
         """What calling a task does: `enqueue_message(Message(name, args, kwargs))`, without
-        building the Message."""
+        building the Message (unless it is traced)."""
+        if self.tracing is not None:
+            return self.enqueue_message(Message(name, args, kwargs))
         new = self._new_task(new_id(), name, args, kwargs, None, None, None, None)
         self._store((new,))
         if self.signals:
@@ -243,6 +259,11 @@ class Scoter:
     def enqueue_many(self, messages: Iterable[Message]) -> list[Result[Any]]:
         """Store many messages in one atomic storage call; returns their Results in order."""
         messages = list(messages)
+        if self.tracing is not None and messages:
+            return self.tracing.enqueue(messages, self._enqueue_listed)
+        return self._enqueue_listed(messages)
+
+    def _enqueue_listed(self, messages: list[Message]) -> list[Result[Any]]:
         new_tasks = [self._to_new_task(m) for m in messages]
         self._store(new_tasks)
         if self.signals:
@@ -287,8 +308,14 @@ class Scoter:
                 f"enqueue_in needs PostgreSQL storage (postgresql://...), not {where}"
             )
         messages = list(messages)
-        enqueue_in(conn, [self._to_new_task(m) for m in messages])
-        return [Result(self, m.id) for m in messages]
+
+        def store(listed: list[Message]) -> list[Result[Any]]:
+            enqueue_in(conn, [self._to_new_task(m) for m in listed])
+            return [Result(self, m.id) for m in listed]
+
+        if self.tracing is not None and messages:
+            return self.tracing.enqueue(messages, store)
+        return store(messages)
 
     def _to_new_task(self, m: Message) -> NewTask:
         """The NewTask of a message, whose id, task name and queue are checked first."""
@@ -362,16 +389,16 @@ class Scoter:
             return self._arguments(self._strip(payload))
         return self._arguments(self.signer.verify_task(payload)[1])
 
-    def decode_claimed(self, lease: Lease) -> tuple[tuple[Any, ...], dict[str, Any], float | None]:
-        """The arguments of a claimed task and the eta its producer signed (None: no eta, or
-        no signing). Raises DecodeError, before decoding anything, when the payload cannot be
-        trusted: with signing on, a bad signature, or signed fields that differ from the
-        record the claim returned (another id, name, queue, priority or max_crashes)."""
+    def decode_claimed(self, lease: Lease) -> Claimed:
+        """The arguments and headers of a claimed task and the eta its producer signed (None:
+        no eta, or no signing). Raises DecodeError, before decoding anything, when the payload
+        cannot be trusted: with signing on, a bad signature, or signed fields that differ from
+        the record the claim returned (another id, name, queue, priority or max_crashes)."""
         if self.signer is None:
-            return *self._arguments(self._strip(lease.payload)), None
+            return *self._body(self._strip(lease.payload)), None
         decided, data = self.signer.verify_task(lease.payload)
         _check_claimed(decided, lease)
-        return *self._arguments(data), decided.eta
+        return *self._body(data), decided.eta
 
     def _strip(self, payload: bytes) -> bytes:
         """A payload's arguments, for an app without keys: a signature it cannot check is
@@ -388,13 +415,21 @@ class Scoter:
         return unsigned(payload).partition(b"\n")[2]
 
     def _arguments(self, data: bytes) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        args, kwargs, _ = self._body(data)
+        return args, kwargs
+
+    def _body(self, data: bytes) -> tuple[tuple[Any, ...], dict[str, Any], dict[str, str]]:
+        """A payload's arguments, keyword arguments and headers."""
         body = self.serializer.loads(data)
         if not isinstance(body, dict) or not isinstance(body.get("args"), list):
             raise DecodeError("payload is not a scoter message (no args list)")
         kwargs = body.get("kwargs") or {}
         if not isinstance(kwargs, dict):
             raise DecodeError("payload kwargs is not a mapping")
-        return tuple(body["args"]), kwargs
+        headers = body.get("headers") or {}
+        if not isinstance(headers, dict):
+            raise DecodeError("payload headers is not a mapping")
+        return tuple(body["args"]), kwargs, headers
 
     def encode_result(self, value: Any, task_id: str) -> bytes:
         """The stored form of task `task_id`'s return value (signed with signing on)."""

@@ -1,8 +1,9 @@
-"""The command line: `scoter worker | info | periodic | dead {list,retry,purge} | vacuum | demo`.
+"""The command line: `scoter worker | info | periodic | dead {list,retry,purge} | vacuum | demo |
+dashboard | check | huey-consumer`.
 
 Exit codes (constants below): 0 success; 1 an unexpected internal error; 2 wrong usage;
 3 a configuration error (bad URL, bad option value); 4 the app could not be loaded;
-5 the task asked for does not exist.
+5 the task asked for does not exist; 6 see EXIT_OVERRUN; 7 `scoter check` found a problem.
 Every option of `scoter worker` can also come from the SCOTER_* variable named in its help.
 """
 
@@ -21,10 +22,11 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from scoter import observe
 from scoter.app import Scoter
 from scoter.config import redact
 from scoter.consumer.supervisor import EXECUTORS, EXIT_RESTART
-from scoter.display import LineFormatter, printable
+from scoter.display import printable
 from scoter.exceptions import ConfigurationError
 from scoter.loader import AppLoadError, load_app
 from scoter.periodic import slot_id
@@ -40,6 +42,8 @@ EXIT_NOT_FOUND = 5
 EXIT_OVERRUN = 6
 """`scoter worker`: a stop outlived its drain deadline (storage unreachable) with tasks still
 unsettled; see Consumer."""
+EXIT_UNHEALTHY = 7
+"""`scoter check`: the storage does not answer, or the worker asked about is not live and ready."""
 
 CORRUPT_MARK = "(corrupt)"
 """Marks a task in a table when part of its stored record could not be read."""
@@ -147,7 +151,11 @@ def cli() -> None:
     "$SCOTER_PREFETCH",
 )
 @click.option(
-    "-v", "--verbose", is_flag=True, envvar="SCOTER_VERBOSE", help="Log every task. $SCOTER_VERBOSE"
+    "-v",
+    "--verbose",
+    is_flag=True,
+    envvar="SCOTER_VERBOSE",
+    help="Also log when each task is received and started. $SCOTER_VERBOSE",
 )
 @click.option(
     "-q",
@@ -156,15 +164,19 @@ def cli() -> None:
     envvar="SCOTER_QUIET",
     help="Log only warnings and errors. $SCOTER_QUIET",
 )
+@observe.options
 def worker(
     app: str, workers: int, queues: tuple[str, ...], lease: float, heartbeat: float | None,
     drain_timeout: float, executor: str, prefetch: int | None, verbose: bool, quiet: bool,
+    log_format: str, **serving: Any,
 ) -> None:  # fmt: skip
-    """Run a consumer: claim tasks of APP and run them until SIGTERM or SIGINT."""
+    """Run a consumer: claim tasks of APP and run them until SIGTERM or SIGINT.
+
+    -v logs each task's events (received, started, succeeded, retrying, ...); by default
+    from succeeded on.
+    """
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
-    handler = logging.StreamHandler()
-    handler.setFormatter(LineFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=level, handlers=[handler])
+    observe.configure_logging(level, log_format)
     the_app = open_app(app)
     try:
         consumer = the_app.consumer(
@@ -172,7 +184,8 @@ def worker(
             drain_timeout=drain_timeout, executor=executor, app_path=app, prefetch=prefetch,
             on_overrun=_exit_overrun,
         )  # fmt: skip
-    except ValueError as exc:
+        observe.serve(consumer, **serving)
+    except (ValueError, ConfigurationError) as exc:
         fail(str(exc), EXIT_CONFIG)
     code = consumer.run()
     if code == EXIT_RESTART:
@@ -184,6 +197,23 @@ def worker(
         _flush()
         os._exit(code)
     sys.exit(code)
+
+
+@cli.command(
+    "huey-consumer",
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
+                      "help_option_names": []},
+    add_help_option=False,
+)  # fmt: skip
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def huey_consumer(args: tuple[str, ...]) -> None:
+    """Run a Huey app (scoter.huey) with huey_consumer's flags: `scoter huey-consumer
+    myapp.huey -w 4 -k thread`. `scoter huey-consumer --help` lists them."""
+    from scoter.huey.alias import install
+    from scoter.huey.bin.huey_consumer import consumer_main
+
+    install()  # an app that still says `from huey import ...` runs on scoter too
+    consumer_main(args, prog="scoter huey-consumer")
 
 
 def _exit_overrun(unsettled: int) -> None:
@@ -420,6 +450,45 @@ def vacuum(app: str) -> None:
 
 
 @cli.command()
+@app_argument
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=8808,
+    show_default=True,
+    envvar="SCOTER_DASHBOARD_PORT",
+    help="$SCOTER_DASHBOARD_PORT",
+)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    envvar="SCOTER_DASHBOARD_HOST",
+    help="Address to listen on. $SCOTER_DASHBOARD_HOST",
+)
+@click.option(
+    "--token",
+    default=None,
+    envvar="SCOTER_DASHBOARD_TOKEN",
+    help="Secret that allows retry and purge; without it, read-only. $SCOTER_DASHBOARD_TOKEN",
+)
+@click.option("--refresh", type=click.FloatRange(min=0.1), default=2.0, show_default=True,
+              envvar="SCOTER_DASHBOARD_REFRESH", help="Seconds between samples and live "
+              "updates. $SCOTER_DASHBOARD_REFRESH")  # fmt: skip
+def dashboard(app: str, port: int, host: str, token: str | None, refresh: float) -> None:
+    """Serve the web dashboard of APP: queues, throughput, consumers, running and dead tasks."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        from scoter.web import serve
+    except ImportError as exc:
+        fail(str(exc), EXIT_CONFIG)
+    try:
+        serve(open_app(app), host=host, port=port, token=token, refresh=refresh)
+    except ConfigurationError as exc:
+        fail(str(exc), EXIT_CONFIG)
+
+
+@cli.command()
 @click.option("--tasks", type=click.IntRange(min=10), default=300, show_default=True)
 @click.option("--consumers", type=click.IntRange(min=2), default=3, show_default=True)
 @click.option("--workers", type=click.IntRange(min=1), default=4, show_default=True)
@@ -450,6 +519,27 @@ def chaos(
     except ValueError as exc:
         fail(str(exc), EXIT_CONFIG)
     sys.exit(code)
+
+
+@cli.command()
+@app_argument
+@click.option("--worker", metavar="HOST:PORT", default=None,
+              help="Also ask the worker serving --health-port there.")  # fmt: skip
+def check(app: str, worker: str | None) -> None:
+    """Exit 0 when APP's storage answers (and the worker asked about is live and ready), else
+    7 with one line saying why: for scripts and container health checks."""
+    from scoter.consumer.health import ask_worker, probe
+    from scoter.consumer.supervisor import where
+
+    try:
+        storage = open_app(app).storage
+    except Exception as exc:  # the storage could not even be opened
+        fail(f"cannot open the storage of {app}: {exc!r}", EXIT_UNHEALTHY)
+    problem = probe(storage) or (ask_worker(worker) if worker else None)
+    if problem:
+        fail(problem, EXIT_UNHEALTHY)
+    said = f"ok: {where(storage)} answers"
+    click.echo(printable(said + (f"; the worker at {worker} is live and ready" if worker else "")))
 
 
 def _time(timestamp: float | None) -> str:

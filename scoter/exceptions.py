@@ -84,8 +84,18 @@ class Interrupt(ScoterError):
     """Raise from a task to hand it back to the queue unfinished, at no cost to `retries`.
 
     Typical use: `if ctx.stop_requested: raise Interrupt()` after a checkpoint. The release
-    counts against `max_interruptions` so that a loop stays bounded.
+    counts against `max_interruptions` so that a loop stays bounded. `delay`: seconds before
+    the task may be claimed again (0: at once).
     """
+
+    def __init__(self, *args: object, delay: float = 0.0) -> None:
+        super().__init__(*args)
+        self.delay = delay
+
+
+class Cancel(ScoterError):
+    """Raise from a task, or from a `pre_execute` hook, to end the task now: dead with reason
+    `canceled` and this message, no retry spent or taken. `scoter dead retry` runs it again."""
 
 
 class TimedOut(ScoterError):

@@ -16,7 +16,8 @@ class AppLoadError(Exception):
 
 
 def load_app(path: str) -> Scoter:
-    """Import `module.path:attribute` (or `module.path`, finding its one Scoter)."""
+    """Import `module.path:attribute` (or `module.path`, finding its one Scoter). An object
+    with a `scoter_app` attribute (a `scoter.huey.Huey`) stands for that app."""
     from scoter.app import Scoter
 
     module_name, _, attribute = path.partition(":")
@@ -30,8 +31,10 @@ def load_app(path: str) -> Scoter:
         app = getattr(module, attribute, None)
         if app is None:
             raise AppLoadError(f"module {module_name!r} has no attribute {attribute!r}")
+        app = getattr(app, "scoter_app", app)
     else:
-        apps = [v for v in vars(module).values() if isinstance(v, Scoter)]
+        found = (getattr(v, "scoter_app", v) for v in vars(module).values())
+        apps = list({id(v): v for v in found if isinstance(v, Scoter)}.values())
         if len(apps) != 1:
             raise AppLoadError(
                 f"module {module_name!r} defines {len(apps)} Scoter apps; name one: "

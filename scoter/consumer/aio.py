@@ -158,6 +158,20 @@ class AsyncioExecutor:
         self, ctx: TaskContext, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Outcome:
         token = ctx.activate()
+        tracing, task = self.app.tracing, self.app.tasks[ctx.task_name]
+        traced = None if tracing is None else tracing.attempt(ctx, task)
+        outcome = None
+        try:
+            outcome = await self._await(ctx, fn, args, kwargs)
+            return outcome
+        finally:
+            deactivate(token)
+            if traced is not None:
+                traced.end(None if outcome is None else attempt.timed_out(ctx, task, outcome))
+
+    async def _await(
+        self, ctx: TaskContext, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Outcome:
         started = self._loop.time()
         try:
             value = await fn(*args, **kwargs)
@@ -170,8 +184,6 @@ class AsyncioExecutor:
             return Outcome.interrupted("the task raised Interrupt")
         except BaseException as exc:  # SystemExit too: the task's error, never the loop's end
             return Outcome.failed(exc, self._loop.time() - started)
-        finally:
-            deactivate(token)
 
     def _cancelled(self, ctx: TaskContext, exc: asyncio.CancelledError | None) -> Outcome:
         """A cancellation is an interruption or a time-out only when the consumer made it."""

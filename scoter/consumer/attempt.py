@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from scoter import signals as sig
 from scoter.app import check_size
 from scoter.context import TaskContext, deactivate
-from scoter.exceptions import Interrupt, RemoteError, TimedOut
+from scoter.exceptions import Cancel, Interrupt, RemoteError, TimedOut
 from scoter.storage.base import Lease
 
 if TYPE_CHECKING:
@@ -29,6 +29,8 @@ FAILED = "error"
 INTERRUPTED = "interrupted"
 UNDELIVERABLE = "undeliverable"
 CRASHED = "crashed"
+CANCELED = "canceled"
+"""The dead reason of a task that raised `Cancel` (or whose pre_execute hook did)."""
 
 LOST_BEFORE_START = "lease lost before the attempt started"
 
@@ -142,9 +144,11 @@ def decode(app: Scoter, ctx: TaskContext) -> tuple[Task[Any, Any], tuple[Any, ..
             f"(known: {known}); deploy the code that defines it, then `scoter dead retry`",
         )
     try:
-        args, kwargs, eta = app.decode_claimed(lease)
+        args, kwargs, headers, eta = app.decode_claimed(lease)
     except Exception as exc:  # DecodeError, or a serializer's own failure
         raise Undeliverable("undecodable", f"payload of {lease.name!r}: {exc}") from exc
+    if headers:
+        ctx.set_headers(headers)
     claimed_at = lease.expires - ctx.lease_s  # the storage's clock, which promoted the task
     if eta is not None and claimed_at < eta - ETA_SLACK_S:
         raise Early(f"claimed {eta - claimed_at:.1f} s before its signed eta", eta - claimed_at)
@@ -184,23 +188,57 @@ def run(
     too (a click command's `main()` called from a task exits that way): the worker goes on.
     """
     token = ctx.activate()
-    started = time.monotonic()
+    traced = None if app.tracing is None else app.tracing.attempt(ctx, task)
+    outcome = None
     try:
+        outcome = timed_out(ctx, task, _call(app, task, args, kwargs, ctx))
+        return outcome
+    finally:
+        deactivate(token)
+        if traced is not None:
+            traced.end(outcome)
+
+
+def _call(
+    app: Scoter,
+    task: Task[Any, Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    ctx: TaskContext,
+) -> Outcome:
+    started = time.monotonic()
+    hooks = app.hooks
+    started_fn = not hooks.pre
+    try:
+        if hooks.pre:
+            hooks.before(ctx)  # Cancel here: the function never starts
+            started_fn = True
         value = task.fn(*args, **{**kwargs, "ctx": ctx} if task.context else kwargs)
         result = encode_result(app, value, ctx.task_id)
-        outcome = Outcome.succeeded(result, time.monotonic() - started)
-    except Interrupt:
-        outcome = Outcome.interrupted("the task raised Interrupt")
+        if hooks.post:
+            hooks.after(ctx, value, None)
+        return Outcome.succeeded(result, time.monotonic() - started)
+    except Interrupt as exc:
+        _after(app, ctx, exc)
+        return Outcome.interrupted("the task raised Interrupt", exc.delay)
+    except Cancel as exc:
+        if started_fn:
+            _after(app, ctx, exc)
+        return Outcome.undeliverable(CANCELED, str(exc) or "the task was canceled")
     except BaseException as exc:
+        _after(app, ctx, exc)
         if (
             isinstance(exc, KeyboardInterrupt)
             and threading.current_thread() is threading.main_thread()
         ):
             raise  # Ctrl-C in immediate mode stops the program, not the task
-        outcome = Outcome.failed(exc, time.monotonic() - started)
-    finally:
-        deactivate(token)
-    return timed_out(ctx, task, outcome)
+        return Outcome.failed(exc, time.monotonic() - started)
+
+
+def _after(app: Scoter, ctx: TaskContext, exc: BaseException) -> None:
+    """The post-execute hooks of an attempt that raised."""
+    if app.hooks.post:
+        app.hooks.after(ctx, None, exc)
 
 
 def timed_out(ctx: TaskContext, task: Task[Any, Any], outcome: Outcome) -> Outcome:

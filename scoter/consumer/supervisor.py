@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from scoter import signals as sig
 from scoter.config import redact
 from scoter.consumer import attempt
+from scoter.consumer import events as ev
 from scoter.consumer.aio import AsyncioExecutor
 from scoter.consumer.executor import Executor, ThreadExecutor
 from scoter.consumer.heartbeat import Fence, Heartbeat
@@ -38,7 +39,8 @@ from scoter.consumer.settler import Settler
 from scoter.context import RUNNING, TaskContext
 from scoter.display import printable
 from scoter.loader import path_of
-from scoter.storage.base import Lease
+from scoter.storage import outages
+from scoter.storage.base import Lease, Storage
 from scoter.task import check_name
 
 if TYPE_CHECKING:
@@ -91,6 +93,7 @@ class Consumer:
         app_path: str | None = None,
         prefetch: int | None = None,
         on_overrun: Callable[[int], None] | None = None,
+        observers: Sequence[ev.Observer] = (),
     ) -> None:
         """
         :param queues: queues to consume, first listed first; default: every task's queue.
@@ -113,6 +116,8 @@ class Consumer:
             OVERRUN_GRACE_S after its drain deadline (a storage call hanging through a network
             partition), with the number of tasks still in flight: `scoter worker` exits the
             process there.
+        :param observers: receive the lifecycle events of its tasks (`scoter.consumer.events`;
+            more with `consumer.events.add`). The log is one, added when `run()` starts.
         """
         heartbeat = lease / 3 if heartbeat is None else heartbeat
         check_options(
@@ -130,7 +135,10 @@ class Consumer:
         self.poll = poll
         self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.inflight = InFlight()
-        self.policy = Policy(app, self.id)
+        self.executor_kind = executor
+        self.heartbeat_s = heartbeat
+        self.events = ev.Events(observers)
+        self.policy = Policy(app, self.id, self.events)
         default_prefetch = 0 if executor == "asyncio" else PREFETCH_PER_WORKER * workers
         self.prefetch = default_prefetch if prefetch is None else prefetch
         self.settler = Settler(
@@ -140,12 +148,17 @@ class Consumer:
         self.executor = self._make_executor(executor, app_path)
         self.isolation = Isolation(self.storage, self.inflight, self.executor.submit)
         self.settler.deliver = self.isolation.admit
+        self.heartbeat = Heartbeat(self.storage, self.inflight, lease, heartbeat, self._lost)
         self.services: list[Service] = [
-            Heartbeat(self.storage, self.inflight, lease, heartbeat, self._lost),
+            self.heartbeat,
             Fence(self.inflight, lease, self._lost),
             Scheduler(self.storage, schedule_interval, app),
-            Rescuer(self.storage, app.signals, rescue_interval or lease / 6),
+            Rescuer(self.storage, app.signals, rescue_interval or lease / 6, self.events),
         ]
+        self.started_at: float | None = None
+        """When `run()` started (time.monotonic()), or None."""
+        self.stop_reason = ""
+        """What stopped the consumer: SIGTERM, SIGINT, SIGHUP or stop()."""
         self._stop_at: float | None = None
         self._stopped = threading.Event()
         self._returned = threading.Event()
@@ -168,16 +181,22 @@ class Consumer:
         return ThreadExecutor(self.app, self.workers, self.settler.put)
 
     def _new_context(self, lease: Lease, asked: float) -> TaskContext:
-        return attempt.new_context(self.app, lease, self.lease, asked)
+        ctx = attempt.new_context(self.app, lease, self.lease, asked)
+        if self.events.wants(ev.STARTED):
+            ctx.on_begin = self.events.started
+        self.events.emit(ev.RECEIVED, ctx)
+        return ctx
 
     # -- control (safe from signal handlers and other threads) -----------------------------
 
-    def stop(self, *, graceful: bool = True, restart: bool = False) -> None:
+    def stop(self, *, graceful: bool = True, restart: bool = False, why: str = "stop()") -> None:
         """Begin the shutdown plan; a second call, or graceful=False, skips the drain.
 
         A stop wins over a restart: a stop during a restart's drain exits for good.
+        :param why: what asked for it, for the exit line (`SIGTERM`, ...).
         """
         first = self._stop_at is None
+        self.stop_reason = why if first else f"{self.stop_reason}, then {why}"
         if not first or not graceful:
             self._hard.set()
         if first:
@@ -194,7 +213,7 @@ class Consumer:
         return not (self.stopping or self.isolation.active)
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
-        self.stop(restart=signum == signal.SIGHUP)
+        self.stop(restart=signum == signal.SIGHUP, why=signal.Signals(signum).name)
 
     def install_signal_handlers(self) -> None:
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
@@ -206,10 +225,14 @@ class Consumer:
         """Consume until stopped; returns EXIT_OK, or EXIT_RESTART after SIGHUP."""
         if threading.current_thread() is threading.main_thread():
             self.install_signal_handlers()
+        if self.started_at is None:  # the log listens for what its level shows now
+            self.events.add(ev.LogObserver())
+        self.started_at = time.monotonic()
         log.info(
-            "consumer %s on %s: queues=%s workers=%d lease=%.0fs drain_timeout=%.0fs",
-            self.id, printable(redact(self.storage.url)), ",".join(self.queues), self.workers,
-            self.lease, self.drain_timeout,
+            "consumer %s on %s: app %s, queues=%s executor=%s workers=%d prefetch=%d "
+            "lease=%gs heartbeat=%gs drain_timeout=%gs", self.id, where(self.storage),
+            printable(self.app.name), printable(",".join(self.queues)), self.executor_kind,
+            self.workers, self.prefetch, self.lease, self.heartbeat_s, self.drain_timeout,
         )  # fmt: skip
         self.settler.start()
         self.executor.start()
@@ -231,7 +254,19 @@ class Consumer:
             for service in self.services:
                 service.stop(join=join)
             self._returned.set()
+            self._log_exit()
         return EXIT_RESTART if self._restart else EXIT_OK
+
+    def _log_exit(self) -> None:
+        """The exit line: why, after how long, and what became of the tasks."""
+        ran = time.monotonic() - (self.started_at or time.monotonic())
+        counts = self.events.counts
+        shown = [f"{counts[ev.SUCCEEDED]} succeeded"] + [
+            f"{n} {kind.replace('_', ' ') if kind != ev.ERROR else 'failed'}"
+            for kind in ev.OUTCOMES[1:] if (n := counts[kind])
+        ]  # fmt: skip
+        log.info("stopped (%s) after %.1f s%s: %s", self.stop_reason or "an error",
+                 ran, ", restarting" if self._restart else "", ", ".join(shown))  # fmt: skip
 
     def _guard(self) -> None:
         """Call `on_overrun` if a stop outlives its drain deadline by OVERRUN_GRACE_S."""
@@ -365,8 +400,6 @@ class Consumer:
         if hold_off:
             reason += f": {HELD_OFF}, claimable in {hold_off:g} s"
         self.settler.hand_back(ctx, reason, hold_off)
-        log.info("released task %s (%s) unfinished", printable(ctx.task_id),
-                 printable(ctx.task_name))  # fmt: skip
 
     @property
     def abandoned_threads(self) -> int:
@@ -382,13 +415,13 @@ class Consumer:
             return
         ctx.lease_lost = True
         self.executor.fence(ctx)
-        log.warning("task %s (%s): lease lost, another consumer may run it: %s",
-                    printable(ctx.task_id), printable(ctx.task_name), why)  # fmt: skip
+        self.events.emit(ev.LEASE_LOST, ctx, reason=found_by, detail=why)
         if self.app.signals:
             ref = sig.TaskRef(ctx.task_id, ctx.task_name, ctx.lease.queue, attempt=ctx.attempt)
             self.app.signals.send(sig.SIGNAL_LEASE_LOST, ref, found_by)
 
     def _storage_error(self, exc: Exception) -> None:
+        outages.ERRORS.add()
         if not self._storage_failing:
             log.error("storage unavailable, retrying with backoff: %r", exc)
             self._storage_failing = True
@@ -400,6 +433,16 @@ class Consumer:
             log.warning("storage reachable again")
             self._storage_failing = False
         self._backoff = 0.0
+
+
+def where(storage: Storage) -> str:
+    """The storage's URL for a log line: without its password, and a SQLite file by its
+    absolute path (a relative one depends on the directory each process started in)."""
+    url = storage.url
+    path = getattr(storage, "path", None)
+    if url.startswith("sqlite:") and isinstance(path, str):
+        url = f"sqlite:///{os.path.abspath(path)}"
+    return printable(redact(url))
 
 
 def _queues_of(app: Scoter) -> list[str]:

@@ -12,7 +12,7 @@ from redis.commands.core import Script
 SCRIPTS = (
     "enqueue", "claim", "ack", "ack_many_and_claim", "heartbeat", "retry", "release", "dead",
     "checkpoint", "isolate", "crash", "progress", "rescue", "promote", "requeue_dead", "purge",
-    "expire_results", "get", "counts", "list", "enqueue_slot", "hand_back",
+    "expire_results", "get", "counts", "list", "enqueue_slot", "hand_back", "find",
 )  # fmt: skip
 CLUSTER_SCRIPTS = ("ids_take", "ids_forget", "id_leave", "forgotten", "slot_advance", "slot_settle")
 """Scripts only a Redis Cluster uses (see redis_cluster.py)."""

@@ -477,3 +477,19 @@ class Storage(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections. The storage must not be used afterwards."""
+
+    def find_tasks(self, name: str, state: State | None = None, limit: int = 100) -> list[TaskInfo]:
+        """Tasks whose name contains `name` (case-sensitive; every task when it is empty), in
+        `state` or in any, newest first (the latest enqueued: an id enqueued again counts from
+        then), at most `limit`. Read only, never blocks; may read every stored task of the
+        states searched — a search for an operator, not for a hot path.
+
+        The default reads each state's tasks through `list_tasks`; backends search on the
+        server instead.
+        """
+        if limit <= 0:
+            return []
+        states = list(State) if state is None else [state]
+        found = [t for s in states for t in self.list_tasks(s, limit=2**62) if name in t.name]
+        found.sort(key=attrgetter("created_at"), reverse=True)
+        return found[:limit]

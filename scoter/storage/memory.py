@@ -354,6 +354,15 @@ class MemoryStorage(Storage):
                 del self._rows[row.task.id]
             return len(old)
 
+    def find_tasks(self, name: str, state: State | None = None, limit: int = 100) -> list[TaskInfo]:
+        with self._cond:
+            rows = [
+                r for r in self._rows.values()
+                if name in r.task.name and (state is None or r.state is state)
+            ]  # fmt: skip
+            rows.sort(key=lambda r: r.seq, reverse=True)
+            return [_info(r) for r in rows[: max(limit, 0)]]
+
 
 def _first_line(text: str | None) -> str | None:
     if not text:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import threading
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -16,6 +17,23 @@ T = TypeVar("T")
 
 FIRST_PAUSE_S = 0.05
 LONGEST_PAUSE_S = 2.0
+
+
+class Tally:
+    """A count that threads add to."""
+
+    def __init__(self) -> None:
+        self.value = 0
+        self._lock = threading.Lock()
+
+    def add(self) -> None:
+        with self._lock:
+            self.value += 1
+
+
+ERRORS = Tally()
+"""Failed storage calls of this process that scoter retries or goes on from: outages seen by
+settling writes and enqueues, failed claims, failed ticks of a consumer's services."""
 
 
 def through_outages(
@@ -31,6 +49,7 @@ def through_outages(
         try:
             return call(retry)
         except storage.transient_errors as exc:
+            ERRORS.add()
             if give_up():
                 raise
             if retry == 0:

@@ -572,6 +572,12 @@ class PostgresStorage(Storage):
     def expire_results(self, now: float) -> int:
         return self.in_ordered_batches(functools.partial(self._due, "expire_results", now), FIRST)
 
+    def find_tasks(self, name: str, state: State | None = None, limit: int = 100) -> list[TaskInfo]:
+        params = {"name": name, "state": state and state.value, "limit": max(limit, 0)}
+        with self._connection() as conn, conn.cursor(row_factory=dict_row) as cursor:
+            rows = cursor.execute(self._sql["find"], params).fetchall()
+        return [_info(row) for row in rows]
+
 
 def _rescued(row: tuple[Any, ...]) -> Rescued:
     return Rescued(row[0], row[1], State(row[2]), row[3], row[4])

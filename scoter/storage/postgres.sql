@@ -451,3 +451,10 @@ handed AS (
 ),
 woken AS (SELECT pg_notify(%(channel)s, queue) FROM (SELECT DISTINCT queue FROM handed) q)
 SELECT (SELECT count(*) FROM handed), (SELECT count(*) FROM woken);
+
+-- name: find
+-- Tasks whose name contains %(name)s (every task when it is empty), in %(state)s (NULL: any),
+-- newest first. No index on name: it reads every row of the states searched.
+SELECT {info_columns} FROM {schema}.tasks
+WHERE strpos(name, %(name)s) > 0 AND (%(state)s::text IS NULL OR state = %(state)s)
+ORDER BY seq DESC LIMIT %(limit)s;

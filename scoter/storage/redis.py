@@ -81,6 +81,11 @@ BLOCK_MARGIN_S = 0.5
 """`wait` blocks at most this much less than the socket timeout, which would cut it short."""
 BLOCK_MIN_S = 0.001
 """Shorter waits are not worth a blocking call (and BLPOP's 0 would block forever)."""
+FIND_PAGE = 500
+"""Tasks one call of find.lua reads at most (~1 ms)."""
+FIND_SETS = {State.SCHEDULED: "scheduled", State.QUEUED: "ready", State.RUNNING: "leases",
+             State.DONE: "done", State.DEAD: "dead"}  # fmt: skip
+"""The sorted set holding each state's tasks (INDEX in lib.lua)."""
 
 
 class _Connection(Protocol):
@@ -495,6 +500,35 @@ class RedisStorage(Storage):
 
     def expire_results(self, now: float) -> int:
         return self._due_batches("expire_results", [self._ids, self._queues], now)
+
+    def find_tasks(self, name: str, state: State | None = None, limit: int = 100) -> list[TaskInfo]:
+        """Reads each queue's state sets a page (FIND_PAGE tasks) a script. Queued tasks of
+        several priorities: the newest of the lowest priorities come first, before `limit`
+        cuts."""
+        found: list[tuple[int, TaskInfo]] = []
+        queues = cast("set[bytes]", self.client.smembers(self._queues))
+        for queue in sorted(q.decode("utf-8", "replace") for q in queues):
+            for each in list(State) if state is None else [state]:
+                found += self._find_in(queue, each, name, limit)
+        found.sort(key=lambda pair: pair[0], reverse=True)
+        return [info for _, info in found[: max(limit, 0)]]
+
+    def _find_in(
+        self, queue: str, state: State, name: str, limit: int
+    ) -> list[tuple[int, TaskInfo]]:
+        """Up to `limit` tasks of one queue and state whose name contains `name`, with their
+        seq (see find.lua)."""
+        key = self._base(queue) + FIND_SETS[state]
+        found: list[tuple[int, TaskInfo]] = []
+        start = 0
+        while start >= 0 and len(found) < limit:
+            r = self._call("find", [key], [queue, state.value, name, start, FIND_PAGE])
+            start = int(r[0])
+            found += [
+                (int(r[i]), _info(r[i + 1].decode("utf-8", "replace"), r[i + 2]))
+                for i in range(1, len(r), 3)
+            ]
+        return found[:limit]
 
 
 def _wake_keys(bases: list[str]) -> list[str]:

@@ -515,3 +515,8 @@ class SQLiteStorage(Storage):
             db.execute("VACUUM")
             db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return before, os.path.getsize(self._file)
+
+    def find_tasks(self, name: str, state: State | None = None, limit: int = 100) -> list[TaskInfo]:
+        params = {"name": name, "state": state and state.value, "limit": max(limit, 0)}
+        cursor, rows = self._read("find", params)
+        return [task_info(cursor, row) for row in rows]

@@ -348,3 +348,13 @@ SET state = 'queued',
 WHERE state = 'running' AND consumer = :consumer
   AND queue IN (SELECT value FROM json_each(:queues))
   AND lease_token NOT IN (SELECT value FROM json_each(:keep));
+
+-- name: find
+-- Tasks whose name contains :name (every task when it is empty), in :state (NULL: any; a state
+-- this scoter does not know finds as dead, as `list` lists it), newest first. No index on name:
+-- it reads every row of the states searched.
+SELECT * FROM scoter_tasks
+WHERE instr(name, :name) > 0
+  AND (:state IS NULL OR state = :state
+       OR :state = 'dead' AND state NOT IN ('scheduled', 'queued', 'running', 'done', 'dead'))
+ORDER BY seq DESC LIMIT :limit;
