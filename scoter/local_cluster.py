@@ -154,10 +154,16 @@ class Migration:
         returns how many keys moved."""
         source, moved = self.clients[self.source], 0
         while keys := source.execute_command("CLUSTER", "GETKEYSINSLOT", self.slot, batch):
-            source.execute_command("MIGRATE", "127.0.0.1", self.target, "", 0, 5000, "KEYS", *keys)
+            self.move_keys(*keys)
             moved += len(keys)
             time.sleep(pause)
         return moved
+
+    def move_keys(self, *keys: str | bytes) -> None:
+        """MIGRATE these keys of the slot to the target."""
+        self.clients[self.source].execute_command(
+            "MIGRATE", "127.0.0.1", self.target, "", 0, 5000, "KEYS", *keys
+        )
 
     def end(self) -> None:
         others = [p for p in self.clients if p not in (self.source, self.target)]

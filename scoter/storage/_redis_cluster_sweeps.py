@@ -55,8 +55,15 @@ class ClusterSweeps(RedisStorage):
         return f"{self.prefix}:ids:{zlib.crc32(task_id.encode()) % DIRECTORY_BUCKETS}"
 
     def _eval(self, script: str, keys: Sequence[str], args: Sequence[Any]) -> Call:
+        """An EVALSHA for the slot of `keys`. A script given a key of a queue other than its
+        base (find.lua: a state's set) is given the base too, after its own keys: the base
+        never exists, so a slot being migrated redirects the call (ASK, or TRYAGAIN when its
+        other keys are still there) before it runs on half the queue."""
+        first = keys[0]
+        if "{" in first and not first.endswith("}:"):
+            keys = [*keys, first[: first.index("}", first.index("{")) + 2]]
         sha = self._scripts[script].sha
-        return Call(keys[0], ("EVALSHA", sha, len(keys), *keys, self.prefix, *args), script)
+        return Call(first, ("EVALSHA", sha, len(keys), *keys, self.prefix, *args), script)
 
     def _call(self, script: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
         """Run a script on the primary of its keys' slot (one slot: a queue's, or a bucket's)."""

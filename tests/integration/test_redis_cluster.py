@@ -277,3 +277,24 @@ def test_a_wait_on_queues_of_several_slots_ends_when_any_of_them_gets_a_task(
 
     assert woke and woke[0][0] - sent < 0.5
     assert woke[0][1] == ["late"]
+
+
+def test_a_search_that_meets_a_key_already_migrated_waits_for_the_migration(
+    cluster: LocalCluster, storage: RedisClusterStorage
+) -> None:
+    storage.enqueue([NewTask(f"t{i}", "app.find", "finding", b"") for i in range(5)])
+    migration = cluster.migration(f"{storage.prefix}:{{finding}}:")
+    migration.begin()
+    migration.move_keys(f"{storage.prefix}:{{finding}}:t:t2")  # its ready set stays behind
+    found: list[list[str]] = []
+    searching = threading.Thread(
+        target=lambda: found.append([t.id for t in storage.find_tasks("app.find", State.QUEUED)])
+    )
+    searching.start()
+    time.sleep(0.3)
+    assert found == [], "a search does not read half a queue"
+    migration.move()
+    migration.end()
+    searching.join(10)
+
+    assert sorted(found[0]) == [f"t{i}" for i in range(5)]
