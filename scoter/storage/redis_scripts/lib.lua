@@ -22,6 +22,8 @@
 --   P:ids          hash    task id -> queue (the directory: get, re-enqueue, purge by id)
 --   P:queues       set     every queue name in use (added with the queue's seq key, by enqueue)
 --   P:periodic     hash    periodic schedule name -> its last enqueued slot (see enqueue_slot.lua)
+-- On a Redis Cluster (redis_cluster.py) P:ids is split into buckets P:ids:<n> (see ids_take.lua),
+-- and P:{q}:forgotten (list) holds the ids of the queue's deleted tasks until they leave them.
 -- A lease token is 32 hex digits followed by its queue's name, so a fenced write finds its keys.
 --
 -- One bad record is that record's problem (DESIGN G11): a script checks the fields it needs of
