@@ -27,7 +27,7 @@ from scoter.local_cluster import LocalCluster, missing
 from scoter.states import State
 from scoter.storage._redis_cluster_sweeps import _encode
 from scoter.storage._redis_routing import Call
-from scoter.storage.base import NewTask
+from scoter.storage.base import Ack, NewTask
 from scoter.storage.redis import RedisStorage
 from scoter.storage.redis_cluster import RedisClusterStorage
 
@@ -298,3 +298,19 @@ def test_a_search_that_meets_a_key_already_migrated_waits_for_the_migration(
     searching.join(10)
 
     assert sorted(found[0]) == [f"t{i}" for i in range(5)]
+
+
+def test_nodes_that_lost_their_scripts_are_sent_them_again(
+    cluster: LocalCluster, storage: RedisClusterStorage
+) -> None:
+    storage.enqueue([NewTask(f"t{i}", "app.x", f"q{i}", b"") for i in range(6)])
+    for port in cluster.ports:  # as a restart leaves them
+        client = cluster.client(port)
+        client.script_flush()
+        client.close()
+
+    leases = storage.claim([f"q{i}" for i in range(6)], 6, 30.0, "c1")
+    acked, _ = storage.ack_many_and_claim(
+        [Ack(lease.token, None, None) for lease in leases], ["q0"], 0, 30.0, "c1"
+    )
+    assert len(leases) == 6 and acked == [True] * 6
