@@ -7,6 +7,7 @@ python -m bench --only scoter-process,huey-process --runs 1   the process execut
 python -m bench --only scoter-sqlite,scoter-metrics-sqlite   metrics on vs off, same run
 python -m bench --render bench/results/latest.json --write-docs   docs from saved results
 python -m bench maintenance --tasks 200000   maintenance at scale (bench/maintenance.py)
+python -m bench consumers                    drains by 1, 2, 4 processes (bench/consumers.py)
 """
 
 from __future__ import annotations
@@ -64,6 +65,11 @@ def main(argv: list[str] | None = None) -> None:
         from bench import maintenance
 
         maintenance.main(argv[1:])
+        return
+    if argv[:1] == ["consumers"]:
+        from bench import consumers
+
+        consumers.main(argv[1:])
         return
     args = parse(argv)
     if args.render:

@@ -31,6 +31,8 @@ EXTRA_SCHEMES = {
     # scheme: (module, class, extra that installs its client library)
     "redis": ("scoter.storage.redis", "RedisStorage", "redis"),
     "rediss": ("scoter.storage.redis", "RedisStorage", "redis"),
+    "redis+cluster": ("scoter.storage.redis_cluster", "RedisClusterStorage", "redis"),
+    "rediss+cluster": ("scoter.storage.redis_cluster", "RedisClusterStorage", "redis"),
     "postgres": ("scoter.storage.postgres", "PostgresStorage", "postgres"),
     "postgresql": ("scoter.storage.postgres", "PostgresStorage", "postgres"),
 }
@@ -123,7 +125,8 @@ def secret_keys_from_env(name: str = ENV_SECRET_KEYS) -> list[str] | None:
 
 
 def storage_from_url(url: str) -> Storage:
-    """Open the storage a URL names: sqlite:///path, memory://, redis://, postgresql://."""
+    """Open the storage a URL names: sqlite:///path, memory://, redis://, redis+cluster://,
+    postgresql://."""
     parsed = urllib.parse.urlsplit(url)
     scheme = parsed.scheme.lower()
     if scheme == "memory":
@@ -136,7 +139,8 @@ def storage_from_url(url: str) -> Storage:
         return _from_extra(url, *EXTRA_SCHEMES[scheme])
     raise ConfigurationError(
         f"cannot use storage URL {redact(url)!r}: expected sqlite:///relative.db, "
-        "sqlite:////absolute/path.db, memory://, redis://host:6379/0 or postgresql://host/db"
+        "sqlite:////absolute/path.db, memory://, redis://host:6379/0, "
+        "redis+cluster://host:7000,host:7001 or postgresql://host/db"
     )
 
 

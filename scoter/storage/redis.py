@@ -26,7 +26,9 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import (
     AuthenticationError,
     AuthenticationWrongNumberOfArgsError,
+    ClusterCrossSlotError,
     ClusterDownError,
+    MovedError,
     NoPermissionError,
     NoScriptError,
     ReadOnlyError,
@@ -129,7 +131,7 @@ class _Held:
 class RedisStorage(Storage):
     """Storage in Redis (standalone, or a primary with replicas). Safe for many processes."""
 
-    transient_errors = (
+    transient_errors: tuple[type[Exception], ...] = (
         redis.ConnectionError,  # refused, reset, closed; BusyLoadingError: LOADING after a restart
         redis.TimeoutError,
         ReadOnlyError,  # a failover made the server we reach a replica
@@ -159,7 +161,7 @@ class RedisStorage(Storage):
         """
         if client is None:
             client = redis.Redis(connection_pool=pool) if pool else redis.Redis(**_client_options())
-        options = client.connection_pool.connection_kwargs
+        options = self._connection_options(client)
         if options.get("decode_responses"):
             raise ConfigurationError("RedisStorage needs a client with decode_responses=False")
         if not prefix:
@@ -219,6 +221,15 @@ class RedisStorage(Storage):
             )
         return None
 
+    def _connection_options(self, client: Any) -> dict[str, Any]:
+        """The options `client` opens its connections with."""
+        if not hasattr(client, "connection_pool"):  # a RedisCluster (see redis_cluster.py)
+            raise ConfigurationError(
+                f"RedisStorage needs a redis.Redis client, not {type(client).__name__}: for a "
+                "Redis Cluster use RedisClusterStorage or a redis+cluster://host:port URL"
+            )
+        return cast(dict[str, Any], client.connection_pool.connection_kwargs)
+
     def close(self) -> None:
         for held in list(self._held):
             held.release()
@@ -269,6 +280,9 @@ class RedisStorage(Storage):
             self.client.script_load(self._scripts[script].script)
             held.send(command)
             return conn.read_response(), None
+        except (MovedError, ClusterCrossSlotError) as exc:  # keys the node does not serve
+            raise ConfigurationError(f"{self.url} is a Redis Cluster node ({exc}): use a "
+                                     "redis+cluster://host:port URL") from exc  # fmt: skip
         except redis.ResponseError:
             raise
         except BaseException:  # the reply may still come: never reuse this connection
