@@ -8,6 +8,7 @@ python -m bench --only scoter-sqlite,scoter-metrics-sqlite   metrics on vs off, 
 python -m bench --render bench/results/latest.json --write-docs   docs from saved results
 python -m bench maintenance --tasks 200000   maintenance at scale (bench/maintenance.py)
 python -m bench lateness                     how late scheduled tasks start (bench/lateness.py)
+python -m bench consumers                    drains by 1, 2, 4 processes (bench/consumers.py)
 """
 
 from __future__ import annotations
@@ -70,6 +71,11 @@ def main(argv: list[str] | None = None) -> None:
         from bench import lateness
 
         lateness.main(argv[1:])
+        return
+    if argv[:1] == ["consumers"]:
+        from bench import consumers
+
+        consumers.main(argv[1:])
         return
     args = parse(argv)
     if args.render:

@@ -11,6 +11,7 @@ from scoter.exceptions import (
     LeaseLost,
     ResultMissing,
     ResultTimeout,
+    SchemaVersionError,
     ScoterError,
     TaskFailed,
     TooLarge,
@@ -34,7 +35,7 @@ from scoter.signals import (
     TaskRef,
 )
 from scoter.states import State
-from scoter.task import Message, Task
+from scoter.task import AsyncTask, Message, Task
 
 __version__ = "0.1.0"
 
@@ -51,9 +52,9 @@ __all__ = [
     "SIGNAL_RESCUED",
     "SIGNAL_RETRYING",
     "SIGNAL_REVOKED",
-    # errors
+    # the app and its tasks (and, interleaved in sorted order, errors)
+    "AsyncTask",
     "ConfigurationError",
-    # the app and its tasks
     "Consumer",
     "DecodeError",
     "EnqueueError",
@@ -64,6 +65,7 @@ __all__ = [
     "ResultMissing",
     "ResultTimeout",
     "RetryPolicy",
+    "SchemaVersionError",
     "Scoter",
     "ScoterError",
     "State",

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple, ParamSpec, TypeVar, overload
+from collections.abc import Callable, Coroutine, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, ParamSpec, TypeVar, overload
 
 from scoter import revocation
 from scoter import signals as sig
-from scoter.config import default_url, redact, storage_from_url
+from scoter.config import absolute_url, default_url, redact, storage_from_url
 from scoter.exceptions import ConfigurationError, DecodeError, EnqueueError, TooLarge
 from scoter.hooks import Hooks
 from scoter.periodic import Periodic, Schedule, slot_id
@@ -32,7 +33,17 @@ from scoter.serializers import (
 from scoter.states import REVOKED
 from scoter.storage.base import Lease, NewTask, Storage
 from scoter.storage.outages import through_outages, within
-from scoter.task import Message, Task, check_id, check_name, new_id
+from scoter.task import (
+    AsyncTask,
+    ContextTaskDecorator,
+    Message,
+    Task,
+    TaskDecorator,
+    check_id,
+    check_name,
+    check_options,
+    new_id,
+)
 from scoter.times import Moment, check_expires, to_deadline
 
 if TYPE_CHECKING:
@@ -91,7 +102,8 @@ class Scoter(revocation.Revoking):
         :param name: the app's name; names the default SQLite file.
         :param url: a storage URL (sqlite:///x.db, memory://) or a Storage; default $SCOTER_URL,
             else sqlite:///<name>.db. Immediate mode defaults to memory://.
-        :param immediate: run tasks in-process when enqueued (for tests and development).
+        :param immediate: run tasks in-process when enqueued (for tests and development), on
+            memory:// unless `url` is given. See the `immediate` property.
         :param default_queue: the queue of tasks that do not name one.
         :param serializer: 'json' (default) or 'pickle' (opt-in, trusts producers), or an object.
         :param secret_keys: HMAC keys of at least 16 bytes: the first signs, all verify; tasks,
@@ -107,7 +119,7 @@ class Scoter(revocation.Revoking):
             through the message headers (the `otel` extra; scoter.contrib.otel).
         """
         self.name = name
-        self.immediate = immediate
+        self._immediate = immediate
         self.default_queue = check_name("queue", default_queue)
         self.serializer = get_serializer(serializer)
         self.signer = None if secret_keys is None else Signer(secret_keys)
@@ -128,24 +140,57 @@ class Scoter(revocation.Revoking):
         """The periodic tasks by name, with their schedules."""
         self._empty: tuple[Serializer | None, bytes] = (None, b"")
         self._warned_signed = False
-        self._url = url if url is not None else ("memory://" if immediate else None)
+        self._url = url
         self._storage: Storage | None = None
+        self._memory = storage_from_url("memory://") if immediate and url is None else None
+        """The storage of immediate mode while it stands in for the app's own."""
 
     def __repr__(self) -> str:
-        """Names the storage without opening it, and never with its password."""
-        where = self._storage if self._storage is not None else self._url
-        url = where.url if isinstance(where, Storage) else where or default_url(self.name)
-        return f"<Scoter {self.name} {redact(url)}>"
+        """Names the storage without opening it (a SQLite file by its absolute path), and
+        never with its password."""
+        return f"<Scoter {self.name} {self.where}>"
+
+    @property
+    def where(self) -> str:
+        """The storage's URL as it may be shown: without its password, a SQLite file's path
+        made absolute (the default `sqlite:///<name>.db` is relative to the working
+        directory). Opens nothing."""
+        opened = self._memory if self._memory is not None else self._storage
+        where = opened if opened is not None else self._url or default_url(self.name)
+        return redact(where.url if isinstance(where, Storage) else absolute_url(where))
+
+    @property
+    def immediate(self) -> bool:
+        """Whether tasks run in the caller's thread as they are enqueued.
+
+        Setting it True swaps in a fresh memory storage, as Huey does; setting it False goes
+        back to the app's own storage (its URL's). In immediate mode a retry runs at once,
+        whatever its `retry_delay`; a task enqueued with a delay or eta waits for
+        `run_pending()` after it is due.
+        """
+        return self._immediate
+
+    @immediate.setter
+    def immediate(self, on: bool) -> None:
+        if on == self._immediate:
+            return
+        self._immediate = on
+        self._memory = storage_from_url("memory://") if on else None
 
     @property
     def storage(self) -> Storage:
-        """The storage, opened on first use."""
+        """The storage, opened on first use (immediate mode's memory storage while it runs)."""
+        if self._memory is not None:
+            return self._memory
         if self._storage is None:
             url = self._url if self._url is not None else default_url(self.name)
             self._storage = url if isinstance(url, Storage) else storage_from_url(url)
         return self._storage
 
     # -- registering tasks -----------------------------------------------------------------
+
+    @overload
+    def task(self, fn: Callable[P, Coroutine[Any, Any, R]]) -> AsyncTask[P, R]: ...
 
     @overload
     def task(self, fn: Callable[P, R]) -> Task[P, R]: ...
@@ -164,21 +209,42 @@ class Scoter(revocation.Revoking):
         retry_max_delay: float = 3600.0,
         max_crashes: int = 3,
         max_interruptions: int = 20,
-        context: bool = False,
+        context: Literal[True],
         timeout: float | None = None,
         expires: Moment | None = None,
-    ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
+    ) -> ContextTaskDecorator: ...
+
+    @overload
+    def task(
+        self,
+        *,
+        name: str | None = None,
+        queue: str | None = None,
+        priority: int = 0,
+        retries: int = 0,
+        retry_delay: float = 0.0,
+        retry_backoff: float = 1.0,
+        retry_jitter: float = 0.0,
+        retry_max_delay: float = 3600.0,
+        max_crashes: int = 3,
+        max_interruptions: int = 20,
+        context: Literal[False] = False,
+        timeout: float | None = None,
+        expires: Moment | None = None,
+    ) -> TaskDecorator: ...
 
     def task(self, fn: Callable[..., Any] | None = None, **options: Any) -> Any:
         """Register a function as a task: `@app.task` or `@app.task(retries=3, ...)`.
 
         Options: name (default: the function's name), queue, priority (higher runs first),
         retries, retry_delay, retry_backoff, retry_jitter, retry_max_delay, max_crashes,
-        max_interruptions (see RetryPolicy), context (pass `ctx`, a TaskContext), timeout
-        (seconds an attempt may run; past it the attempt counts as an error), expires (a run
-        not started this long after its enqueue — seconds or a timedelta — or by a datetime
-        ends dead `expired`).
+        max_interruptions (see RetryPolicy), context (pass the TaskContext as the function's
+        `ctx` parameter, best its first), timeout (seconds an attempt may run; past it the
+        attempt counts as an error), expires (a run not started this long after its enqueue —
+        seconds or a timedelta — or by a datetime ends dead `expired`). An `async def`
+        function becomes an AsyncTask, which runs on a worker started with `-k asyncio`.
         """
+        check_options(options)
         if fn is not None:
             return self._register(fn, **options)
         return lambda f: self._register(f, **options)
@@ -198,9 +264,11 @@ class Scoter(revocation.Revoking):
             raise TypeError(
                 f"periodic_task needs a schedule, crontab(...) or every(...), not {schedule!r}"
             )
+        check_options(options)
 
         def register(fn: Callable[P, R]) -> Task[P, R]:
             task = self._register(fn, **options)
+            task.check_call(task.name, (), {})  # each slot calls it without arguments
             self.periodic[task.name] = Periodic(task.name, schedule, catch_up)
             return task
 
@@ -224,6 +292,7 @@ class Scoter(revocation.Revoking):
         expires: Moment | None = None,
         **retry_options: Any,
     ) -> Task[P, R]:
+        """`fn` as a task of this app, with options that `check_options` accepted."""
         task_name = check_name("task", name or getattr(fn, "__name__", ""))
         queue = check_name("queue", queue or self.default_queue)
         existing = self.tasks.get(task_name)
@@ -232,7 +301,8 @@ class Scoter(revocation.Revoking):
                 f"two tasks are named {task_name!r}: give one of them @app.task(name=...)"
             )
         to_deadline("expires", expires, 0.0)  # a bad value fails here, not at each enqueue
-        task = Task(
+        kind = AsyncTask if inspect.iscoroutinefunction(fn) else Task
+        task: Task[P, R] = kind(
             self, fn, name=task_name, queue=queue, priority=priority,
             policy=RetryPolicy(**retry_options), context=context, timeout=timeout,
             expires=expires,
@@ -243,17 +313,36 @@ class Scoter(revocation.Revoking):
     # -- enqueueing ------------------------------------------------------------------------
 
     def enqueue(
-        self, task: Task[P, R] | Message | sig.TaskRef, *args: Any, **kwargs: Any
+        self, task: Task[P, R] | Message | sig.TaskRef | str, *args: Any, **kwargs: Any
     ) -> Result[Any]:
-        """Enqueue a task with arguments, a prepared Message (`task.s(...)`), or again the
-        task a signal receiver was given — a no-op while that task is still live."""
+        """Enqueue a task (or a registered task's name) with arguments, a prepared Message
+        (`task.s(...)`, or `Message(name, ...)` for a task this process does not register),
+        or again the task a signal receiver was given — a no-op while that task is live."""
         if isinstance(task, sig.TaskRef):
             task = Message(task.name, task.args, task.kwargs, id=task.id, queue=task.queue or None)
+        elif isinstance(task, str):
+            task = Message(self._registered(task).name, args, kwargs)
+        elif not isinstance(task, (Message, Task)):
+            raise TypeError(
+                f"enqueue takes a task, its name or a Message, not {type(task).__name__}"
+            )
         message = task if isinstance(task, Message) else Message(task.name, args, kwargs)
         return self.enqueue_message(message)
 
+    def _registered(self, name: str) -> Task[Any, Any]:
+        """The task registered as `name`, or a TypeError that says what to do."""
+        task = self.tasks.get(name)
+        if task is None:
+            known = ", ".join(sorted(self.tasks)) or "none"
+            raise TypeError(
+                f"no task named {name!r} is registered on app {self.name!r} (registered: "
+                f"{known}); to enqueue a task another process defines, pass "
+                f"Message({name!r}, args, kwargs)"
+            )
+        return task
+
     async def aenqueue(
-        self, task: Task[P, R] | Message | sig.TaskRef, *args: Any, **kwargs: Any
+        self, task: Task[P, R] | Message | sig.TaskRef | str, *args: Any, **kwargs: Any
     ) -> Result[Any]:
         """`enqueue` for coroutines: the storage call runs on a thread, not the event loop."""
         return await asyncio.to_thread(self.enqueue, task, *args, **kwargs)
@@ -383,14 +472,16 @@ class Scoter(revocation.Revoking):
         headers: dict[str, str] | None,
         expires: float | None = None,
     ) -> NewTask:
-        """The NewTask of one call; what the call leaves out comes from its task's options.
-        `expires` travels in the payload, inside the signature."""
+        """The NewTask of one call, whose arguments a registered task checks; what the call
+        leaves out comes from its task's options. `expires` travels in the payload, inside the
+        signature."""
         task = self.tasks.get(name)
         if task is None:
             queue = queue or self.default_queue
             priority = 0 if priority is None else priority
             max_crashes = DEFAULT_POLICY.max_crashes
         else:
+            task.check_call(name, args, kwargs)
             queue = queue or task.queue
             priority = task.priority if priority is None else priority
             max_crashes = task.policy.max_crashes
@@ -531,14 +622,22 @@ class Scoter(revocation.Revoking):
     # -- running ---------------------------------------------------------------------------
 
     def run_pending(self, queues: Sequence[str] | None = None) -> int:
-        """Run every queued task in this thread now (immediate mode, tests); returns how many."""
+        """Run every queued task, and every scheduled one that is due, in this thread now
+        (immediate mode, tests); returns how many ran. In immediate mode a failed task's
+        retries run at once, whatever their delay."""
         from scoter.consumer import attempt
         from scoter.consumer.policy import Policy
 
-        policy = Policy(self, consumer_id="immediate")
+        policy = Policy(self, consumer_id="immediate", retry_at_once=self.immediate)
         ran = 0
         all_queues = queues or sorted({t.queue for t in self.tasks.values()} | {self.default_queue})
-        while leases := self.storage.claim(all_queues, 1, IMMEDIATE_LEASE_S, "immediate"):
+        storage = self.storage
+        while True:
+            leases = storage.claim(all_queues, 1, IMMEDIATE_LEASE_S, "immediate")
+            if not leases:
+                if storage.promote(time.time()):
+                    continue  # due now: a retry, or a task whose delay has passed
+                return ran
             ctx = attempt.new_context(self, leases[0], IMMEDIATE_LEASE_S)
             why = revocation.revoked_now(self.storage, leases[0], IMMEDIATE_LEASE_S)
             if why is None:
@@ -546,8 +645,6 @@ class Scoter(revocation.Revoking):
             else:
                 policy.apply(ctx, attempt.Outcome.undeliverable(REVOKED, why))
             ran += 1
-        self.storage.promote(time.time())
-        return ran
 
     def consumer(self, **options: Any) -> Consumer:
         """A Consumer for this app; see `scoter.consumer.Consumer` for the options."""

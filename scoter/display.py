@@ -37,6 +37,13 @@ def _visible(char: str, lines: bool) -> str:
     return char.encode("unicode_escape").decode("ascii")
 
 
+def one_line(exc: BaseException) -> str:
+    """An exception as `TypeName: message` on one line, safe to print (redis-py 8's repr of
+    its errors names only their category: `network:ConnectionError`)."""
+    text = " ".join(str(exc).split())
+    return printable(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
+
+
 class LineFormatter(logging.Formatter):
     """A formatter whose records each start one line and own every line up to the next: any
     further line of a record (a traceback, a message another library logged with a newline)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from scoter.display import one_line
+
 
 class ScoterError(Exception):
     """Base class of every scoter exception."""
@@ -9,6 +11,11 @@ class ScoterError(Exception):
 
 class ConfigurationError(ScoterError):
     """A URL, option or environment variable is wrong; the message says how to fix it."""
+
+
+class SchemaVersionError(ConfigurationError):
+    """The storage's schema is at another version than this scoter's: `scoter migrate`, or an
+    upgrade of scoter, mends it (a consumer waits for that, as during a deploy)."""
 
 
 class DecodeError(ScoterError):
@@ -72,7 +79,7 @@ class EnqueueError(ScoterError):
             outcome = "none was stored"
         super().__init__(
             f"could not enqueue {len(ids)} task(s) ({shown}): the storage did not answer "
-            f"({cause!r}); {outcome}"
+            f"({one_line(cause)}); {outcome}"
         )
 
 

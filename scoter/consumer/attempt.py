@@ -8,6 +8,8 @@ policy's (`scoter.consumer.policy`), written by the settler (`scoter.consumer.se
 from __future__ import annotations
 
 import datetime as dt
+import inspect
+import os
 import threading
 import time
 import traceback
@@ -15,12 +17,14 @@ from dataclasses import dataclass, field, fields, replace
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
+import scoter
 from scoter import signals as sig
 from scoter.app import check_size
 from scoter.context import TaskContext, deactivate
 from scoter.exceptions import Cancel, Interrupt, RemoteError, TimedOut
 from scoter.states import EXPIRED
 from scoter.storage.base import Lease
+from scoter.task import CONTEXT_HINT
 
 if TYPE_CHECKING:
     from scoter.app import Scoter
@@ -34,7 +38,15 @@ CRASHED = "crashed"
 CANCELED = "canceled"
 """The dead reason of a task that raised `Cancel` (or whose pre_execute hook did)."""
 
+NEEDS_ASYNCIO = "needs asyncio"
+"""The dead reason of an `async def` task run by a thread or process worker."""
+
 LOST_BEFORE_START = "lease lost before the attempt started"
+RUNNER_FILES = frozenset(
+    os.path.join(os.path.dirname(scoter.__file__), *path)
+    for path in (("consumer", "attempt.py"), ("consumer", "aio.py"), ("task.py",))
+)
+"""The files of the frames that call a task's function, left out of its traceback."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,8 +76,10 @@ class Outcome:
         return cls(SUCCEEDED, result=result, ran_s=ran_s)
 
     @classmethod
-    def failed(cls, exc: BaseException, ran_s: float = 0.0) -> Outcome:
-        return cls(FAILED, error=_format_error(exc), summary=repr(exc), ran_s=ran_s, exc=exc)
+    def failed(cls, exc: BaseException, ran_s: float = 0.0, hint: str = "") -> Outcome:
+        """The task raised `exc`; `hint` (what to do about it) follows its traceback."""
+        error = _format_error(exc) + (f"hint: {hint}\n" if hint else "")
+        return cls(FAILED, error=error, summary=repr(exc), ran_s=ran_s, exc=exc)
 
     @classmethod
     def interrupted(cls, why: str, delay: float = 0.0) -> Outcome:
@@ -226,7 +240,10 @@ def _call(
         if hooks.pre:
             hooks.before(ctx)  # Cancel here: the function never starts
             started_fn = True
-        value = task.fn(*args, **{**kwargs, "ctx": ctx} if task.context else kwargs)
+        value = task.invoke(args, kwargs, ctx)
+        if inspect.iscoroutine(value):
+            value.close()
+            return Outcome.undeliverable(NEEDS_ASYNCIO, needs_asyncio(task.name))
         result = encode_result(app, value, ctx.task_id)
         if hooks.post:
             hooks.after(ctx, value, None)
@@ -245,7 +262,7 @@ def _call(
             and threading.current_thread() is threading.main_thread()
         ):
             raise  # Ctrl-C in immediate mode stops the program, not the task
-        return Outcome.failed(exc, time.monotonic() - started)
+        return Outcome.failed(exc, time.monotonic() - started, _hint(task, exc))
 
 
 def _after(app: Scoter, ctx: TaskContext, exc: BaseException) -> None:
@@ -259,6 +276,23 @@ def finished(ctx: TaskContext, task: Task[Any, Any], outcome: Outcome) -> Outcom
     the task's expiry."""
     outcome = timed_out(ctx, task, outcome)
     return outcome if ctx.expires is None else replace(outcome, expires=ctx.expires)
+
+
+def needs_asyncio(name: str) -> str:
+    """The dead detail of a task whose function returned a coroutine on a thread or process
+    worker."""
+    return (
+        f"task {name!r} is an async def function (it returned a coroutine): run it on a "
+        "worker started with -k asyncio (scoter worker APP -k asyncio -Q its queue), then "
+        "`scoter dead retry`"
+    )
+
+
+def _hint(task: Task[Any, Any], exc: BaseException) -> str:
+    """What to do about an error the task's registration explains: a ctx it was not given."""
+    if task.check_call.needs_ctx and isinstance(exc, TypeError) and "'ctx'" in str(exc):
+        return CONTEXT_HINT.removeprefix("; ")
+    return ""
 
 
 def timed_out(ctx: TaskContext, task: Task[Any, Any], outcome: Outcome) -> Outcome:
@@ -284,6 +318,8 @@ _OUTCOME_FIELDS = attrgetter(*(f.name for f in fields(Outcome) if f.name != "exc
 
 
 def _format_error(exc: BaseException) -> str:
-    """The traceback from the task's own frames on (the runner's frame left out)."""
+    """The traceback from the task's own frames on (the executor's, running it, left out)."""
     tb = exc.__traceback__
-    return "".join(traceback.format_exception(type(exc), exc, tb.tb_next if tb else None))
+    while tb is not None and tb.tb_frame.f_code.co_filename in RUNNER_FILES:
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(exc), exc, tb))

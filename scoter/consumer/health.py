@@ -64,8 +64,8 @@ class Health:
 
     def live(self) -> tuple[bool, str]:
         heartbeat = self.consumer.heartbeat
-        if self.consumer.started_at is None:
-            return False, "starting"
+        if self.consumer.started_at is None:  # alive; not ready until it runs
+            return True, "starting"
         if not heartbeat.alive:
             return False, "the heartbeat thread has stopped"
         since = time.monotonic() - heartbeat.ticked_at

@@ -51,14 +51,23 @@ T = TypeVar("T")
 class Policy:
     """Settles the attempts of one consumer (or of immediate mode)."""
 
-    def __init__(self, app: Scoter, consumer_id: str, events: ev.Events | None = None) -> None:
+    def __init__(
+        self,
+        app: Scoter,
+        consumer_id: str,
+        events: ev.Events | None = None,
+        *,
+        retry_at_once: bool = False,
+    ) -> None:
         """
         :param events: where outcomes are reported; default: the log alone.
+        :param retry_at_once: retry a failed task without its delay (immediate mode).
         """
         self.app = app
         self.storage = app.storage
         self.consumer_id = consumer_id
         self.events = ev.Events([ev.LogObserver()]) if events is None else events
+        self.retry_at_once = retry_at_once
         self.stale_writes = 0
         """Writes refused because the attempt had lost its lease (DESIGN G3)."""
         self.on_scheduled: Callable[[float], None] | None = None
@@ -151,7 +160,7 @@ class Policy:
             summary = f"failed for good after {errors_before + 1} error(s): {outcome.summary}"
             self.to_dead(ctx, "error", error, summary)
             return
-        delay = retry.delay(errors_before)
+        delay = 0.0 if self.retry_at_once else retry.delay(errors_before)
         eta = time.time() + delay
         if outcome.expires is not None and eta > outcome.expires:
             detail = expired_detail(outcome.expires, eta, "its retry due")

@@ -6,6 +6,7 @@ import logging
 import threading
 import time
 
+from scoter.display import one_line
 from scoter.storage import outages
 
 log = logging.getLogger("scoter.consumer")
@@ -60,5 +61,6 @@ class Service:
     def _report(self, exc: Exception) -> None:
         """One log line per change of state, not one per failed tick."""
         if not self._failing:
-            log.warning("%s failed, retrying every %.1fs: %r", self.name, self.interval, exc)
+            log.warning("%s failed, retrying every %.1fs: %s", self.name, self.interval,
+                        one_line(exc))  # fmt: skip
             self._failing = True

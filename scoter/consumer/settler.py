@@ -27,7 +27,7 @@ from scoter.consumer.attempt import SUCCEEDED, UNDELIVERABLE, Outcome
 from scoter.consumer.inflight import InFlight
 from scoter.consumer.policy import Policy
 from scoter.context import TaskContext
-from scoter.display import printable
+from scoter.display import one_line, printable
 from scoter.states import REVOKED
 from scoter.storage.base import Lease
 
@@ -138,8 +138,8 @@ class Settler:
             try:
                 self._settle(group)
             except Exception as exc:  # given up at the exit, or a bug of ours
-                log.error("could not settle %d task(s) (%r); they run again when their "
-                          "leases expire", len(group.batch), exc)  # fmt: skip
+                log.error("could not settle %d task(s) (%s); they run again when their "
+                          "leases expire", len(group.batch), one_line(exc))  # fmt: skip
                 for ctx, _ in group.batch:
                     self.inflight.remove(ctx)
             finally:
@@ -202,8 +202,8 @@ class Settler:
         try:
             self.policy.apply(ctx, outcome)
         except Exception as exc:  # given up at the exit, or a bug of ours
-            log.error("could not settle task %s (%r); it runs again when its lease expires",
-                      printable(ctx.task_id), exc)  # fmt: skip
+            log.error("could not settle task %s (%s); it runs again when its lease expires",
+                      printable(ctx.task_id), one_line(exc))  # fmt: skip
 
     def _ack_and_claim(
         self, succeeded: list[tuple[TaskContext, Outcome]], want: int

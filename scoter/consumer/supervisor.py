@@ -39,12 +39,12 @@ from scoter.consumer.scheduler import Scheduler
 from scoter.consumer.service import Service
 from scoter.consumer.settler import Settler
 from scoter.context import RUNNING, TaskContext
-from scoter.display import printable
+from scoter.display import one_line, printable
 from scoter.loader import path_of
 from scoter.states import REVOKED
 from scoter.storage import outages
 from scoter.storage.base import Lease, Storage
-from scoter.task import check_name
+from scoter.task import AsyncTask, check_name
 
 if TYPE_CHECKING:
     from scoter.app import Scoter
@@ -150,6 +150,8 @@ class Consumer:
             claiming=self._claiming, new_context=self._new_context,
         )  # fmt: skip
         self.executor = self._make_executor(executor, app_path)
+        if executor != "asyncio":
+            self._warn_of_async_tasks(executor)
         self.isolation = Isolation(self.storage, self.inflight, self.executor.submit)
         self.settler.deliver = self._admit
         self.heartbeat = Heartbeat(self.storage, self.inflight, lease, heartbeat, self._lost)
@@ -187,6 +189,20 @@ class Consumer:
         if kind == "asyncio":
             return AsyncioExecutor(self.app, self.settler.put)
         return ThreadExecutor(self.app, self.workers, self.settler.put)
+
+    def _warn_of_async_tasks(self, executor: str) -> None:
+        """Say at start that this consumer's `async def` tasks need the asyncio executor, rather
+        than when each of them goes dead."""
+        names = sorted(
+            task.name
+            for task in self.app.tasks.values()
+            if isinstance(task, AsyncTask) and task.queue in self.queues
+        )
+        if names:
+            queues = " ".join(f"-Q {q}" for q in sorted({self.app.tasks[n].queue for n in names}))
+            log.warning("task(s) %s are async def: a %s worker cannot run them (they go dead "
+                        "with reason %r); run them on a worker started with -k asyncio %s",
+                        ", ".join(names), executor, attempt.NEEDS_ASYNCIO, queues)  # fmt: skip
 
     def _new_context(self, lease: Lease, asked: float) -> TaskContext:
         ctx = attempt.new_context(self.app, lease, self.lease, asked)
@@ -441,7 +457,8 @@ class Consumer:
     def _storage_error(self, exc: Exception) -> None:
         outages.ERRORS.add()
         if not self._storage_failing:
-            log.error("storage unavailable, retrying with backoff: %r", exc)
+            log.error("storage unavailable at %s, retrying with backoff: %s",
+                      printable(self.storage.url), one_line(exc))  # fmt: skip
             self._storage_failing = True
         self._backoff = min(max(self._backoff * 2, 0.1), ERROR_BACKOFF_MAX_S)
         time.sleep(self._backoff)

@@ -33,8 +33,9 @@ class _Redis(Protocol):
     def _call(self, script: str, keys: Sequence[str], args: Sequence[Any]) -> Any: ...
 
 
-def _key(storage: _Redis) -> str:
-    return f"{storage.prefix}:revocations"
+def revocations_key(prefix: str) -> str:
+    """The hash of every revocation record."""
+    return f"{prefix}:revocations"
 
 
 class RedisTime:
@@ -43,41 +44,47 @@ class RedisTime:
     def revoke(self: _Redis, ids: Sequence[str]) -> dict[str, State]:
         if not ids:
             return {}
-        r = self._call("revoke", [self._ids, _key(self)], list(ids))
-        return {r[i].decode(): State(r[i + 1].decode()) for i in range(0, len(r), 2)}
+        r = self._call("revoke", [self._ids, revocations_key(self.prefix)], list(ids))
+        return {r[i].decode(): State(r[i + 1].decode()) for i in range(0, len(r), 3)}
 
     def restore(self: _Redis, ids: Sequence[str]) -> int:
         if not ids:
             return 0
-        return int(self._call("restore", [self._ids, _key(self)], list(ids)))
+        return len(self._call("restore", [self._ids, revocations_key(self.prefix)], list(ids)))
 
     def forget_revocation(self: _Redis, task_id: str) -> bool:
-        return int(self.client.hdel(_key(self), f"id:{task_id}")) == 1  # type: ignore[arg-type, unused-ignore]
+        return int(self.client.hdel(revocations_key(self.prefix), f"id:{task_id}")) == 1  # type: ignore[arg-type, unused-ignore]
 
     def revoke_task(self: _Redis, name: str, until: float | None, once: bool) -> None:
         value = f"{'' if until is None else repr(float(until))}|{int(once)}"
-        self.client.hset(_key(self), f"task:{name}", value)
+        self.client.hset(revocations_key(self.prefix), f"task:{name}", value)
 
     def restore_task(self: _Redis, name: str) -> bool:
-        return int(self.client.hdel(_key(self), f"task:{name}")) == 1  # type: ignore[arg-type, unused-ignore]
+        return int(self.client.hdel(revocations_key(self.prefix), f"task:{name}")) == 1  # type: ignore[arg-type, unused-ignore]
 
     def take_revocation(self: _Redis, name: str) -> bool:
-        return int(self._call("take_revocation", [_key(self)], [name])) == 1
+        return int(self._call("take_revocation", [revocations_key(self.prefix)], [name])) == 1
 
     def revocations(self: _Redis) -> Revocations:
-        flat, ids = self._call("revocations", [self._ids, _key(self)], [])
-        names: dict[str, Revocation] = {}
-        for i in range(0, len(flat), 3):
-            name = flat[i].decode("utf-8", "replace")
-            try:
-                until = float(flat[i + 1]) if flat[i + 1] else None
-            except ValueError:  # one bad record is that record's problem
-                log.error("revocation of %s ignored: until is %s, not a time",
-                          printable(name), printable(repr(flat[i + 1])[:60]))  # fmt: skip
-                continue
-            names[name] = Revocation(until, flat[i + 2] == b"1")
+        flat, ids = self._call("revocations", [self._ids, revocations_key(self.prefix)], [])
+        names = names_of(list(zip(flat[::2], flat[1::2], strict=True)))
         return Revocations(names, frozenset(i.decode("utf-8", "replace") for i in ids))
 
     def next_eta(self: _Redis) -> float | None:
         ahead = self._call("next_eta", [f"{self.prefix}:queues"], [])
         return None if ahead is None else time.time() + int(ahead) / US
+
+
+def names_of(records: list[tuple[bytes, bytes]]) -> dict[str, Revocation]:
+    """The name revocations of (name, `<until>|<once>`) records; a record that cannot be read
+    is left out, with a log line (one bad record is that record's problem)."""
+    names: dict[str, Revocation] = {}
+    for raw_name, value in records:
+        name = raw_name.decode("utf-8", "replace")
+        until, _, once = value.partition(b"|")
+        try:
+            names[name] = Revocation(float(until) if until else None, once == b"1")
+        except ValueError:
+            log.error("revocation of %s ignored: its record is %s, not <until>|<once>",
+                      printable(name), printable(repr(value)[:60]))  # fmt: skip
+    return names

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, fields
 from operator import attrgetter
 from typing import Any, TypeVar
 
+from scoter.exceptions import ConfigurationError
 from scoter.states import State
 
 T = TypeVar("T")
@@ -340,6 +341,22 @@ class Storage(abc.ABC):
         of its own claims is in flight. Without it such a task waits for its lease to expire.
         """
         raise NotImplementedError
+
+    def check(self, *, create: bool = True) -> None:  # noqa: B027 - optional hook
+        """Reach the storage once, so that a command says at its start what is wrong.
+
+        Raises ConfigurationError when the storage refuses this configuration (a wrong
+        password, a database or db number that does not exist, or, with `create` False, no
+        scoter schema where one must be created), and one of `transient_errors`, naming where
+        and why, when it cannot be reached now. Creates the schema if needed unless `create`
+        is False (a read must not). The default does nothing.
+        """
+
+    def misconfigured(self, exc: BaseException) -> ConfigurationError | None:
+        """The ConfigurationError that `exc`, raised by a call, stands for when the server
+        refused this storage's configuration (credentials, database, db number): trying again
+        cannot help. None for any other error (the default)."""
+        return None
 
     def not_stored(self, exc: Exception) -> bool:
         """Whether `exc`, a transient error a write raised, proves that the write did not

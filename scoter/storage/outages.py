@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+from scoter.display import one_line
 from scoter.storage.base import Storage
 
 log = logging.getLogger("scoter.storage")
@@ -42,18 +43,25 @@ def through_outages(
     """Run `call` until it returns, retrying the storage's transient errors with backoff;
     raise the error once `give_up()` is true. `call` gets the retry number (0 first).
 
-    Only outages are retried (`Storage.transient_errors`): any other error is raised at once.
+    Only outages are retried (`Storage.transient_errors`): any other error is raised at once,
+    and one that means the storage refuses its configuration (a wrong password, a missing
+    database: `Storage.misconfigured`) as that ConfigurationError.
     """
     pause = FIRST_PAUSE_S
     for retry in itertools.count():
         try:
             return call(retry)
-        except storage.transient_errors as exc:
-            ERRORS.add()
-            if give_up():
+        except Exception as exc:
+            if isinstance(exc, storage.transient_errors):
+                ERRORS.add()
+            refused = storage.misconfigured(exc)
+            if refused is not None:
+                raise refused from exc
+            if not isinstance(exc, storage.transient_errors) or give_up():
                 raise
             if retry == 0:
-                log.warning("%s: storage unavailable, retrying: %r", what, exc)
+                log.warning("%s: storage unavailable at %s, retrying: %s", what,
+                            storage.url, one_line(exc))  # fmt: skip
         time.sleep(pause)
         pause = min(pause * 2, LONGEST_PAUSE_S)
     raise AssertionError("unreachable")

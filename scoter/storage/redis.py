@@ -23,10 +23,21 @@ from typing import Any, Protocol, cast
 
 import redis
 from redis.backoff import ExponentialBackoff
-from redis.exceptions import ClusterDownError, NoScriptError, ReadOnlyError, TryAgainError
+from redis.exceptions import (
+    AuthenticationError,
+    AuthenticationWrongNumberOfArgsError,
+    ClusterCrossSlotError,
+    ClusterDownError,
+    MovedError,
+    NoPermissionError,
+    NoScriptError,
+    ReadOnlyError,
+    TryAgainError,
+)
 from redis.retry import Retry
 
 from scoter.config import quote_userinfo, redact
+from scoter.display import one_line
 from scoter.exceptions import ConfigurationError
 from scoter.states import CORRUPT, State
 from scoter.storage._records import Fields, corrupt_error, last_line
@@ -54,6 +65,9 @@ except ImportError:  # redis-py without its hiredis extra packs commands in Pyth
     HIREDIS = False
 
 log = logging.getLogger("scoter.storage")
+
+REFUSED = (AuthenticationError, AuthenticationWrongNumberOfArgsError, NoPermissionError)
+"""Errors by which the server refuses this client's credentials or rights."""
 
 DEFAULT_PREFIX = "scoter"
 TOKEN_HEX = 32
@@ -118,7 +132,7 @@ class _Held:
 class RedisStorage(RedisTime, Storage):
     """Storage in Redis (standalone, or a primary with replicas). Safe for many processes."""
 
-    transient_errors = (
+    transient_errors: tuple[type[Exception], ...] = (
         redis.ConnectionError,  # refused, reset, closed; BusyLoadingError: LOADING after a restart
         redis.TimeoutError,
         ReadOnlyError,  # a failover made the server we reach a replica
@@ -148,7 +162,7 @@ class RedisStorage(RedisTime, Storage):
         """
         if client is None:
             client = redis.Redis(connection_pool=pool) if pool else redis.Redis(**_client_options())
-        options = client.connection_pool.connection_kwargs
+        options = self._connection_options(client)
         if options.get("decode_responses"):
             raise ConfigurationError("RedisStorage needs a client with decode_responses=False")
         if not prefix:
@@ -184,6 +198,38 @@ class RedisStorage(RedisTime, Storage):
         except (ValueError, TypeError) as exc:
             raise ConfigurationError(f"bad Redis URL {redact(url)!r}: {exc}") from exc
         return cls(client, prefix=prefix, url=url)
+
+    def check(self, *, create: bool = True) -> None:
+        """PING the server (Redis has no schema to create)."""
+        try:
+            self.client.ping()
+        except Exception as exc:
+            refused = self.misconfigured(exc)
+            if refused is not None:
+                raise refused from exc
+            if isinstance(exc, self.transient_errors):
+                raise redis.ConnectionError(f"cannot reach {self.url}: {one_line(exc)}") from exc
+            raise
+
+    def misconfigured(self, exc: BaseException) -> ConfigurationError | None:
+        """A refused user name or password, missing rights, or a db number the server does
+        not have (`databases` in redis.conf, 16 by default)."""
+        refused = isinstance(exc, REFUSED)
+        if refused or (isinstance(exc, redis.ResponseError) and "DB index" in str(exc)):
+            return ConfigurationError(
+                f"Redis at {self.url} refuses this client: {one_line(exc)}; check the user, "
+                "password and db number of the URL"
+            )
+        return None
+
+    def _connection_options(self, client: Any) -> dict[str, Any]:
+        """The options `client` opens its connections with."""
+        if not hasattr(client, "connection_pool"):  # a RedisCluster (see redis_cluster.py)
+            raise ConfigurationError(
+                f"RedisStorage needs a redis.Redis client, not {type(client).__name__}: for a "
+                "Redis Cluster use RedisClusterStorage or a redis+cluster://host:port URL"
+            )
+        return cast(dict[str, Any], client.connection_pool.connection_kwargs)
 
     def close(self) -> None:
         for held in list(self._held):
@@ -235,6 +281,9 @@ class RedisStorage(RedisTime, Storage):
             self.client.script_load(self._scripts[script].script)
             held.send(command)
             return conn.read_response(), None
+        except (MovedError, ClusterCrossSlotError) as exc:  # keys the node does not serve
+            raise ConfigurationError(f"{self.url} is a Redis Cluster node ({exc}): use a "
+                                     "redis+cluster://host:port URL") from exc  # fmt: skip
         except redis.ResponseError:
             raise
         except BaseException:  # the reply may still come: never reuse this connection

@@ -111,7 +111,8 @@ class SQLiteStorage(SQLiteTime, Storage):
             raise ValueError(f"synchronous must be one of {SYNCHRONOUS_MODES}, not {synchronous!r}")
         self.path = path
         self._file = os.path.abspath(path)  # a later chdir does not move the database
-        self.url = f"sqlite:///{path}"
+        self.url = f"sqlite:///{self._file}"
+        """The file's absolute path: a relative one depends on the working directory."""
         self._synchronous = synchronous
         self._timeout = timeout
         self._here = Here()

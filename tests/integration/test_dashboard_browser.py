@@ -46,6 +46,14 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
 def _until(condition: Callable[[], object], what: str, timeout: float = 15.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -189,7 +197,8 @@ def test_dashboard_in_a_browser(
     dashboard = stack.run("dashboard", "dashboard", "dashboard_app:app", "--port", str(port),
                           "--token", TOKEN, "--refresh", "0.5")  # fmt: skip
     base = f"http://127.0.0.1:{port}"
-    _until(lambda: "dashboard of shop" in dashboard.log(), "the dashboard to listen")
+    _until(lambda: "dashboard of shop" in dashboard.log(), "the dashboard to start")
+    _until(lambda: _listening(port), "the dashboard to listen")
 
     # The overview: counts of every state, the consumer, the running task with its progress.
     browser.get(base + "/")

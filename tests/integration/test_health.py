@@ -18,7 +18,7 @@ import pytest
 from conftest import HERE, Env, Worker, redis_prefix_url
 from proxy import PartitionProxy
 
-from scoter.cli import EXIT_UNHEALTHY
+from scoter.cli import EXIT_UNAVAILABLE
 
 
 def get(url: str) -> tuple[int, str]:
@@ -61,6 +61,7 @@ def test_live_and_ready_while_the_storage_answers_not_ready_once_it_stops(
     worker = env.start("--health-port", "0", url=url)
     base = health_base(worker)
     assert get(f"{base}/livez")[0] == 200
+    env.wait_for(lambda: get(f"{base}/readyz")[0] == 200, 10, "the worker to be ready")
     assert get(f"{base}/readyz") == (200, "ok: storage answers\n")
     assert get(f"{base}/other")[0] == 404
     answered = check(url, "--worker", base.removeprefix("http://"))
@@ -73,11 +74,11 @@ def test_live_and_ready_while_the_storage_answers_not_ready_once_it_stops(
     assert said.startswith("unavailable: storage redis://") and "does not answer" in said
     assert get(f"{base}/livez")[0] == 200  # an outage is no reason to restart the worker
     refused = check(url)
-    assert refused.returncode == EXIT_UNHEALTHY
+    assert refused.returncode == EXIT_UNAVAILABLE
     [line] = refused.stderr.splitlines()  # one line, no traceback
     assert line.startswith("error: storage redis://127.0.0.1:") and "does not answer" in line
     busy = check(env.url, "--worker", base.removeprefix("http://"))
-    assert busy.returncode == EXIT_UNHEALTHY
+    assert busy.returncode == EXIT_UNAVAILABLE
     assert "is not ready: unavailable: storage redis://" in busy.stderr
 
 
@@ -99,5 +100,5 @@ def test_check_a_live_sqlite_storage_and_a_worker_that_is_gone(env: Env) -> None
     assert answered.returncode == 0, answered.stderr
     assert answered.stdout.strip() == f"ok: {env.url} answers"
     gone = check(env.url, "--worker", "127.0.0.1:9")
-    assert gone.returncode == EXIT_UNHEALTHY
+    assert gone.returncode == EXIT_UNAVAILABLE
     assert gone.stderr.startswith("error: cannot reach the worker at 127.0.0.1:9: ")

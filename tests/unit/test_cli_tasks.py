@@ -36,10 +36,10 @@ def test_list_as_json(app_module: AppModule) -> None:
     mod.app.run_pending()
     result = invoke("list", app_module.ref, "--state", "dead", "--json")
     assert result.exit_code == 0, result.output
-    [task] = json.loads(result.output)
-    assert task["task"] == "boom" and task["state"] == "dead" and task["reason"] == "error"
+    [task] = json.loads(result.output)["dead"]
+    assert task["name"] == "boom" and task["state"] == "dead" and task["reason"] == "error"
     assert "kaboom 1" in task["error"] and task["attempts"] == 1
-    assert json.loads(invoke("list", app_module.ref, "--json").output) == []
+    assert json.loads(invoke("list", app_module.ref, "--json").output) == {"queued": []}
 
 
 @pytest.mark.usefixtures("wide_console")

@@ -1,12 +1,14 @@
 -- restore: undo revoke. A task dead with reason `revoked` goes back to queued, or to scheduled
 -- when its eta is ahead; every id's record in P:revocations is deleted.
 -- KEYS: P:ids, P:revocations; for each task, P:{q}: t:<id>, dead, ready, wake, scheduled, due.
+--       On a cluster (ONE_QUEUE): only P:{q}: of the queue the ids are in; the caller deletes
+--       the records in P:revocations.
 -- ARGV: prefix, then the ids
--- Returns: how many tasks it requeued or took out of P:revocations.
+-- Returns: the ids it requeued or whose record it deleted.
 
-local REVOCATIONS = KEYS[2]
+local REVOCATIONS = not ONE_QUEUE and KEYS[2]
 local now = now_us()
-local restored, seen = 0, {}
+local restored, seen = {}, {}
 
 local function requeue(b, id)
   local tk = b .. 't:' .. id
@@ -28,14 +30,17 @@ for i = 2, #ARGV do
   local id = ARGV[i]
   if not seen[id] then
     seen[id] = true
-    local listed = redis.call('HDEL', REVOCATIONS, 'id:' .. id) == 1
-    local queue = redis.call('HGET', IDS, id)
-    local f = queue and try({}, base_of(queue) .. 't:' .. id, 'HMGET', 'state', 'reason')
+    local listed = REVOCATIONS and redis.call('HDEL', REVOCATIONS, 'id:' .. id) == 1
+    local queue = not ONE_QUEUE and redis.call('HGET', IDS, id)
+    local b = ONE_QUEUE and KEYS[1] or queue and base_of(queue)
+    local f = b and try({}, b .. 't:' .. id, 'HMGET', 'state', 'reason')
     if f and f[1] == 'dead' and f[2] == 'revoked' then
-      requeue(base_of(queue), id)
+      requeue(b, id)
       listed = true
     end
-    restored = restored + (listed and 1 or 0)
+    if listed then
+      restored[#restored + 1] = id
+    end
   end
 end
 return restored

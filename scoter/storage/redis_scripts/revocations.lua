@@ -2,7 +2,7 @@
 -- record whose task ended, is gone, or was enqueued anew since is deleted).
 -- KEYS: P:ids, P:revocations; for each id record, P:{q}:t:<id>.
 -- ARGV: prefix
--- Returns: {names: name, until ('' = none), once ('1' or '0') for each; ids}.
+-- Returns: {names: name, its record ('<until>|<once>') for each; ids}.
 
 local REVOCATIONS = KEYS[2]
 local names, ids = {}, {}
@@ -11,10 +11,8 @@ local records = redis.call('HGETALL', REVOCATIONS)
 for i = 1, #records, 2 do
   local field, value = records[i], records[i + 1]
   if string.sub(field, 1, 5) == 'task:' then
-    local until_, once = string.match(value, '^(.*)|(.*)$')
     names[#names + 1] = string.sub(field, 6)
-    names[#names + 1] = until_ or ''
-    names[#names + 1] = once or '0'
+    names[#names + 1] = value
   elseif string.sub(field, 1, 3) == 'id:' then
     local id = string.sub(field, 4)
     local queue = redis.call('HGET', IDS, id)
