@@ -13,6 +13,7 @@ from scoter import revocation
 from scoter import signals as sig
 from scoter.config import absolute_url, default_url, redact, storage_from_url
 from scoter.exceptions import ConfigurationError, DecodeError, EnqueueError, TooLarge
+from scoter.expiry import Expiring
 from scoter.hooks import Hooks
 from scoter.periodic import Periodic, Schedule, slot_id
 from scoter.result import Result
@@ -44,7 +45,7 @@ from scoter.task import (
     check_options,
     new_id,
 )
-from scoter.times import Moment, check_expires, to_deadline
+from scoter.times import Moment, to_deadline
 
 if TYPE_CHECKING:
     from psycopg import Connection
@@ -80,7 +81,7 @@ class Decoded(NamedTuple):
     """The eta its producer signed (None: none, or no signing)."""
 
 
-class Scoter(revocation.Revoking):
+class Scoter(revocation.Revoking, Expiring):
     """A task queue application: `app = Scoter("myapp", "sqlite:///myapp.db")`."""
 
     def __init__(
@@ -277,7 +278,7 @@ class Scoter(revocation.Revoking):
     def slot_task(self, name: str, slot: int) -> NewTask:
         """The task of periodic task `name`'s slot, with the id derived from both; its
         `expires` counts from the slot."""
-        expires = self._default_expiry(name, float(slot))
+        expires = self.expiry(name, None, float(slot))
         return self._new_task(slot_id(name, slot), name, (), {}, None, None, None, None, expires)
 
     def _register(
@@ -357,12 +358,7 @@ class Scoter(revocation.Revoking):
         building the Message (unless it is traced)."""
         if self.tracing is not None:
             return self.enqueue_message(Message(name, args, kwargs))
-        task = self.tasks.get(name)
-        expires = None
-        if task is not None and task.expires is not None:
-            now = time.time()
-            expires = self.expiry(task, None, now)
-            check_expires(expires, None, now)
+        expires = self._expiry_of_call(name)
         new = self._new_task(new_id(), name, args, kwargs, None, None, None, None, expires)
         self._store((new,))
         if self.signals:
@@ -440,25 +436,10 @@ class Scoter(revocation.Revoking):
             check_name("task", m.task)
         if m.queue is not None:
             check_name("queue", m.queue)
-        now = time.time()
-        expires = m.expires if m.expires is not None else self._default_expiry(m.task, now)
-        check_expires(expires, m.eta, now)
+        expires = self._expiry_of_message(m)
         return self._new_task(
             m.id, m.task, m.args, m.kwargs, m.queue, m.priority, m.eta, m.headers, expires
         )
-
-    def expiry(
-        self, task: Task[Any, Any] | str, expires: Moment | None, start: float
-    ) -> float | None:
-        """When a run of `task` enqueued at `start` expires: at `expires` (seconds or a
-        timedelta after `start`, or a datetime), else by the task's own `expires`."""
-        if expires is not None:
-            return to_deadline("expires", expires, start)
-        return self._default_expiry(task if isinstance(task, str) else task.name, start)
-
-    def _default_expiry(self, name: str, start: float) -> float | None:
-        task = self.tasks.get(name)
-        return None if task is None else to_deadline("expires", task.expires, start)
 
     def _new_task(
         self,
