@@ -11,6 +11,7 @@ from scoter.exceptions import (
     LeaseLost,
     ResultMissing,
     ResultTimeout,
+    SchemaVersionError,
     ScoterError,
     TaskFailed,
     TooLarge,
@@ -26,14 +27,16 @@ from scoter.signals import (
     SIGNAL_ENQUEUED,
     SIGNAL_ERROR,
     SIGNAL_EXECUTING,
+    SIGNAL_EXPIRED,
     SIGNAL_INTERRUPTED,
     SIGNAL_LEASE_LOST,
     SIGNAL_RESCUED,
     SIGNAL_RETRYING,
+    SIGNAL_REVOKED,
     TaskRef,
 )
 from scoter.states import State
-from scoter.task import Message, Task
+from scoter.task import AsyncTask, Message, Task
 
 __version__ = "0.1.0"
 
@@ -44,16 +47,17 @@ __all__ = [
     "SIGNAL_ENQUEUED",
     "SIGNAL_ERROR",
     "SIGNAL_EXECUTING",
+    "SIGNAL_EXPIRED",
     "SIGNAL_INTERRUPTED",
     "SIGNAL_LEASE_LOST",
     "SIGNAL_RESCUED",
     "SIGNAL_RETRYING",
-    # pipelines, groups and chords
+    "SIGNAL_REVOKED",
+    # the app and its tasks (and, interleaved in sorted order, errors)
+    "AsyncTask",
     "Chord",
     "ChordResult",
-    # errors
     "ConfigurationError",
-    # the app and its tasks
     "Consumer",
     "DecodeError",
     "EnqueueError",
@@ -67,6 +71,7 @@ __all__ = [
     "ResultMissing",
     "ResultTimeout",
     "RetryPolicy",
+    "SchemaVersionError",
     "Scoter",
     "ScoterError",
     "State",

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
+from collections.abc import Callable, Coroutine, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, ParamSpec, TypeVar, overload
 
-from scoter import flows
+from scoter import flows, revocation
 from scoter import signals as sig
-from scoter.config import default_url, redact, storage_from_url
+from scoter.config import absolute_url, default_url, redact, storage_from_url
 from scoter.exceptions import ConfigurationError, DecodeError, EnqueueError, TooLarge
+from scoter.expiry import Expiring
 from scoter.flows import Chord, Group, Pipeline
+from scoter.hooks import Hooks
 from scoter.periodic import Periodic, Schedule, slot_id
 from scoter.result import ChordResult, Result, ResultGroup
 from scoter.retry import RetryPolicy
@@ -29,20 +32,32 @@ from scoter.serializers import (
     unseal,
     unsigned,
 )
+from scoter.states import REVOKED
 from scoter.storage.base import Lease, NewTask, Storage
 from scoter.storage.outages import through_outages, within
-from scoter.task import Message, Task, check_id, check_name, new_id
+from scoter.task import (
+    AsyncTask,
+    ContextTaskDecorator,
+    Message,
+    Task,
+    TaskDecorator,
+    check_id,
+    check_name,
+    check_options,
+    new_id,
+)
+from scoter.times import Moment, to_deadline
 
 if TYPE_CHECKING:
     from psycopg import Connection
 
     from scoter.consumer.supervisor import Consumer
+    from scoter.contrib.otel import Tracing
 
 log = logging.getLogger("scoter")
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
 DEFAULT_QUEUE = "default"
 DEFAULT_POLICY = RetryPolicy()
 ENQUEUE_TIMEOUT_S = 15.0
@@ -55,7 +70,21 @@ DEFAULT_MAX_RESULT_BYTES = 1 << 20
 """The largest encoded result an app stores by default: 1 MiB."""
 
 
-class Scoter:
+class Decoded(NamedTuple):
+    """A claimed task's payload, decoded."""
+
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    headers: dict[str, str]
+    expires: float | None
+    """Not started by then (seconds since the epoch), it ends dead `expired`."""
+    flow: Any
+    """What comes after it in a pipeline or chord (see scoter.flows); None for most."""
+    eta: float | None
+    """The eta its producer signed (None: none, or no signing)."""
+
+
+class Scoter(revocation.Revoking, Expiring):
     """A task queue application: `app = Scoter("myapp", "sqlite:///myapp.db")`."""
 
     def __init__(
@@ -71,12 +100,14 @@ class Scoter:
         enqueue_timeout: float = ENQUEUE_TIMEOUT_S,
         max_message_bytes: int | None = DEFAULT_MAX_MESSAGE_BYTES,
         max_result_bytes: int | None = DEFAULT_MAX_RESULT_BYTES,
+        tracing: bool = False,
     ) -> None:
         """
         :param name: the app's name; names the default SQLite file.
         :param url: a storage URL (sqlite:///x.db, memory://) or a Storage; default $SCOTER_URL,
             else sqlite:///<name>.db. Immediate mode defaults to memory://.
-        :param immediate: run tasks in-process when enqueued (for tests and development).
+        :param immediate: run tasks in-process when enqueued (for tests and development), on
+            memory:// unless `url` is given. See the `immediate` property.
         :param default_queue: the queue of tasks that do not name one.
         :param serializer: 'json' (default) or 'pickle' (opt-in, trusts producers), or an object.
         :param secret_keys: HMAC keys of at least 16 bytes: the first signs, all verify; tasks,
@@ -88,9 +119,11 @@ class Scoter:
             no limit); a larger one raises TooLarge.
         :param max_result_bytes: the largest encoded result stored (1 MiB; None: no limit); an
             attempt returning a larger one fails with TooLarge, as any error of the task.
+        :param tracing: OpenTelemetry spans at enqueue and for each attempt, one trace
+            through the message headers (the `otel` extra; scoter.contrib.otel).
         """
         self.name = name
-        self.immediate = immediate
+        self._immediate = immediate
         self.default_queue = check_name("queue", default_queue)
         self.serializer = get_serializer(serializer)
         self.signer = None if secret_keys is None else Signer(secret_keys)
@@ -99,29 +132,69 @@ class Scoter:
         self.max_message_bytes = _limit("max_message_bytes", max_message_bytes)
         self.max_result_bytes = _limit("max_result_bytes", max_result_bytes)
         self.signals = sig.Signals()
+        self.hooks = Hooks()
+        """Code run in each worker and around each attempt (see `scoter.hooks`)."""
+        self.tracing: Tracing | None = None
+        if tracing:
+            from scoter.contrib.otel import Tracing
+
+            self.tracing = Tracing()
         self.tasks: dict[str, Task[Any, Any]] = {}
         self.periodic: dict[str, Periodic] = {}
         """The periodic tasks by name, with their schedules."""
         self._empty: tuple[Serializer | None, bytes] = (None, b"")
         self._warned_signed = False
-        self._url = url if url is not None else ("memory://" if immediate else None)
+        self._url = url
         self._storage: Storage | None = None
+        self._memory = storage_from_url("memory://") if immediate and url is None else None
+        """The storage of immediate mode while it stands in for the app's own."""
 
     def __repr__(self) -> str:
-        """Names the storage without opening it, and never with its password."""
-        where = self._storage if self._storage is not None else self._url
-        url = where.url if isinstance(where, Storage) else where or default_url(self.name)
-        return f"<Scoter {self.name} {redact(url)}>"
+        """Names the storage without opening it (a SQLite file by its absolute path), and
+        never with its password."""
+        return f"<Scoter {self.name} {self.where}>"
+
+    @property
+    def where(self) -> str:
+        """The storage's URL as it may be shown: without its password, a SQLite file's path
+        made absolute (the default `sqlite:///<name>.db` is relative to the working
+        directory). Opens nothing."""
+        opened = self._memory if self._memory is not None else self._storage
+        where = opened if opened is not None else self._url or default_url(self.name)
+        return redact(where.url if isinstance(where, Storage) else absolute_url(where))
+
+    @property
+    def immediate(self) -> bool:
+        """Whether tasks run in the caller's thread as they are enqueued.
+
+        Setting it True swaps in a fresh memory storage, as Huey does; setting it False goes
+        back to the app's own storage (its URL's). In immediate mode a retry runs at once,
+        whatever its `retry_delay`; a task enqueued with a delay or eta waits for
+        `run_pending()` after it is due.
+        """
+        return self._immediate
+
+    @immediate.setter
+    def immediate(self, on: bool) -> None:
+        if on == self._immediate:
+            return
+        self._immediate = on
+        self._memory = storage_from_url("memory://") if on else None
 
     @property
     def storage(self) -> Storage:
-        """The storage, opened on first use."""
+        """The storage, opened on first use (immediate mode's memory storage while it runs)."""
+        if self._memory is not None:
+            return self._memory
         if self._storage is None:
             url = self._url if self._url is not None else default_url(self.name)
             self._storage = url if isinstance(url, Storage) else storage_from_url(url)
         return self._storage
 
     # -- registering tasks -----------------------------------------------------------------
+
+    @overload
+    def task(self, fn: Callable[P, Coroutine[Any, Any, R]]) -> AsyncTask[P, R]: ...
 
     @overload
     def task(self, fn: Callable[P, R]) -> Task[P, R]: ...
@@ -140,18 +213,42 @@ class Scoter:
         retry_max_delay: float = 3600.0,
         max_crashes: int = 3,
         max_interruptions: int = 20,
-        context: bool = False,
+        context: Literal[True],
         timeout: float | None = None,
-    ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
+        expires: Moment | None = None,
+    ) -> ContextTaskDecorator: ...
+
+    @overload
+    def task(
+        self,
+        *,
+        name: str | None = None,
+        queue: str | None = None,
+        priority: int = 0,
+        retries: int = 0,
+        retry_delay: float = 0.0,
+        retry_backoff: float = 1.0,
+        retry_jitter: float = 0.0,
+        retry_max_delay: float = 3600.0,
+        max_crashes: int = 3,
+        max_interruptions: int = 20,
+        context: Literal[False] = False,
+        timeout: float | None = None,
+        expires: Moment | None = None,
+    ) -> TaskDecorator: ...
 
     def task(self, fn: Callable[..., Any] | None = None, **options: Any) -> Any:
         """Register a function as a task: `@app.task` or `@app.task(retries=3, ...)`.
 
         Options: name (default: the function's name), queue, priority (higher runs first),
         retries, retry_delay, retry_backoff, retry_jitter, retry_max_delay, max_crashes,
-        max_interruptions (see RetryPolicy), context (pass `ctx`, a TaskContext), timeout
-        (seconds an attempt may run; past it the attempt counts as an error).
+        max_interruptions (see RetryPolicy), context (pass the TaskContext as the function's
+        `ctx` parameter, best its first), timeout (seconds an attempt may run; past it the
+        attempt counts as an error), expires (a run not started this long after its enqueue —
+        seconds or a timedelta — or by a datetime ends dead `expired`). An `async def`
+        function becomes an AsyncTask, which runs on a worker started with `-k asyncio`.
         """
+        check_options(options)
         if fn is not None:
             return self._register(fn, **options)
         return lambda f: self._register(f, **options)
@@ -163,24 +260,29 @@ class Scoter:
         `every(...)`), however many consumers run: `@app.periodic_task(crontab(minute="0"))`.
 
         The function takes no arguments (a `ctx` with `context=True`, whose `scheduled_for`
-        is the slot). Options are `task()`'s. Slots missed while no consumer ran: by default
-        the latest runs once; `catch_up=True` runs each (at most 100), `catch_up=False` none.
+        is the slot). Options are `task()`'s; `expires` counts from the slot's time. Slots
+        missed while no consumer ran: by default the latest runs once; `catch_up=True` runs
+        each (at most 100), `catch_up=False` none.
         """
         if not isinstance(schedule, Schedule):
             raise TypeError(
                 f"periodic_task needs a schedule, crontab(...) or every(...), not {schedule!r}"
             )
+        check_options(options)
 
         def register(fn: Callable[P, R]) -> Task[P, R]:
             task = self._register(fn, **options)
+            task.check_call(task.name, (), {})  # each slot calls it without arguments
             self.periodic[task.name] = Periodic(task.name, schedule, catch_up)
             return task
 
         return register
 
     def slot_task(self, name: str, slot: int) -> NewTask:
-        """The task of periodic task `name`'s slot, with the id derived from both."""
-        return self._new_task(slot_id(name, slot), name, (), {}, None, None, None, None)
+        """The task of periodic task `name`'s slot, with the id derived from both; its
+        `expires` counts from the slot."""
+        expires = self.expiry(name, None, float(slot))
+        return self._new_task(slot_id(name, slot), name, (), {}, None, None, None, None, expires)
 
     def _register(
         self,
@@ -191,8 +293,10 @@ class Scoter:
         priority: int = 0,
         context: bool = False,
         timeout: float | None = None,
+        expires: Moment | None = None,
         **retry_options: Any,
     ) -> Task[P, R]:
+        """`fn` as a task of this app, with options that `check_options` accepted."""
         task_name = check_name("task", name or getattr(fn, "__name__", ""))
         queue = check_name("queue", queue or self.default_queue)
         existing = self.tasks.get(task_name)
@@ -200,9 +304,12 @@ class Scoter:
             raise ConfigurationError(
                 f"two tasks are named {task_name!r}: give one of them @app.task(name=...)"
             )
-        task = Task(
+        to_deadline("expires", expires, 0.0)  # a bad value fails here, not at each enqueue
+        kind = AsyncTask if inspect.iscoroutinefunction(fn) else Task
+        task: Task[P, R] = kind(
             self, fn, name=task_name, queue=queue, priority=priority,
             policy=RetryPolicy(**retry_options), context=context, timeout=timeout,
+            expires=expires,
         )  # fmt: skip
         self.tasks[task_name] = task
         return task
@@ -217,33 +324,52 @@ class Scoter:
 
     @overload
     def enqueue(
-        self, task: Task[P, R] | Message | sig.TaskRef, *args: Any, **kwargs: Any
+        self, task: Task[P, R] | Message | sig.TaskRef | str, *args: Any, **kwargs: Any
     ) -> Result[Any]: ...
 
     def enqueue(
         self,
-        task: Task[P, R] | Message | sig.TaskRef | Pipeline | Group | Chord,
+        task: Task[P, R] | Message | sig.TaskRef | str | Pipeline | Group | Chord,
         *args: Any,
         **kwargs: Any,
     ) -> Result[Any] | ResultGroup | ChordResult:
-        """Enqueue a task with arguments, a prepared Message (`task.s(...)`), or again the
-        task a signal receiver was given — a no-op while that task is still live. A pipeline
-        or group gives a ResultGroup, a chord a ChordResult (see scoter.flows)."""
+        """Enqueue a task (or a registered task's name) with arguments, a prepared Message
+        (`task.s(...)`, or `Message(name, ...)` for a task this process does not register),
+        or again the task a signal receiver was given — a no-op while that task is live. A
+        pipeline or group gives a ResultGroup, a chord a ChordResult (see scoter.flows)."""
         if isinstance(task, (Pipeline, Group, Chord)):
             return flows.enqueue(self, task)
         if isinstance(task, sig.TaskRef):
             task = Message(task.name, task.args, task.kwargs, id=task.id, queue=task.queue or None)
+        elif isinstance(task, str):
+            task = Message(self._registered(task).name, args, kwargs)
+        elif not isinstance(task, (Message, Task)):
+            raise TypeError(
+                f"enqueue takes a task, its name or a Message, not {type(task).__name__}"
+            )
         message = task if isinstance(task, Message) else Message(task.name, args, kwargs)
         return self.enqueue_message(message)
 
+    def _registered(self, name: str) -> Task[Any, Any]:
+        """The task registered as `name`, or a TypeError that says what to do."""
+        task = self.tasks.get(name)
+        if task is None:
+            known = ", ".join(sorted(self.tasks)) or "none"
+            raise TypeError(
+                f"no task named {name!r} is registered on app {self.name!r} (registered: "
+                f"{known}); to enqueue a task another process defines, pass "
+                f"Message({name!r}, args, kwargs)"
+            )
+        return task
+
     async def aenqueue(
-        self, task: Task[P, R] | Message | sig.TaskRef, *args: Any, **kwargs: Any
+        self, task: Task[P, R] | Message | sig.TaskRef | str, *args: Any, **kwargs: Any
     ) -> Result[Any]:
         """`enqueue` for coroutines: the storage call runs on a thread, not the event loop."""
         return await asyncio.to_thread(self._enqueue_one, task, *args, **kwargs)
 
     def _enqueue_one(
-        self, task: Task[P, R] | Message | sig.TaskRef, *args: Any, **kwargs: Any
+        self, task: Task[P, R] | Message | sig.TaskRef | str, *args: Any, **kwargs: Any
     ) -> Result[Any]:
         return self.enqueue(task, *args, **kwargs)
 
@@ -254,8 +380,11 @@ class Scoter:
         self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Result[Any]:
         """What calling a task does: `enqueue_message(Message(name, args, kwargs))`, without
-        building the Message."""
-        new = self._new_task(new_id(), name, args, kwargs, None, None, None, None)
+        building the Message (unless it is traced)."""
+        if self.tracing is not None:
+            return self.enqueue_message(Message(name, args, kwargs))
+        expires = self._expiry_of_call(name)
+        new = self._new_task(new_id(), name, args, kwargs, None, None, None, None, expires)
         self._store((new,))
         if self.signals:
             ref = sig.TaskRef(new.id, name, new.queue, args, kwargs)
@@ -267,6 +396,11 @@ class Scoter:
     def enqueue_many(self, messages: Iterable[Message]) -> list[Result[Any]]:
         """Store many messages in one atomic storage call; returns their Results in order."""
         messages = list(messages)
+        if self.tracing is not None and messages:
+            return self.tracing.enqueue(messages, self._enqueue_listed)
+        return self._enqueue_listed(messages)
+
+    def _enqueue_listed(self, messages: list[Message]) -> list[Result[Any]]:
         new_tasks = [self._to_new_task(m) for m in messages]
         self._store(new_tasks)
         if self.signals:
@@ -311,8 +445,14 @@ class Scoter:
                 f"enqueue_in needs PostgreSQL storage (postgresql://...), not {where}"
             )
         messages = list(messages)
-        enqueue_in(conn, [self._to_new_task(m) for m in messages])
-        return [Result(self, m.id) for m in messages]
+
+        def store(listed: list[Message]) -> list[Result[Any]]:
+            enqueue_in(conn, [self._to_new_task(m) for m in listed])
+            return [Result(self, m.id) for m in listed]
+
+        if self.tracing is not None and messages:
+            return self.tracing.enqueue(messages, store)
+        return store(messages)
 
     def _to_new_task(self, m: Message, flow: dict[str, Any] | None = None) -> NewTask:
         """The NewTask of a message, whose id, task name and queue are checked first; `flow`:
@@ -322,8 +462,9 @@ class Scoter:
             check_name("task", m.task)
         if m.queue is not None:
             check_name("queue", m.queue)
+        expires = self._expiry_of_message(m)
         return self._new_task(
-            m.id, m.task, m.args, m.kwargs, m.queue, m.priority, m.eta, m.headers, flow
+            m.id, m.task, m.args, m.kwargs, m.queue, m.priority, m.eta, m.headers, expires, flow
         )
 
     def _new_task(
@@ -336,19 +477,26 @@ class Scoter:
         priority: int | None,
         eta: float | None,
         headers: dict[str, str] | None,
+        expires: float | None = None,
         flow: dict[str, Any] | None = None,
+        *,
+        check: bool = True,
     ) -> NewTask:
-        """The NewTask of one call; what the call leaves out comes from its task's options."""
+        """The NewTask of one call, whose arguments a registered task checks; what the call
+        leaves out comes from its task's options. `expires` travels in the payload, inside the
+        signature."""
         task = self.tasks.get(name)
         if task is None:
             queue = queue or self.default_queue
             priority = 0 if priority is None else priority
             max_crashes = DEFAULT_POLICY.max_crashes
         else:
+            if check:  # a chord's callback: its first argument comes when it runs
+                task.check_call(name, args, kwargs)
             queue = queue or task.queue
             priority = task.priority if priority is None else priority
             max_crashes = task.policy.max_crashes
-        data = self._encode(args, kwargs, headers, flow)
+        data = self._encode(args, kwargs, headers, expires, flow)
         if self.signer is not None:
             decided = Decided(task_id, name, queue, priority, eta, max_crashes)
             data = self.signer.sign_task(decided, data)
@@ -360,20 +508,23 @@ class Scoter:
 
     def encode_message(self, message: Message) -> bytes:
         """The arguments of `message` as its payload holds them (before any signature)."""
-        return self._encode(message.args, message.kwargs, message.headers)
+        return self._encode(message.args, message.kwargs, message.headers, message.expires)
 
     def _encode(
         self,
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         headers: dict[str, str] | None,
+        expires: float | None = None,
         flow: dict[str, Any] | None = None,
     ) -> bytes:
-        if not args and not kwargs and not headers and flow is None:
+        if not args and not kwargs and not headers and expires is None and flow is None:
             return self._empty_payload()
         body: dict[str, Any] = {"args": list(args), "kwargs": kwargs}
         if headers:
             body["headers"] = headers
+        if expires is not None:
+            body["expires"] = expires
         if flow is not None:
             body["flow"] = flow
         return self.serializer.dumps(body)
@@ -393,24 +544,20 @@ class Scoter:
         """(args, kwargs) of a stored payload; raises DecodeError when it cannot be trusted
         (with signing on: its signature is bad; see `decode_claimed` for a claimed task)."""
         if self.signer is None:
-            return self._arguments(self._strip(payload))[:2]
-        return self._arguments(self.signer.verify_task(payload)[1])[:2]
+            return self._arguments(self._strip(payload))
+        return self._arguments(self.signer.verify_task(payload)[1])
 
-    def decode_claimed(
-        self, lease: Lease
-    ) -> tuple[tuple[Any, ...], dict[str, Any], float | None, Any]:
-        """The arguments of a claimed task, the eta its producer signed (None: no eta, or no
-        signing), and the flow it carries (None for a task outside pipelines and chords).
-        Raises DecodeError, before decoding anything, when the payload cannot be trusted:
-        with signing on, a bad signature, or signed fields that differ from the record the
-        claim returned (another id, name, queue, priority or max_crashes)."""
+    def decode_claimed(self, lease: Lease) -> Decoded:
+        """The arguments, headers and expiry of a claimed task and the eta its producer signed
+        (None: no eta, or no signing). Raises DecodeError, before decoding anything, when the
+        payload cannot be trusted: with signing on, a bad signature, or signed fields that
+        differ from the record the claim returned (another id, name, queue, priority or
+        max_crashes)."""
         if self.signer is None:
-            args, kwargs, flow = self._arguments(self._strip(lease.payload))
-            return args, kwargs, None, flow
+            return Decoded(*self._body(self._strip(lease.payload)), None)
         decided, data = self.signer.verify_task(lease.payload)
         _check_claimed(decided, lease)
-        args, kwargs, flow = self._arguments(data)
-        return args, kwargs, decided.eta, flow
+        return Decoded(*self._body(data), decided.eta)
 
     def _strip(self, payload: bytes) -> bytes:
         """A payload's arguments, for an app without keys: a signature it cannot check is
@@ -426,15 +573,30 @@ class Scoter:
             )
         return unsigned(payload).partition(b"\n")[2]
 
-    def _arguments(self, data: bytes) -> tuple[tuple[Any, ...], dict[str, Any], Any]:
-        """args, kwargs and flow (None when there is none) of a payload's data."""
+    def _arguments(self, data: bytes) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        args, kwargs, *_ = self._body(data)
+        return args, kwargs
+
+    def _body(
+        self, data: bytes
+    ) -> tuple[tuple[Any, ...], dict[str, Any], dict[str, str], float | None, Any]:
+        """A payload's arguments, keyword arguments, headers, expiry (None: none) and flow
+        (None: none)."""
         body = self.serializer.loads(data)
         if not isinstance(body, dict) or not isinstance(body.get("args"), list):
             raise DecodeError("payload is not a scoter message (no args list)")
         kwargs = body.get("kwargs") or {}
         if not isinstance(kwargs, dict):
             raise DecodeError("payload kwargs is not a mapping")
-        return tuple(body["args"]), kwargs, body.get("flow")
+        headers = body.get("headers") or {}
+        if not isinstance(headers, dict):
+            raise DecodeError("payload headers is not a mapping")
+        expires = body.get("expires")
+        if expires is not None and (
+            isinstance(expires, bool) or not isinstance(expires, (int, float))
+        ):
+            raise DecodeError(f"payload expires is {expires!r}, not a time")
+        return tuple(body["args"]), kwargs, headers, expires, body.get("flow")
 
     def encode_result(self, value: Any, task_id: str) -> bytes:
         """The stored form of task `task_id`'s return value (signed with signing on)."""
@@ -475,19 +637,29 @@ class Scoter:
     # -- running ---------------------------------------------------------------------------
 
     def run_pending(self, queues: Sequence[str] | None = None) -> int:
-        """Run every queued task in this thread now (immediate mode, tests); returns how many."""
+        """Run every queued task, and every scheduled one that is due, in this thread now
+        (immediate mode, tests); returns how many ran. In immediate mode a failed task's
+        retries run at once, whatever their delay."""
         from scoter.consumer import attempt
         from scoter.consumer.policy import Policy
 
-        policy = Policy(self, consumer_id="immediate")
+        policy = Policy(self, consumer_id="immediate", retry_at_once=self.immediate)
         ran = 0
         all_queues = queues or sorted({t.queue for t in self.tasks.values()} | {self.default_queue})
-        while leases := self.storage.claim(all_queues, 1, IMMEDIATE_LEASE_S, "immediate"):
+        storage = self.storage
+        while True:
+            leases = storage.claim(all_queues, 1, IMMEDIATE_LEASE_S, "immediate")
+            if not leases:
+                if storage.promote(time.time()):
+                    continue  # due now: a retry, or a task whose delay has passed
+                return ran
             ctx = attempt.new_context(self, leases[0], IMMEDIATE_LEASE_S)
-            policy.apply(ctx, attempt.execute(self, ctx))
+            why = revocation.revoked_now(self.storage, leases[0], IMMEDIATE_LEASE_S)
+            if why is None:
+                policy.apply(ctx, attempt.execute(self, ctx))
+            else:
+                policy.apply(ctx, attempt.Outcome.undeliverable(REVOKED, why))
             ran += 1
-        self.storage.promote(time.time())
-        return ran
 
     def consumer(self, **options: Any) -> Consumer:
         """A Consumer for this app; see `scoter.consumer.Consumer` for the options."""

@@ -339,8 +339,12 @@ def enqueue(app: Scoter, flow: Pipeline | Group | Chord) -> ResultGroup | ChordR
 
 
 def _store(app: Scoter, pipelines: list[tuple[Pipeline, ChordJoin | None]]) -> None:
-    for pipeline, _ in pipelines:
+    for pipeline, join in pipelines:
         _check_ids(pipeline)
+        _check_calls(app, pipeline.steps, pipeline.on_error)
+        if join is not None:
+            cb = join.callback
+            _check_calls(app, (cb.call, *cb.next), cb.error)
     tasks = [app._to_new_task(p.first, p.flow(join).wire()) for p, join in pipelines]
     app._store(tasks)
     if app.signals:
@@ -349,6 +353,15 @@ def _store(app: Scoter, pipelines: list[tuple[Pipeline, ChordJoin | None]]) -> N
             app.signals.send(SIGNAL_ENQUEUED, TaskRef(m.id, m.task, new.queue, m.args, m.kwargs))
     if app.immediate:
         app.run_pending()
+
+
+def _check_calls(app: Scoter, calls: tuple[Call, ...], error: Call | None) -> None:
+    """Raise TypeError, at enqueue, for a later call its task cannot take: each gets a value
+    first (the previous result, the chord's results, the failure), then its own arguments."""
+    for call in (*calls, *(() if error is None else (error,))):
+        task = app.tasks.get(call.task)
+        if task is not None:
+            task.check_call(call.task, (None, *call.args), call.kwargs)
 
 
 def _check_ids(pipeline: Pipeline) -> None:
@@ -380,7 +393,7 @@ def after_success(app: Scoter, flow: StepFlow, value: Any) -> Flow:
         result = app.encode_value(value, MEMBER, f"{j.chord}:{j.index}")
         cb = j.callback
         callback_flow = StepFlow(j.chord, 0, cb.next, cb.error, gather=(j.chord, j.size))
-        callback = _new_task(app, j.chord, cb.call, cb.call.args, callback_flow)
+        callback = _new_task(app, j.chord, cb.call, cb.call.args, callback_flow, check=False)
         join = Join(j.chord, j.index, j.size, result, callback)
     release = flow.gather[0] if flow.gather is not None else None
     return Flow(follow, join, release)
@@ -415,7 +428,7 @@ def on_dead(
 def read(app: Scoter, lease: Lease) -> StepFlow | None:
     """The flow a claimed task's payload carries (None: none, or it cannot be read)."""
     try:
-        wire = app.decode_claimed(lease)[3]
+        wire = app.decode_claimed(lease).flow
         return None if wire is None else StepFlow.read(wire)
     except Exception:  # undecodable: it goes dead as such, with no handler
         return None
@@ -470,9 +483,17 @@ def describe_chord(app: Scoter, chord_id: str, size: int | None = None) -> list[
 
 
 def _new_task(
-    app: Scoter, task_id: str, call: Call, args: tuple[Any, ...], flow: StepFlow | None
+    app: Scoter,
+    task_id: str,
+    call: Call,
+    args: tuple[Any, ...],
+    flow: StepFlow | None,
+    *,
+    check: bool = True,
 ) -> NewTask:
     wire = None if flow is None else flow.wire()
+    expires = app._expiry_of_call(call.task)  # its task's `expires`, from now
     return app._new_task(
-        task_id, call.task, args, call.kwargs, call.queue, call.priority, None, None, wire
-    )
+        task_id, call.task, args, call.kwargs, call.queue, call.priority, None, None, expires,
+        wire, check=check,
+    )  # fmt: skip

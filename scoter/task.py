@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import difflib
 import functools
+import inspect
 import os
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar, overload
 
 from scoter.retry import RetryPolicy
+from scoter.times import Moment, to_eta
 
 if TYPE_CHECKING:
     from psycopg import Connection
 
     from scoter.app import Scoter
+    from scoter.context import TaskContext
     from scoter.flows import Pipeline
     from scoter.result import Result, ResultGroup
 
@@ -74,6 +79,9 @@ class Message:
     """Seconds since the epoch; None runs as soon as possible."""
     headers: dict[str, str] = field(default_factory=dict)
     """Free-form metadata (trace context, tenant, …), carried to the consumer."""
+    expires: float | None = None
+    """Seconds since the epoch: not started by then, the task ends dead `expired`. None: the
+    task's own `expires`, counted from the enqueue."""
 
     def then(self, task: Task[Any, Any] | Message, *args: Any, **kwargs: Any) -> Pipeline:
         """A pipeline: this call, then `task(this call's result, *args, **kwargs)` once it
@@ -89,28 +97,128 @@ class Message:
         return Pipeline(self).error(task, *args, **kwargs)
 
 
-def to_eta(delay: float | dt.timedelta | None, eta: float | dt.datetime | None) -> float | None:
-    """One epoch timestamp from either a delay (seconds or timedelta) or an eta."""
-    if delay is not None and eta is not None:
-        raise ValueError("give delay or eta, not both")
-    if isinstance(delay, dt.timedelta):
-        delay = delay.total_seconds()
-    if delay is not None:
-        return time.time() + delay
-    if isinstance(eta, dt.datetime):
-        if eta.tzinfo is None:
-            raise ValueError("eta must be timezone-aware (e.g. datetime.now(timezone.utc))")
-        return eta.timestamp()
-    return eta
+CTX = "ctx"
+"""The parameter through which a `context=True` task is given its TaskContext."""
+CONTEXT_HINT = (
+    "; scoter passes a parameter named ctx only to tasks registered with @app.task(context=True)"
+)
+
+
+TASK_OPTIONS = (
+    "name", "queue", "priority", "context", "timeout", "expires",
+    *(f.name for f in dataclasses.fields(RetryPolicy)),
+)  # fmt: skip
+"""The options of `@app.task(...)` and `@app.periodic_task(...)`."""
+OTHER_QUEUES_OPTIONS = {
+    "bind": "scoter's is context=True",
+    "max_retries": "scoter's is retries",
+    "default_retry_delay": "scoter's is retry_delay",
+    "time_limit": "scoter's is timeout",
+}
+"""Options of Huey's and Celery's tasks that scoter spells another way or lacks."""
+
+
+def check_options(options: dict[str, Any]) -> None:
+    """Raise TypeError naming each unknown task option, what it may have meant, and the
+    options there are."""
+    unknown = [name for name in options if name not in TASK_OPTIONS]
+    if not unknown:
+        return
+    notes = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, TASK_OPTIONS, n=1)
+        note = OTHER_QUEUES_OPTIONS.get(name) or (f"did you mean {close[0]}?" if close else "")
+        notes.append(f"{name}" + (f" ({note})" if note else ""))
+    raise TypeError(
+        f"unknown task option(s): {', '.join(notes)}; the options are {', '.join(TASK_OPTIONS)}"
+    )
+
+
+class CallCheck:
+    """A task function's signature without its ctx: checks each call's arguments when it is
+    enqueued, so that a wrong call raises TypeError in the producer, not on a consumer.
+
+    A call of a function of plain positional-or-keyword parameters is checked by counting
+    (~0.2 µs); any other call by `inspect.Signature.bind` (~2 µs), which also words the error.
+    """
+
+    __slots__ = ("_index", "_least", "_names", "_signature", "ctx_first", "needs_ctx")
+
+    def __init__(self, fn: Callable[..., Any], *, context: bool) -> None:
+        try:
+            parameters = list(inspect.signature(fn).parameters.values())
+        except (TypeError, ValueError):  # a callable without a signature: nothing to check
+            parameters = [inspect.Parameter("args", inspect.Parameter.VAR_POSITIONAL)]
+            parameters.append(inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD))
+        self.ctx_first = bool(context and parameters and _takes_ctx_first(parameters[0]))
+        """The function's first parameter is ctx, passed positionally (`def f(ctx, n)`)."""
+        self.needs_ctx = not context and any(
+            p.name == CTX and p.default is p.empty and p.kind is not p.VAR_KEYWORD
+            for p in parameters
+        )
+        """It has a ctx parameter without a default, yet it is not registered with context."""
+        if context:
+            _check_takes_ctx(fn, parameters)
+            parameters = [p for p in parameters if p.name != CTX]
+        self._signature = inspect.Signature(parameters)
+        plain = all(p.kind is p.POSITIONAL_OR_KEYWORD for p in parameters)
+        self._index = {p.name: i for i, p in enumerate(parameters)} if plain else None
+        """A plain function's parameter positions: such a call is checked by counting."""
+        self._names = [p.name for p in parameters]
+        self._least = sum(p.default is p.empty for p in parameters)
+
+    def __call__(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """Raise TypeError, naming task `name`, when the function cannot take these arguments."""
+        if self._index is not None and self._fits(len(args), kwargs, self._index):
+            return
+        try:
+            self._signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            hint = CONTEXT_HINT if self.needs_ctx and repr(CTX) in str(exc) else ""
+            raise TypeError(
+                f"task {name!r} cannot be called with these arguments: {exc}{hint}"
+            ) from None
+
+    def _fits(self, given: int, kwargs: dict[str, Any], index: dict[str, int]) -> bool:
+        """Whether a plain function takes `given` positional arguments and `kwargs`: each
+        keyword names a parameter after them, and together they cover the required ones."""
+        if given > len(index):
+            return False
+        if not kwargs:
+            return given >= self._least
+        return all(index.get(key, -1) >= given for key in kwargs) and all(
+            name in kwargs for name in self._names[given : self._least]
+        )
+
+
+def _takes_ctx_first(parameter: inspect.Parameter) -> bool:
+    positional = (parameter.POSITIONAL_ONLY, parameter.POSITIONAL_OR_KEYWORD)
+    return parameter.name == CTX and parameter.kind in positional
+
+
+def _check_takes_ctx(fn: Callable[..., Any], parameters: list[inspect.Parameter]) -> None:
+    takes = (CTX in {p.name for p in parameters if p.kind is not p.VAR_POSITIONAL}) or any(
+        p.kind is p.VAR_KEYWORD for p in parameters
+    )
+    if not takes:
+        name = getattr(fn, "__name__", repr(fn))
+        raise TypeError(
+            f"{name} is registered with context=True but has no ctx parameter: write "
+            f"def {name}(ctx: TaskContext, ...) (or drop context=True)"
+        )
 
 
 class Task(Generic[P, R]):
-    """A function registered with an app. Calling it enqueues a run and returns a Result."""
+    """A function registered with an app. Calling it enqueues a run and returns a Result.
+
+    P is how the task is called: the function's parameters, less a first `ctx` of a
+    `context=True` task. R is what its Result holds.
+    """
 
     def __init__(
         self,
         app: Scoter,
-        fn: Callable[P, R],
+        fn: Callable[..., Any],
         *,
         name: str,
         queue: str,
@@ -118,6 +226,7 @@ class Task(Generic[P, R]):
         policy: RetryPolicy,
         context: bool,
         timeout: float | None = None,
+        expires: Moment | None = None,
     ) -> None:
         self.app = app
         self.fn = fn
@@ -128,10 +237,23 @@ class Task(Generic[P, R]):
         self.context = context
         self.timeout = timeout
         """Seconds an attempt may run (see the executors for how each enforces it)."""
+        self.expires = expires
+        """A run not started this long after its enqueue (seconds, timedelta) or by then (a
+        datetime) ends dead `expired`; None: never."""
+        self.check_call = CallCheck(fn, context=context)
+        """Raises TypeError when the function cannot take a call's arguments."""
         functools.update_wrapper(self, fn)
 
     def __repr__(self) -> str:
         return f"<Task {self.name} queue={self.queue}>"
+
+    def invoke(self, args: tuple[Any, ...], kwargs: dict[str, Any], ctx: TaskContext | None) -> Any:
+        """Call the function for one attempt, giving it `ctx` when it asked for it."""
+        if not self.context:
+            return self.fn(*args, **kwargs)
+        if self.check_call.ctx_first:
+            return self.fn(ctx, *args, **kwargs)
+        return self.fn(*args, **{**kwargs, CTX: ctx})
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Result[R]:
         """Enqueue a run with these arguments (as `app.enqueue_message(self.s(...))`)."""
@@ -150,6 +272,19 @@ class Task(Generic[P, R]):
         """A message for this call, to pass to `app.enqueue` or `app.enqueue_many`."""
         return Message(self.name, args, kwargs)
 
+    def with_options(
+        self,
+        *,
+        delay: float | dt.timedelta | None = None,
+        eta: float | dt.datetime | None = None,
+        priority: int | None = None,
+        id: str | None = None,
+        expires: Moment | None = None,
+    ) -> Call[P, R]:
+        """`schedule()` with arguments a type checker checks: `task.with_options(delay=60)(x)`
+        enqueues `task(x)` to run in a minute."""
+        return Call(self, to_eta(delay, eta), priority, id, expires)
+
     def schedule(
         self,
         args: Iterable[Any] = (),
@@ -159,22 +294,114 @@ class Task(Generic[P, R]):
         eta: float | dt.datetime | None = None,
         priority: int | None = None,
         id: str | None = None,
+        expires: Moment | None = None,
     ) -> Result[R]:
-        """Enqueue a run that starts after `delay` seconds or at `eta` (Huey's signature)."""
+        """Enqueue a run that starts after `delay` seconds or at `eta` (Huey's signature; the
+        arguments are checked when called, `with_options` also has them type-checked).
+
+        A datetime `eta` or `expires` that is naive is read as local time. `expires`: seconds
+        or a timedelta from now, or a datetime; a run not started by then ends dead `expired`
+        (default: the task's own `expires`).
+        """
         message = Message(
             self.name, tuple(args), dict(kwargs or {}), id=id or new_id(),
             priority=priority, eta=to_eta(delay, eta),
+            expires=self.app.expiry(self, expires, time.time()),
         )  # fmt: skip
         return self.app.enqueue_message(message)
 
     def map(self, argument_lists: Iterable[Iterable[Any]]) -> ResultGroup:
-        """Enqueue one run per argument list, all in one storage call; their results in a
-        ResultGroup (`get()` gives the values, in order)."""
+        """Enqueue one run per argument list, all in one storage call (each list is checked
+        when called; `app.enqueue_many(task.s(...) for ...)` also has them type-checked); their
+        results in a ResultGroup (`get()` gives the values, in order)."""
         from scoter.result import ResultGroup
 
         messages = (Message(self.name, tuple(a)) for a in argument_lists)
         return ResultGroup(self.app.enqueue_many(messages))
 
+    # -- revocation (Huey's names) -----------------------------------------------------------
+
+    def revoke(self, revoke_until: Moment | None = None, revoke_once: bool = False) -> None:
+        """Revoke every run of this task not started yet, including those enqueued later:
+        each ends dead `revoked` when a consumer claims it. `revoke_until`: only until then
+        (seconds or timedelta from now, or a datetime); `revoke_once`: only the next run.
+        Running ones finish. Undo with `restore()`. See `Scoter.revoke_all`."""
+        self.app.revoke_all(self, revoke_until=revoke_until, revoke_once=revoke_once)
+
+    def restore(self) -> bool:
+        """Lift this task's revocation; True if there was one. Runs it already ended stay
+        dead `revoked` (restore them by id)."""
+        return self.app.restore_all(self)
+
+    def is_revoked(self, timestamp: float | None = None) -> bool:
+        """Whether runs of this task claimed now (or at `timestamp`) would be revoked."""
+        return self.app.is_revoked(self, timestamp)
+
     def call_local(self, *args: P.args, **kwargs: P.kwargs) -> R:
-        """Run the function here and now, without the queue."""
-        return self.fn(*args, **kwargs)
+        """Run the function here and now, without the queue (a `context=True` task's ctx is
+        None unless given)."""
+        result: R = (
+            self.invoke(args, kwargs, None) if CTX not in kwargs else self.fn(*args, **kwargs)
+        )
+        return result
+
+
+class AsyncTask(Task[P, R]):
+    """A task whose function is `async def`: it runs on a worker started with `-k asyncio`,
+    and its Result holds what the coroutine returns."""
+
+    def call_local(  # type: ignore[override]  # the coroutine, for the caller to await
+        self, *args: P.args, **kwargs: P.kwargs
+    ) -> Coroutine[Any, Any, R]:
+        """The function's coroutine, to await here, without the queue."""
+        coroutine: Coroutine[Any, Any, R] = super().call_local(*args, **kwargs)  # type: ignore[assignment]
+        return coroutine
+
+
+@dataclass(frozen=True, slots=True)
+class Call(Generic[P, R]):
+    """A task with its enqueue options, waiting for its arguments (`Task.with_options`)."""
+
+    task: Task[P, R]
+    eta: float | None
+    priority: int | None
+    id: str | None
+    expires: Moment | None = None
+    """Counted from each call (seconds, timedelta), or a datetime."""
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Result[R]:
+        message = Message(
+            self.task.name, args, kwargs, id=self.id or new_id(), priority=self.priority,
+            eta=self.eta, expires=self.task.app.expiry(self.task, self.expires, time.time()),
+        )  # fmt: skip
+        return self.task.app.enqueue_message(message)
+
+
+class TaskDecorator(Protocol):
+    """What `@app.task(...)` returns: it registers a function as a task."""
+
+    @overload
+    def __call__(self, fn: Callable[P, Coroutine[Any, Any, R]], /) -> AsyncTask[P, R]: ...
+
+    @overload
+    def __call__(self, fn: Callable[P, R], /) -> Task[P, R]: ...
+
+
+class ContextTaskDecorator(Protocol):
+    """What `@app.task(context=True, ...)` returns. A function whose first parameter is its
+    TaskContext (`def f(ctx: TaskContext, n: int)`) becomes a task called without it
+    (`f(5)`); a ctx elsewhere is passed too, but type checkers then expect it in each call."""
+
+    @overload
+    def __call__(
+        self, fn: Callable[Concatenate[TaskContext, P], Coroutine[Any, Any, R]], /
+    ) -> AsyncTask[P, R]: ...
+
+    @overload
+    def __call__(self, fn: Callable[Concatenate[TaskContext, P], R], /) -> Task[P, R]: ...
+
+    @overload
+    def __call__(self, fn: Callable[P, Coroutine[Any, Any, R]], /) -> AsyncTask[P, R]: ...
+
+    @overload
+    def __call__(self, fn: Callable[P, R], /) -> Task[P, R]: ...

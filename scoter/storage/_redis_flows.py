@@ -24,6 +24,7 @@ class RedisFlows:
     if TYPE_CHECKING:
         prefix: str
         client: redis.Redis
+        _ids: str
 
         def _token_base(self, token: str) -> str | None: ...
 
@@ -57,7 +58,7 @@ class RedisFlows:
         if not keys and not n:
             return acked, []
         args = [len(keys), n, _us(lease_s), consumer_id, *args, *_tokens(n), *flows]
-        reply = self._call("ack_flows_and_claim", keys + bases, args)
+        reply = self._call("ack_flows_and_claim", [self._ids, *keys, *bases], args)
         for i, flag in zip(sent, reply, strict=False):
             acked[i] = flag == 1
         return acked, self._leases(reply[len(keys) :])
@@ -72,7 +73,7 @@ class RedisFlows:
         values = [v for task in tasks for v in _task_values(task, now)]
         has_error = "" if error is None else "1"
         args = [token, reason, has_error, error or "", last_line(error) or "", *values]
-        return bool(self._call("dead_and_enqueue", [base], args) == 1)
+        return bool(self._call("dead_and_enqueue", [self._ids, base], args) == 1)
 
     def chord_info(self, chord_id: str) -> ChordInfo | None:
         fields: dict[bytes, bytes] = self.client.hgetall(f"{self.prefix}:chord:{chord_id}")  # type: ignore[assignment]

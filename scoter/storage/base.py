@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import abc
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from operator import attrgetter
 from typing import Any, TypeVar
 
+from scoter.exceptions import ConfigurationError
 from scoter.states import State
 
 T = TypeVar("T")
@@ -30,6 +31,10 @@ T = TypeVar("T")
 EXPIRED = "lease expired"
 """The history detail of a crash that `rescue` charged."""
 SPARED = "lease expired, not charged: its consumer ran other tasks too; it runs alone next"
+HANDED_BACK = "handed back"
+"""The history outcome of a lease that a claim whose reply was lost gave its consumer, which
+never ran it (`Storage.hand_back`)."""
+UNSTARTED = "claimed while its consumer was cut off from storage; never started"
 """The history detail of a crash that `rescue` did not charge (see `Storage.rescue`)."""
 HISTORY_LIMIT = 20
 """The attempts a task's history keeps: the latest ones (the SQL and Lua of each backend say
@@ -220,6 +225,26 @@ class Rescued:
     alone, which is requeued as a suspect instead."""
 
 
+@dataclass(frozen=True, slots=True)
+class Revocation:
+    """The revocation of every task of one name (`Storage.revoke_task`)."""
+
+    until: float | None
+    """Tasks claimed before then are revoked (seconds since the epoch); None: until restored."""
+    once: bool
+    """Only the next task of the name claimed is revoked (`take_revocation`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Revocations:
+    """What consumers must revoke: task names, and tasks revoked by id while they ran."""
+
+    names: dict[str, Revocation] = field(default_factory=dict)
+    ids: frozenset[str] = frozenset()
+    """Live tasks revoked by id while running: their consumer stops them and ends them
+    revoked; one that was requeued meanwhile (a retry, a rescue) is revoked when claimed."""
+
+
 class Storage(abc.ABC):
     """The contract. One instance is shared by all threads of a process."""
 
@@ -392,6 +417,33 @@ class Storage(abc.ABC):
         """
         raise NotImplementedError
 
+    def hand_back(self, consumer_id: str, queues: Sequence[str], keep: Collection[str]) -> int:
+        """Running → queued, charged nothing, for every task of `queues` leased to
+        `consumer_id` under a token not in `keep`: the leases a claim gave the consumer though
+        its reply was lost (a timeout, a dropped connection), which no worker runs. Their
+        history gets a HANDED_BACK entry (detail UNSTARTED). Returns how many were handed back.
+
+        The consumer calls it once storage answers again, with the tokens it holds, while none
+        of its own claims is in flight. Without it such a task waits for its lease to expire.
+        """
+        raise NotImplementedError
+
+    def check(self, *, create: bool = True) -> None:  # noqa: B027 - optional hook
+        """Reach the storage once, so that a command says at its start what is wrong.
+
+        Raises ConfigurationError when the storage refuses this configuration (a wrong
+        password, a database or db number that does not exist, or, with `create` False, no
+        scoter schema where one must be created), and one of `transient_errors`, naming where
+        and why, when it cannot be reached now. Creates the schema if needed unless `create`
+        is False (a read must not). The default does nothing.
+        """
+
+    def misconfigured(self, exc: BaseException) -> ConfigurationError | None:
+        """The ConfigurationError that `exc`, raised by a call, stands for when the server
+        refused this storage's configuration (credentials, database, db number): trying again
+        cannot help. None for any other error (the default)."""
+        return None
+
     def not_stored(self, exc: Exception) -> bool:
         """Whether `exc`, a transient error a write raised, proves that the write did not
         happen (it never reached the server, or its transaction rolled back) rather than
@@ -548,3 +600,69 @@ class Storage(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections. The storage must not be used afterwards."""
+
+    # -- time: revocation and the earliest eta ------------------------------------------------
+
+    @abc.abstractmethod
+    def revoke(self, ids: Sequence[str]) -> dict[str, State]:
+        """Revoke tasks by id, each in one atomic step: a scheduled or queued task goes dead
+        with reason `revoked` at once (history entry `revoked`), so no claim can take it; a
+        running one keeps its lease and is listed in `revocations().ids` until it ends (the
+        record names the task as stored now: a later re-enqueue of the id is not revoked).
+
+        Returns the state each id was in when revoked; ids not live are left out.
+        """
+
+    @abc.abstractmethod
+    def restore(self, ids: Sequence[str]) -> int:
+        """Undo `revoke`: a task dead with reason `revoked` goes back to queued, or to
+        scheduled when its eta is ahead, counters kept; any id leaves `revocations().ids`.
+        Returns how many tasks it requeued or took out of `revocations().ids`.
+        """
+
+    @abc.abstractmethod
+    def forget_revocation(self, task_id: str) -> bool:
+        """Delete the record of `task_id`'s revocation while running (its consumer ended it
+        revoked), so that an operator's `requeue_dead` of it runs it. True if a record was
+        still stored (a backend may delete the records of ended tasks sooner)."""
+
+    @abc.abstractmethod
+    def revoke_task(self, name: str, until: float | None, once: bool) -> None:
+        """Store (or replace) the revocation of every task named `name` (see Revocation).
+        Consumers apply it when they claim; nothing stored changes here."""
+
+    @abc.abstractmethod
+    def restore_task(self, name: str) -> bool:
+        """Delete the revocation of `name`; True if there was one."""
+
+    @abc.abstractmethod
+    def take_revocation(self, name: str) -> bool:
+        """Delete the `once` revocation of `name` in one atomic step; True only for the one
+        caller that deleted it (that caller revokes the task it claimed)."""
+
+    @abc.abstractmethod
+    def revocations(self) -> Revocations:
+        """Every name revocation, and the ids of live tasks revoked while running (records of
+        tasks that ended, or were re-enqueued since, are left out). Read only; small."""
+
+    @abc.abstractmethod
+    def next_eta(self) -> float | None:
+        """The earliest eta of any scheduled task, on this host's clock (a backend with a
+        server measures it on the server's and shifts it by the clocks' difference); None
+        when none is scheduled. Read only, one index lookup: the scheduler sleeps until it."""
+
+    def find_tasks(self, name: str, state: State | None = None, limit: int = 100) -> list[TaskInfo]:
+        """Tasks whose name contains `name` (case-sensitive; every task when it is empty), in
+        `state` or in any, newest first (the latest enqueued: an id enqueued again counts from
+        then), at most `limit`. Read only, never blocks; may read every stored task of the
+        states searched — a search for an operator, not for a hot path.
+
+        The default reads each state's tasks through `list_tasks`; backends search on the
+        server instead.
+        """
+        if limit <= 0:
+            return []
+        states = list(State) if state is None else [state]
+        found = [t for s in states for t in self.list_tasks(s, limit=2**62) if name in t.name]
+        found.sort(key=attrgetter("created_at"), reverse=True)
+        return found[:limit]

@@ -9,14 +9,16 @@ import itertools
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from scoter.states import LIVE_STATES, State
+from scoter.states import LIVE_STATES, REVOKED, State
 from scoter.storage.base import (
     EXPIRED,
+    HANDED_BACK,
     HISTORY_LIMIT,
     SPARED,
+    UNSTARTED,
     Ack,
     ChordInfo,
     Flow,
@@ -24,6 +26,8 @@ from scoter.storage.base import (
     Lease,
     NewTask,
     Rescued,
+    Revocation,
+    Revocations,
     Storage,
     TaskInfo,
 )
@@ -66,6 +70,9 @@ class MemoryStorage(Storage):
         self._cond = threading.Condition()
         self._slots: dict[str, int] = {}
         self._chords: dict[str, ChordInfo] = {}
+        self._revoked_names: dict[str, Revocation] = {}
+        self._revoked_rows: dict[str, _Row] = {}
+        """Tasks revoked while running, by id: the row revoked (a restart makes a new one)."""
 
     def enqueue(self, tasks: Sequence[NewTask], *, restart_finished: bool = True) -> int:
         now = time.time()
@@ -272,13 +279,23 @@ class MemoryStorage(Storage):
         row = self._by_token[token]
         charged = row.alone or spared is None
         crashes = row.crashes + int(charged)
-        state = State.DEAD if crashes >= row.task.max_crashes else State.QUEUED
+        state = State.DEAD if charged and crashes >= row.task.max_crashes else State.QUEUED
         self._settle(token, "crashed", state, detail if charged else spared)
         row.crashes = crashes
         row.suspect = row.suspect or not charged
         if state is State.DEAD:
             row.reason, row.error = "crashed", _crashed_detail(crashes, detail)
         return Rescued(row.task.id, row.task.name, state, crashes, charged)
+
+    def hand_back(self, consumer_id: str, queues: Sequence[str], keep: Collection[str]) -> int:
+        with self._cond:
+            orphans = [
+                token for token, row in self._by_token.items()
+                if row.consumer == consumer_id and row.task.queue in queues and token not in keep
+            ]  # fmt: skip
+            for token in orphans:
+                self._settle(token, HANDED_BACK, State.QUEUED, UNSTARTED)
+            return len(orphans)
 
     def progress(self, token: str, done: int, total: int) -> bool:
         with self._cond:
@@ -383,6 +400,88 @@ class MemoryStorage(Storage):
             for row in old:
                 del self._rows[row.task.id]
             return len(old)
+
+    # -- time: revocation and the earliest eta ------------------------------------------------
+
+    def revoke(self, ids: Sequence[str]) -> dict[str, State]:
+        found: dict[str, State] = {}
+        with self._cond:
+            now = time.time()
+            for task_id in dict.fromkeys(ids):
+                row = self._rows.get(task_id)
+                if row is None or row.state not in LIVE_STATES:
+                    continue
+                found[task_id] = row.state
+                if row.state is State.RUNNING:
+                    self._revoked_rows[task_id] = row
+                    continue
+                detail = f"revoked while {row.state.value}"
+                row.history.append(_entry(row, REVOKED, now, detail))
+                del row.history[:-HISTORY_LIMIT]
+                row.state, row.reason, row.error, row.updated_at = State.DEAD, REVOKED, detail, now
+        return found
+
+    def restore(self, ids: Sequence[str]) -> int:
+        restored = 0
+        with self._cond:
+            now = time.time()
+            for task_id in dict.fromkeys(ids):
+                row = self._rows.get(task_id)
+                listed = self._revoked_rows.pop(task_id, None) is row and row is not None
+                if row is not None and row.state is State.DEAD and row.reason == REVOKED:
+                    ahead = row.eta is not None and row.eta > now
+                    row.state = State.SCHEDULED if ahead else State.QUEUED
+                    row.reason = row.error = None
+                    row.updated_at = now
+                    listed = True
+                restored += listed
+            self._cond.notify_all()
+        return restored
+
+    def forget_revocation(self, task_id: str) -> bool:
+        with self._cond:
+            return self._revoked_rows.pop(task_id, None) is not None
+
+    def revoke_task(self, name: str, until: float | None, once: bool) -> None:
+        with self._cond:
+            self._revoked_names[name] = Revocation(until, once)
+
+    def restore_task(self, name: str) -> bool:
+        with self._cond:
+            return self._revoked_names.pop(name, None) is not None
+
+    def take_revocation(self, name: str) -> bool:
+        with self._cond:
+            revocation = self._revoked_names.get(name)
+            if revocation is None or not revocation.once:
+                return False
+            del self._revoked_names[name]
+            return True
+
+    def revocations(self) -> Revocations:
+        with self._cond:
+            ids = frozenset(
+                task_id for task_id, row in self._revoked_rows.items()
+                if self._rows.get(task_id) is row and row.state in LIVE_STATES
+            )  # fmt: skip
+            return Revocations(dict(self._revoked_names), ids)
+
+    def next_eta(self) -> float | None:
+        with self._cond:
+            etas = [
+                r.eta for r in self._rows.values()
+                if r.state is State.SCHEDULED and r.eta is not None
+            ]  # fmt: skip
+            return min(etas, default=None)
+
+    def find_tasks(self, name: str, state: State | None = None, limit: int = 100) -> list[TaskInfo]:
+        with self._cond:
+            rows = [
+                r for r in self._rows.values()
+                if name in r.task.name and (state is None or r.state is state)
+            ]  # fmt: skip
+            rows.sort(key=lambda r: r.seq, reverse=True)
+            return [_info(r) for r in rows[: max(limit, 0)]]
 
 
 def _first_line(text: str | None) -> str | None:

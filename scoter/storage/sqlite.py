@@ -25,7 +25,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 from scoter.states import CORRUPT, State
@@ -50,9 +50,11 @@ from scoter.storage._sqlite_rows import (
     task_info,
     text_as_stored,
 )
+from scoter.storage._sqlite_time import SQLiteTime
 from scoter.storage.base import (
     EXPIRED,
     SPARED,
+    UNSTARTED,
     Ack,
     Lease,
     NewTask,
@@ -64,7 +66,7 @@ from scoter.storage.base import (
 
 log = logging.getLogger("scoter.storage")
 
-FRAGMENTS = ("history", "entry", "history_limit", "flows_schema")
+FRAGMENTS = ("history", "entry", "history_limit", "revocations_table", "flows_schema")
 """Queries of sqlite.sql that are parts of others, which name them in braces."""
 SCHEMA_VERSION = 6
 """The file's PRAGMA user_version at this scoter's schema; files made before it have 0."""
@@ -101,7 +103,7 @@ def _render(queries: dict[str, str]) -> dict[str, str]:
 SQL = _render(load_queries("sqlite.sql"))
 
 
-class SQLiteStorage(SQLiteFlows, Storage):
+class SQLiteStorage(SQLiteFlows, SQLiteTime, Storage):
     """Storage in one SQLite file. Safe for many threads and processes at once."""
 
     transient_errors = (sqlite3.OperationalError,)  # locked past the timeout, disk I/O
@@ -111,7 +113,8 @@ class SQLiteStorage(SQLiteFlows, Storage):
             raise ValueError(f"synchronous must be one of {SYNCHRONOUS_MODES}, not {synchronous!r}")
         self.path = path
         self._file = os.path.abspath(path)  # a later chdir does not move the database
-        self.url = f"sqlite:///{path}"
+        self.url = f"sqlite:///{self._file}"
+        """The file's absolute path: a relative one depends on the working directory."""
         self._synchronous = synchronous
         self._timeout = timeout
         self._here = Here()
@@ -180,6 +183,11 @@ class SQLiteStorage(SQLiteFlows, Storage):
             with text_as_stored(db) if lenient else as_is():
                 cursor = db.execute(SQL[query], params)
                 return cursor.fetchall(), cursor.rowcount
+
+    def _in_transaction(self, steps: Sequence[tuple[str, dict[str, Any]]]) -> list[list[Any]]:
+        """Run named statements in one write transaction; the rows each returned."""
+        with self._transaction() as db:
+            return [db.execute(SQL[query], params).fetchall() for query, params in steps]
 
     def _read(self, query: str, params: dict[str, Any]) -> tuple[sqlite3.Cursor, list[Any]]:
         """Run one reading statement to its end: (its cursor, the rows). Read again with
@@ -363,6 +371,13 @@ class SQLiteStorage(SQLiteFlows, Storage):
             log.error("task %s (%s) is dead `corrupt`: its %s is not a time",
                       printable(str(task_id)), printable(str(name)), field)  # fmt: skip
 
+    def hand_back(self, consumer_id: str, queues: Sequence[str], keep: Collection[str]) -> int:
+        params = {
+            "consumer": consumer_id, "queues": json.dumps(list(queues)),
+            "keep": json.dumps(list(keep)), "detail": UNSTARTED, "now": time.time(),
+        }  # fmt: skip
+        return self._write("hand_back", params)[1]
+
     def progress(self, token: str, done: int, total: int) -> bool:
         return self._fenced("progress", token=token, progress=json.dumps([done, total]))
 
@@ -511,3 +526,8 @@ class SQLiteStorage(SQLiteFlows, Storage):
             db.execute("VACUUM")
             db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return before, os.path.getsize(self._file)
+
+    def find_tasks(self, name: str, state: State | None = None, limit: int = 100) -> list[TaskInfo]:
+        params = {"name": name, "state": state and state.value, "limit": max(limit, 0)}
+        cursor, rows = self._read("find", params)
+        return [task_info(cursor, row) for row in rows]

@@ -350,11 +350,15 @@ def test_bad_flows_are_refused_with_what_to_do(queued: Calls) -> None:
     too_long = type(too_long)(too_long.task, too_long.args, id="x" * 199)
     with pytest.raises(ValueError, match="too long for the ids of its steps"):
         queued.app.enqueue(too_long.then(add))
+    with pytest.raises(TypeError, match="task 'add' cannot be called with these arguments"):
+        queued.app.enqueue(add.s(1).then(add, 2, 3))  # add(previous, 2, 3): one too many
+    with pytest.raises(TypeError, match="task 'total' cannot be called"):
+        queued.app.enqueue(group([add.s(1)]).then(queued.total, 1, 2))
     assert queued.app.storage.counts() == {}
 
 
 def test_a_malformed_flow_goes_dead_as_undecodable(queued: Calls) -> None:
-    bad = queued.app._new_task("bad", "add", (1,), {}, None, None, None, None, {"id": 5})
+    bad = queued.app._new_task("bad", "add", (1,), {}, None, None, None, None, flow={"id": 5})
     queued.app.storage.enqueue([bad])
     queued.app.run_pending()
     info = queued.app.storage.get("bad")

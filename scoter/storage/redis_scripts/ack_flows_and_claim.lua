@@ -3,8 +3,10 @@
 -- its next steps (as enqueue.lua stores them, whose text runs here as `enqueue_script`), its
 -- chord's countdown (the member that completes it stores the callback), the release of the
 -- chord its own ack ends. An ack refused (its token holds no lease) stores none of it.
--- KEYS: P:{q}: of each ack's token queue (one per ack, in order), then P:{q}: of each queue to
---       claim from; touches what ack_many_and_claim.lua and enqueue.lua touch, and
+-- KEYS: P:ids first (a directory key: the tasks it stores may go to any queue, so it is not
+--       confined to one queue's slot, see ONE_QUEUE in lib.lua), then P:{q}: of each ack's token
+--       queue (one per ack, in order), then P:{q}: of each queue to claim from; touches what
+--       ack_many_and_claim.lua and enqueue.lua touch, and
 --       P:chord:<id>, the hash of a chord's countdown: size, done, and r<index> per finished
 --       member, its result.
 -- ARGV: prefix, number of acks, n, lease (µs), consumer id, then 4 per ack as
@@ -42,7 +44,7 @@ local now = now_us()
 local acks, n, consumer = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[5]
 local expires = now + tonumber(ARGV[4])
 local out, problems = {}, {}
-ack_many(1, 6, acks, now, out)
+ack_many(2, 6, acks, now, out)
 
 local tasks, tokens, at = {}, {}, 6 + acks * 4
 for k = at, at + n - 1 do
@@ -79,7 +81,7 @@ end
 out[acks + 1], out[acks + 2] = int(expires), problems
 if n > 0 then
   local bases = {}
-  for i = acks + 1, #KEYS do
+  for i = acks + 2, #KEYS do
     bases[#bases + 1] = KEYS[i]
   end
   for k = #ARGV, 2, -1 do
