@@ -81,7 +81,7 @@ class PostgresFlows:
         for chord in sorted({f.release for f in flows if f.release is not None}):
             conn.execute(self._sql["release_chord"], {"chord": chord})
         if tasks:
-            self._enqueue(conn, tasks)
+            self._enqueue(conn, tasks, restart_finished=False)
 
     def dead_and_enqueue(
         self, token: str, reason: str, error: str | None, tasks: Sequence[NewTask]
@@ -90,7 +90,7 @@ class PostgresFlows:
         with self._connection() as conn, conn.transaction():
             if conn.execute(self._sql["dead"], params).rowcount != 1:
                 return False
-            self._enqueue(conn, tasks)
+            self._enqueue(conn, tasks, restart_finished=False)
             return True
 
     def chord_info(self, chord_id: str) -> ChordInfo | None:

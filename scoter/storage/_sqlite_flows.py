@@ -59,7 +59,7 @@ class SQLiteFlows:
             now = time.time()
             if db.execute(sql["dead"], {**params, "now": now}).rowcount != 1:
                 return False
-            db.executemany(sql["enqueue"], enqueue_rows(tasks, now, restart=True))
+            db.executemany(sql["enqueue"], enqueue_rows(tasks, now, restart=False))
             return True
 
     def chord_info(self, chord_id: str) -> ChordInfo | None:
@@ -86,7 +86,7 @@ def _store_flow(db: sqlite3.Connection, flow: Flow, now: float) -> None:
         db.execute(sql["release_chord"], {"chord": flow.release})
         db.execute(sql["release_chord_results"], {"chord": flow.release})
     if tasks:
-        db.executemany(sql["enqueue"], enqueue_rows(tasks, now, restart=True))
+        db.executemany(sql["enqueue"], enqueue_rows(tasks, now, restart=False))
 
 
 def _sql() -> dict[str, str]:

@@ -132,8 +132,9 @@ class Flow:
     when the ack lands (its token holds the lease): the hand-off to what comes next."""
 
     follow: tuple[NewTask, ...] = ()
-    """Tasks to store: the next step of a pipeline. Stored as `enqueue` stores them: an id
-    already live is left as it is."""
+    """Tasks to store: the next step of a pipeline. Stored as `enqueue(restart_finished=False)`
+    stores them: an id already stored, live or finished, is left as it is, so that no step is
+    stored twice."""
     join: Join | None = None
     """Count this chord member down; the last one stores the chord's callback."""
     release: str | None = None
@@ -348,7 +349,8 @@ class Storage(abc.ABC):
         `claim`.
 
         An ack with a `flow` (a pipeline or chord step) stores it in the same atomic step,
-        and only when the ack lands: its `follow` tasks as `enqueue` stores them, its `join`
+        and only when the ack lands: its `follow` tasks as `enqueue(restart_finished=False)`
+        stores them, its `join`
         counted once per chord and member index (the ack that completes the count stores the
         chord's callback, so exactly one does), its `release` deleted. A refused ack stores
         none of it. Backends override this; the default refuses flows.
@@ -366,7 +368,7 @@ class Storage(abc.ABC):
     ) -> bool:
         """`dead`, and store `tasks` (a flow's error handler) in the same atomic step, only
         when the token holds its lease: a refused write stores nothing. Tasks are stored as
-        `enqueue` stores them."""
+        `enqueue(restart_finished=False)` stores them."""
 
     @abc.abstractmethod
     def chord_info(self, chord_id: str) -> ChordInfo | None:

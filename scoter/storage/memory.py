@@ -186,7 +186,7 @@ class MemoryStorage(Storage):
         if flow.release is not None:
             self._chords.pop(flow.release, None)
         if tasks:
-            self.enqueue(tasks)
+            self.enqueue(tasks, restart_finished=False)
 
     def _join(self, join: Join) -> bool:
         """Count the member down; whether it was the last one."""
@@ -202,7 +202,7 @@ class MemoryStorage(Storage):
         with self._cond:
             if not self.dead(token, reason, error):
                 return False
-            self.enqueue(tasks)
+            self.enqueue(tasks, restart_finished=False)
             return True
 
     def chord_info(self, chord_id: str) -> ChordInfo | None:

@@ -106,6 +106,20 @@ def test_a_next_step_already_live_is_left_as_it_is(storage: Storage) -> None:
     assert storage.counts()[(QUEUE, State.QUEUED)] == 1
 
 
+def test_a_next_step_that_finished_is_not_stored_again(storage: Storage) -> None:
+    """Each step is stored once: a hand-off to an id already done leaves it done, unrun."""
+    enqueue(storage, "p.1")
+    assert storage.ack(claim_one(storage).token, b"first run", None)
+    enqueue(storage, "p")
+    lease = claim_one(storage)
+
+    assert _ack(storage, lease, Flow(follow=(new_task("p.1", payload=b"again"),)), n=5)[1] == []
+
+    info = storage.get("p.1")
+    assert info is not None
+    assert (info.state, info.result, info.attempts) == (State.DONE, b"first run", 1)
+
+
 def test_a_chord_stores_its_callback_with_the_ack_of_its_last_member(storage: Storage) -> None:
     enqueue(storage, "m0", "m1", "m2")
     leases = {lease.id: lease for lease in storage.claim([QUEUE], 3, LEASE, "c1")}
@@ -185,7 +199,7 @@ def test_members_acked_at_once_by_many_clients_store_one_callback(
                         lease.token,
                         None,
                         None,
-                        _join(int(lease.id[1:]), size, "big", lease.id, "cb"),
+                        _join(int(lease.id[1:]), size, "big", f"cb-{lease.id}", "cb"),
                     )
                     for lease in leases
                 ]

@@ -22,7 +22,7 @@ local function store(values)
   for k = #ARGV, 2, -1 do
     ARGV[k] = nil
   end
-  ARGV[2] = '1'
+  ARGV[2] = '0' -- an id already stored, live or finished, is left as it is
   for k, value in ipairs(values) do
     ARGV[k + 2] = value
   end

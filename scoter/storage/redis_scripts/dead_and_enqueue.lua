@@ -17,6 +17,6 @@ KEYS[1] = directory
 for _ = 2, 6 do
   table.remove(ARGV, 2)
 end
-table.insert(ARGV, 2, '1')
+table.insert(ARGV, 2, '0') -- an id already stored is left as it is
 enqueue_script()
 return 1
