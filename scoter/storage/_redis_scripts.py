@@ -16,11 +16,17 @@ SCRIPTS = (
     "revoke", "restore", "revocations", "take_revocation", "next_eta", "ack_flows_and_claim",
     "dead_and_enqueue",
 )  # fmt: skip
-CLUSTER_SCRIPTS = ("ids_take", "ids_forget", "id_leave", "forgotten", "slot_advance", "slot_settle")
+CLUSTER_SCRIPTS = (
+    "ids_take", "ids_forget", "id_leave", "forgotten", "slot_advance", "slot_settle",
+    "ack_and_hand_off", "dead_and_hand_off", "chord_join",
+)  # fmt: skip
 """Scripts only a Redis Cluster uses (see redis_cluster.py)."""
 FOLLOWED_BY = {"enqueue_slot": "enqueue"}
 """Scripts sent with another one's text after their own (see enqueue_slot.lua)."""
-CALLING = {"ack_flows_and_claim": ("enqueue",), "dead_and_enqueue": ("dead", "enqueue")}
+CALLING = {
+    "ack_flows_and_claim": ("enqueue",), "dead_and_enqueue": ("dead", "enqueue"),
+    "dead_and_hand_off": ("dead",),
+}  # fmt: skip
 """Scripts sent with other scripts' texts in front, each as a function `<name>_script` that
 returns what that script returns, reading the ARGV the caller leaves it."""
 LUA_LOCAL = re.compile(r"^local (?:function )?(\w+)", re.MULTILINE)

@@ -32,6 +32,7 @@ from redis.exceptions import RedisClusterException
 
 from scoter.config import quote_userinfo, redact
 from scoter.exceptions import ConfigurationError
+from scoter.storage._redis_cluster_flows import ClusterFlows
 from scoter.storage._redis_cluster_sweeps import ClusterSweeps, flat
 from scoter.storage._redis_cluster_time import ClusterTime
 from scoter.storage._redis_routing import Call, Router
@@ -42,6 +43,7 @@ from scoter.storage.base import (
     Ack,
     Lease,
     NewTask,
+    Rescued,
     Storage,
     with_flows,
 )
@@ -65,7 +67,7 @@ TAKE_TRIES = 3
 with an enqueue of the same id on a third queue)."""
 
 
-class RedisClusterStorage(ClusterTime, ClusterSweeps):
+class RedisClusterStorage(ClusterFlows, ClusterTime, ClusterSweeps):
     """Storage on a Redis Cluster (redis-py's `RedisCluster`). Safe for many processes."""
 
     transient_errors: tuple[type[Exception], ...] = (
@@ -262,7 +264,7 @@ class RedisClusterStorage(ClusterTime, ClusterSweeps):
         """One script per queue the acks name, pipelined over the nodes; a claim from one
         queue rides with that queue's acks, a claim from several follows them."""
         if with_flows(acks):
-            raise NotImplementedError("pipelines and chords on a Redis Cluster")
+            return self._ack_flows_and_claim(acks, queues, n, lease_s, consumer_id)
         groups: dict[str, list[int]] = {}
         for i, a in enumerate(acks):
             base = self._token_base(a.token)
@@ -303,6 +305,13 @@ class RedisClusterStorage(ClusterTime, ClusterSweeps):
         """Queues this storage claims from are swept by it (see `_all_queues`)."""
         if not self._known.issuperset(queues):
             self._known.update(queues)
+
+    def rescue(self, now: float) -> list[Rescued]:
+        """Expired leases, queue by queue, then the flows' hand-offs that callers who died
+        left half done (`ClusterFlows.complete_hand_offs`)."""
+        rescued = super().rescue(now)
+        self.complete_hand_offs()
+        return rescued
 
     def heartbeat(self, tokens: Iterable[str], lease_s: float) -> set[str]:
         """One script per queue the tokens name, pipelined over the nodes."""
