@@ -25,6 +25,10 @@ from typing import Any, TypeVar
 
 from scoter.exceptions import ConfigurationError
 from scoter.states import State
+from scoter.storage._flows import ChordInfo as ChordInfo
+from scoter.storage._flows import Flow as Flow
+from scoter.storage._flows import Join as Join
+from scoter.storage._flows import with_flows as with_flows
 
 T = TypeVar("T")
 
@@ -68,12 +72,11 @@ class NewTask:
     max_crashes: int = 3
 
     def __reduce__(self) -> tuple[type[NewTask], tuple[object, ...]]:
-        """Pickled as plain fields (a flow step's outcome carries the next step from a
-        process executor's child to its parent)."""
-        return NewTask, (
-            self.id, self.name, self.queue, self.payload, self.priority, self.eta,
-            self.max_crashes,
-        )  # fmt: skip
+        """Pickled as plain fields (a flow step's outcome carries its next step)."""
+        return NewTask, _NEW_TASK_FIELDS(self)
+
+
+_NEW_TASK_FIELDS = attrgetter(*(f.name for f in fields(NewTask)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,41 +113,6 @@ _LEASE_FIELDS = attrgetter(*(f.name for f in fields(Lease)))
 
 
 @dataclass(frozen=True, slots=True)
-class Join:
-    """A chord member's part of its ack: count member `index` of chord `chord` (of `size`
-    members) as finished, keeping `result`; the ack that finishes the last member stores
-    `callback`."""
-
-    chord: str
-    index: int
-    size: int
-    result: bytes
-    """The member's result as the chord keeps it (sealed for the chord and index)."""
-    callback: NewTask
-
-    def __reduce__(self) -> tuple[type[Join], tuple[object, ...]]:
-        return Join, (self.chord, self.index, self.size, self.result, self.callback)
-
-
-@dataclass(frozen=True, slots=True)
-class Flow:
-    """What a pipeline or chord step stores with its ack, in the same atomic step, and only
-    when the ack lands (its token holds the lease): the hand-off to what comes next."""
-
-    follow: tuple[NewTask, ...] = ()
-    """Tasks to store: the next step of a pipeline. Stored as `enqueue(restart_finished=False)`
-    stores them: an id already stored, live or finished, is left as it is, so that no step is
-    stored twice."""
-    join: Join | None = None
-    """Count this chord member down; the last one stores the chord's callback."""
-    release: str | None = None
-    """A chord whose record (`chord_info`) is deleted: its callback's own ack."""
-
-    def __reduce__(self) -> tuple[type[Flow], tuple[object, ...]]:
-        return Flow, (self.follow, self.join, self.release)
-
-
-@dataclass(frozen=True, slots=True)
 class Ack:
     """One finished attempt to acknowledge: its lease token, result and result TTL."""
 
@@ -154,25 +122,6 @@ class Ack:
     """Seconds the result is kept; None keeps it forever."""
     flow: Flow | None = None
     """What the ack stores with it when it lands (pipelines and chords); None for most."""
-
-
-def with_flows(acks: Sequence[Ack]) -> bool:
-    """Whether any of `acks` hands a flow on. Every group of acks asks, so a plain loop: a
-    third of the cost of `any()` over a generator."""
-    for a in acks:  # noqa: SIM110
-        if a.flow is not None:
-            return True
-    return False
-
-
-@dataclass(frozen=True, slots=True)
-class ChordInfo:
-    """A chord's countdown: its size and the results of the members that finished."""
-
-    id: str
-    size: int
-    results: dict[int, bytes]
-    """Member index -> the member's result, for every member that finished."""
 
 
 @dataclass(frozen=True, slots=True)
