@@ -12,9 +12,14 @@ SCRIPTS = (
     "enqueue", "claim", "ack", "ack_many_and_claim", "heartbeat", "retry", "release", "dead",
     "checkpoint", "isolate", "crash", "progress", "rescue", "promote", "requeue_dead", "purge",
     "expire_results", "get", "counts", "list", "enqueue_slot",
+    "enqueue_unique", "lock_acquire", "lock_renew", "lock_release", "locks", "limits_set",
+    "limit_states", "take_rate",
 )  # fmt: skip
 FOLLOWED_BY = {"enqueue_slot": "enqueue"}
 """Scripts sent with another one's text after their own (see enqueue_slot.lua)."""
+EMBEDS = {"enqueue_unique": "enqueue"}
+"""Scripts sent with another one's text in place of the line `--{name}` of their own: the
+body of a function (see enqueue_unique.lua)."""
 LUA_LOCAL = re.compile(r"^local (?:function )?(\w+)", re.MULTILINE)
 LUA_COMMENT = re.compile(r"--[^\n]*")
 
@@ -27,6 +32,9 @@ def load_scripts(client: redis.Redis) -> dict[str, Script]:
 
     def text(name: str) -> str:
         own = folder.joinpath(f"{name}.lua").read_text("utf-8")
+        embedded = EMBEDS.get(name)
+        if embedded is not None:
+            own = own.replace(f"--{{{embedded}}}", text(embedded))
         after = FOLLOWED_BY.get(name)
         return own if after is None else f"{own}\n{text(after)}"
 

@@ -61,6 +61,9 @@ class NewTask:
     priority: int = 0
     eta: float | None = None
     max_crashes: int = 3
+    unique_key: str | None = None
+    """While a task holding this key is scheduled, queued or running, `enqueue_unique` stores
+    no other task with it (`enqueue` does not look at it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -462,3 +465,142 @@ class Storage(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections. The storage must not be used afterwards."""
+
+    # -- unique tasks ----------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def enqueue_unique(
+        self, tasks: Sequence[NewTask], *, restart_finished: bool = True
+    ) -> list[str]:
+        """Store tasks as `enqueue` does, all in one atomic step, except each task whose
+        `unique_key` a live task (scheduled, queued or running) holds: that one is not stored.
+        Returns, per task in order, the id of the live task holding its key — its own when it
+        was stored (or its own id was live already), the holder's when not. A task without a
+        key is stored as `enqueue` stores it, its own id returned. Of tasks of one call that
+        share a key, the first is stored and the others get its id.
+
+        Atomic under concurrent calls from any number of processes: one key, one live task. A
+        key is free again once its task is done or dead, or purged.
+        """
+
+    # -- locks -----------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def acquire_lock(
+        self,
+        name: str,
+        owner: str,
+        *,
+        ttl: float | None,
+        task_id: str | None = None,
+        lease_token: str | None = None,
+        holder: str = "",
+    ) -> bool:
+        """Take lock `name` for `owner` (a token of this acquisition), unless it is held.
+
+        A lock is held while its `ttl` (seconds from now) has not run out, and — when taken
+        under a task's lease (`task_id`, `lease_token`) — while that lease lives: its task runs
+        with that token and the lease has not expired. So a task's heartbeat renews its locks
+        with its lease, and a lock is free once its attempt ends in any way or its lease
+        expires. `ttl` None: no time limit of its own (only under a lease). `holder` says who
+        holds it, for inspection. Atomic: of callers racing for a free lock, one gets it.
+        Returns whether `owner` holds it now.
+        """
+
+    @abc.abstractmethod
+    def renew_lock(self, name: str, owner: str, ttl: float) -> bool:
+        """Extend lock `name`, held by `owner`, to `ttl` seconds from now. Fenced: False when
+        `owner` no longer holds it (its ttl ran out, its lease ended, it was flushed)."""
+
+    @abc.abstractmethod
+    def release_lock(self, name: str, owner: str) -> bool:
+        """Free lock `name` if `owner` holds it. Fenced: a stale owner frees nothing (False),
+        so it cannot free the lock of whoever took it after it."""
+
+    @abc.abstractmethod
+    def locks(self, names: Sequence[str] | None = None) -> list[LockInfo]:
+        """The locks held now (of `names` when given), by name."""
+
+    @abc.abstractmethod
+    def flush_locks(self, names: Sequence[str] | None = None) -> list[str]:
+        """Free locks whoever holds them: those of `names`, or every lock when None. Returns
+        the names of those that were held, sorted."""
+
+    # -- concurrency and rate limits -------------------------------------------------------
+
+    @abc.abstractmethod
+    def set_limits(self, limits: Sequence[TaskLimit]) -> None:
+        """Store each task name's limits, replacing what was stored for it; a TaskLimit with
+        no limit removes the name's. One atomic step.
+
+        From then on `claim` (and every call that claims) leases a task of a limited name
+        only within its limits, counted across every consumer: at most `concurrency` of its
+        tasks running, at most `rate` claims of it in any `per` seconds (a sliding window).
+        A task that would exceed them stays queued, and the claim takes the next one it may:
+        nothing is claimed and handed back, no budget is spent. A running task counts until
+        its attempt ends or is rescued. A backend may take up to LIMITS_REFRESH_S to notice
+        that a process it does not share memory with stored the first limit: until then its
+        claims leave the tasks of limited names queued.
+        """
+
+    @abc.abstractmethod
+    def limit_states(self, names: Sequence[str] | None = None) -> list[LimitState]:
+        """The stored limits (of `names` when given), by name, with how near each is now."""
+
+    @abc.abstractmethod
+    def take_rate(self, key: str, limit: int, per: float) -> bool:
+        """Count one use of `key` unless it was used `limit` times in the last `per` seconds
+        (a sliding window); returns whether it counted. Atomic."""
+
+
+LIMITS_REFRESH_S = 1.0
+"""How often a backend that keeps it in memory reads again whether any limit is stored."""
+
+
+@dataclass(frozen=True, slots=True)
+class LockInfo:
+    """A lock held now."""
+
+    name: str
+    holder: str
+    """Who holds it, as its acquirer said: a task, or a process."""
+    task_id: str | None
+    """The task under whose lease it is held; None for a lock taken outside a task."""
+    expires: float | None
+    """When it is freed unless renewed: its ttl, or its lease's expiry (the heartbeat renews
+    the lease); None: never."""
+    acquired_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class TaskLimit:
+    """The limits of one task name (both None: none)."""
+
+    name: str
+    concurrency: int | None = None
+    """At most this many of its tasks running at once."""
+    rate: int | None = None
+    """At most this many claims in any `per` seconds."""
+    per: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LimitState:
+    """One task name's limits, and how near them it is now."""
+
+    limit: TaskLimit
+    running: int
+    """Its tasks running now."""
+    started: int
+    """Its tasks claimed in the last `limit.per` seconds (0 without a rate)."""
+    next_start: float | None
+    """When the rate lets another task start (seconds since the epoch); None: now."""
+
+    @property
+    def at_concurrency(self) -> bool:
+        c = self.limit.concurrency
+        return c is not None and self.running >= c
+
+    @property
+    def at_rate(self) -> bool:
+        return self.next_start is not None

@@ -30,6 +30,7 @@ from scoter.config import quote_userinfo, redact
 from scoter.exceptions import ConfigurationError
 from scoter.states import CORRUPT, State
 from scoter.storage._records import Fields, corrupt_error, last_line
+from scoter.storage._redis_coordination import RedisCoordination
 from scoter.storage._redis_scripts import load_scripts
 from scoter.storage.base import (
     CALL_TIMEOUT_S,
@@ -108,7 +109,7 @@ class _Held:
             self.conn.send_packed_command(self.conn.pack_commands(commands))
 
 
-class RedisStorage(Storage):
+class RedisStorage(RedisCoordination, Storage):
     """Storage in Redis (standalone, or a primary with replicas). Safe for many processes."""
 
     transient_errors = (

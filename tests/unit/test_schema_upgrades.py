@@ -226,6 +226,7 @@ def test_migration_0002_upgrades_a_version_1_schema(
         storage.get("queued")
     assert storage.migrate() == [
         "0002_suspects.sql", "0003_periodic.sql", "0004_history_limit.sql",
+        "0006_coordination.sql",
     ]  # fmt: skip
 
     _check_old_tasks_work(storage)
@@ -246,7 +247,9 @@ def test_migration_0003_adds_the_periodic_table_to_a_version_2_schema(
     storage = PostgresStorage.from_url(url)
     with pytest.raises(SchemaError, match="scoter migrate"):
         storage.last_slots(["report"])
-    assert storage.migrate() == ["0003_periodic.sql", "0004_history_limit.sql"]
+    assert storage.migrate() == [
+        "0003_periodic.sql", "0004_history_limit.sql", "0006_coordination.sql",
+    ]  # fmt: skip
     assert storage.enqueue_slot("report", None, 60, [])
     assert storage.last_slots(["report"]) == {"report": 60}
     assert storage.get("kept") is not None
@@ -267,7 +270,7 @@ def test_migration_0004_cuts_long_histories_at_their_next_attempt(
         db.execute(f"UPDATE {_schema(url)}.tasks SET history = %s", (json.dumps(LONG_HISTORY),))
 
     storage = PostgresStorage.from_url(url)
-    assert storage.migrate() == ["0004_history_limit.sql"]
+    assert storage.migrate() == ["0004_history_limit.sql", "0006_coordination.sql"]
 
     _check_long_history_is_cut(storage)
     storage.close()
