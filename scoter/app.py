@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
 from scoter import signals as sig
 from scoter.config import default_url, redact, storage_from_url
+from scoter.coordination import RateLimit, TaskLock, given_key, limit_of, unique_key
 from scoter.exceptions import ConfigurationError, DecodeError, EnqueueError, TooLarge
 from scoter.periodic import Periodic, Schedule, slot_id
 from scoter.result import Result
@@ -140,6 +141,9 @@ class Scoter:
         max_interruptions: int = 20,
         context: bool = False,
         timeout: float | None = None,
+        unique: bool = False,
+        concurrency: int | None = None,
+        rate_limit: str | None = None,
     ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 
     def task(self, fn: Callable[..., Any] | None = None, **options: Any) -> Any:
@@ -148,7 +152,11 @@ class Scoter:
         Options: name (default: the function's name), queue, priority (higher runs first),
         retries, retry_delay, retry_backoff, retry_jitter, retry_max_delay, max_crashes,
         max_interruptions (see RetryPolicy), context (pass `ctx`, a TaskContext), timeout
-        (seconds an attempt may run; past it the attempt counts as an error).
+        (seconds an attempt may run; past it the attempt counts as an error), unique (a call
+        made while a live task has the same arguments returns that task's Result), concurrency
+        (at most this many attempts running at once across every consumer), rate_limit
+        ("20/s", "100/m", "1000/h": at most that many starts in any such window, fleet-wide).
+        Tasks held back by a limit wait queued; see docs/coordination.md.
         """
         if fn is not None:
             return self._register(fn, **options)
@@ -189,6 +197,9 @@ class Scoter:
         priority: int = 0,
         context: bool = False,
         timeout: float | None = None,
+        unique: bool = False,
+        concurrency: int | None = None,
+        rate_limit: str | None = None,
         **retry_options: Any,
     ) -> Task[P, R]:
         task_name = check_name("task", name or getattr(fn, "__name__", ""))
@@ -201,6 +212,7 @@ class Scoter:
         task = Task(
             self, fn, name=task_name, queue=queue, priority=priority,
             policy=RetryPolicy(**retry_options), context=context, timeout=timeout,
+            unique=bool(unique), limit=limit_of(task_name, concurrency, rate_limit),
         )  # fmt: skip
         self.tasks[task_name] = task
         return task
@@ -232,44 +244,50 @@ class Scoter:
         """What calling a task does: `enqueue_message(Message(name, args, kwargs))`, without
         building the Message."""
         new = self._new_task(new_id(), name, args, kwargs, None, None, None, None)
-        self._store((new,))
-        if self.signals:
+        [task_id] = self._store((new,))
+        if self.signals and task_id == new.id:
             ref = sig.TaskRef(new.id, name, new.queue, args, kwargs)
             self.signals.send(sig.SIGNAL_ENQUEUED, ref)
         if self.immediate:
             self.run_pending()
-        return Result(self, new.id)
+        return Result(self, task_id)
 
     def enqueue_many(self, messages: Iterable[Message]) -> list[Result[Any]]:
         """Store many messages in one atomic storage call; returns their Results in order."""
         messages = list(messages)
         new_tasks = [self._to_new_task(m) for m in messages]
-        self._store(new_tasks)
+        ids = self._store(new_tasks)
         if self.signals:
-            for m, new in zip(messages, new_tasks, strict=True):
-                ref = sig.TaskRef(m.id, m.task, new.queue, m.args, m.kwargs)
-                self.signals.send(sig.SIGNAL_ENQUEUED, ref)
+            for m, new, task_id in zip(messages, new_tasks, ids, strict=True):
+                if task_id == m.id:  # not another task holding its unique key
+                    ref = sig.TaskRef(m.id, m.task, new.queue, m.args, m.kwargs)
+                    self.signals.send(sig.SIGNAL_ENQUEUED, ref)
         if self.immediate:
             self.run_pending()
-        return [Result(self, m.id) for m in messages]
+        return [Result(self, task_id) for task_id in ids]
 
-    def _store(self, tasks: Sequence[NewTask]) -> None:
+    def _store(self, tasks: Sequence[NewTask]) -> list[str]:
         """Store tasks, retrying outages for up to `enqueue_timeout` with the same ids. A retry
         leaves every stored id as it is, so a try that landed unseen (its reply lost) is
-        neither stored nor run twice."""
+        neither stored nor run twice. Returns the id of each task's Result: its own, or that
+        of the live task holding its unique key."""
         storage = self.storage
         unknown = False
+        unique = any(t.unique_key for t in tasks)
 
-        def attempt(retry: int) -> int:
+        def attempt(retry: int) -> list[str]:
             nonlocal unknown
             try:
-                return storage.enqueue(tasks, restart_finished=retry == 0)
+                if unique:
+                    return storage.enqueue_unique(tasks, restart_finished=retry == 0)
+                storage.enqueue(tasks, restart_finished=retry == 0)
+                return [t.id for t in tasks]
             except storage.transient_errors as exc:
                 unknown = unknown or not storage.not_stored(exc)
                 raise
 
         try:
-            through_outages(storage, attempt, within(self.enqueue_timeout), "enqueue")
+            return through_outages(storage, attempt, within(self.enqueue_timeout), "enqueue")
         except storage.transient_errors as exc:
             raise EnqueueError([t.id for t in tasks], unknown, exc) from exc
 
@@ -287,7 +305,12 @@ class Scoter:
                 f"enqueue_in needs PostgreSQL storage (postgresql://...), not {where}"
             )
         messages = list(messages)
-        enqueue_in(conn, [self._to_new_task(m) for m in messages])
+        tasks = [self._to_new_task(m) for m in messages]
+        if any(t.unique_key for t in tasks):
+            unique_in = getattr(self.storage, "enqueue_unique_in", None)
+            assert unique_in is not None  # PostgreSQL's, as enqueue_in
+            return [Result(self, task_id) for task_id in unique_in(conn, tasks)]
+        enqueue_in(conn, tasks)
         return [Result(self, m.id) for m in messages]
 
     def _to_new_task(self, m: Message) -> NewTask:
@@ -297,7 +320,9 @@ class Scoter:
             check_name("task", m.task)
         if m.queue is not None:
             check_name("queue", m.queue)
-        return self._new_task(m.id, m.task, m.args, m.kwargs, m.queue, m.priority, m.eta, m.headers)
+        return self._new_task(
+            m.id, m.task, m.args, m.kwargs, m.queue, m.priority, m.eta, m.headers, m.unique_key
+        )
 
     def _new_task(
         self,
@@ -309,8 +334,10 @@ class Scoter:
         priority: int | None,
         eta: float | None,
         headers: dict[str, str] | None,
+        key: str | None = None,
     ) -> NewTask:
-        """The NewTask of one call; what the call leaves out comes from its task's options."""
+        """The NewTask of one call; what the call leaves out comes from its task's options
+        (a `unique` task's key: from its name and arguments)."""
         task = self.tasks.get(name)
         if task is None:
             queue = queue or self.default_queue
@@ -326,7 +353,11 @@ class Scoter:
             data = self.signer.sign_task(decided, data)
         what = f"the message of task {name!r}"
         check_size(data, self.max_message_bytes, what, "max_message_bytes")
-        return NewTask(task_id, name, queue, data, priority, eta, max_crashes)
+        if key is not None:
+            key = given_key(name, key)
+        elif task is not None and task.unique:
+            key = unique_key(name, args, kwargs)
+        return NewTask(task_id, name, queue, data, priority, eta, max_crashes, key)
 
     # -- encoding --------------------------------------------------------------------------
 
@@ -431,6 +462,36 @@ class Scoter:
 
     def disconnect_signal(self, receiver: sig.Receiver, *names: str) -> None:
         self.signals.disconnect(receiver, *names)
+
+    # -- locks and rate limits (Huey's names) ----------------------------------------------
+
+    def lock_task(self, name: str, ttl: float | None = None) -> TaskLock:
+        """A lock, as a context manager or decorator: `with app.lock_task("report"):` or
+        `@app.lock_task("report")`. Held by another, entering raises TaskLockedException.
+
+        Inside a running task it is held under the task's lease: renewed with it, free once
+        the attempt ends or the lease expires. Outside a task, for at most `ttl` seconds, or
+        without a `ttl` renewed by a background thread while held (and free LOCK_LEASE_S after
+        its process died)."""
+        return TaskLock(self, name, ttl)
+
+    def is_locked(self, name: str) -> bool:
+        """Whether lock `name` is held now."""
+        return bool(self.storage.locks([check_name("lock", name)]))
+
+    def flush_locks(self, *names: str) -> set[str]:
+        """Free locks whoever holds them — these, or every lock when none is named (for
+        example, a lock outside a task left with a long `ttl` by a process that died). Returns
+        the names of those that were held."""
+        wanted = [check_name("lock", n) for n in names] or None
+        return set(self.storage.flush_locks(wanted))
+
+    def rate_limit(self, name: str, limit: int, per: float) -> RateLimit:
+        """A context manager or decorator counting one use of `name` on entry, which raises
+        RateLimitExceeded once `limit` uses were counted in the last `per` seconds (a sliding
+        window across every process). For tasks, prefer `@app.task(rate_limit="20/s")`: the
+        tasks wait queued instead of failing."""
+        return RateLimit(self, name, limit, per)
 
     # -- running ---------------------------------------------------------------------------
 

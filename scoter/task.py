@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
 from scoter.retry import RetryPolicy
+from scoter.storage.base import TaskLimit
 
 if TYPE_CHECKING:
     from psycopg import Connection
@@ -73,6 +74,10 @@ class Message:
     """Seconds since the epoch; None runs as soon as possible."""
     headers: dict[str, str] = field(default_factory=dict)
     """Free-form metadata (trace context, tenant, …), carried to the consumer."""
+    unique_key: str | None = None
+    """While a task of this name and key is scheduled, queued or running, enqueueing this
+    message returns that task's Result instead of storing a second one (None: a `unique` task's
+    key comes from its arguments; any other task has none)."""
 
 
 def to_eta(delay: float | dt.timedelta | None, eta: float | dt.datetime | None) -> float | None:
@@ -104,6 +109,8 @@ class Task(Generic[P, R]):
         policy: RetryPolicy,
         context: bool,
         timeout: float | None = None,
+        unique: bool = False,
+        limit: TaskLimit | None = None,
     ) -> None:
         self.app = app
         self.fn = fn
@@ -114,6 +121,10 @@ class Task(Generic[P, R]):
         self.context = context
         self.timeout = timeout
         """Seconds an attempt may run (see the executors for how each enforces it)."""
+        self.unique = unique
+        """Whether a call is left out while a live task has the same arguments."""
+        self.limit = limit or TaskLimit(name)
+        """Its concurrency and rate limits, which every claim keeps."""
         functools.update_wrapper(self, fn)
 
     def __repr__(self) -> str:
@@ -145,11 +156,13 @@ class Task(Generic[P, R]):
         eta: float | dt.datetime | None = None,
         priority: int | None = None,
         id: str | None = None,
+        unique_key: str | None = None,
     ) -> Result[R]:
-        """Enqueue a run that starts after `delay` seconds or at `eta` (Huey's signature)."""
+        """Enqueue a run that starts after `delay` seconds or at `eta` (Huey's signature);
+        with `unique_key`, only while no task of this name with that key is live."""
         message = Message(
             self.name, tuple(args), dict(kwargs or {}), id=id or new_id(),
-            priority=priority, eta=to_eta(delay, eta),
+            priority=priority, eta=to_eta(delay, eta), unique_key=unique_key,
         )  # fmt: skip
         return self.app.enqueue_message(message)
 

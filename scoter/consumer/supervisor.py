@@ -154,6 +154,7 @@ class Consumer:
         self._backoff = 0.0
         self._idle = False
         """The last claim found nothing: the next one waits for work first."""
+        self._limits_stored = False
 
     def _make_executor(self, kind: str, app_path: str | None) -> Executor:
         if kind == "process":
@@ -271,7 +272,11 @@ class Consumer:
             self.isolation.admit(ctx)
 
     def _claim(self, free: int) -> list[Lease]:
-        """Up to `free` tasks; after a claim that found none, wait for work before claiming."""
+        """Up to `free` tasks; after a claim that found none, wait for work before claiming.
+        The first claim stores the app's task limits before it (`Storage.set_limits`)."""
+        if not self._limits_stored:
+            self.storage.set_limits([task.limit for task in self.app.tasks.values()])
+            self._limits_stored = True
         if not self._idle:
             leases = self.storage.claim(self.queues, free, self.lease, self.id)
             if leases:
