@@ -29,7 +29,7 @@ from scoter.exceptions import ConfigurationError
 from scoter.loader import AppLoadError, load_app
 from scoter.periodic import slot_id
 from scoter.states import State
-from scoter.storage.base import TaskInfo
+from scoter.storage.base import LimitState, LockInfo, Storage, TaskInfo
 
 EXIT_OK = 0
 EXIT_INTERNAL = 1
@@ -227,6 +227,54 @@ def info(app: str) -> None:
         console.print(held)
         console.print("e/i/c: errors, interruptions and crashes so far", style="dim")
         _corrupt_note(running)
+    _locks_table(storage.locks())
+    _limits_table(storage.limit_states())
+
+
+def _locks_table(locks: list[LockInfo]) -> None:
+    """Who holds each lock, and until when unless renewed."""
+    if not locks:
+        return
+    table = Table(title="locks")
+    for column in ("lock", "held by", "since", "until"):
+        table.add_column(column)
+    for lock in locks:
+        until = _time(lock.expires) if lock.expires is not None else "released by its holder"
+        if lock.task_id is not None:
+            until += " (renewed with its task's lease)"
+        table.add_row(shown(lock.name), shown(lock.holder), _time(lock.acquired_at), until)
+    console.print(table)
+
+
+def _limits_table(states: list[LimitState]) -> None:
+    """Each limited task: its limits, how near them it is, whether its queued tasks wait."""
+    if not states:
+        return
+    table = Table(title="limits")
+    for column in ("task", "concurrency", "rate", "queued tasks"):
+        table.add_column(column)
+    for s in states:
+        concurrency = "" if s.limit.concurrency is None else f"{s.running}/{s.limit.concurrency}"
+        table.add_row(shown(s.limit.name), concurrency, _rate(s), shown(_waiting(s) or "run"))
+    console.print(table)
+
+
+def _rate(state: LimitState) -> str:
+    limit = state.limit
+    if limit.rate is None or limit.per is None:
+        return ""
+    unit = {1.0: "s", 60.0: "m", 3600.0: "h"}.get(limit.per, f"{limit.per:g}s")
+    return f"{state.started}/{limit.rate} per {unit}"
+
+
+def _waiting(state: LimitState) -> str | None:
+    """What a queued task of this name waits for, or None when it may start now."""
+    if state.at_concurrency:
+        return f"wait: {state.running} of {state.limit.concurrency} running (concurrency limit)"
+    if state.next_start is not None:
+        left = max(0.0, state.next_start - time.time())
+        return f"wait: rate limit {_rate(state)} reached; the next starts in {left:.1f} s"
+    return None
 
 
 @cli.command()
@@ -266,7 +314,8 @@ def _slot(slot: int | None) -> str:
 @click.argument("task_id")
 def show(app: str, task_id: str) -> None:
     """One task: its state, budgets, and the outcome of every attempt."""
-    info = open_app(app).storage.get(task_id)
+    storage = open_app(app).storage
+    info = storage.get(task_id)
     if info is None:
         fail(f"no task {task_id} (never stored, or its result expired)", EXIT_NOT_FOUND)
     console.print(
@@ -286,6 +335,7 @@ def show(app: str, task_id: str) -> None:
         console.print(Text.assemble("corrupt record: ", shown(info.corrupt)), style="red")
     if info.suspect:
         console.print("suspect: a consumer died while it ran beside other tasks; it runs alone")
+    _coordination(storage, info)
     attempts = Table(title="attempts")
     for column in ("#", "outcome", "at", "consumer", "detail"):
         attempts.add_column(column)
@@ -299,6 +349,20 @@ def show(app: str, task_id: str) -> None:
     console.print(attempts)
     if info.error:
         console.print(shown(info.error.rstrip(), lines=True))
+
+
+def _coordination(storage: Storage, info: TaskInfo) -> None:
+    """The locks the task holds; for a queued task, the limit it waits for."""
+    for lock in storage.locks():
+        if lock.task_id == info.id:
+            until = _time(lock.expires)
+            console.print(Text.assemble("holds lock ", shown(lock.name), f" until {until} "
+                                        "(renewed with its lease)"))  # fmt: skip
+    if info.state is State.QUEUED:
+        for state in storage.limit_states([info.name]):
+            waiting = _waiting(state)
+            if waiting:
+                console.print(shown(waiting), style="yellow")
 
 
 def _name(task: TaskInfo) -> str:
