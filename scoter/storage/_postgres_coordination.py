@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from scoter.storage._limits import Known, allowances, earliest, limited, pick, rate_key, state
 from scoter.storage._postgres_schema import fetch
-from scoter.storage.base import LimitState, LockInfo, NewTask, TaskLimit
+from scoter.storage.base import Lease, LimitState, LockInfo, NewTask, TaskLimit
 
 if TYPE_CHECKING:
     import psycopg
@@ -33,6 +33,8 @@ class PostgresCoordination:
         def _rows(self, query: str, params: dict[str, Any]) -> list[tuple[Any, ...]]: ...
 
         def _rowcount(self, query: str, **params: Any) -> int: ...
+
+        def _leases(self, rows: list[tuple[Any, ...]]) -> list[Lease]: ...
 
         def _ready_pool(self) -> Any: ...
 
@@ -130,6 +132,15 @@ class PostgresCoordination:
         }  # fmt: skip
         self._rowcount("limits_set", **params)
         self._limits.forget()
+
+    def claim_ahead(
+        self, queues: Sequence[str], n: int, lease_s: float, consumer_id: str
+    ) -> list[Lease]:
+        """The `claim` statement, which leaves tasks of limited names queued."""
+        if n <= 0 or not queues:
+            return []
+        params = {"queues": list(queues), "n": n, "lease": lease_s, "consumer": consumer_id}
+        return self._leases(self._rows("claim", params))
 
     def limit_states(self, names: Sequence[str] | None = None) -> list[LimitState]:
         wanted = None if names is None else list(names)

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from scoter.storage._limits import rate_key, state
-from scoter.storage.base import LimitState, LockInfo, NewTask, TaskLimit
+from scoter.storage.base import Lease, LimitState, LockInfo, NewTask, TaskLimit
 
 US = 1_000_000
 
@@ -25,6 +25,12 @@ class RedisCoordination:
     if TYPE_CHECKING:
 
         def _call(self, script: str, keys: Sequence[str], args: Sequence[Any]) -> Any: ...
+
+        def _bases(self, queues: Sequence[str]) -> list[str]: ...
+
+        def _leases(self, reply: list[Any]) -> list[Lease]: ...
+
+        def _token_prefixes(self, n: int) -> list[str]: ...
 
     # -- unique tasks ----------------------------------------------------------------------
 
@@ -94,6 +100,14 @@ class RedisCoordination:
             args += (limit.name, _or_empty(limit.concurrency), _or_empty(limit.rate), per)
         if args:
             self._call("limits_set", [f"{self.prefix}:limits", self._queues], args)
+
+    def claim_ahead(
+        self, queues: Sequence[str], n: int, lease_s: float, consumer_id: str
+    ) -> list[Lease]:
+        if n <= 0 or not queues:
+            return []
+        args = [n, _us(lease_s), consumer_id, *self._token_prefixes(n)]
+        return self._leases(self._call("claim_ahead", self._bases(queues), args))
 
     def limit_states(self, names: Sequence[str] | None = None) -> list[LimitState]:
         if names is not None and not names:

@@ -13,7 +13,7 @@ SCRIPTS = (
     "checkpoint", "isolate", "crash", "progress", "rescue", "promote", "requeue_dead", "purge",
     "expire_results", "get", "counts", "list", "enqueue_slot",
     "enqueue_unique", "lock_acquire", "lock_renew", "lock_release", "locks", "limits_set",
-    "limit_states", "take_rate",
+    "limit_states", "take_rate", "claim_ahead",
 )  # fmt: skip
 FOLLOWED_BY = {"enqueue_slot": "enqueue"}
 """Scripts sent with another one's text after their own (see enqueue_slot.lua)."""

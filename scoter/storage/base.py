@@ -544,6 +544,15 @@ class Storage(abc.ABC):
         """
 
     @abc.abstractmethod
+    def claim_ahead(
+        self, queues: Sequence[str], n: int, lease_s: float, consumer_id: str
+    ) -> list[Lease]:
+        """`claim` for tasks claimed ahead of a free worker (a consumer's prefetch): up to `n`
+        queued tasks of names without limits, in claim order, each as `claim` leases it. A
+        task of a limited name is left queued, so that it takes its limit's slot or start only
+        when a worker can start it. Returns [] when nothing is queued; never blocks."""
+
+    @abc.abstractmethod
     def limit_states(self, names: Sequence[str] | None = None) -> list[LimitState]:
         """The stored limits (of `names` when given), by name, with how near each is now."""
 

@@ -123,6 +123,19 @@ class MemoryStorage(Storage):
             chosen = ready[: max(n, 0)]  # a negative n claims nothing, as n=0 does
             return [self._lease(row, now + lease_s, consumer_id, now) for row in chosen]
 
+    def claim_ahead(
+        self, queues: Sequence[str], n: int, lease_s: float, consumer_id: str
+    ) -> list[Lease]:
+        now = time.time()
+        with self._cond:
+            ready = [
+                r for r in self._rows.values()
+                if r.state is State.QUEUED and r.task.queue in queues
+                and r.task.name not in self._limits
+            ]  # fmt: skip
+            ready.sort(key=lambda r: (-r.task.priority, r.seq))
+            return [self._lease(row, now + lease_s, consumer_id, now) for row in ready[: max(n, 0)]]
+
     def _lease(self, row: _Row, expires: float, consumer_id: str, now: float) -> Lease:
         row.state = State.RUNNING
         row.token = uuid.uuid4().hex

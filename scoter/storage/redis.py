@@ -404,6 +404,9 @@ class RedisStorage(RedisCoordination, Storage):
             raise refused
         return leases
 
+    def _token_prefixes(self, n: int) -> list[str]:
+        return _tokens(n)
+
     def _leases(self, reply: list[Any]) -> list[Lease]:
         """The leases of a claim's reply (the expiry, the problems, then LEASE_FIELDS per
         lease). A lease whose text is not UTF-8 is quarantined instead (DESIGN G11)."""

@@ -247,13 +247,24 @@ class SQLiteStorage(SQLiteCoordination, Storage):
         return {schedule: slot for schedule, slot in rows}
 
     def claim(self, queues: Sequence[str], n: int, lease_s: float, consumer_id: str) -> list[Lease]:
+        return self._claim(queues, n, lease_s, consumer_id, self._limits.any())
+
+    def claim_ahead(
+        self, queues: Sequence[str], n: int, lease_s: float, consumer_id: str
+    ) -> list[Lease]:
+        """The claim statements alone, which leave tasks of limited names queued."""
+        return self._claim(queues, n, lease_s, consumer_id, False)
+
+    def _claim(
+        self, queues: Sequence[str], n: int, lease_s: float, consumer_id: str, limited: bool
+    ) -> list[Lease]:
         if n <= 0:
             return []
         now = time.time()
         expires = now + lease_s
         params = {"consumer": consumer_id, "expires": expires, "now": now, "n": n}
         try:
-            if self._limits.any():
+            if limited:
                 rows = self._claim_limited(queues, params)
             elif len(queues) == 1:
                 rows, _ = self._write("claim_one_queue", {**params, "queue": queues[0]})

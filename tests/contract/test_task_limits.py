@@ -168,3 +168,15 @@ def test_processes_claiming_together_keep_a_concurrency_limit(
     assert [error for _, error in reports if error] == []
     assert sum(len(ids) for ids, _ in reports) == 3
     assert storage.counts()[(QUEUE, State.RUNNING)] == 3
+
+
+def test_claiming_ahead_leaves_limited_tasks_queued(storage: Storage) -> None:
+    _fill(storage, 2, 0, priority=1)
+    storage.enqueue([new_task(f"q{i}") for i in range(3)])
+    assert [lease.id for lease in storage.claim_ahead([QUEUE], 2, LEASE, "c1")] == ["l0", "l1"]
+    storage.set_limits([TaskLimit(LIMITED, concurrency=5)])
+    storage.enqueue([new_task("late", name=LIMITED, priority=2), new_task("p", priority=2)])
+    ids = [lease.id for lease in storage.claim_ahead([QUEUE], 10, LEASE, "c1")]
+    assert ids == ["p", "q0", "q1", "q2"]
+    assert storage.claim_ahead([QUEUE], 10, LEASE, "c1") == []
+    assert [lease.id for lease in storage.claim([QUEUE], 10, LEASE, "c1")] == ["late"]

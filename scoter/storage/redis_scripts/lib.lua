@@ -493,6 +493,15 @@ local function within_limits(bases, n, look, allowed, problems)
   return chosen, held, #picks >= look
 end
 
+-- Lease the tasks `chosen` ({member, base} each, see within_limits) as claim does.
+local function lease_chosen(chosen, first, consumer, expires, now, out, problems)
+  local writes = {}
+  for i, c in ipairs(chosen) do
+    lease(c[2], c[1], ARGV[first + i - 1], consumer, expires, now, out, writes, problems)
+  end
+  flush(writes)
+end
+
 -- The claim while limits are stored: as claim below, leasing only what the limits let start
 -- (within_limits, looking further while tasks are left for their limits, up to LOOK_MAX), each
 -- limited task's token kept in P:running:<name> and, under a rate, its start in
@@ -506,11 +515,8 @@ local function claim_limited(bases, n, first, consumer, expires, now, out, probl
     look = math.min(look * 4, LOOK_MAX)
     chosen, held, more = within_limits(bases, n, look, allowed, problems)
   end
-  local writes, before = {}, #out
-  for i, c in ipairs(chosen) do
-    lease(c[2], c[1], ARGV[first + i - 1], consumer, expires, now, out, writes, problems)
-  end
-  flush(writes)
+  local before = #out
+  lease_chosen(chosen, first, consumer, expires, now, out, problems)
   for k = before + 1, #out, 13 do
     local l = limits[out[k + 2]]
     if l then
