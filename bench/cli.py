@@ -6,6 +6,7 @@ python -m bench --only scoter,huey --backends sqlite --runs 5
 python -m bench --only scoter-process,huey-process --runs 1   the process executors only
 python -m bench --render bench/results/latest.json --write-docs   docs from saved results
 python -m bench maintenance --tasks 200000   maintenance at scale (bench/maintenance.py)
+python -m bench limits                  what a limit costs a claim (bench/limits.py)
 """
 
 from __future__ import annotations
@@ -60,6 +61,11 @@ def main(argv: list[str] | None = None) -> None:
         from bench import maintenance
 
         maintenance.main(argv[1:])
+        return
+    if argv[:1] == ["limits"]:
+        from bench import limits
+
+        limits.main(argv[1:])
         return
     args = parse(argv)
     if args.render:

@@ -29,7 +29,8 @@ from scoter.exceptions import ConfigurationError
 from scoter.loader import AppLoadError, load_app
 from scoter.periodic import slot_id
 from scoter.states import State
-from scoter.storage.base import LimitState, LockInfo, Storage, TaskInfo
+from scoter.storage.base import Storage, TaskInfo
+from scoter.storage.coordination import LimitState, LockInfo
 
 EXIT_OK = 0
 EXIT_INTERNAL = 1

@@ -29,7 +29,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from scoter.context import current_context
 from scoter.exceptions import ConfigurationError, RateLimitExceeded, TaskLockedException
 from scoter.serializers import TAG, to_json
-from scoter.storage.base import Storage, TaskLimit
+from scoter.storage.base import Storage
+from scoter.storage.coordination import TaskLimit
 from scoter.task import check_name, new_id
 
 if TYPE_CHECKING:

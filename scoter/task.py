@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
 from scoter.retry import RetryPolicy
-from scoter.storage.base import TaskLimit
+from scoter.storage.coordination import TaskLimit
 
 if TYPE_CHECKING:
     from psycopg import Connection

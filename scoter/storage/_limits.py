@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
-from scoter.storage.base import LIMITS_REFRESH_S, LimitState, TaskLimit
+from scoter.storage.coordination import LIMITS_REFRESH_S, LimitState, TaskLimit
 
 K = TypeVar("K")
 

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from scoter.storage._limits import Known, allowances, earliest, limited, pick, rate_key, state
 from scoter.storage._postgres_schema import fetch
-from scoter.storage.base import Lease, LimitState, LockInfo, NewTask, TaskLimit
+from scoter.storage.base import Lease, NewTask
+from scoter.storage.coordination import LimitState, LockInfo, TaskLimit
 
 if TYPE_CHECKING:
     import psycopg

@@ -10,7 +10,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from scoter.storage._limits import rate_key, state
-from scoter.storage.base import Lease, LimitState, LockInfo, NewTask, TaskLimit
+from scoter.storage.base import Lease, NewTask
+from scoter.storage.coordination import LimitState, LockInfo, TaskLimit
 
 US = 1_000_000
 

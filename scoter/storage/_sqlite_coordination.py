@@ -23,7 +23,8 @@ from scoter.storage._limits import (
 )
 from scoter.storage._sqlite_process import Transaction
 from scoter.storage._sqlite_rows import enqueue_rows, text_as_stored
-from scoter.storage.base import LimitState, LockInfo, NewTask, TaskLimit
+from scoter.storage.base import NewTask
+from scoter.storage.coordination import LimitState, LockInfo, TaskLimit
 
 
 class SQLiteCoordination:

@@ -20,14 +20,12 @@ from scoter.storage.base import (
     SPARED,
     Ack,
     Lease,
-    LimitState,
-    LockInfo,
     NewTask,
     Rescued,
     Storage,
     TaskInfo,
-    TaskLimit,
 )
+from scoter.storage.coordination import LimitState, LockInfo, TaskLimit
 
 
 @dataclass(slots=True)

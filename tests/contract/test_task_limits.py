@@ -9,7 +9,8 @@ import time
 import pytest
 
 from scoter.states import State
-from scoter.storage.base import LIMITS_REFRESH_S, Ack, Storage, TaskLimit
+from scoter.storage.base import Ack, Storage
+from scoter.storage.coordination import LIMITS_REFRESH_S, TaskLimit
 
 from .conftest import Backend
 from .coordination_helpers import claim_limited

@@ -7,7 +7,8 @@ import socket
 
 import pytest
 
-from scoter.storage.base import NewTask, TaskLimit
+from scoter.storage.base import NewTask
+from scoter.storage.coordination import TaskLimit
 
 from .test_cli import AppModule, app_module, invoke, table_rows, wide_console, workdir
 

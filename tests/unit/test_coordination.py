@@ -19,7 +19,8 @@ from scoter import (
     TaskLockedException,
 )
 from scoter import coordination as coord
-from scoter.storage.base import Storage, TaskLimit
+from scoter.storage.base import Storage
+from scoter.storage.coordination import TaskLimit
 
 from .conftest import Recorder
 

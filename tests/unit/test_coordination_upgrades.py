@@ -14,7 +14,8 @@ import pytest
 from contract.conftest import drop_postgres_schema, postgres_url
 
 from scoter.storage import _postgres_schema as pg_schema
-from scoter.storage.base import NewTask, Storage, TaskLimit
+from scoter.storage.base import NewTask, Storage
+from scoter.storage.coordination import TaskLimit
 from scoter.storage.postgres import PostgresStorage
 from scoter.storage.sqlite import SCHEMA_VERSION, SQL, SQLiteStorage
 
