@@ -11,7 +11,9 @@ which also leave tasks of limited names to the claim under limits), `concurrency
 concurrency limit, set high enough never to hold a task back), `rate` (a rate it never
 reaches), `both`. So the figures are what keeping a limit costs a claim, not what waiting for
 one costs. Reported per case: tasks per second of the drain and µs per task (median of the
-runs, min-max), and each case's cost over `none` of the same run. Cases of one run are
+runs, min-max), and each case's cost over `none` of the same run; and the CPU time this
+process spent per task, which a busy machine disturbs less than the clock (on SQLite it is
+all the work; on Redis and PostgreSQL the client's part only). Cases of one run are
 interleaved (none, concurrency, rate, both, then again) so that a slow minute of a shared
 machine does not land on one of them. Nothing is asserted.
 
@@ -89,17 +91,21 @@ def main(argv: list[str]) -> None:
 
 
 def _backend(backend: str, cases: list[str], args: argparse.Namespace) -> dict[str, Any]:
-    samples: dict[str, list[float]] = {case: [] for case in cases}
+    rates: dict[str, list[float]] = {case: [] for case in cases}
+    cpu: dict[str, list[float]] = {case: [] for case in cases}
     for i in range(args.runs):
         for case in cases:
-            rate = drain(backend, case, args.tasks, args.batch, args.results)
-            samples[case].append(rate)
-            console.print(f"{backend} {case} run {i + 1}: {rate:,.0f} tasks/s", highlight=False)
-    return {case: summarize(values) for case, values in samples.items()}
+            rate, cpu_us = drain(backend, case, args.tasks, args.batch, args.results)
+            rates[case].append(rate)
+            cpu[case].append(cpu_us)
+            console.print(f"{backend} {case} run {i + 1}: {rate:,.0f} tasks/s, {cpu_us:.1f} µs "
+                          "CPU a task", highlight=False)  # fmt: skip
+    return {case: {**summarize(rates[case]), "cpu_us": summarize(cpu[case])} for case in cases}
 
 
-def drain(backend: str, case: str, tasks: int, batch: int, root: Path) -> float:
-    """Tasks per second of one drain of `tasks` tasks in a fresh place, under `case`."""
+def drain(backend: str, case: str, tasks: int, batch: int, root: Path) -> tuple[float, float]:
+    """Tasks per second of one drain of `tasks` tasks in a fresh place, under `case`, and the
+    CPU time of this process per task (µs)."""
     with places.fresh(backend, root) as place:
         url = place.url
         if backend == "redis":
@@ -129,24 +135,25 @@ def _limit(storage: Storage, case: str, batch: int) -> None:
     storage.set_limits([TaskLimit(NAME, concurrency, rate, per)])
 
 
-def _drain(storage: Storage, n: int, batch: int) -> float:
+def _drain(storage: Storage, n: int, batch: int) -> tuple[float, float]:
     """Claim `batch` at a time, acknowledging each batch as the next is claimed."""
     done = 0
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     leases = storage.claim([QUEUE], batch, 30.0, "bench")
     while leases:
         acks = [Ack(lease.token, None, None) for lease in leases]
         acked, leases = storage.ack_many_and_claim(acks, [QUEUE], batch, 30.0, "bench")
         done += sum(acked)
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     if done != n:
         raise RuntimeError(f"drained {done} of {n} tasks")
-    return n / elapsed
+    return n / elapsed, cpu / n * 1e6
 
 
 def _table(doc: dict[str, Any], cases: list[str]) -> Table:
     table = Table(title=f"claims of {doc['tasks']:,} tasks, {doc['batch']} at a time")
-    for column in ("backend", "case", "tasks/s (min-max)", "µs/task", "cost over none"):
+    columns = ("backend", "case", "tasks/s (min-max)", "µs/task", "cost over none", "CPU µs/task")
+    for column in columns:
         table.add_column(column, justify="left" if column in ("backend", "case") else "right")
     for backend, row in doc["rows"].items():
         if "skipped" in row:
@@ -156,8 +163,10 @@ def _table(doc: dict[str, Any], cases: list[str]) -> Table:
         for case in cases:
             f = row[case]
             cost = "" if base is None else f"{1e6 / f['median'] - 1e6 / base:+.1f} µs"
+            cpu = f["cpu_us"]
             table.add_row(
                 backend, case, f"{f['median']:,.0f} ({f['min']:,.0f}-{f['max']:,.0f})",
                 f"{1e6 / f['median']:.1f}", cost,
+                f"{cpu['median']:.1f} ({cpu['min']:.1f}-{cpu['max']:.1f})",
             )  # fmt: skip
     return table

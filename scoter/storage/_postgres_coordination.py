@@ -137,11 +137,10 @@ class PostgresCoordination:
     def claim_ahead(
         self, queues: Sequence[str], n: int, lease_s: float, consumer_id: str
     ) -> list[Lease]:
-        """The `claim` statement, which leaves tasks of limited names queued."""
         if n <= 0 or not queues:
             return []
         params = {"queues": list(queues), "n": n, "lease": lease_s, "consumer": consumer_id}
-        return self._leases(self._rows("claim", params))
+        return self._leases(self._rows("claim_ahead", params))
 
     def limit_states(self, names: Sequence[str] | None = None) -> list[LimitState]:
         wanted = None if names is None else list(names)
@@ -154,9 +153,8 @@ class PostgresCoordination:
         sql = self._sql
         with self._connection() as conn, conn.transaction():
             conn.execute(sql["limits_lock"])
-            states = [
-                _limit_state(row) for row in fetch(conn, sql["limit_states"], {"names": None})
-            ]
+            rows = fetch(conn, sql["limit_states"], {"names": None})
+            states = [_limit_state(row) for row in rows]
 
             def first(full: list[str], picked: list[str], k: int) -> list[tuple[str, str]]:
                 query = {"queues": params["queues"], "full": full, "picked": picked, "n": k}
@@ -165,12 +163,8 @@ class PostgresCoordination:
             ids = pick(first, allowances(states), params["n"])
             if not ids:
                 return []
-            leased = fetch(conn, sql["claim_ids"], {**params, "ids": ids})
-            rated = {s.limit.name for s in states if s.limit.rate is not None}
-            started = [row[2] for row in leased if row[2] in rated]
-            if started:
-                conn.execute(sql["starts_record"], {"names": started})
-            return leased
+            rated = [s.limit.name for s in states if s.limit.rate is not None]
+            return fetch(conn, sql["claim_ids"], {**params, "ids": ids, "rated": rated})
 
     def take_rate(self, key: str, limit: int, per: float) -> bool:
         counted = rate_key(key)

@@ -519,7 +519,8 @@ ORDER BY l.name;
 
 -- name: limits_lock
 -- A claim under limits holds every limit's row until it commits: such claims take turns, so
--- that each counts the tasks the others claimed.
+-- that each counts the tasks the others claimed. (A statement of its own: the statements after
+-- it see what was committed while it waited, which the rest of one statement would not.)
 SELECT name FROM {schema}.limits ORDER BY name FOR UPDATE;
 
 -- name: claimable
@@ -540,25 +541,30 @@ ORDER BY c.priority DESC, c.seq
 LIMIT %(n)s;
 
 -- name: claim_ids
--- The claim of the tasks a claim under limits chose (%(ids)s), as `claim` leases.
-UPDATE {schema}.tasks t
-SET state = 'running', lease_token = gen_random_uuid()::text, consumer = %(consumer)s,
-    lease_expires = clock_timestamp() + make_interval(secs => %(lease)s),
-    attempts = CASE WHEN t.attempts < 2147483647 THEN t.attempts + 1 ELSE t.attempts END,
-    alone = false, updated_at = clock_timestamp()
-WHERE t.id = ANY(%(ids)s::text[]) AND t.state = 'queued'
-RETURNING t.lease_token, t.id, t.name, t.queue, t.payload,
-          extract(epoch FROM t.lease_expires)::float8, t.attempts, t.errors, t.interruptions,
-          t.crashes, t.checkpoint, t.suspect, t.priority, t.max_crashes, t.seq;
-
--- name: starts_record
--- One start per name in %(names)s (a name once per task claimed), the window's older ones gone.
-WITH pruned AS (
+-- The claim of the tasks a claim under limits chose (%(ids)s), as `claim` leases; a start
+-- counted for each of a rate-limited name (%(rated)s), the windows' older ones gone.
+WITH claimed AS (
+    UPDATE {schema}.tasks t
+    SET state = 'running', lease_token = gen_random_uuid()::text, consumer = %(consumer)s,
+        lease_expires = clock_timestamp() + make_interval(secs => %(lease)s),
+        attempts = CASE WHEN t.attempts < 2147483647 THEN t.attempts + 1 ELSE t.attempts END,
+        alone = false, updated_at = clock_timestamp()
+    WHERE t.id = ANY(%(ids)s::text[]) AND t.state = 'queued'
+    RETURNING t.lease_token, t.id, t.name, t.queue, t.payload,
+              extract(epoch FROM t.lease_expires)::float8, t.attempts, t.errors,
+              t.interruptions, t.crashes, t.checkpoint, t.suspect, t.priority, t.max_crashes,
+              t.seq
+),
+pruned AS (
     DELETE FROM {schema}.starts s USING {schema}.limits l
-    WHERE s.key = l.name AND l.name = ANY(%(names)s::text[])
+    WHERE s.key = l.name AND l.name = ANY(%(rated)s::text[])
       AND s.at <= clock_timestamp() - make_interval(secs => l.per)
+),
+started AS (
+    INSERT INTO {schema}.starts (key, at)
+    SELECT name, clock_timestamp() FROM claimed WHERE name = ANY(%(rated)s::text[])
 )
-INSERT INTO {schema}.starts (key, at) SELECT k, clock_timestamp() FROM unnest(%(names)s::text[]) k;
+SELECT * FROM claimed;
 
 -- name: rate_take
 -- take_rate, after unique_lock for the key: one use counted unless %(limit)s were in the window.
@@ -572,3 +578,31 @@ counted AS (
 )
 INSERT INTO {schema}.starts (key, at)
 SELECT %(key)s, clock_timestamp() FROM counted WHERE n < %(limit)s;
+
+-- name: claim_ahead
+-- The claim of tasks claimed ahead of a free worker: as `claim`, passing over the tasks of
+-- limited names instead of stopping at them.
+WITH picked AS MATERIALIZED (
+    SELECT c.id
+    FROM unnest(%(queues)s::text[]) AS q(name)
+    CROSS JOIN LATERAL (
+        SELECT id, priority, seq FROM {schema}.tasks t
+        WHERE state = 'queued' AND queue = q.name
+          AND NOT EXISTS (SELECT 1 FROM {schema}.limits l WHERE l.name = t.name)
+        ORDER BY priority DESC, seq
+        LIMIT %(n)s
+        FOR UPDATE SKIP LOCKED
+    ) c
+    ORDER BY c.priority DESC, c.seq
+    LIMIT %(n)s
+)
+UPDATE {schema}.tasks t
+SET state = 'running', lease_token = gen_random_uuid()::text, consumer = %(consumer)s,
+    lease_expires = clock_timestamp() + make_interval(secs => %(lease)s),
+    attempts = CASE WHEN t.attempts < 2147483647 THEN t.attempts + 1 ELSE t.attempts END,
+    alone = false, updated_at = clock_timestamp()
+FROM picked
+WHERE t.id = picked.id
+RETURNING t.lease_token, t.id, t.name, t.queue, t.payload,
+          extract(epoch FROM t.lease_expires)::float8, t.attempts, t.errors, t.interruptions,
+          t.crashes, t.checkpoint, t.suspect, t.priority, t.max_crashes, t.seq;

@@ -247,24 +247,26 @@ class SQLiteStorage(SQLiteCoordination, Storage):
         return {schedule: slot for schedule, slot in rows}
 
     def claim(self, queues: Sequence[str], n: int, lease_s: float, consumer_id: str) -> list[Lease]:
-        return self._claim(queues, n, lease_s, consumer_id, self._limits.any())
+        return self._claim(queues, n, lease_s, consumer_id, ahead=False)
 
     def claim_ahead(
         self, queues: Sequence[str], n: int, lease_s: float, consumer_id: str
     ) -> list[Lease]:
-        """The claim statements alone, which leave tasks of limited names queued."""
-        return self._claim(queues, n, lease_s, consumer_id, False)
+        return self._claim(queues, n, lease_s, consumer_id, ahead=True)
 
     def _claim(
-        self, queues: Sequence[str], n: int, lease_s: float, consumer_id: str, limited: bool
+        self, queues: Sequence[str], n: int, lease_s: float, consumer_id: str, *, ahead: bool
     ) -> list[Lease]:
+        """`claim`, or with `ahead` `claim_ahead` (its own statement)."""
         if n <= 0:
             return []
         now = time.time()
         expires = now + lease_s
         params = {"consumer": consumer_id, "expires": expires, "now": now, "n": n}
         try:
-            if limited:
+            if ahead:
+                rows, _ = self._write("claim_ahead", {**params, "queues": json.dumps(list(queues))})
+            elif self._limits.any():
                 rows = self._claim_limited(queues, params)
             elif len(queues) == 1:
                 rows, _ = self._write("claim_one_queue", {**params, "queue": queues[0]})

@@ -475,3 +475,19 @@ DELETE FROM scoter_starts WHERE key = :key AND at <= :now - :per;
 
 -- name: starts_count
 SELECT count(*) FROM scoter_starts WHERE key = :key AND at > :now - :per;
+
+-- name: claim_ahead
+-- The claim of tasks claimed ahead of a free worker: as `claim`, passing over the tasks of
+-- limited names instead of stopping at them.
+UPDATE scoter_tasks
+SET state = 'running', lease_token = lower(hex(randomblob(16))), consumer = :consumer,
+    lease_expires = :expires, attempts = attempts + 1, alone = 0, updated_at = :now
+WHERE seq IN (
+    SELECT seq FROM scoter_tasks
+    WHERE state = 'queued' AND queue IN (SELECT value FROM json_each(:queues))
+      AND name NOT IN (SELECT name FROM scoter_limits)
+    ORDER BY priority DESC, seq
+    LIMIT :n
+)
+RETURNING lease_token, id, name, queue, payload, attempts, errors, interruptions, crashes,
+          checkpoint, suspect, priority, seq, max_crashes;

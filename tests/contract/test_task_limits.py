@@ -176,8 +176,11 @@ def test_claiming_ahead_leaves_limited_tasks_queued(storage: Storage) -> None:
     storage.enqueue([new_task(f"q{i}") for i in range(3)])
     assert [lease.id for lease in storage.claim_ahead([QUEUE], 2, LEASE, "c1")] == ["l0", "l1"]
     storage.set_limits([TaskLimit(LIMITED, concurrency=5)])
-    storage.enqueue([new_task("late", name=LIMITED, priority=2), new_task("p", priority=2)])
+    ahead = [new_task(f"late{i}", name=LIMITED, priority=2) for i in range(40)]
+    storage.enqueue([*ahead, new_task("p", priority=2)])
+    assert [lease.id for lease in storage.claim_ahead([QUEUE], 1, LEASE, "c1")] == ["p"]
     ids = [lease.id for lease in storage.claim_ahead([QUEUE], 10, LEASE, "c1")]
-    assert ids == ["p", "q0", "q1", "q2"]
+    assert ids == ["q0", "q1", "q2"]
     assert storage.claim_ahead([QUEUE], 10, LEASE, "c1") == []
-    assert [lease.id for lease in storage.claim([QUEUE], 10, LEASE, "c1")] == ["late"]
+    claimed = [lease.id for lease in storage.claim([QUEUE], 10, LEASE, "c1")]
+    assert claimed == ["late0", "late1", "late2"], "l0 and l1 run: 3 of 5 left"

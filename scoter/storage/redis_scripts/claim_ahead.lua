@@ -14,6 +14,6 @@ local none = {}
 for name in pairs(limits_of()) do
   none[name] = 0
 end
-local chosen = within_limits(KEYS, n, n + 16, none, problems)
+local chosen = choose(KEYS, n, none, problems)
 lease_chosen(chosen, 5, ARGV[4], expires, now, out, problems)
 return out

@@ -493,6 +493,17 @@ local function within_limits(bases, n, look, allowed, problems)
   return chosen, held, #picks >= look
 end
 
+-- within_limits, looking further while tasks are left for their limits, up to LOOK_MAX.
+local function choose(bases, n, allowed, problems)
+  local look = n + 16
+  local chosen, held, more = within_limits(bases, n, look, allowed, problems)
+  while #chosen < n and held and more and look < LOOK_MAX do
+    look = math.min(look * 4, LOOK_MAX)
+    chosen, held, more = within_limits(bases, n, look, allowed, problems)
+  end
+  return chosen, held
+end
+
 -- Lease the tasks `chosen` ({member, base} each, see within_limits) as claim does.
 local function lease_chosen(chosen, first, consumer, expires, now, out, problems)
   local writes = {}
@@ -503,18 +514,11 @@ local function lease_chosen(chosen, first, consumer, expires, now, out, problems
 end
 
 -- The claim while limits are stored: as claim below, leasing only what the limits let start
--- (within_limits, looking further while tasks are left for their limits, up to LOOK_MAX), each
--- limited task's token kept in P:running:<name> and, under a rate, its start in
+-- (choose), each limited task's token kept in P:running:<name> and, under a rate, its start in
 -- P:starts:<name>. Returns whether it left a task for its limit with fewer than n leased.
 local function claim_limited(bases, n, first, consumer, expires, now, out, problems)
   local limits = limits_of()
-  local allowed = allowances(limits, now)
-  local look = n + 16
-  local chosen, held, more = within_limits(bases, n, look, allowed, problems)
-  while #chosen < n and held and more and look < LOOK_MAX do
-    look = math.min(look * 4, LOOK_MAX)
-    chosen, held, more = within_limits(bases, n, look, allowed, problems)
-  end
+  local chosen, held = choose(bases, n, allowances(limits, now), problems)
   local before = #out
   lease_chosen(chosen, first, consumer, expires, now, out, problems)
   for k = before + 1, #out, 13 do
