@@ -4,9 +4,11 @@ python -m bench                         every system, 3 runs (about 45 minutes)
 python -m bench --quick --only scoter   tiny sizes, one run: the CI smoke run
 python -m bench --only scoter,huey --backends sqlite --runs 5
 python -m bench --only scoter-process,huey-process --runs 1   the process executors only
+python -m bench --only scoter-sqlite,scoter-metrics-sqlite   metrics on vs off, same run
 python -m bench --render bench/results/latest.json --write-docs   docs from saved results
 python -m bench maintenance --tasks 200000   maintenance at scale (bench/maintenance.py)
-python -m bench limits                  what a limit costs a claim (bench/limits.py)
+python -m bench consumers                    drains by 1, 2, 4 processes (bench/consumers.py)
+python -m bench limits                       what a limit costs a claim (bench/limits.py)
 """
 
 from __future__ import annotations
@@ -42,7 +44,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--quick", action="store_true", help="tiny sizes and one run (smoke test)")
     p.add_argument(
-        "--only", default="", help="systems by name, name-executor or key: scoter,huey-process"
+        "--only",
+        default="",
+        help="systems by name, name-executor or key: scoter,huey-process; variants such as "
+        "scoter-metrics run only when named",
     )
     p.add_argument("--backends", default="", help=f"subset of {','.join(BACKENDS)}")
     p.add_argument("--runs", type=int, help="runs per figure (default 3; 1 with --quick)")
@@ -61,6 +66,11 @@ def main(argv: list[str] | None = None) -> None:
         from bench import maintenance
 
         maintenance.main(argv[1:])
+        return
+    if argv[:1] == ["consumers"]:
+        from bench import consumers
+
+        consumers.main(argv[1:])
         return
     if argv[:1] == ["limits"]:
         from bench import limits
@@ -110,8 +120,10 @@ def selected(args: argparse.Namespace) -> list[System]:
     return [
         s
         for s in SYSTEMS
-        if (not only or {s.name, s.family, s.key} & only)
-        and (not backends or s.backend in backends)
+        if (not backends or s.backend in backends)
+        and (
+            {s.family, s.key} & only if s.variant else not only or {s.name, s.family, s.key} & only
+        )
     ]
 
 
@@ -145,6 +157,7 @@ def _entry(system: System, sizes: Sizes) -> dict[str, Any]:
         "name": system.name,
         "backend": system.backend,
         "executor": system.executor,
+        "variant": system.variant,
         "groups": list(system.groups),
         "version": system.version,
         "concurrency": system.concurrency,

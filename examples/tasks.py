@@ -13,7 +13,7 @@ def add(a: int, b: int) -> int:
 
 
 @app.task(context=True)
-def count_to(n: int, ctx: TaskContext) -> int:
+def count_to(ctx: TaskContext, n: int) -> int:
     """A long task that checkpoints, so an interrupted run resumes where it stopped."""
     i: int = ctx.checkpoint_state or 0
     while i < n:

@@ -12,6 +12,7 @@ from scoter.exceptions import (
     RateLimitExceeded,
     ResultMissing,
     ResultTimeout,
+    SchemaVersionError,
     ScoterError,
     TaskFailed,
     TaskLockedException,
@@ -34,7 +35,7 @@ from scoter.signals import (
     TaskRef,
 )
 from scoter.states import State
-from scoter.task import Message, Task
+from scoter.task import AsyncTask, Message, Task
 
 __version__ = "0.1.0"
 
@@ -49,9 +50,9 @@ __all__ = [
     "SIGNAL_LEASE_LOST",
     "SIGNAL_RESCUED",
     "SIGNAL_RETRYING",
-    # errors
+    # the app and its tasks (and, interleaved in sorted order, errors)
+    "AsyncTask",
     "ConfigurationError",
-    # the app and its tasks
     "Consumer",
     "DecodeError",
     "EnqueueError",
@@ -63,6 +64,7 @@ __all__ = [
     "ResultMissing",
     "ResultTimeout",
     "RetryPolicy",
+    "SchemaVersionError",
     "Scoter",
     "ScoterError",
     "State",

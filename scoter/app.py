@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
+from collections.abc import Callable, Coroutine, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, overload
 
 from scoter import signals as sig
-from scoter.config import default_url, redact, storage_from_url
-from scoter.coordination import RateLimit, TaskLock, given_key, limit_of, unique_key
+from scoter.config import absolute_url, default_url, redact, storage_from_url
+from scoter.coordination import Coordinating, given_key, limit_of, unique_key
 from scoter.exceptions import ConfigurationError, DecodeError, EnqueueError, TooLarge
+from scoter.hooks import Hooks
 from scoter.periodic import Periodic, Schedule, slot_id
 from scoter.result import Result
 from scoter.retry import RetryPolicy
@@ -30,17 +32,30 @@ from scoter.serializers import (
 )
 from scoter.storage.base import Lease, NewTask, Storage
 from scoter.storage.outages import through_outages, within
-from scoter.task import Message, Task, check_id, check_name, new_id
+from scoter.task import (
+    AsyncTask,
+    ContextTaskDecorator,
+    Message,
+    Task,
+    TaskDecorator,
+    check_id,
+    check_name,
+    check_options,
+    new_id,
+)
 
 if TYPE_CHECKING:
     from psycopg import Connection
 
     from scoter.consumer.supervisor import Consumer
+    from scoter.contrib.otel import Tracing
 
 log = logging.getLogger("scoter")
 
 P = ParamSpec("P")
 R = TypeVar("R")
+Claimed = tuple[tuple[Any, ...], dict[str, Any], dict[str, str], float | None]
+"""A claimed task's arguments, keyword arguments, headers and signed eta."""
 
 DEFAULT_QUEUE = "default"
 DEFAULT_POLICY = RetryPolicy()
@@ -54,7 +69,7 @@ DEFAULT_MAX_RESULT_BYTES = 1 << 20
 """The largest encoded result an app stores by default: 1 MiB."""
 
 
-class Scoter:
+class Scoter(Coordinating):
     """A task queue application: `app = Scoter("myapp", "sqlite:///myapp.db")`."""
 
     def __init__(
@@ -70,12 +85,14 @@ class Scoter:
         enqueue_timeout: float = ENQUEUE_TIMEOUT_S,
         max_message_bytes: int | None = DEFAULT_MAX_MESSAGE_BYTES,
         max_result_bytes: int | None = DEFAULT_MAX_RESULT_BYTES,
+        tracing: bool = False,
     ) -> None:
         """
         :param name: the app's name; names the default SQLite file.
         :param url: a storage URL (sqlite:///x.db, memory://) or a Storage; default $SCOTER_URL,
             else sqlite:///<name>.db. Immediate mode defaults to memory://.
-        :param immediate: run tasks in-process when enqueued (for tests and development).
+        :param immediate: run tasks in-process when enqueued (for tests and development), on
+            memory:// unless `url` is given. See the `immediate` property.
         :param default_queue: the queue of tasks that do not name one.
         :param serializer: 'json' (default) or 'pickle' (opt-in, trusts producers), or an object.
         :param secret_keys: HMAC keys of at least 16 bytes: the first signs, all verify; tasks,
@@ -87,9 +104,11 @@ class Scoter:
             no limit); a larger one raises TooLarge.
         :param max_result_bytes: the largest encoded result stored (1 MiB; None: no limit); an
             attempt returning a larger one fails with TooLarge, as any error of the task.
+        :param tracing: OpenTelemetry spans at enqueue and for each attempt, one trace
+            through the message headers (the `otel` extra; scoter.contrib.otel).
         """
         self.name = name
-        self.immediate = immediate
+        self._immediate = immediate
         self.default_queue = check_name("queue", default_queue)
         self.serializer = get_serializer(serializer)
         self.signer = None if secret_keys is None else Signer(secret_keys)
@@ -98,29 +117,70 @@ class Scoter:
         self.max_message_bytes = _limit("max_message_bytes", max_message_bytes)
         self.max_result_bytes = _limit("max_result_bytes", max_result_bytes)
         self.signals = sig.Signals()
+        self.hooks = Hooks()
+        """Code run in each worker and around each attempt (see `scoter.hooks`)."""
+        self.tracing: Tracing | None = None
+        if tracing:
+            from scoter.contrib.otel import Tracing
+
+            self.tracing = Tracing()
         self.tasks: dict[str, Task[Any, Any]] = {}
         self.periodic: dict[str, Periodic] = {}
         """The periodic tasks by name, with their schedules."""
+        self._lock_names: set[str] = set()
         self._empty: tuple[Serializer | None, bytes] = (None, b"")
         self._warned_signed = False
-        self._url = url if url is not None else ("memory://" if immediate else None)
+        self._url = url
         self._storage: Storage | None = None
+        self._memory = storage_from_url("memory://") if immediate and url is None else None
+        """The storage of immediate mode while it stands in for the app's own."""
 
     def __repr__(self) -> str:
-        """Names the storage without opening it, and never with its password."""
-        where = self._storage if self._storage is not None else self._url
-        url = where.url if isinstance(where, Storage) else where or default_url(self.name)
-        return f"<Scoter {self.name} {redact(url)}>"
+        """Names the storage without opening it (a SQLite file by its absolute path), and
+        never with its password."""
+        return f"<Scoter {self.name} {self.where}>"
+
+    @property
+    def where(self) -> str:
+        """The storage's URL as it may be shown: without its password, a SQLite file's path
+        made absolute (the default `sqlite:///<name>.db` is relative to the working
+        directory). Opens nothing."""
+        opened = self._memory if self._memory is not None else self._storage
+        where = opened if opened is not None else self._url or default_url(self.name)
+        return redact(where.url if isinstance(where, Storage) else absolute_url(where))
+
+    @property
+    def immediate(self) -> bool:
+        """Whether tasks run in the caller's thread as they are enqueued.
+
+        Setting it True swaps in a fresh memory storage, as Huey does; setting it False goes
+        back to the app's own storage (its URL's). In immediate mode a retry runs at once,
+        whatever its `retry_delay`; a task enqueued with a delay or eta waits for
+        `run_pending()` after it is due.
+        """
+        return self._immediate
+
+    @immediate.setter
+    def immediate(self, on: bool) -> None:
+        if on == self._immediate:
+            return
+        self._immediate = on
+        self._memory = storage_from_url("memory://") if on else None
 
     @property
     def storage(self) -> Storage:
-        """The storage, opened on first use."""
+        """The storage, opened on first use (immediate mode's memory storage while it runs)."""
+        if self._memory is not None:
+            return self._memory
         if self._storage is None:
             url = self._url if self._url is not None else default_url(self.name)
             self._storage = url if isinstance(url, Storage) else storage_from_url(url)
         return self._storage
 
     # -- registering tasks -----------------------------------------------------------------
+
+    @overload
+    def task(self, fn: Callable[P, Coroutine[Any, Any, R]]) -> AsyncTask[P, R]: ...
 
     @overload
     def task(self, fn: Callable[P, R]) -> Task[P, R]: ...
@@ -139,25 +199,49 @@ class Scoter:
         retry_max_delay: float = 3600.0,
         max_crashes: int = 3,
         max_interruptions: int = 20,
-        context: bool = False,
+        context: Literal[True],
         timeout: float | None = None,
         unique: bool = False,
         concurrency: int | None = None,
         rate_limit: str | None = None,
-    ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
+    ) -> ContextTaskDecorator: ...
+
+    @overload
+    def task(
+        self,
+        *,
+        name: str | None = None,
+        queue: str | None = None,
+        priority: int = 0,
+        retries: int = 0,
+        retry_delay: float = 0.0,
+        retry_backoff: float = 1.0,
+        retry_jitter: float = 0.0,
+        retry_max_delay: float = 3600.0,
+        max_crashes: int = 3,
+        max_interruptions: int = 20,
+        context: Literal[False] = False,
+        timeout: float | None = None,
+        unique: bool = False,
+        concurrency: int | None = None,
+        rate_limit: str | None = None,
+    ) -> TaskDecorator: ...
 
     def task(self, fn: Callable[..., Any] | None = None, **options: Any) -> Any:
         """Register a function as a task: `@app.task` or `@app.task(retries=3, ...)`.
 
         Options: name (default: the function's name), queue, priority (higher runs first),
         retries, retry_delay, retry_backoff, retry_jitter, retry_max_delay, max_crashes,
-        max_interruptions (see RetryPolicy), context (pass `ctx`, a TaskContext), timeout
-        (seconds an attempt may run; past it the attempt counts as an error), unique (a call
-        made while a live task has the same arguments returns that task's Result), concurrency
-        (at most this many attempts running at once across every consumer), rate_limit
-        ("20/s", "100/m", "1000/h": at most that many starts in any such window, fleet-wide).
-        Tasks held back by a limit wait queued; see docs/coordination.md.
+        max_interruptions (see RetryPolicy), context (pass the TaskContext as the function's
+        `ctx` parameter, best its first), timeout (seconds an attempt may run; past it the
+        attempt counts as an error), unique (a call made while a live task has the same
+        arguments returns that task's Result), concurrency (at most this many attempts running
+        at once across every consumer), rate_limit ("20/s", "100/m", "1000/h": at most that
+        many starts in any such window, fleet-wide; tasks held back by a limit wait queued, see
+        docs/coordination.md). An `async def` function becomes an AsyncTask, which runs on a
+        worker started with `-k asyncio`.
         """
+        check_options(options)
         if fn is not None:
             return self._register(fn, **options)
         return lambda f: self._register(f, **options)
@@ -176,9 +260,11 @@ class Scoter:
             raise TypeError(
                 f"periodic_task needs a schedule, crontab(...) or every(...), not {schedule!r}"
             )
+        check_options(options)
 
         def register(fn: Callable[P, R]) -> Task[P, R]:
             task = self._register(fn, **options)
+            task.check_call(task.name, (), {})  # each slot calls it without arguments
             self.periodic[task.name] = Periodic(task.name, schedule, catch_up)
             return task
 
@@ -202,6 +288,7 @@ class Scoter:
         rate_limit: str | None = None,
         **retry_options: Any,
     ) -> Task[P, R]:
+        """`fn` as a task of this app, with options that `check_options` accepted."""
         task_name = check_name("task", name or getattr(fn, "__name__", ""))
         queue = check_name("queue", queue or self.default_queue)
         existing = self.tasks.get(task_name)
@@ -209,7 +296,8 @@ class Scoter:
             raise ConfigurationError(
                 f"two tasks are named {task_name!r}: give one of them @app.task(name=...)"
             )
-        task = Task(
+        kind = AsyncTask if inspect.iscoroutinefunction(fn) else Task
+        task: Task[P, R] = kind(
             self, fn, name=task_name, queue=queue, priority=priority,
             policy=RetryPolicy(**retry_options), context=context, timeout=timeout,
             unique=bool(unique), limit=limit_of(task_name, concurrency, rate_limit),
@@ -220,17 +308,36 @@ class Scoter:
     # -- enqueueing ------------------------------------------------------------------------
 
     def enqueue(
-        self, task: Task[P, R] | Message | sig.TaskRef, *args: Any, **kwargs: Any
+        self, task: Task[P, R] | Message | sig.TaskRef | str, *args: Any, **kwargs: Any
     ) -> Result[Any]:
-        """Enqueue a task with arguments, a prepared Message (`task.s(...)`), or again the
-        task a signal receiver was given — a no-op while that task is still live."""
+        """Enqueue a task (or a registered task's name) with arguments, a prepared Message
+        (`task.s(...)`, or `Message(name, ...)` for a task this process does not register),
+        or again the task a signal receiver was given — a no-op while that task is live."""
         if isinstance(task, sig.TaskRef):
             task = Message(task.name, task.args, task.kwargs, id=task.id, queue=task.queue or None)
+        elif isinstance(task, str):
+            task = Message(self._registered(task).name, args, kwargs)
+        elif not isinstance(task, (Message, Task)):
+            raise TypeError(
+                f"enqueue takes a task, its name or a Message, not {type(task).__name__}"
+            )
         message = task if isinstance(task, Message) else Message(task.name, args, kwargs)
         return self.enqueue_message(message)
 
+    def _registered(self, name: str) -> Task[Any, Any]:
+        """The task registered as `name`, or a TypeError that says what to do."""
+        task = self.tasks.get(name)
+        if task is None:
+            known = ", ".join(sorted(self.tasks)) or "none"
+            raise TypeError(
+                f"no task named {name!r} is registered on app {self.name!r} (registered: "
+                f"{known}); to enqueue a task another process defines, pass "
+                f"Message({name!r}, args, kwargs)"
+            )
+        return task
+
     async def aenqueue(
-        self, task: Task[P, R] | Message | sig.TaskRef, *args: Any, **kwargs: Any
+        self, task: Task[P, R] | Message | sig.TaskRef | str, *args: Any, **kwargs: Any
     ) -> Result[Any]:
         """`enqueue` for coroutines: the storage call runs on a thread, not the event loop."""
         return await asyncio.to_thread(self.enqueue, task, *args, **kwargs)
@@ -242,7 +349,9 @@ class Scoter:
         self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Result[Any]:
         """What calling a task does: `enqueue_message(Message(name, args, kwargs))`, without
-        building the Message."""
+        building the Message (unless it is traced)."""
+        if self.tracing is not None:
+            return self.enqueue_message(Message(name, args, kwargs))
         new = self._new_task(new_id(), name, args, kwargs, None, None, None, None)
         [task_id] = self._store((new,))
         if self.signals and task_id == new.id:
@@ -255,6 +364,11 @@ class Scoter:
     def enqueue_many(self, messages: Iterable[Message]) -> list[Result[Any]]:
         """Store many messages in one atomic storage call; returns their Results in order."""
         messages = list(messages)
+        if self.tracing is not None and messages:
+            return self.tracing.enqueue(messages, self._enqueue_listed)
+        return self._enqueue_listed(messages)
+
+    def _enqueue_listed(self, messages: list[Message]) -> list[Result[Any]]:
         new_tasks = [self._to_new_task(m) for m in messages]
         ids = self._store(new_tasks)
         if self.signals:
@@ -305,13 +419,19 @@ class Scoter:
                 f"enqueue_in needs PostgreSQL storage (postgresql://...), not {where}"
             )
         messages = list(messages)
-        tasks = [self._to_new_task(m) for m in messages]
-        if any(t.unique_key for t in tasks):
-            unique_in = getattr(self.storage, "enqueue_unique_in", None)
-            assert unique_in is not None  # PostgreSQL's, as enqueue_in
-            return [Result(self, task_id) for task_id in unique_in(conn, tasks)]
-        enqueue_in(conn, tasks)
-        return [Result(self, m.id) for m in messages]
+
+        def store(listed: list[Message]) -> list[Result[Any]]:
+            tasks = [self._to_new_task(m) for m in listed]
+            if any(t.unique_key for t in tasks):
+                unique_in = getattr(self.storage, "enqueue_unique_in", None)
+                assert unique_in is not None  # PostgreSQL's, as enqueue_in
+                return [Result(self, task_id) for task_id in unique_in(conn, tasks)]
+            enqueue_in(conn, tasks)
+            return [Result(self, m.id) for m in listed]
+
+        if self.tracing is not None and messages:
+            return self.tracing.enqueue(messages, store)
+        return store(messages)
 
     def _to_new_task(self, m: Message) -> NewTask:
         """The NewTask of a message, whose id, task name and queue are checked first."""
@@ -336,14 +456,16 @@ class Scoter:
         headers: dict[str, str] | None,
         key: str | None = None,
     ) -> NewTask:
-        """The NewTask of one call; what the call leaves out comes from its task's options
-        (a `unique` task's key: from its name and arguments)."""
+        """The NewTask of one call, whose arguments a registered task checks; what the call
+        leaves out comes from its task's options (a `unique` task's key: from its name and
+        arguments)."""
         task = self.tasks.get(name)
         if task is None:
             queue = queue or self.default_queue
             priority = 0 if priority is None else priority
             max_crashes = DEFAULT_POLICY.max_crashes
         else:
+            task.check_call(name, args, kwargs)
             queue = queue or task.queue
             priority = task.priority if priority is None else priority
             max_crashes = task.policy.max_crashes
@@ -393,16 +515,16 @@ class Scoter:
             return self._arguments(self._strip(payload))
         return self._arguments(self.signer.verify_task(payload)[1])
 
-    def decode_claimed(self, lease: Lease) -> tuple[tuple[Any, ...], dict[str, Any], float | None]:
-        """The arguments of a claimed task and the eta its producer signed (None: no eta, or
-        no signing). Raises DecodeError, before decoding anything, when the payload cannot be
-        trusted: with signing on, a bad signature, or signed fields that differ from the
-        record the claim returned (another id, name, queue, priority or max_crashes)."""
+    def decode_claimed(self, lease: Lease) -> Claimed:
+        """The arguments and headers of a claimed task and the eta its producer signed (None:
+        no eta, or no signing). Raises DecodeError, before decoding anything, when the payload
+        cannot be trusted: with signing on, a bad signature, or signed fields that differ from
+        the record the claim returned (another id, name, queue, priority or max_crashes)."""
         if self.signer is None:
-            return *self._arguments(self._strip(lease.payload)), None
+            return *self._body(self._strip(lease.payload)), None
         decided, data = self.signer.verify_task(lease.payload)
         _check_claimed(decided, lease)
-        return *self._arguments(data), decided.eta
+        return *self._body(data), decided.eta
 
     def _strip(self, payload: bytes) -> bytes:
         """A payload's arguments, for an app without keys: a signature it cannot check is
@@ -419,13 +541,21 @@ class Scoter:
         return unsigned(payload).partition(b"\n")[2]
 
     def _arguments(self, data: bytes) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        args, kwargs, _ = self._body(data)
+        return args, kwargs
+
+    def _body(self, data: bytes) -> tuple[tuple[Any, ...], dict[str, Any], dict[str, str]]:
+        """A payload's arguments, keyword arguments and headers."""
         body = self.serializer.loads(data)
         if not isinstance(body, dict) or not isinstance(body.get("args"), list):
             raise DecodeError("payload is not a scoter message (no args list)")
         kwargs = body.get("kwargs") or {}
         if not isinstance(kwargs, dict):
             raise DecodeError("payload kwargs is not a mapping")
-        return tuple(body["args"]), kwargs
+        headers = body.get("headers") or {}
+        if not isinstance(headers, dict):
+            raise DecodeError("payload headers is not a mapping")
+        return tuple(body["args"]), kwargs, headers
 
     def encode_result(self, value: Any, task_id: str) -> bytes:
         """The stored form of task `task_id`'s return value (signed with signing on)."""
@@ -463,52 +593,28 @@ class Scoter:
     def disconnect_signal(self, receiver: sig.Receiver, *names: str) -> None:
         self.signals.disconnect(receiver, *names)
 
-    # -- locks and rate limits (Huey's names) ----------------------------------------------
-
-    def lock_task(self, name: str, ttl: float | None = None) -> TaskLock:
-        """A lock, as a context manager or decorator: `with app.lock_task("report"):` or
-        `@app.lock_task("report")`. Held by another, entering raises TaskLockedException.
-
-        Inside a running task it is held under the task's lease: renewed with it, free once
-        the attempt ends or the lease expires. Outside a task, for at most `ttl` seconds, or
-        without a `ttl` renewed by a background thread while held (and free LOCK_LEASE_S after
-        its process died)."""
-        return TaskLock(self, name, ttl)
-
-    def is_locked(self, name: str) -> bool:
-        """Whether lock `name` is held now."""
-        return bool(self.storage.locks([check_name("lock", name)]))
-
-    def flush_locks(self, *names: str) -> set[str]:
-        """Free locks whoever holds them — these, or every lock when none is named (for
-        example, a lock outside a task left with a long `ttl` by a process that died). Returns
-        the names of those that were held."""
-        wanted = [check_name("lock", n) for n in names] or None
-        return set(self.storage.flush_locks(wanted))
-
-    def rate_limit(self, name: str, limit: int, per: float) -> RateLimit:
-        """A context manager or decorator counting one use of `name` on entry, which raises
-        RateLimitExceeded once `limit` uses were counted in the last `per` seconds (a sliding
-        window across every process). For tasks, prefer `@app.task(rate_limit="20/s")`: the
-        tasks wait queued instead of failing."""
-        return RateLimit(self, name, limit, per)
-
     # -- running ---------------------------------------------------------------------------
 
     def run_pending(self, queues: Sequence[str] | None = None) -> int:
-        """Run every queued task in this thread now (immediate mode, tests); returns how many."""
+        """Run every queued task, and every scheduled one that is due, in this thread now
+        (immediate mode, tests); returns how many ran. In immediate mode a failed task's
+        retries run at once, whatever their delay."""
         from scoter.consumer import attempt
         from scoter.consumer.policy import Policy
 
-        policy = Policy(self, consumer_id="immediate")
+        policy = Policy(self, consumer_id="immediate", retry_at_once=self.immediate)
         ran = 0
         all_queues = queues or sorted({t.queue for t in self.tasks.values()} | {self.default_queue})
-        while leases := self.storage.claim(all_queues, 1, IMMEDIATE_LEASE_S, "immediate"):
+        storage = self.storage
+        while True:
+            leases = storage.claim(all_queues, 1, IMMEDIATE_LEASE_S, "immediate")
+            if not leases:
+                if storage.promote(time.time()):
+                    continue  # due now: a retry, or a task whose delay has passed
+                return ran
             ctx = attempt.new_context(self, leases[0], IMMEDIATE_LEASE_S)
             policy.apply(ctx, attempt.execute(self, ctx))
             ran += 1
-        self.storage.promote(time.time())
-        return ran
 
     def consumer(self, **options: Any) -> Consumer:
         """A Consumer for this app; see `scoter.consumer.Consumer` for the options."""

@@ -1,36 +1,34 @@
-"""The command line: `scoter worker | info | periodic | dead {list,retry,purge} | vacuum | demo`.
+"""The command line: `scoter worker | info | periodic | dead {list,retry,purge} | vacuum | demo |
+dashboard | check | huey-consumer`.
 
 Exit codes (constants below): 0 success; 1 an unexpected internal error; 2 wrong usage;
-3 a configuration error (bad URL, bad option value); 4 the app could not be loaded;
-5 the task asked for does not exist.
+3 a configuration error (bad URL, bad option value, a storage that refuses the credentials or
+names no database it has); 4 the app could not be loaded; 5 the task asked for does not exist;
+6 a worker's stop overran its deadline; 7 the storage could not be reached (or, for
+`scoter check`, the worker asked about is not live and ready).
 Every option of `scoter worker` can also come from the SCOTER_* variable named in its help.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import os
 import sys
-import time
 from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
 
 import click
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
+from scoter import observe
 from scoter.app import Scoter
 from scoter.config import redact
 from scoter.consumer.supervisor import EXECUTORS, EXIT_RESTART
-from scoter.display import LineFormatter, printable
-from scoter.exceptions import ConfigurationError
+from scoter.display import one_line, printable
+from scoter.exceptions import ConfigurationError, SchemaVersionError
 from scoter.loader import AppLoadError, load_app
-from scoter.periodic import slot_id
 from scoter.states import State
-from scoter.storage.base import Storage, TaskInfo
-from scoter.storage.coordination import LimitState, LockInfo
 
 EXIT_OK = 0
 EXIT_INTERNAL = 1
@@ -41,12 +39,24 @@ EXIT_NOT_FOUND = 5
 EXIT_OVERRUN = 6
 """`scoter worker`: a stop outlived its drain deadline (storage unreachable) with tasks still
 unsettled; see Consumer."""
+EXIT_UNAVAILABLE = 7
+"""The storage could not be reached: an outage, not a configuration error (a worker waits for
+its storage instead); `scoter check`: also a worker asked about that is not live and ready."""
 
-CORRUPT_MARK = "(corrupt)"
-"""Marks a task in a table when part of its stored record could not be read."""
+PIPED_WIDTH = 1000
+"""How wide tables may grow when the output is not a terminal: whole lines, for grep and less."""
 
 F = TypeVar("F", bound=Callable[..., Any])
-console = Console()
+log = logging.getLogger("scoter.cli")
+
+
+def terminal() -> Console:
+    """A console as wide as the terminal; piped, as wide as each line needs ($COLUMNS wins)."""
+    piped = not sys.stdout.isatty() and "COLUMNS" not in os.environ
+    return Console(width=PIPED_WIDTH if piped else None)
+
+
+console = terminal()
 
 
 def fail(message: str, code: int) -> NoReturn:
@@ -61,8 +71,9 @@ def shown(value: object, style: str = "", *, lines: bool = False) -> Text:
     return Text(printable(value, lines=lines), style=style)
 
 
-def open_app(path: str) -> Scoter:
-    """Load the app and open its storage, turning failures into one line and an exit code."""
+def load(path: str) -> Scoter:
+    """Load the app and open its storage object (which may not connect yet), turning failures
+    into one line and an exit code."""
     try:
         app = load_app(path)
         _ = app.storage
@@ -71,6 +82,40 @@ def open_app(path: str) -> Scoter:
     except ConfigurationError as exc:
         fail(str(exc), EXIT_CONFIG)
     return app
+
+
+def open_app(path: str) -> Scoter:
+    """Load the app and reach its storage, creating nothing (no PostgreSQL schema): exit 3
+    when the storage refuses its configuration, 7 when it cannot be reached, on one line."""
+    app = load(path)
+    storage = app.storage
+    try:
+        storage.check(create=False)
+    except ConfigurationError as exc:
+        fail(str(exc), EXIT_CONFIG)
+    except storage.transient_errors as exc:
+        fail(f"cannot reach the storage {app.where}: {_why(exc)}", EXIT_UNAVAILABLE)
+    return app
+
+
+def _why(exc: BaseException) -> str:
+    """What went wrong, on one line: the error a storage's own wrapping names, if any."""
+    return one_line(exc.__cause__ or exc)
+
+
+def reach(app: Scoter) -> None:
+    """Reach the storage as a worker starts: exit 3 when it refuses this configuration, which
+    waiting cannot mend. An outage, or a schema at another version (a deploy under way), is
+    said here, with where and why, and the consumer waits for it."""
+    storage = app.storage
+    try:
+        storage.check()
+    except SchemaVersionError as exc:
+        log.warning("%s; waiting for it", exc)
+    except ConfigurationError as exc:
+        fail(str(exc), EXIT_CONFIG)
+    except storage.transient_errors as exc:
+        log.warning("cannot reach the storage %s, waiting for it: %s", app.where, _why(exc))
 
 
 def app_argument(fn: F) -> F:
@@ -148,7 +193,11 @@ def cli() -> None:
     "$SCOTER_PREFETCH",
 )
 @click.option(
-    "-v", "--verbose", is_flag=True, envvar="SCOTER_VERBOSE", help="Log every task. $SCOTER_VERBOSE"
+    "-v",
+    "--verbose",
+    is_flag=True,
+    envvar="SCOTER_VERBOSE",
+    help="Also log when each task is received and started. $SCOTER_VERBOSE",
 )
 @click.option(
     "-q",
@@ -157,23 +206,33 @@ def cli() -> None:
     envvar="SCOTER_QUIET",
     help="Log only warnings and errors. $SCOTER_QUIET",
 )
+@observe.options
 def worker(
     app: str, workers: int, queues: tuple[str, ...], lease: float, heartbeat: float | None,
     drain_timeout: float, executor: str, prefetch: int | None, verbose: bool, quiet: bool,
+    log_format: str, **serving: Any,
 ) -> None:  # fmt: skip
-    """Run a consumer: claim tasks of APP and run them until SIGTERM or SIGINT."""
+    """Run a consumer: claim tasks of APP and run them until SIGTERM or SIGINT.
+
+    -v logs each task's events (received, started, succeeded, retrying, ...); by default
+    from succeeded on.
+    """
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
-    handler = logging.StreamHandler()
-    handler.setFormatter(LineFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=level, handlers=[handler])
-    the_app = open_app(app)
+    observe.configure_logging(level, log_format)
+    the_app = load(app)
+    if the_app.where.startswith("memory:"):
+        log.warning("the storage is memory://, inside this worker's process: no producer in "
+                    "another process can reach it; give the app a sqlite:///, redis:// or "
+                    "postgresql:// URL (or $SCOTER_URL)")  # fmt: skip
+    reach(the_app)
     try:
         consumer = the_app.consumer(
             queues=queues or None, workers=workers, lease=lease, heartbeat=heartbeat,
             drain_timeout=drain_timeout, executor=executor, app_path=app, prefetch=prefetch,
             on_overrun=_exit_overrun,
         )  # fmt: skip
-    except ValueError as exc:
+        observe.serve(consumer, **serving)
+    except (ValueError, ConfigurationError) as exc:
         fail(str(exc), EXIT_CONFIG)
     code = consumer.run()
     if code == EXIT_RESTART:
@@ -185,6 +244,23 @@ def worker(
         _flush()
         os._exit(code)
     sys.exit(code)
+
+
+@cli.command(
+    "huey-consumer",
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
+                      "help_option_names": []},
+    add_help_option=False,
+)  # fmt: skip
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def huey_consumer(args: tuple[str, ...]) -> None:
+    """Run a Huey app (scoter.huey) with huey_consumer's flags: `scoter huey-consumer
+    myapp.huey -w 4 -k thread`. `scoter huey-consumer --help` lists them."""
+    from scoter.huey.alias import install
+    from scoter.huey.bin.huey_consumer import consumer_main
+
+    install()  # an app that still says `from huey import ...` runs on scoter too
+    consumer_main(args, prog="scoter huey-consumer")
 
 
 def _exit_overrun(unsettled: int) -> None:
@@ -199,224 +275,9 @@ def _flush() -> None:
     sys.stderr.flush()
 
 
-@cli.command()
-@app_argument
-def info(app: str) -> None:
-    """Counts per queue and state, and the tasks running now with their lease holders."""
-    the_app = open_app(app)
-    storage = the_app.storage
-    counts = storage.counts()
-    console.print(Text.assemble(shown(the_app.name, "bold"), " on ", shown(redact(storage.url))))
-    table = Table()
-    table.add_column("queue")
-    for state in State:
-        table.add_column(state.value, justify="right")
-    for queue in sorted({q for q, _ in counts} | {the_app.default_queue}):
-        table.add_row(shown(queue), *(str(counts.get((queue, s), 0)) for s in State))
-    console.print(table)
-    running = storage.list_tasks(State.RUNNING, limit=50)
-    if running:
-        held = Table(title="running")
-        held.add_column("id", no_wrap=True, min_width=len(running[0].id))
-        for column in ("task", "attempt", "e/i/c", "progress", "consumer", "lease expires"):
-            held.add_column(column)
-        for task in running:
-            held.add_row(
-                shown(task.id), shown(_name(task)), str(task.attempts), _budgets(task),
-                _progress(task), shown(task.consumer or ""), _time(task.lease_expires),
-            )  # fmt: skip
-        console.print(held)
-        console.print("e/i/c: errors, interruptions and crashes so far", style="dim")
-        _corrupt_note(running)
-    _locks_table(storage.locks())
-    _limits_table(storage.limit_states())
-
-
-def _locks_table(locks: list[LockInfo]) -> None:
-    """Who holds each lock, and until when unless renewed."""
-    if not locks:
-        return
-    table = Table(title="locks")
-    for column in ("lock", "held by", "since", "until"):
-        table.add_column(column)
-    for lock in locks:
-        until = _time(lock.expires) if lock.expires is not None else "released by its holder"
-        if lock.task_id is not None:
-            until += " (renewed with its task's lease)"
-        table.add_row(shown(lock.name), shown(lock.holder), _time(lock.acquired_at), until)
-    console.print(table)
-
-
-def _limits_table(states: list[LimitState]) -> None:
-    """Each limited task: its limits, how near them it is, whether its queued tasks wait."""
-    if not states:
-        return
-    table = Table(title="limits")
-    for column in ("task", "concurrency", "rate", "queued tasks"):
-        table.add_column(column)
-    for s in states:
-        concurrency = "" if s.limit.concurrency is None else f"{s.running}/{s.limit.concurrency}"
-        table.add_row(shown(s.limit.name), concurrency, _rate(s), shown(_waiting(s) or "run"))
-    console.print(table)
-
-
-def _rate(state: LimitState) -> str:
-    limit = state.limit
-    if limit.rate is None or limit.per is None:
-        return ""
-    unit = {1.0: "s", 60.0: "m", 3600.0: "h"}.get(limit.per, f"{limit.per:g}s")
-    return f"{state.started}/{limit.rate} per {unit}"
-
-
-def _waiting(state: LimitState) -> str | None:
-    """What a queued task of this name waits for, or None when it may start now."""
-    if state.at_concurrency:
-        return f"wait: {state.running} of {state.limit.concurrency} running (concurrency limit)"
-    if state.next_start is not None:
-        left = max(0.0, state.next_start - time.time())
-        return f"wait: rate limit {_rate(state)} reached; the next starts in {left:.1f} s"
-    return None
-
-
-@cli.command()
-@app_argument
-def periodic(app: str) -> None:
-    """Each periodic task: its schedule, next slot, last enqueued slot and that slot's state."""
-    the_app = open_app(app)
-    schedules = sorted(the_app.periodic.values(), key=lambda p: p.name)
-    if not schedules:
-        console.print(Text.assemble(shown(the_app.name, "bold"), " has no periodic tasks"))
-        return
-    lasts = the_app.storage.last_slots([p.name for p in schedules])
-    table = Table()
-    for column in ("task", "schedule", "next slot", "last slot", "its state"):
-        table.add_column(column)
-    now = int(time.time())
-    for p in schedules:
-        last = lasts.get(p.name)
-        info = None if last is None else the_app.storage.get(slot_id(p.name, last))
-        state = "" if last is None else "not enqueued" if info is None else info.state.value
-        table.add_row(
-            shown(p.name), shown(p.schedule), _slot(p.schedule.following(now)),
-            _slot(last), shown(state),
-        )  # fmt: skip
-    console.print(table)
-    console.print("slots in UTC; a last slot not enqueued was skipped or expired", style="dim")
-
-
-def _slot(slot: int | None) -> str:
-    if slot is None:
-        return ""
-    return dt.datetime.fromtimestamp(slot, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
-
-
-@cli.command()
-@app_argument
-@click.argument("task_id")
-def show(app: str, task_id: str) -> None:
-    """One task: its state, budgets, and the outcome of every attempt."""
-    storage = open_app(app).storage
-    info = storage.get(task_id)
-    if info is None:
-        fail(f"no task {task_id} (never stored, or its result expired)", EXIT_NOT_FOUND)
-    console.print(
-        Text.assemble(
-            shown(info.name, "bold"), " ", shown(info.id), " on queue ", shown(info.queue),
-            ": ", shown(info.state, "bold"),
-        )
-    )  # fmt: skip
-    console.print(
-        f"attempts {info.attempts}; errors {info.errors}, interruptions {info.interruptions}, "
-        f"crashes {info.crashes} (of max {info.max_crashes})"
-        + (f"; progress {_progress(info)}" if info.progress else "")
-    )
-    if info.reason:
-        console.print(Text.assemble("dead: ", shown(info.reason)), style="red")
-    if info.corrupt:
-        console.print(Text.assemble("corrupt record: ", shown(info.corrupt)), style="red")
-    if info.suspect:
-        console.print("suspect: a consumer died while it ran beside other tasks; it runs alone")
-    _coordination(storage, info)
-    attempts = Table(title="attempts")
-    for column in ("#", "outcome", "at", "consumer", "detail"):
-        attempts.add_column(column)
-    for entry in info.history:
-        at = entry.get("at")
-        attempts.add_row(
-            shown(entry.get("attempt", "")), shown(entry.get("outcome", "")),
-            _time(at if isinstance(at, float) else None), shown(entry.get("consumer") or ""),
-            shown(entry.get("detail") or ""),
-        )  # fmt: skip
-    console.print(attempts)
-    if info.error:
-        console.print(shown(info.error.rstrip(), lines=True))
-
-
-def _coordination(storage: Storage, info: TaskInfo) -> None:
-    """The locks the task holds; for a queued task, the limit it waits for."""
-    for lock in storage.locks():
-        if lock.task_id == info.id:
-            until = _time(lock.expires)
-            console.print(Text.assemble("holds lock ", shown(lock.name), f" until {until} "
-                                        "(renewed with its lease)"))  # fmt: skip
-    if info.state is State.QUEUED:
-        for state in storage.limit_states([info.name]):
-            waiting = _waiting(state)
-            if waiting:
-                console.print(shown(waiting), style="yellow")
-
-
-def _name(task: TaskInfo) -> str:
-    """The task's name, marked when part of its record could not be read."""
-    return f"{task.name} {CORRUPT_MARK}" if task.corrupt else task.name
-
-
-def _corrupt_note(tasks: list[TaskInfo]) -> None:
-    if any(task.corrupt for task in tasks):
-        console.print(f"{CORRUPT_MARK}: part of the stored record could not be read; "
-                      "`scoter show APP ID` says what", style="dim", markup=False)  # fmt: skip
-
-
-def _budgets(task: TaskInfo) -> str:
-    return f"{task.errors}/{task.interruptions}/{task.crashes}"
-
-
-def _progress(task: TaskInfo) -> str:
-    if not task.progress:
-        return ""
-    done, total = task.progress
-    return f"{done}/{total}" + (f" ({100 * done // total}%)" if total else "")
-
-
 @cli.group()
 def dead() -> None:
     """Inspect, retry or purge tasks in the dead-letter state."""
-
-
-@dead.command("list")
-@app_argument
-@click.option("--queue", default=None, help="Only this queue.")
-@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
-def dead_list(app: str, queue: str | None, limit: int) -> None:
-    """List dead tasks with their reason and last error."""
-    storage = open_app(app).storage
-    tasks = storage.list_tasks(State.DEAD, queue=queue, limit=limit)
-    if not tasks:
-        console.print("no dead tasks")
-        return
-    table = Table(title="dead")
-    table.add_column("id", no_wrap=True, min_width=len(tasks[0].id))
-    for column in ("task", "queue", "reason", "errors/interruptions/crashes", "last error"):
-        table.add_column(column)
-    for t in tasks:
-        last = (t.error or "").strip().splitlines()[-1:] or [""]
-        counters = _budgets(t)
-        table.add_row(
-            shown(t.id), shown(_name(t)), shown(t.queue), shown(t.reason or ""), counters,
-            shown(last[0][:80]),
-        )  # fmt: skip
-    console.print(table)
-    _corrupt_note(tasks)
 
 
 def _ids_or_all(ids: tuple[str, ...], all_: bool) -> list[str] | None:
@@ -451,7 +312,7 @@ def dead_purge(app: str, ids: tuple[str, ...], all_: bool) -> None:
 @app_argument
 def migrate(app: str) -> None:
     """Create APP's storage schema, or upgrade it to this scoter's version (PostgreSQL)."""
-    storage = open_app(app).storage
+    storage = load(app).storage
     upgrade = getattr(storage, "migrate", None)
     if upgrade is None:
         console.print(Text.assemble(shown(redact(storage.url)), " needs no migrations"))
@@ -460,6 +321,8 @@ def migrate(app: str) -> None:
         applied = upgrade()
     except ConfigurationError as exc:
         fail(str(exc), EXIT_CONFIG)
+    except storage.transient_errors as exc:
+        fail(f"cannot reach the storage {storage.url}: {_why(exc)}", EXIT_UNAVAILABLE)
     console.print(f"applied {', '.join(applied)}" if applied else "the schema is up to date")
 
 
@@ -482,6 +345,45 @@ def vacuum(app: str) -> None:
         return
     before, after = rebuild()
     console.print(f"{storage.url}: {before / 2**20:,.1f} MiB before, {after / 2**20:,.1f} MiB now")
+
+
+@cli.command()
+@app_argument
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=8808,
+    show_default=True,
+    envvar="SCOTER_DASHBOARD_PORT",
+    help="$SCOTER_DASHBOARD_PORT",
+)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    envvar="SCOTER_DASHBOARD_HOST",
+    help="Address to listen on. $SCOTER_DASHBOARD_HOST",
+)
+@click.option(
+    "--token",
+    default=None,
+    envvar="SCOTER_DASHBOARD_TOKEN",
+    help="Secret that allows retry and purge; without it, read-only. $SCOTER_DASHBOARD_TOKEN",
+)
+@click.option("--refresh", type=click.FloatRange(min=0.1), default=2.0, show_default=True,
+              envvar="SCOTER_DASHBOARD_REFRESH", help="Seconds between samples and live "
+              "updates. $SCOTER_DASHBOARD_REFRESH")  # fmt: skip
+def dashboard(app: str, port: int, host: str, token: str | None, refresh: float) -> None:
+    """Serve the web dashboard of APP: queues, throughput, consumers, running and dead tasks."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        from scoter.web import serve
+    except ImportError as exc:
+        fail(str(exc), EXIT_CONFIG)
+    try:
+        serve(open_app(app), host=host, port=port, token=token, refresh=refresh)
+    except ConfigurationError as exc:
+        fail(str(exc), EXIT_CONFIG)
 
 
 @cli.command()
@@ -517,13 +419,25 @@ def chaos(
     sys.exit(code)
 
 
-def _time(timestamp: float | None) -> str:
-    if timestamp is None:
-        return ""
+@cli.command()
+@app_argument
+@click.option("--worker", metavar="HOST:PORT", default=None,
+              help="Also ask the worker serving --health-port there.")  # fmt: skip
+def check(app: str, worker: str | None) -> None:
+    """Exit 0 when APP's storage answers (and the worker asked about is live and ready), else
+    7 with one line saying why: for scripts and container health checks."""
+    from scoter.consumer.health import ask_worker, probe
+    from scoter.consumer.supervisor import where
+
     try:
-        return dt.datetime.fromtimestamp(timestamp).strftime("%H:%M:%S")
-    except (OverflowError, OSError, ValueError):  # a corrupt record's time
-        return "?"
+        storage = load(app).storage
+    except Exception as exc:  # the storage could not even be opened
+        fail(f"cannot open the storage of {app}: {exc!r}", EXIT_UNAVAILABLE)
+    problem = probe(storage) or (ask_worker(worker) if worker else None)
+    if problem:
+        fail(problem, EXIT_UNAVAILABLE)
+    said = f"ok: {where(storage)} answers"
+    click.echo(printable(said + (f"; the worker at {worker} is live and ready" if worker else "")))
 
 
 def main() -> None:
@@ -531,3 +445,8 @@ def main() -> None:
         cli.main(prog_name="scoter", standalone_mode=True)
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+# The read commands live in their own module, which adds them to `cli` when imported: here,
+# once everything they share with the other commands is defined.
+from scoter import cli_read  # noqa: E402, F401

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import os
 import re
+import sqlite3
 import urllib.parse
 
 from scoter.exceptions import ConfigurationError
@@ -30,6 +31,8 @@ EXTRA_SCHEMES = {
     # scheme: (module, class, extra that installs its client library)
     "redis": ("scoter.storage.redis", "RedisStorage", "redis"),
     "rediss": ("scoter.storage.redis", "RedisStorage", "redis"),
+    "redis+cluster": ("scoter.storage.redis_cluster", "RedisClusterStorage", "redis"),
+    "rediss+cluster": ("scoter.storage.redis_cluster", "RedisClusterStorage", "redis"),
     "postgres": ("scoter.storage.postgres", "PostgresStorage", "postgres"),
     "postgresql": ("scoter.storage.postgres", "PostgresStorage", "postgres"),
 }
@@ -88,6 +91,16 @@ def default_url(app_name: str) -> str:
     return os.environ.get(ENV_URL) or f"sqlite:///{app_name}.db"
 
 
+def absolute_url(url: str) -> str:
+    """A sqlite:/// URL with its path made absolute, from the working directory now (the
+    file a storage opened from it now would be); any other URL as it is."""
+    head, sep, rest = url.partition(":///")
+    if head.lower() != "sqlite" or not sep or rest.startswith("/") or not rest:
+        return url
+    path, query, options = rest.partition("?")
+    return f"{head}:///{os.path.abspath(path)}{query}{options}"
+
+
 def secret_keys_from_env(name: str = ENV_SECRET_KEYS) -> list[str] | None:
     """The signing keys in $SCOTER_SECRET_KEYS — comma-separated, the signing key first — for
     `Scoter(secret_keys=...)`; None (no signing) when the variable is unset.
@@ -112,7 +125,8 @@ def secret_keys_from_env(name: str = ENV_SECRET_KEYS) -> list[str] | None:
 
 
 def storage_from_url(url: str) -> Storage:
-    """Open the storage a URL names: sqlite:///path, memory://, redis://, postgresql://."""
+    """Open the storage a URL names: sqlite:///path, memory://, redis://, redis+cluster://,
+    postgresql://."""
     parsed = urllib.parse.urlsplit(url)
     scheme = parsed.scheme.lower()
     if scheme == "memory":
@@ -125,7 +139,8 @@ def storage_from_url(url: str) -> Storage:
         return _from_extra(url, *EXTRA_SCHEMES[scheme])
     raise ConfigurationError(
         f"cannot use storage URL {redact(url)!r}: expected sqlite:///relative.db, "
-        "sqlite:////absolute/path.db, memory://, redis://host:6379/0 or postgresql://host/db"
+        "sqlite:////absolute/path.db, memory://, redis://host:6379/0, "
+        "redis+cluster://host:7000,host:7001 or postgresql://host/db"
     )
 
 
@@ -161,4 +176,9 @@ def _sqlite(url: str, parsed: urllib.parse.SplitResult) -> Storage:
         raise ConfigurationError(
             f"cannot open {redact(url)!r}: directory {directory} does not exist"
         )
-    return SQLiteStorage(path, synchronous=synchronous)
+    try:
+        return SQLiteStorage(path, synchronous=synchronous)
+    except sqlite3.DatabaseError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):  # an outage: another process holds it
+            raise
+        raise ConfigurationError(f"cannot open SQLite file {os.path.abspath(path)}: {exc}") from exc

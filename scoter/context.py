@@ -6,7 +6,8 @@ import contextvars
 import datetime as dt
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from scoter.exceptions import ConfigurationError, Interrupt, LeaseLost
@@ -27,6 +28,7 @@ _current: contextvars.ContextVar[TaskContext | None] = contextvars.ContextVar(
 
 
 _UNREAD = object()
+_NO_HEADERS: Mapping[str, str] = MappingProxyType({})
 T = TypeVar("T")
 
 PENDING = "pending"
@@ -71,7 +73,11 @@ class TaskContext:
         self.ref: TaskRef | None = None
         """The task as signal receivers see it, with its arguments once decoded."""
         self._checkpoint: Any = _UNREAD
+        self._headers = _NO_HEADERS
         self._phase = PENDING
+
+    on_begin: Callable[[TaskContext], None] | None = None
+    """Called by `begin()` when the attempt starts (the consumer's STARTED event), if set."""
 
     # -- who ends the attempt: its worker, or the consumer at the drain deadline -----------
 
@@ -89,7 +95,14 @@ class TaskContext:
             return False
         if self._timeout is not None:
             self.deadline = time.monotonic() + self._timeout
+        if self.on_begin is not None:
+            self.on_begin(self)
         return True
+
+    @property
+    def running(self) -> bool:
+        """True from `begin()` until its worker settles the outcome (or it is taken back)."""
+        return self._phase == RUNNING
 
     def begin_settling(self) -> bool:
         """The worker settles the outcome; False when the consumer took it back first."""
@@ -123,6 +136,16 @@ class TaskContext:
     @property
     def task_name(self) -> str:
         return self._lease.name
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """The message's headers as its producer enqueued them (`Message.headers`: trace
+        context, tenant, ...), read-only; signed with the message when signing is on."""
+        return self._headers
+
+    def set_headers(self, headers: Mapping[str, str]) -> None:
+        """Set by the consumer when it decodes the message."""
+        self._headers = MappingProxyType(dict(headers))
 
     @property
     def scheduled_for(self) -> dt.datetime | None:

@@ -33,9 +33,6 @@ from scoter.storage.base import Storage
 from scoter.storage.coordination import TaskLimit
 from scoter.task import check_name, new_id
 
-if TYPE_CHECKING:
-    from scoter.app import Scoter
-
 log = logging.getLogger("scoter")
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -146,7 +143,7 @@ class TaskLock(_Decorates):
     """`app.lock_task(name, ttl=None)`: a context manager and decorator that holds lock `name`
     for its block (or each call), raising TaskLockedException when another holds it."""
 
-    def __init__(self, app: Scoter, name: str, ttl: float | None = None) -> None:
+    def __init__(self, app: Coordinating, name: str, ttl: float | None = None) -> None:
         self.app = app
         self.name = check_name("lock", name)
         self.ttl = _positive("ttl", ttl)
@@ -262,7 +259,7 @@ class RateLimit(_Decorates):
     of `name` on entry, raising RateLimitExceeded when `limit` uses were counted in the last
     `per` seconds (a sliding window, shared by every process of the storage)."""
 
-    def __init__(self, app: Scoter, name: str, limit: int, per: float) -> None:
+    def __init__(self, app: Coordinating, name: str, limit: int, per: float) -> None:
         if type(limit) is not int or limit < 1:
             raise ConfigurationError(f"limit must be a whole number, at least 1, not {limit!r}")
         self.app = app
@@ -279,3 +276,45 @@ class RateLimit(_Decorates):
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         return None
+
+
+class Coordinating:
+    """The locks and rate limits of an app (`Scoter` mixes this in), by Huey's names."""
+
+    _lock_names: set[str]
+    """The names of the locks `lock_task` made, which `flush_locks` frees."""
+
+    if TYPE_CHECKING:
+
+        @property
+        def storage(self) -> Storage: ...
+
+    def lock_task(self, name: str, ttl: float | None = None) -> TaskLock:
+        """A lock, as a context manager or decorator: `with app.lock_task("report"):` or
+        `@app.lock_task("report")`. Held by another, entering raises TaskLockedException.
+
+        Inside a running task it is held under the task's lease: renewed with it, free once
+        the attempt ends or the lease expires. Outside a task, for at most `ttl` seconds, or
+        without a `ttl` renewed by a background thread while held (and free LOCK_LEASE_S after
+        its process died)."""
+        lock = TaskLock(self, name, ttl)
+        self._lock_names.add(lock.name)
+        return lock
+
+    def is_locked(self, name: str) -> bool:
+        """Whether lock `name` is held now."""
+        return bool(self.storage.locks([check_name("lock", name)]))
+
+    def flush_locks(self, *names: str) -> set[str]:
+        """Free locks whoever holds them, as Huey's does: these, and those this app made with
+        `lock_task` (say, a lock outside a task left with a long `ttl` by a process that
+        died). Returns the names of those that were held."""
+        wanted = sorted({*(check_name("lock", n) for n in names), *self._lock_names})
+        return set(self.storage.flush_locks(wanted)) if wanted else set()
+
+    def rate_limit(self, name: str, limit: int, per: float) -> RateLimit:
+        """A context manager or decorator counting one use of `name` on entry, which raises
+        RateLimitExceeded once `limit` uses were counted in the last `per` seconds (a sliding
+        window across every process). For tasks, prefer `@app.task(rate_limit="20/s")`: the
+        tasks wait queued instead of failing."""
+        return RateLimit(self, name, limit, per)

@@ -7,6 +7,8 @@ the terminal; `printable` shows such characters as Python escapes (`\\n`, `\\x1b
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import logging
 import unicodedata
 
@@ -35,6 +37,13 @@ def _visible(char: str, lines: bool) -> str:
     return char.encode("unicode_escape").decode("ascii")
 
 
+def one_line(exc: BaseException) -> str:
+    """An exception as `TypeName: message` on one line, safe to print (redis-py 8's repr of
+    its errors names only their category: `network:ConnectionError`)."""
+    text = " ".join(str(exc).split())
+    return printable(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
+
+
 class LineFormatter(logging.Formatter):
     """A formatter whose records each start one line and own every line up to the next: any
     further line of a record (a traceback, a message another library logged with a newline)
@@ -47,3 +56,26 @@ class LineFormatter(logging.Formatter):
         if text.isprintable():
             return text
         return "\n    ".join(printable(line) for line in text.splitlines())
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line, for log shippers: time (UTC, ISO 8601), level, logger,
+    message, a task event's fields when the record reports one (`event`, `task_id`, `task`,
+    `queue`, `attempt`, ...; see scoter.consumer.events) and any traceback. Every control
+    character and non-ASCII character is escaped by JSON, so a value can never end its line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": dt.datetime.fromtimestamp(record.created, dt.timezone.utc).isoformat(
+                timespec="milliseconds"
+            ),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        event = getattr(record, "task_event", None)
+        if event is not None:
+            entry.update(event.fields())
+        if record.exc_info:
+            entry["traceback"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from scoter.display import one_line
+
 
 class ScoterError(Exception):
     """Base class of every scoter exception."""
@@ -9,6 +11,11 @@ class ScoterError(Exception):
 
 class ConfigurationError(ScoterError):
     """A URL, option or environment variable is wrong; the message says how to fix it."""
+
+
+class SchemaVersionError(ConfigurationError):
+    """The storage's schema is at another version than this scoter's: `scoter migrate`, or an
+    upgrade of scoter, mends it (a consumer waits for that, as during a deploy)."""
 
 
 class DecodeError(ScoterError):
@@ -72,7 +79,7 @@ class EnqueueError(ScoterError):
             outcome = "none was stored"
         super().__init__(
             f"could not enqueue {len(ids)} task(s) ({shown}): the storage did not answer "
-            f"({cause!r}); {outcome}"
+            f"({one_line(cause)}); {outcome}"
         )
 
 
@@ -84,8 +91,18 @@ class Interrupt(ScoterError):
     """Raise from a task to hand it back to the queue unfinished, at no cost to `retries`.
 
     Typical use: `if ctx.stop_requested: raise Interrupt()` after a checkpoint. The release
-    counts against `max_interruptions` so that a loop stays bounded.
+    counts against `max_interruptions` so that a loop stays bounded. `delay`: seconds before
+    the task may be claimed again (0: at once).
     """
+
+    def __init__(self, *args: object, delay: float = 0.0) -> None:
+        super().__init__(*args)
+        self.delay = delay
+
+
+class Cancel(ScoterError):
+    """Raise from a task, or from a `pre_execute` hook, to end the task now: dead with reason
+    `canceled` and this message, no retry spent or taken. `scoter dead retry` runs it again."""
 
 
 class TimedOut(ScoterError):

@@ -1,9 +1,9 @@
 """Encoding of task arguments, results and checkpoints.
 
 The default is JSON with a small dialect for the types Python code passes around every day:
-datetime, date, time, UUID, Decimal, bytes, tuple, set and frozenset, and dicts whose keys are
-not strings. Each becomes an object with a single `"__scoter__"` tag; a user dict that happens to
-have that key is tagged too, so everything round-trips. Pickle is available but never the
+datetime, date, time, timedelta, UUID, Decimal, bytes, tuple, set and frozenset, and dicts whose
+keys are not strings. Each becomes an object with a single `"__scoter__"` tag; a user dict that
+happens to have that key is tagged too, so everything round-trips. Pickle is available but never the
 default: it executes code on load. A `Signer` adds HMAC-SHA256 signatures with key rotation.
 """
 
@@ -41,6 +41,7 @@ _ENCODERS: list[tuple[type, Callable[[Any], dict[str, Any]]]] = [
     (dt.datetime, lambda v: _tag("datetime", v.isoformat())),
     (dt.date, lambda v: _tag("date", v.isoformat())),
     (dt.time, lambda v: _tag("time", v.isoformat())),
+    (dt.timedelta, lambda v: _tag("timedelta", [v.days, v.seconds, v.microseconds])),
     (uuid.UUID, lambda v: _tag("uuid", str(v))),
     (decimal.Decimal, lambda v: _tag("decimal", str(v))),
     (bytes, lambda v: _tag("bytes", base64.b64encode(v).decode("ascii"))),
@@ -50,6 +51,7 @@ _DECODERS: dict[str, Callable[[Any], Any]] = {
     "datetime": dt.datetime.fromisoformat,
     "date": dt.date.fromisoformat,
     "time": dt.time.fromisoformat,
+    "timedelta": lambda v: dt.timedelta(*_three_ints(v)),
     "uuid": uuid.UUID,
     "decimal": decimal.Decimal,
     "bytes": base64.b64decode,
@@ -92,7 +94,8 @@ def _to_json(value: Any) -> Any:
             return encode(value)
     raise TypeError(
         f"cannot encode {type(value).__name__} as JSON: pass plain data (str, numbers, lists, "
-        "dicts, datetime, UUID, Decimal, bytes, tuples, sets) or use serializer='pickle'"
+        "dicts, datetime, timedelta, UUID, Decimal, bytes, tuples, sets) or use "
+        "serializer='pickle'"
     )
 
 
@@ -115,6 +118,13 @@ def from_json(value: Any) -> Any:
     if decoder is None:
         raise DecodeError(f"unknown type tag {kind!r} in message")
     return decoder(inner)
+
+
+def _three_ints(value: Any) -> list[int]:
+    """A timedelta's [days, seconds, microseconds], as `to_json` wrote them."""
+    if not (isinstance(value, list) and len(value) == 3 and all(type(n) is int for n in value)):
+        raise DecodeError(f"a timedelta is three integers, not {value!r}")
+    return value
 
 
 def _hashable(value: Any) -> Any:

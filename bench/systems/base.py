@@ -43,6 +43,10 @@ class System:
     executor: str | None = None
     """The consumer's kind of worker when the row is not the system's usual consumer
     (`process`, `asyncio`): part of the key, e.g. scoter-process-redis."""
+    variant: str | None = None
+    """A variant of a row measured beside it, part of the key (`metrics`: scoter with its
+    Prometheus metrics on, scoter-metrics-sqlite); run only when `--only` names its family
+    or key, never by its name alone or by default."""
     groups: tuple[str, ...] = ("default",)
     """The comparisons the row is in: scoter's row in a group is divided by each peer's row in
     the same group on the same backend (`default`: each system's usual consumer)."""
@@ -51,8 +55,8 @@ class System:
 
     @property
     def family(self) -> str:
-        """The name, with the executor when there is one: scoter-process."""
-        return f"{self.name}-{self.executor}" if self.executor else self.name
+        """The name, with the executor and variant when there are: scoter-process."""
+        return "-".join(part for part in (self.name, self.executor, self.variant) if part)
 
     @property
     def key(self) -> str:
@@ -108,6 +112,8 @@ class Scoter(System):
         problem = server_problem(self.backend)
         if problem:
             return problem
+        if self.variant == "metrics" and importlib.util.find_spec("prometheus_client") is None:
+            return "prometheus_client is not installed (pip install -e '.[bench]')"
         try:
             with fresh(self.backend, root) as place:
                 _smoke(self.env(place)[settings.ENV_SCOTER_URL])

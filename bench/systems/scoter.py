@@ -1,7 +1,9 @@
 """scoter on each of its backends, with its default consumer: four worker threads. And its
 other executors on SQLite and Redis, each against the peer's consumer of the same kind:
 `-k process` against Huey's process workers (4 each), `-k asyncio` (an `async def` no-op, 10
-at once) against arq (10 jobs at once, its default)."""
+at once) against arq (10 jobs at once, its default). And, when named (`--only
+scoter,scoter-metrics`), the default consumer with its Prometheus metrics on, against the same
+consumer with them off, in the same run."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ def consumer(app: str, workers: int, executor: str) -> tuple[str, ...]:
 CONSUMER = consumer("scoter_app", 4, "thread")
 PROCESS = consumer("scoter_app", 4, "process")
 ASYNCIO = consumer("scoter_asyncio_app", 10, "asyncio")
+METRICS = (*CONSUMER, "--metrics-port", "0")
 EXECUTOR_BACKENDS = ("sqlite", "redis")
 
 
@@ -46,6 +49,20 @@ def _asyncio(backend: str) -> Scoter:
     )
 
 
+def _metrics(backend: str) -> Scoter:
+    return Scoter(
+        "scoter",
+        backend,
+        "scoter_app",
+        "scoter",
+        METRICS,
+        "4 threads, metrics on (--metrics-port 0)",
+        bulk=True,
+        variant="metrics",
+        groups=("metrics",),
+    )
+
+
 SCOTER = [
     *(
         Scoter(
@@ -55,4 +72,5 @@ SCOTER = [
     ),
     *map(_process, EXECUTOR_BACKENDS),
     *map(_asyncio, EXECUTOR_BACKENDS),
+    *map(_metrics, EXECUTOR_BACKENDS),
 ]

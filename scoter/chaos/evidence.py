@@ -75,10 +75,11 @@ class StallProbe:
 
 
 STORAGE_ERROR = re.compile(
-    r"(?:WARNING|ERROR) [\w.]+: "
+    r"(?:WARNING|ERROR) (?!scoter\.tasks:)[\w.]+: "
     r"(.*(?:failed, retrying|storage unavailable|could not acknowledge|could not release).*)"
 )
-"""A consumer's log line of a storage call that failed; group 1 is its message."""
+"""A consumer's log line of a storage call that failed; group 1 is its message (a task's own
+lines, on scoter.tasks, are not: `failed, retrying in` is the task's error)."""
 
 
 def storage_errors(logs: Iterable[Path]) -> Counter[str]:

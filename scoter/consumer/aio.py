@@ -15,6 +15,7 @@ import asyncio
 import inspect
 import logging
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from scoter.consumer import attempt
@@ -135,16 +136,13 @@ class AsyncioExecutor:
         attempt.executing(self.app, ctx, args, kwargs)
         if not inspect.iscoroutinefunction(task.fn):
             return await self._in_thread(lambda: attempt.run(self.app, task, args, kwargs, ctx))
-        call_kwargs = {**kwargs, "ctx": ctx} if task.context else kwargs
-        outcome = await self._run_cancellable(ctx, task.fn, args, call_kwargs)
+        outcome = await self._run_cancellable(ctx, lambda: task.invoke(args, kwargs, ctx))
         return attempt.timed_out(ctx, task, outcome)
 
-    async def _run_cancellable(
-        self, ctx: TaskContext, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Outcome:
-        """Run the task's coroutine as an asyncio task of its own: a cancel reaches the task's
-        code only, never what follows it."""
-        run = self._loop.create_task(self._run_coroutine(ctx, fn, args, kwargs))
+    async def _run_cancellable(self, ctx: TaskContext, call: Callable[[], Any]) -> Outcome:
+        """Run the task's coroutine (`call()`) as an asyncio task of its own: a cancel reaches
+        the task's code only, never what follows it."""
+        run = self._loop.create_task(self._run_coroutine(ctx, call))
         self._running[ctx] = run
         try:
             return await run
@@ -154,13 +152,23 @@ class AsyncioExecutor:
             self._running.pop(ctx, None)
             self._cancelled_for.pop(ctx, None)
 
-    async def _run_coroutine(
-        self, ctx: TaskContext, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Outcome:
+    async def _run_coroutine(self, ctx: TaskContext, call: Callable[[], Any]) -> Outcome:
         token = ctx.activate()
+        tracing, task = self.app.tracing, self.app.tasks[ctx.task_name]
+        traced = None if tracing is None else tracing.attempt(ctx, task)
+        outcome = None
+        try:
+            outcome = await self._await(ctx, call)
+            return outcome
+        finally:
+            deactivate(token)
+            if traced is not None:
+                traced.end(None if outcome is None else attempt.timed_out(ctx, task, outcome))
+
+    async def _await(self, ctx: TaskContext, call: Callable[[], Any]) -> Outcome:
         started = self._loop.time()
         try:
-            value = await fn(*args, **kwargs)
+            value = await call()
             return Outcome.succeeded(
                 attempt.encode_result(self.app, value, ctx.task_id), self._loop.time() - started
             )
@@ -170,8 +178,6 @@ class AsyncioExecutor:
             return Outcome.interrupted("the task raised Interrupt")
         except BaseException as exc:  # SystemExit too: the task's error, never the loop's end
             return Outcome.failed(exc, self._loop.time() - started)
-        finally:
-            deactivate(token)
 
     def _cancelled(self, ctx: TaskContext, exc: asyncio.CancelledError | None) -> Outcome:
         """A cancellation is an interruption or a time-out only when the consumer made it."""

@@ -98,6 +98,7 @@ def main(app_path: str, conn: Connection) -> None:
     signal.signal(signal.SIGTERM, flag.on_signal)
     threading.Thread(target=flag.watch, name="scoter-stop-watch", daemon=True).start()
     app = load_app(app_path)
+    app.hooks.worker_started()
     send(conn, (READY,))
     while (work := receive(conn)) is not None:
         flag.signalled.clear()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
@@ -17,6 +18,9 @@ if TYPE_CHECKING:
     from scoter.app import Scoter
 
 log = logging.getLogger("scoter.consumer")
+
+STOP_JOIN_S = 0.5
+"""How long a stopping thread executor waits for its workers to end (idle ones end at once)."""
 
 Settle = Callable[[TaskContext, Outcome], None]
 """Where an executor hands each finished attempt: `Settler.put`."""
@@ -69,6 +73,8 @@ class ThreadExecutor:
         self.app = app
         self.settle = settle
         self._work: queue.SimpleQueue[TaskContext | None] = queue.SimpleQueue()
+        self._running: set[threading.Thread] = set()
+        """Workers inside an attempt now."""
         self._threads = [
             threading.Thread(target=self._work_loop, name=f"scoter-worker-{i}", daemon=True)
             for i in range(workers)
@@ -82,8 +88,14 @@ class ThreadExecutor:
         self._work.put(ctx)
 
     def stop(self) -> None:
+        """Ask every worker to end; wait a moment for the idle ones, so that their
+        `on_shutdown` hooks run before the process exits (busy ones are left running)."""
         for _ in self._threads:
             self._work.put(None)
+        deadline = time.monotonic() + STOP_JOIN_S
+        for thread in self._threads:
+            if thread.ident is not None and thread not in self._running:
+                thread.join(max(0.0, deadline - time.monotonic()))
 
     def request_stop(self, ctx: TaskContext) -> None:
         ctx.request_stop()
@@ -104,9 +116,14 @@ class ThreadExecutor:
         return sum(t.is_alive() for t in self._threads)
 
     def _work_loop(self) -> None:
+        self.app.hooks.worker_started()
+        me = threading.current_thread()
         while (ctx := self._work.get()) is not None:
             if ctx.begin():  # else the consumer handed it back before it started
+                self._running.add(me)
                 self.settle(ctx, self._execute(ctx))
+                self._running.discard(me)
+        self.app.hooks.worker_stopped()
 
     def _execute(self, ctx: TaskContext) -> Outcome:
         try:

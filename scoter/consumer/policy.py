@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from scoter import signals as sig
+from scoter.consumer import events as ev
 from scoter.consumer.attempt import (
     CRASHED,
     FAILED,
@@ -47,12 +48,28 @@ T = TypeVar("T")
 class Policy:
     """Settles the attempts of one consumer (or of immediate mode)."""
 
-    def __init__(self, app: Scoter, consumer_id: str) -> None:
+    def __init__(
+        self,
+        app: Scoter,
+        consumer_id: str,
+        events: ev.Events | None = None,
+        *,
+        retry_at_once: bool = False,
+    ) -> None:
+        """
+        :param events: where outcomes are reported; default: the log alone.
+        :param retry_at_once: retry a failed task without its delay (immediate mode).
+        """
         self.app = app
         self.storage = app.storage
         self.consumer_id = consumer_id
+        self.events = ev.Events([ev.LogObserver()]) if events is None else events
+        self.retry_at_once = retry_at_once
         self.stale_writes = 0
         """Writes refused because the attempt had lost its lease (DESIGN G3)."""
+        self.claims_in_doubt = threading.Event()
+        """Set when a call that claims failed: its reply was lost, and the claim may have
+        landed, leasing tasks to this consumer that it does not know (`Storage.hand_back`)."""
         self._lock = threading.Lock()
 
     def apply(self, ctx: TaskContext, outcome: Outcome) -> None:
@@ -64,8 +81,6 @@ class Policy:
         elif outcome.kind == INTERRUPTED:
             self.release(ctx, outcome.error or "interrupted", outcome.delay)
         elif outcome.kind == UNDELIVERABLE:
-            log.error("task %s (%s) cannot run: %s", printable(ctx.task_id),
-                      printable(ctx.task_name), printable(outcome.error))  # fmt: skip
             self.to_dead(ctx, outcome.reason, outcome.error or outcome.reason)
         elif outcome.kind == CRASHED:
             self._crashed(ctx, outcome.error or "crashed")
@@ -87,24 +102,30 @@ class Policy:
         acks = [Ack(ctx.token, outcome.result, ttl) for ctx, outcome in done]
         acked, leases = through_outages(
             self.storage,
-            # A retry claims nothing: the lost reply of a failed try may have claimed already.
-            lambda retry: self.storage.ack_many_and_claim(
-                acks, queues, 0 if retry else want, lease_s, self.consumer_id
-            ),
+            lambda retry: self._ack_many_and_claim(acks, queues, want, lease_s, retry),
             lambda: any(ctx.given_up() for ctx, _ in done),
             f"{len(acks)} ack(s)",
         )
-        for (ctx, _), landed in zip(done, acked, strict=True):
+        for (ctx, outcome), landed in zip(done, acked, strict=True):
             ctx.settled = True  # the heartbeat stops renewing this token
             try:
-                self._acked(ctx, landed)
+                self._acked(ctx, outcome, landed)
             except Exception:  # a receiver's or storage's failure: the ack itself landed
                 log.exception("task %s: acknowledged, but reporting it failed",
                               printable(ctx.task_id))  # fmt: skip
         return leases
 
-    def _acked(self, ctx: TaskContext, landed: bool) -> None:
+    def _ack_many_and_claim(
+        self, acks: list[Ack], queues: Sequence[str], want: int, lease_s: float, retry: int
+    ) -> tuple[list[bool], list[Lease]]:
+        if retry and want:  # the failed try may have claimed: a retry claims nothing
+            self.claims_in_doubt.set()
+            want = 0
+        return self.storage.ack_many_and_claim(acks, queues, want, lease_s, self.consumer_id)
+
+    def _acked(self, ctx: TaskContext, outcome: Outcome, landed: bool) -> None:
         if landed or self._completed_by(ctx):
+            self.events.emit(ev.SUCCEEDED, ctx, duration=outcome.ran_s)
             self._send(sig.SIGNAL_COMPLETE, ctx)
         else:
             self._refused(ctx, "ack")
@@ -123,20 +144,18 @@ class Policy:
 
     def _failed(self, ctx: TaskContext, outcome: Outcome) -> None:
         error = outcome.error or outcome.summary
+        self.events.emit(ev.ERROR, ctx, duration=outcome.ran_s or None, detail=outcome.summary)
         self._send(sig.SIGNAL_ERROR, ctx, outcome.exception())
         retry = self.retry_policy(ctx)
         errors_before = ctx.lease.errors
         if not retry.should_retry(errors_before):
-            log.error("task %s (%s) failed for good after %d error(s): %s",
-                      printable(ctx.task_id), printable(ctx.task_name), errors_before + 1,
-                      printable(outcome.summary))  # fmt: skip
-            self.to_dead(ctx, "error", error)
+            summary = f"failed for good after {errors_before + 1} error(s): {outcome.summary}"
+            self.to_dead(ctx, "error", error, summary)
             return
-        delay = retry.delay(errors_before)
+        delay = 0.0 if self.retry_at_once else retry.delay(errors_before)
         eta = time.time() + delay
         if self._write(ctx, lambda: self.storage.retry(ctx.token, eta, error)):
-            log.info("task %s (%s) failed, retry in %.1fs: %s", printable(ctx.task_id),
-                     printable(ctx.task_name), delay, printable(outcome.summary))  # fmt: skip
+            self.events.emit(ev.RETRIED, ctx, delay=delay, detail=outcome.summary)
             self._send(sig.SIGNAL_RETRYING, ctx, outcome.exception(), delay)
         else:
             self._refused(ctx, "retry")
@@ -152,6 +171,7 @@ class Policy:
             detail = f"interrupted {ctx.lease.interruptions + 1} times (max_interruptions)"
             return self.to_dead(ctx, "interrupted", detail)
         if self._write(ctx, lambda: self.storage.release(ctx.token, reason, delay)):
+            self.events.emit(ev.INTERRUPTED, ctx, detail=reason)
             self._send(sig.SIGNAL_INTERRUPTED, ctx)
             return True
         self._refused(ctx, "release")
@@ -171,16 +191,21 @@ class Policy:
             return
         dead = rescued.state is State.DEAD
         what = "dead: max_crashes reached" if dead else "queued again"
-        log.warning("task %s (%s): %s (crash %d), %s", printable(ctx.task_id),
-                    printable(ctx.task_name), printable(detail), rescued.crashes,
-                    what)  # fmt: skip
+        summary = f"{detail} (crash {rescued.crashes}), {what}"
+        self.events.emit(ev.CRASHED, ctx, detail=summary)
         self._send(sig.SIGNAL_RESCUED, ctx, rescued.state.value)
         if dead:
+            self.events.emit(ev.DEAD, ctx, reason="crashed", detail=summary)
             self._send(sig.SIGNAL_DEAD, ctx, "crashed")
 
-    def to_dead(self, ctx: TaskContext, reason: str, error: str) -> bool:
-        """Move the task to dead with `reason`, fenced; False when refused."""
+    def to_dead(self, ctx: TaskContext, reason: str, error: str, summary: str = "") -> bool:
+        """Move the task to dead with `reason`, fenced; False when refused.
+
+        :param summary: one line for the log, when `error` is a traceback.
+        """
         if self._write(ctx, lambda: self.storage.dead(ctx.token, reason, error)):
+            kind = reason if reason in (ev.EXPIRED, ev.REVOKED) else ev.DEAD
+            self.events.emit(kind, ctx, reason=reason, detail=summary or error)
             self._send(sig.SIGNAL_DEAD, ctx, reason)
             return True
         self._refused(ctx, "dead")
@@ -204,9 +229,12 @@ class Policy:
     def _refused(self, ctx: TaskContext, write: str) -> None:
         with self._lock:
             self.stale_writes += 1
-        ctx.lease_lost = True
-        log.warning("task %s (%s): %s refused, this attempt lost its lease",
-                    printable(ctx.task_id), printable(ctx.task_name), write)  # fmt: skip
+        if ctx.lease_lost:  # reported when it was found
+            log.info("task %s (%s): %s refused, as its lost lease means",
+                     printable(ctx.task_id), printable(ctx.task_name), write)  # fmt: skip
+        else:
+            ctx.lease_lost = True
+            self.events.emit(ev.LEASE_LOST, ctx, reason=write, detail=f"its {write} was refused")
         self._send(sig.SIGNAL_LEASE_LOST, ctx, write)
 
     def _send(self, name: str, ctx: TaskContext, *extra: Any) -> None:

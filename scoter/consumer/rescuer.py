@@ -8,16 +8,13 @@ the fleet down. One that ran beside other tasks is charged nothing and runs alon
 
 from __future__ import annotations
 
-import logging
 import time
 
 from scoter import signals as sig
+from scoter.consumer import events as ev
 from scoter.consumer.service import Service
-from scoter.display import printable
 from scoter.states import State
 from scoter.storage.base import Storage
-
-log = logging.getLogger("scoter.consumer")
 
 RESULT_EXPIRY_EVERY_S = 60.0
 
@@ -25,10 +22,13 @@ RESULT_EXPIRY_EVERY_S = 60.0
 class Rescuer(Service):
     name = "rescuer"
 
-    def __init__(self, storage: Storage, signals: sig.Signals, interval: float) -> None:
+    def __init__(
+        self, storage: Storage, signals: sig.Signals, interval: float, events: ev.Events
+    ) -> None:
         super().__init__(interval)
         self.storage = storage
         self.signals = signals
+        self.events = events
         self._next_expiry = 0.0
 
     def tick(self) -> None:
@@ -37,13 +37,13 @@ class Rescuer(Service):
             dead = rescued.state is State.DEAD
             if rescued.charged:
                 what = "dead: max_crashes reached" if dead else "queued again"
-                log.warning("task %s (%s): holder lost its lease (crash %d), %s",
-                            printable(rescued.id), printable(rescued.name), rescued.crashes,
-                            what)  # fmt: skip
+                detail = f"its holder's lease expired unreleased (crash {rescued.crashes}), {what}"
             else:
-                log.warning("task %s (%s): holder lost its lease while it ran other tasks too: "
-                            "not charged, queued again to run alone", printable(rescued.id),
-                            printable(rescued.name))  # fmt: skip
+                detail = ("its holder's lease expired while it ran other tasks too: not "
+                          "charged, queued again to run alone")  # fmt: skip
+            self.events.emit_rescued(ev.CRASHED, rescued, detail)
+            if dead:
+                self.events.emit_rescued(ev.DEAD, rescued, detail)
             ref = sig.TaskRef(rescued.id, rescued.name, "")
             self.signals.send(sig.SIGNAL_RESCUED, ref, rescued.state.value)
             if dead:

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+
+from scoter.display import one_line
+from scoter.storage import outages
 
 log = logging.getLogger("scoter.consumer")
 
@@ -18,8 +22,18 @@ class Service:
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=f"scoter-{self.name}", daemon=True)
         self._failing = False
+        self.ticked_at = time.monotonic()
+        """When its last tick ended, failed or not (time.monotonic()): liveness."""
+        self.ok_at = self.ticked_at
+        """When its last tick succeeded."""
+
+    @property
+    def alive(self) -> bool:
+        """Whether its thread runs."""
+        return self._thread.is_alive()
 
     def start(self) -> None:
+        self.ticked_at = self.ok_at = time.monotonic()
         self._thread.start()
 
     def stop(self, join: bool = True) -> None:
@@ -35,14 +49,18 @@ class Service:
             try:
                 self.tick()
             except Exception as exc:
+                outages.ERRORS.add()
                 self._report(exc)
             else:
+                self.ok_at = time.monotonic()
                 if self._failing:
                     log.warning("%s recovered", self.name)
                     self._failing = False
+            self.ticked_at = time.monotonic()
 
     def _report(self, exc: Exception) -> None:
         """One log line per change of state, not one per failed tick."""
         if not self._failing:
-            log.warning("%s failed, retrying every %.1fs: %r", self.name, self.interval, exc)
+            log.warning("%s failed, retrying every %.1fs: %s", self.name, self.interval,
+                        one_line(exc))  # fmt: skip
             self._failing = True

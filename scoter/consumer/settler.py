@@ -21,14 +21,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from scoter.consumer.attempt import SUCCEEDED, Outcome
 from scoter.consumer.inflight import InFlight
 from scoter.consumer.policy import Policy
 from scoter.context import TaskContext
-from scoter.display import printable
+from scoter.display import one_line, printable
 from scoter.storage._limits import limited
 from scoter.storage.base import Lease
 
@@ -36,6 +37,8 @@ log = logging.getLogger("scoter.consumer")
 
 MAX_BATCH = 256
 """Most outcomes in one group."""
+PAUSE_STEP_S = 0.005
+"""How often `claims_paused` looks whether the claims being written have landed."""
 SHORT_TASK_S = 0.05
 """Tasks that ran shorter than this are short: claiming ahead for them pays."""
 
@@ -92,6 +95,8 @@ class Settler:
         """Attempts in the groups being written: still in flight, their successors claimed."""
         self._claiming = 0
         """Tasks the groups being written claim: not yet in flight."""
+        self._paused = False
+        """Set while the consumer hands back leases it does not know: claim nothing."""
         self._threads = [
             threading.Thread(target=self._loop, name=f"scoter-settler-{i}", daemon=True)
             for i in range(max(1, self.storage.settle_writers))
@@ -135,12 +140,29 @@ class Settler:
             try:
                 self._settle(group)
             except Exception as exc:  # given up at the exit, or a bug of ours
-                log.error("could not settle %d task(s) (%r); they run again when their "
-                          "leases expire", len(group.batch), exc)  # fmt: skip
+                log.error("could not settle %d task(s) (%s); they run again when their "
+                          "leases expire", len(group.batch), one_line(exc))  # fmt: skip
                 for ctx, _ in group.batch:
                     self.inflight.remove(ctx)
             finally:
                 self._written(group)
+
+    @contextmanager
+    def claims_paused(self, timeout: float) -> Iterator[bool]:
+        """Claim nothing while the block runs; yields whether every claim of this settler
+        landed in flight (none still being written) within `timeout` seconds."""
+        with self._wake:
+            self._paused = True
+        try:
+            give_up_at = time.monotonic() + timeout
+            while self._claiming and time.monotonic() < give_up_at:
+                time.sleep(PAUSE_STEP_S)
+            with self._wake:
+                quiet = not self._claiming
+            yield quiet
+        finally:
+            with self._wake:
+                self._paused = False
 
     def _next_group(self) -> _Group | None:
         with self._wake:
@@ -185,8 +207,8 @@ class Settler:
         try:
             self.policy.apply(ctx, outcome)
         except Exception as exc:  # given up at the exit, or a bug of ours
-            log.error("could not settle task %s (%r); it runs again when its lease expires",
-                      printable(ctx.task_id), exc)  # fmt: skip
+            log.error("could not settle task %s (%s); it runs again when its lease expires",
+                      printable(ctx.task_id), one_line(exc))  # fmt: skip
 
     def _ack_and_claim(
         self, succeeded: list[tuple[TaskContext, Outcome]], want: int
@@ -198,12 +220,14 @@ class Settler:
         try:
             return self.storage.claim(self.queues, want, self.lease_s, self.policy.consumer_id)
         except self.storage.transient_errors:
+            self.policy.claims_in_doubt.set()
             return []  # the consumer's fetch loop claims once the storage is back
 
     def _claim_ahead(self, n: int) -> list[Lease]:
         try:
             return self.storage.claim_ahead(self.queues, n, self.lease_s, self.policy.consumer_id)
         except self.storage.transient_errors:
+            self.policy.claims_in_doubt.set()
             return []  # the next group claims again
 
     def _wanted(self, batch: list[tuple[TaskContext, Outcome]]) -> tuple[int, int]:
@@ -211,7 +235,7 @@ class Settler:
         short, up to `prefetch` more waiting for a worker (the second number: how many of the
         first those are). Counts the other groups being written: their attempts as gone,
         their claims as in flight."""
-        if not self.claiming():
+        if self._paused or not self.claiming():
             return 0, 0
         capacity = self.capacity
         if self.prefetch and all(outcome.ran_s < SHORT_TASK_S for _, outcome in batch):

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from scoter import signals as sig
 from scoter.config import redact
 from scoter.consumer import attempt
+from scoter.consumer import events as ev
 from scoter.consumer.aio import AsyncioExecutor
 from scoter.consumer.executor import Executor, ThreadExecutor
 from scoter.consumer.heartbeat import Fence, Heartbeat
@@ -36,10 +37,13 @@ from scoter.consumer.scheduler import Scheduler
 from scoter.consumer.service import Service
 from scoter.consumer.settler import Settler
 from scoter.context import RUNNING, TaskContext
-from scoter.display import printable
+from scoter.display import one_line, printable
+from scoter.exceptions import ConfigurationError
 from scoter.loader import path_of
-from scoter.storage.base import Lease
-from scoter.task import check_name
+from scoter.storage import outages
+from scoter.storage._limits import limited
+from scoter.storage.base import Lease, Storage
+from scoter.task import AsyncTask, check_name
 
 if TYPE_CHECKING:
     from scoter.app import Scoter
@@ -59,6 +63,8 @@ HOLD_OFF_S = 1.0
 long enough for the consumer to exit first, so that no two attempts ever overlap (G2)."""
 HELD_OFF = "still running in its thread"
 """In the history detail of such a hand-back."""
+HAND_BACK_WAIT_S = 0.2
+"""How long a hand-back waits for the settler's claims in flight before the next pass tries."""
 OVERRUN_GRACE_S = 0.8
 """How long past its drain deadline a stopping consumer may take before `on_overrun` is
 called: enough to write its releases when the storage answers."""
@@ -89,6 +95,7 @@ class Consumer:
         app_path: str | None = None,
         prefetch: int | None = None,
         on_overrun: Callable[[int], None] | None = None,
+        observers: Sequence[ev.Observer] = (),
     ) -> None:
         """
         :param queues: queues to consume, first listed first; default: every task's queue.
@@ -111,6 +118,8 @@ class Consumer:
             OVERRUN_GRACE_S after its drain deadline (a storage call hanging through a network
             partition), with the number of tasks still in flight: `scoter worker` exits the
             process there.
+        :param observers: receive the lifecycle events of its tasks (`scoter.consumer.events`;
+            more with `consumer.events.add`). The log is one, added when `run()` starts.
         """
         heartbeat = lease / 3 if heartbeat is None else heartbeat
         check_options(
@@ -120,6 +129,7 @@ class Consumer:
         )  # fmt: skip
         self.app = app
         self.storage = app.storage
+        check_limits(app)
         self.queues = [check_name("queue", q) for q in queues] if queues else _queues_of(app)
         self.workers = workers
         self.lease = lease
@@ -128,7 +138,10 @@ class Consumer:
         self.poll = poll
         self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.inflight = InFlight()
-        self.policy = Policy(app, self.id)
+        self.executor_kind = executor
+        self.heartbeat_s = heartbeat
+        self.events = ev.Events(observers)
+        self.policy = Policy(app, self.id, self.events)
         default_prefetch = 0 if executor == "asyncio" else PREFETCH_PER_WORKER * workers
         self.prefetch = default_prefetch if prefetch is None else prefetch
         self.settler = Settler(
@@ -136,14 +149,21 @@ class Consumer:
             claiming=self._claiming, new_context=self._new_context,
         )  # fmt: skip
         self.executor = self._make_executor(executor, app_path)
+        if executor != "asyncio":
+            self._warn_of_async_tasks(executor)
         self.isolation = Isolation(self.storage, self.inflight, self.executor.submit)
         self.settler.deliver = self.isolation.admit
+        self.heartbeat = Heartbeat(self.storage, self.inflight, lease, heartbeat, self._lost)
         self.services: list[Service] = [
-            Heartbeat(self.storage, self.inflight, lease, heartbeat, self._lost),
+            self.heartbeat,
             Fence(self.inflight, lease, self._lost),
             Scheduler(self.storage, schedule_interval, app),
-            Rescuer(self.storage, app.signals, rescue_interval or lease / 6),
+            Rescuer(self.storage, app.signals, rescue_interval or lease / 6, self.events),
         ]
+        self.started_at: float | None = None
+        """When `run()` started (time.monotonic()), or None."""
+        self.stop_reason = ""
+        """What stopped the consumer: SIGTERM, SIGINT, SIGHUP or stop()."""
         self._stop_at: float | None = None
         self._stopped = threading.Event()
         self._returned = threading.Event()
@@ -166,17 +186,37 @@ class Consumer:
             return AsyncioExecutor(self.app, self.settler.put)
         return ThreadExecutor(self.app, self.workers, self.settler.put)
 
+    def _warn_of_async_tasks(self, executor: str) -> None:
+        """Say at start that this consumer's `async def` tasks need the asyncio executor, rather
+        than when each of them goes dead."""
+        names = sorted(
+            task.name
+            for task in self.app.tasks.values()
+            if isinstance(task, AsyncTask) and task.queue in self.queues
+        )
+        if names:
+            queues = " ".join(f"-Q {q}" for q in sorted({self.app.tasks[n].queue for n in names}))
+            log.warning("task(s) %s are async def: a %s worker cannot run them (they go dead "
+                        "with reason %r); run them on a worker started with -k asyncio %s",
+                        ", ".join(names), executor, attempt.NEEDS_ASYNCIO, queues)  # fmt: skip
+
     def _new_context(self, lease: Lease, asked: float) -> TaskContext:
-        return attempt.new_context(self.app, lease, self.lease, asked)
+        ctx = attempt.new_context(self.app, lease, self.lease, asked)
+        if self.events.wants(ev.STARTED):
+            ctx.on_begin = self.events.started
+        self.events.emit(ev.RECEIVED, ctx)
+        return ctx
 
     # -- control (safe from signal handlers and other threads) -----------------------------
 
-    def stop(self, *, graceful: bool = True, restart: bool = False) -> None:
+    def stop(self, *, graceful: bool = True, restart: bool = False, why: str = "stop()") -> None:
         """Begin the shutdown plan; a second call, or graceful=False, skips the drain.
 
         A stop wins over a restart: a stop during a restart's drain exits for good.
+        :param why: what asked for it, for the exit line (`SIGTERM`, ...).
         """
         first = self._stop_at is None
+        self.stop_reason = why if first else f"{self.stop_reason}, then {why}"
         if not first or not graceful:
             self._hard.set()
         if first:
@@ -193,7 +233,7 @@ class Consumer:
         return not (self.stopping or self.isolation.active)
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
-        self.stop(restart=signum == signal.SIGHUP)
+        self.stop(restart=signum == signal.SIGHUP, why=signal.Signals(signum).name)
 
     def install_signal_handlers(self) -> None:
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
@@ -205,10 +245,14 @@ class Consumer:
         """Consume until stopped; returns EXIT_OK, or EXIT_RESTART after SIGHUP."""
         if threading.current_thread() is threading.main_thread():
             self.install_signal_handlers()
+        if self.started_at is None:  # the log listens for what its level shows now
+            self.events.add(ev.LogObserver())
+        self.started_at = time.monotonic()
         log.info(
-            "consumer %s on %s: queues=%s workers=%d lease=%.0fs drain_timeout=%.0fs",
-            self.id, printable(redact(self.storage.url)), ",".join(self.queues), self.workers,
-            self.lease, self.drain_timeout,
+            "consumer %s on %s: app %s, queues=%s executor=%s workers=%d prefetch=%d "
+            "lease=%gs heartbeat=%gs drain_timeout=%gs", self.id, where(self.storage),
+            printable(self.app.name), printable(",".join(self.queues)), self.executor_kind,
+            self.workers, self.prefetch, self.lease, self.heartbeat_s, self.drain_timeout,
         )  # fmt: skip
         self.settler.start()
         self.executor.start()
@@ -230,7 +274,19 @@ class Consumer:
             for service in self.services:
                 service.stop(join=join)
             self._returned.set()
+            self._log_exit()
         return EXIT_RESTART if self._restart else EXIT_OK
+
+    def _log_exit(self) -> None:
+        """The exit line: why, after how long, and what became of the tasks."""
+        ran = time.monotonic() - (self.started_at or time.monotonic())
+        counts = self.events.counts
+        shown = [f"{counts[ev.SUCCEEDED]} succeeded"] + [
+            f"{n} {kind.replace('_', ' ') if kind != ev.ERROR else 'failed'}"
+            for kind in ev.OUTCOMES[1:] if (n := counts[kind])
+        ]  # fmt: skip
+        log.info("stopped (%s) after %.1f s%s: %s", self.stop_reason or "an error",
+                 ran, ", restarting" if self._restart else "", ", ".join(shown))  # fmt: skip
 
     def _guard(self) -> None:
         """Call `on_overrun` if a stop outlives its drain deadline by OVERRUN_GRACE_S."""
@@ -250,6 +306,8 @@ class Consumer:
         self.on_overrun(left)
 
     def _fetch(self) -> None:
+        if self.policy.claims_in_doubt.is_set():
+            self._hand_back_orphans()
         if self.isolation.active:
             self.isolation.step()
             self.inflight.wait_below(len(self.inflight), self.poll)
@@ -262,6 +320,7 @@ class Consumer:
         try:
             leases = self._claim(free)
         except Exception as exc:
+            self.policy.claims_in_doubt.set()
             self._storage_error(exc)
             return
         self._idle = not leases
@@ -270,6 +329,26 @@ class Consumer:
             ctx = self._new_context(lease, asked)
             self.inflight.add(ctx)
             self.isolation.admit(ctx)
+
+    def _hand_back_orphans(self) -> None:
+        """Give back the leases that a claim whose reply was lost gave this consumer: no
+        worker runs them, and each would wait a whole lease, then come back as a crash. Only
+        while no claim of ours is in flight, so that every lease we hold is in `inflight`."""
+        with self.settler.claims_paused(HAND_BACK_WAIT_S) as quiet:
+            if not quiet:
+                return  # the next pass tries again
+            self.policy.claims_in_doubt.clear()
+            try:
+                handed = self.storage.hand_back(self.id, self.queues, self.inflight.tokens())
+            except NotImplementedError:
+                return
+            except Exception as exc:
+                self.policy.claims_in_doubt.set()
+                log.warning("could not hand back leases of lost claim replies yet: %r", exc)
+                return
+        if handed:
+            log.warning("handed back %d task(s) that a claim with a lost reply had leased to "
+                        "this consumer; other consumers may run them now", handed)  # fmt: skip
 
     def _claim(self, free: int) -> list[Lease]:
         """Up to `free` tasks; after a claim that found none, wait for work before claiming.
@@ -345,8 +424,6 @@ class Consumer:
         if hold_off:
             reason += f": {HELD_OFF}, claimable in {hold_off:g} s"
         self.settler.hand_back(ctx, reason, hold_off)
-        log.info("released task %s (%s) unfinished", printable(ctx.task_id),
-                 printable(ctx.task_name))  # fmt: skip
 
     @property
     def abandoned_threads(self) -> int:
@@ -362,15 +439,16 @@ class Consumer:
             return
         ctx.lease_lost = True
         self.executor.fence(ctx)
-        log.warning("task %s (%s): lease lost, another consumer may run it: %s",
-                    printable(ctx.task_id), printable(ctx.task_name), why)  # fmt: skip
+        self.events.emit(ev.LEASE_LOST, ctx, reason=found_by, detail=why)
         if self.app.signals:
             ref = sig.TaskRef(ctx.task_id, ctx.task_name, ctx.lease.queue, attempt=ctx.attempt)
             self.app.signals.send(sig.SIGNAL_LEASE_LOST, ref, found_by)
 
     def _storage_error(self, exc: Exception) -> None:
+        outages.ERRORS.add()
         if not self._storage_failing:
-            log.error("storage unavailable, retrying with backoff: %r", exc)
+            log.error("storage unavailable at %s, retrying with backoff: %s",
+                      printable(self.storage.url), one_line(exc))  # fmt: skip
             self._storage_failing = True
         self._backoff = min(max(self._backoff * 2, 0.1), ERROR_BACKOFF_MAX_S)
         time.sleep(self._backoff)
@@ -382,8 +460,29 @@ class Consumer:
         self._backoff = 0.0
 
 
+def where(storage: Storage) -> str:
+    """The storage's URL for a log line: without its password, and a SQLite file by its
+    absolute path (a relative one depends on the directory each process started in)."""
+    url = storage.url
+    path = getattr(storage, "path", None)
+    if url.startswith("sqlite:") and isinstance(path, str):
+        url = f"sqlite:///{os.path.abspath(path)}"
+    return printable(redact(url))
+
+
 def _queues_of(app: Scoter) -> list[str]:
     return sorted({task.queue for task in app.tasks.values()} | {app.default_queue})
+
+
+def check_limits(app: Scoter) -> None:
+    """Refuse an app with limited tasks on a storage that keeps no limits (a Redis Cluster)."""
+    named = sorted(task.name for task in app.tasks.values() if limited(task.limit))
+    if named and not app.storage.coordination:
+        raise ConfigurationError(
+            f"tasks {', '.join(named)} have concurrency or rate limits, which "
+            f"{printable(app.storage.url)} does not keep: a single Redis server (redis://), "
+            "SQLite or PostgreSQL keep them"
+        )
 
 
 def check_options(

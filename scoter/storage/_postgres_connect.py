@@ -13,6 +13,11 @@ from scoter.config import redact
 
 Connection = psycopg.Connection[Any]
 
+REFUSALS = (
+    "does not exist", "password authentication failed", "no password supplied",
+    "no pg_hba.conf entry", "permission denied", "SSL was required", "does not support SSL",
+)  # fmt: skip
+"""What libpq says when a server refuses a connection for its configuration."""
 KEEPALIVES = {
     "keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3,
 }  # fmt: skip
@@ -51,3 +56,12 @@ def display_url(conninfo: str) -> str:
     user = f"{params['user']}@" if params.get("user") else ""
     port = f":{params['port']}" if params.get("port") else ""
     return f"postgresql://{user}{params.get('host', '')}{port}/{params.get('dbname', '')}"
+
+
+class Unreachable(psycopg.OperationalError):
+    """No connection to the server could be opened: the call sent nothing."""
+
+
+def reason(exc: Exception) -> str:
+    """libpq's error on one line, without psycopg's `connection failed:` in front."""
+    return " ".join(str(exc).split()).removeprefix("connection failed: ")

@@ -11,7 +11,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import tuple_row
 
-from scoter.exceptions import ConfigurationError
+from scoter.exceptions import ConfigurationError, SchemaVersionError
 from scoter.storage._sql import load_queries
 
 SQL = load_queries("postgres.sql")
@@ -22,8 +22,12 @@ MIGRATION_FILE = re.compile(r"(\d{4})_\w+\.sql")
 Connection = psycopg.Connection[Any]
 
 
-class SchemaError(ConfigurationError):
+class SchemaError(SchemaVersionError):
     """The database holds a scoter schema of another version than this scoter's."""
+
+
+class SchemaMissing(ConfigurationError):
+    """The database holds no scoter schema, and the caller may not create it (a read)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,11 +81,16 @@ class Schema:
         self.name = name
         self.sql = render(name)
 
-    def check(self, conn: Connection, migrate: bool) -> None:
-        """Create the schema if there is none; refuse one at another version unless `migrate`
-        (an older one is then upgraded)."""
+    def check(self, conn: Connection, migrate: bool, *, create: bool, url: str) -> None:
+        """Create the schema if there is none (unless not `create`: a read); refuse one at
+        another version unless `migrate` (an older one is then upgraded)."""
         version = self.version(conn)
         self.refuse_newer(version)
+        if version == 0 and not create:
+            raise SchemaMissing(
+                f"no scoter schema {self.name!r} at {url}: run `scoter migrate APP` "
+                "(a worker or a producer creates it too)"
+            )
         if version and version < LATEST and not migrate:
             raise SchemaError(
                 f"the scoter schema {self.name!r} is at version {version}, this scoter needs "

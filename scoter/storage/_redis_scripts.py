@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from importlib import resources
+from typing import Any
 
-import redis
 from redis.commands.core import Script
 
 SCRIPTS = (
     "enqueue", "claim", "ack", "ack_many_and_claim", "heartbeat", "retry", "release", "dead",
     "checkpoint", "isolate", "crash", "progress", "rescue", "promote", "requeue_dead", "purge",
-    "expire_results", "get", "counts", "list", "enqueue_slot",
+    "expire_results", "get", "counts", "list", "enqueue_slot", "hand_back", "find",
     "enqueue_unique", "lock_acquire", "lock_renew", "lock_release", "locks", "limits_set",
     "limit_states", "take_rate", "claim_ahead",
 )  # fmt: skip
+CLUSTER_SCRIPTS = ("ids_take", "ids_forget", "id_leave", "forgotten", "slot_advance", "slot_settle")
+"""Scripts only a Redis Cluster uses (see redis_cluster.py)."""
 FOLLOWED_BY = {"enqueue_slot": "enqueue"}
 """Scripts sent with another one's text after their own (see enqueue_slot.lua)."""
 EMBEDS = {"enqueue_unique": "enqueue"}
@@ -24,9 +27,9 @@ LUA_LOCAL = re.compile(r"^local (?:function )?(\w+)", re.MULTILINE)
 LUA_COMMENT = re.compile(r"--[^\n]*")
 
 
-def load_scripts(client: redis.Redis) -> dict[str, Script]:
-    """Each script with what it uses of lib.lua in front, registered to run by SHA (reloaded
-    after NOSCRIPT)."""
+def load_scripts(client: Any, names: Sequence[str] = SCRIPTS) -> dict[str, Script]:
+    """Each script of `names` with what it uses of lib.lua in front, registered to run by SHA
+    (reloaded after NOSCRIPT) with `client` (a redis-py client or cluster client)."""
     folder = resources.files("scoter.storage").joinpath("redis_scripts")
     lib = folder.joinpath("lib.lua").read_text(encoding="utf-8").split("\n\n")
 
@@ -38,7 +41,7 @@ def load_scripts(client: redis.Redis) -> dict[str, Script]:
         after = FOLLOWED_BY.get(name)
         return own if after is None else f"{own}\n{text(after)}"
 
-    return {name: client.register_script(_with_lib(lib, text(name))) for name in SCRIPTS}
+    return {name: client.register_script(_with_lib(lib, text(name))) for name in names}
 
 
 def _with_lib(blocks: list[str], script: str) -> str:

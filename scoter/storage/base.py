@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import abc
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from operator import attrgetter
 from typing import Any, TypeVar
 
+from scoter.exceptions import ConfigurationError
 from scoter.states import State
 from scoter.storage.coordination import LimitState, LockInfo, TaskLimit
 
@@ -31,6 +32,10 @@ T = TypeVar("T")
 EXPIRED = "lease expired"
 """The history detail of a crash that `rescue` charged."""
 SPARED = "lease expired, not charged: its consumer ran other tasks too; it runs alone next"
+HANDED_BACK = "handed back"
+"""The history outcome of a lease that a claim whose reply was lost gave its consumer, which
+never ran it (`Storage.hand_back`)."""
+UNSTARTED = "claimed while its consumer was cut off from storage; never started"
 """The history detail of a crash that `rescue` did not charge (see `Storage.rescue`)."""
 HISTORY_LIMIT = 20
 """The attempts a task's history keeps: the latest ones (the SQL and Lua of each backend say
@@ -176,6 +181,8 @@ class Storage(abc.ABC):
     than one where a write spends most of its time on the network rather than holding a lock
     the others would wait for."""
 
+    coordination: bool = True
+    """Whether it keeps unique keys, locks and limits (a Redis Cluster does not, yet)."""
     maintenance_batch: int = MAINTENANCE_BATCH
     """The most tasks one batch of a maintenance step moves or deletes (see `in_batches`)."""
 
@@ -309,6 +316,33 @@ class Storage(abc.ABC):
         lease expires.
         """
         raise NotImplementedError
+
+    def hand_back(self, consumer_id: str, queues: Sequence[str], keep: Collection[str]) -> int:
+        """Running → queued, charged nothing, for every task of `queues` leased to
+        `consumer_id` under a token not in `keep`: the leases a claim gave the consumer though
+        its reply was lost (a timeout, a dropped connection), which no worker runs. Their
+        history gets a HANDED_BACK entry (detail UNSTARTED). Returns how many were handed back.
+
+        The consumer calls it once storage answers again, with the tokens it holds, while none
+        of its own claims is in flight. Without it such a task waits for its lease to expire.
+        """
+        raise NotImplementedError
+
+    def check(self, *, create: bool = True) -> None:  # noqa: B027 - optional hook
+        """Reach the storage once, so that a command says at its start what is wrong.
+
+        Raises ConfigurationError when the storage refuses this configuration (a wrong
+        password, a database or db number that does not exist, or, with `create` False, no
+        scoter schema where one must be created), and one of `transient_errors`, naming where
+        and why, when it cannot be reached now. Creates the schema if needed unless `create`
+        is False (a read must not). The default does nothing.
+        """
+
+    def misconfigured(self, exc: BaseException) -> ConfigurationError | None:
+        """The ConfigurationError that `exc`, raised by a call, stands for when the server
+        refused this storage's configuration (credentials, database, db number): trying again
+        cannot help. None for any other error (the default)."""
+        return None
 
     def not_stored(self, exc: Exception) -> bool:
         """Whether `exc`, a transient error a write raised, proves that the write did not
@@ -467,22 +501,33 @@ class Storage(abc.ABC):
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections. The storage must not be used afterwards."""
 
+    def find_tasks(self, name: str, state: State | None = None, limit: int = 100) -> list[TaskInfo]:
+        """Tasks whose name contains `name` (case-sensitive; every task when it is empty), in
+        `state` or in any, newest first (the latest enqueued: an id enqueued again counts from
+        then), at most `limit`. Read only, never blocks; may read every stored task of the
+        states searched — a search for an operator, not for a hot path.
+
+        The default reads each state's tasks through `list_tasks`; backends search on the
+        server instead.
+        """
+        if limit <= 0:
+            return []
+        states = list(State) if state is None else [state]
+        found = [t for s in states for t in self.list_tasks(s, limit=2**62) if name in t.name]
+        found.sort(key=attrgetter("created_at"), reverse=True)
+        return found[:limit]
+
     # -- unique tasks ----------------------------------------------------------------------
 
     @abc.abstractmethod
     def enqueue_unique(
         self, tasks: Sequence[NewTask], *, restart_finished: bool = True
     ) -> list[str]:
-        """Store tasks as `enqueue` does, all in one atomic step, except each task whose
-        `unique_key` a live task (scheduled, queued or running) holds: that one is not stored.
-        Returns, per task in order, the id of the live task holding its key — its own when it
-        was stored (or its own id was live already), the holder's when not. A task without a
-        key is stored as `enqueue` stores it, its own id returned. Of tasks of one call that
-        share a key, the first is stored and the others get its id.
-
-        Atomic under concurrent calls from any number of processes: one key, one live task. A
-        key is free again once its task is done or dead, or purged.
-        """
+        """`enqueue`, in one atomic step, except for a task whose `unique_key` a live task
+        (scheduled, queued or running) holds: it is not stored. Returns per task the id of the
+        live task holding its key: its own when stored (or live already), else the holder's.
+        Of tasks of one call sharing a key, the first is stored. Atomic across processes: one
+        key, one live task; the key is free once its task is done, dead or purged."""
 
     # -- locks -----------------------------------------------------------------------------
 
@@ -497,15 +542,13 @@ class Storage(abc.ABC):
         lease_token: str | None = None,
         holder: str = "",
     ) -> bool:
-        """Take lock `name` for `owner` (a token of this acquisition), unless it is held.
+        """Take lock `name` for `owner` (this acquisition's token) unless it is held; returns
+        whether `owner` holds it now. Atomic: of callers racing for a free lock, one gets it.
 
-        A lock is held while its `ttl` (seconds from now) has not run out, and — when taken
-        under a task's lease (`task_id`, `lease_token`) — while that lease lives: its task runs
-        with that token and the lease has not expired. So a task's heartbeat renews its locks
-        with its lease, and a lock is free once its attempt ends in any way or its lease
-        expires. `ttl` None: no time limit of its own (only under a lease). `holder` says who
-        holds it, for inspection. Atomic: of callers racing for a free lock, one gets it.
-        Returns whether `owner` holds it now.
+        A lock is held while its `ttl` (seconds; None: no limit, only under a lease) has not
+        run out and, when taken under a task's lease (`task_id`, `lease_token`), while its task
+        runs with that token and the lease has not expired: the heartbeat renews it with the
+        lease, and it is free once the attempt ends or the lease expires. `holder`: who, shown.
         """
 
     @abc.abstractmethod
@@ -531,18 +574,13 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     def set_limits(self, limits: Sequence[TaskLimit]) -> None:
-        """Store each task name's limits, replacing what was stored for it; a TaskLimit with
-        no limit removes the name's. One atomic step.
-
-        From then on `claim` (and every call that claims) leases a task of a limited name
-        only within its limits, counted across every consumer: at most `concurrency` of its
-        tasks running, at most `rate` claims of it in any `per` seconds (a sliding window).
-        A task that would exceed them stays queued, and the claim takes the next one it may:
-        nothing is claimed and handed back, no budget is spent. A running task counts until
-        its attempt ends or is rescued. A backend may take up to LIMITS_REFRESH_S to notice
-        that a process it does not share memory with stored the first limit: until then its
-        claims leave the tasks of limited names queued.
-        """
+        """Store each task name's limits in one atomic step (a TaskLimit without any removes
+        the name's). From then on every call that claims leases a limited name's task only
+        within its limits, across every consumer: at most `concurrency` running (an attempt
+        counts until it ends or is rescued), at most `rate` claims in any `per` seconds (a
+        sliding window); the others stay queued and the claim takes the next it may. A backend
+        may take LIMITS_REFRESH_S to see a first limit another process stored: meanwhile its
+        claims leave the limited names' tasks queued."""
 
     @abc.abstractmethod
     def claim_ahead(

@@ -9,15 +9,17 @@ import itertools
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from scoter.states import LIVE_STATES, State
 from scoter.storage._limits import allowances, limited, rate_key, state
 from scoter.storage.base import (
     EXPIRED,
+    HANDED_BACK,
     HISTORY_LIMIT,
     SPARED,
+    UNSTARTED,
     Ack,
     Lease,
     NewTask,
@@ -262,13 +264,23 @@ class MemoryStorage(Storage):
         row = self._by_token[token]
         charged = row.alone or spared is None
         crashes = row.crashes + int(charged)
-        state = State.DEAD if crashes >= row.task.max_crashes else State.QUEUED
+        state = State.DEAD if charged and crashes >= row.task.max_crashes else State.QUEUED
         self._settle(token, "crashed", state, detail if charged else spared)
         row.crashes = crashes
         row.suspect = row.suspect or not charged
         if state is State.DEAD:
             row.reason, row.error = "crashed", _crashed_detail(crashes, detail)
         return Rescued(row.task.id, row.task.name, state, crashes, charged)
+
+    def hand_back(self, consumer_id: str, queues: Sequence[str], keep: Collection[str]) -> int:
+        with self._cond:
+            orphans = [
+                token for token, row in self._by_token.items()
+                if row.consumer == consumer_id and row.task.queue in queues and token not in keep
+            ]  # fmt: skip
+            for token in orphans:
+                self._settle(token, HANDED_BACK, State.QUEUED, UNSTARTED)
+            return len(orphans)
 
     def progress(self, token: str, done: int, total: int) -> bool:
         with self._cond:
@@ -373,6 +385,15 @@ class MemoryStorage(Storage):
             for row in old:
                 del self._rows[row.task.id]
             return len(old)
+
+    def find_tasks(self, name: str, state: State | None = None, limit: int = 100) -> list[TaskInfo]:
+        with self._cond:
+            rows = [
+                r for r in self._rows.values()
+                if name in r.task.name and (state is None or r.state is state)
+            ]  # fmt: skip
+            rows.sort(key=lambda r: r.seq, reverse=True)
+            return [_info(r) for r in rows[: max(limit, 0)]]
 
     # -- unique tasks ----------------------------------------------------------------------
 

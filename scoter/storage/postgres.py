@@ -40,7 +40,7 @@ import re
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -56,17 +56,21 @@ from scoter.states import CORRUPT, State
 from scoter.storage._limits import Known
 from scoter.storage._postgres_connect import (
     KEEPALIVES,
+    REFUSALS,
+    Unreachable,
     check_connection,
     configure,
     display_url,
     pool_conninfo,
     pool_kwargs,
+    reason,
 )
 from scoter.storage._postgres_coordination import PostgresCoordination
 from scoter.storage._postgres_schema import (
     Migration,
     Schema,
     SchemaError,
+    SchemaMissing,
     fetch,
 )
 from scoter.storage._records import AFTER_CORRUPT, COUNTER_MAX, Fields, corrupt_error, last_line
@@ -75,6 +79,7 @@ from scoter.storage.base import (
     CONNECT_TIMEOUT_S,
     EXPIRED,
     SPARED,
+    UNSTARTED,
     Ack,
     Lease,
     NewTask,
@@ -89,7 +94,8 @@ log = logging.getLogger("scoter.storage")
 DEFAULT_SCHEMA = "scoter"
 SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,49}")
 POOL_TIMEOUT_S = 5.0
-"""How long a call waits for a pooled connection before PoolTimeout (a transient error)."""
+"""How long a call waits for a pooled connection before PoolTimeout (a transient error), at
+most: a shorter call timeout bounds the wait too."""
 URL_OPTIONS = ("schema", "max_connections", "call_timeout")
 COUNTERS = ("attempts", "errors", "interruptions", "crashes")
 """A claimed row's counters, in the order the claim returns them."""
@@ -97,7 +103,7 @@ FIRST = "-infinity"
 """Where promote and expire_results start: before every eta and result expiry."""
 
 Connection = psycopg.Connection[Any]
-__all__ = ["Migration", "PostgresStorage", "SchemaError"]
+__all__ = ["Migration", "PostgresStorage", "SchemaError", "SchemaMissing"]
 
 _FORK_LOCK = threading.Lock()
 _INHERITED: list[object] = []
@@ -202,9 +208,8 @@ class PostgresStorage(PostgresCoordination, Storage):
     def _ready_pool(self) -> ConnectionPool[Any]:
         """This process's pool, once the schema is ready."""
         self._settle_fork()
-        pool = self._pool if self._ready else self._prepare()
-        assert pool is not None
-        return pool
+        pool = self._pool
+        return pool if self._ready and pool is not None else self._prepare()
 
     def _settle_fork(self) -> None:
         """In a fork's child, once: set the parent's pool and LISTEN connection aside, unclosed,
@@ -229,7 +234,8 @@ class PostgresStorage(PostgresCoordination, Storage):
             self._pool = ConnectionPool(
                 conninfo, min_size=1, kwargs=kwargs, configure=configure,
                 max_size=self._max_connections if given is None else given.max_size,
-                timeout=POOL_TIMEOUT_S, name=f"scoter.{self.schema}", open=True,
+                timeout=min(POOL_TIMEOUT_S, self._deadlines.seconds),
+                name=f"scoter.{self.schema}", open=True,
             )  # fmt: skip
         return self._pool
 
@@ -253,17 +259,53 @@ class PostgresStorage(PostgresCoordination, Storage):
     def _prepare(self) -> ConnectionPool[Any]:
         """The pool, once the schema is there at this scoter's version (created if absent)."""
         with self._ready_lock:
-            pool = self._open_pool()
-            if not self._ready:
-                with pool.connection() as conn:
-                    self._schema.check(conn, self._migrate)
-                self._ready = True
-            return pool
+            self._ensure_schema(create=True)
+            return self._open_pool()
+
+    def check(self, *, create: bool = True) -> None:
+        """Connect once outside the pool (whose own errors only say it timed out) and check
+        the schema: created if absent, unless `create` is False."""
+        self._settle_fork()
+        with self._ready_lock:
+            self._ensure_schema(create=create)
+
+    def _ensure_schema(self, *, create: bool) -> None:
+        """Check the schema once, holding `_ready_lock`."""
+        if not self._ready:
+            with self._probe() as conn:
+                self._schema.check(conn, self._migrate, create=create, url=self.url)
+            self._ready = True
+
+    def _probe(self) -> Connection:
+        """A connection of its own, whose failure says why: a refused configuration raises
+        ConfigurationError, an outage an OperationalError naming the server and the cause."""
+        conninfo, kwargs = self._connect_args()
+        try:
+            return psycopg.Connection.connect(conninfo, **kwargs)
+        except psycopg.OperationalError as exc:
+            refused = self.misconfigured(exc)
+            if refused is not None:
+                raise refused from exc
+            raise Unreachable(f"cannot reach {self.url}: {reason(exc)}") from exc
+        except psycopg.ProgrammingError as exc:  # a connection option libpq does not know
+            raise ConfigurationError(f"bad PostgreSQL URL {self.url}: {reason(exc)}") from exc
+
+    def misconfigured(self, exc: BaseException) -> ConfigurationError | None:
+        """A connection the server refused: no such database or role, a wrong password, no
+        pg_hba.conf entry, TLS required by one side only."""
+        if isinstance(exc, psycopg.OperationalError) and not isinstance(exc, PoolTimeout):
+            why = reason(exc)
+            if any(refusal in why for refusal in REFUSALS):
+                return ConfigurationError(
+                    f"PostgreSQL at {self.url} refuses this connection: {why}; check the "
+                    "user, password and database of the URL"
+                )
+        return None
 
     def migrate(self) -> list[str]:
         """Create the schema, or bring it to this scoter's version; the migrations applied."""
         self._settle_fork()
-        with self._ready_lock, self._open_pool().connection() as conn:
+        with self._ready_lock, self._probe() as conn:
             self._schema.refuse_newer(self._schema.version(conn))
             applied = self._schema.apply(conn)
             self._ready = True
@@ -293,8 +335,8 @@ class PostgresStorage(PostgresCoordination, Storage):
     # -- producers -------------------------------------------------------------------------
 
     def not_stored(self, exc: Exception) -> bool:
-        """A call that found no connection in the pool sent nothing."""
-        return isinstance(exc, PoolTimeout)
+        """A call that found no connection in the pool, or could not open one, sent nothing."""
+        return isinstance(exc, (PoolTimeout, Unreachable))
 
     def enqueue(self, tasks: Sequence[NewTask], *, restart_finished: bool = True) -> int:
         with self._connection() as conn:
@@ -453,6 +495,11 @@ class PostgresStorage(PostgresCoordination, Storage):
     def checkpoint(self, token: str, state: bytes) -> bool:
         return self._rowcount("checkpoint", token=token, state=state) == 1
 
+    def hand_back(self, consumer_id: str, queues: Sequence[str], keep: Collection[str]) -> int:
+        params = {"consumer": consumer_id, "queues": list(queues), "keep": list(keep),
+                  "detail": UNSTARTED, "channel": self._channel}  # fmt: skip
+        return int(self._rows("hand_back", params)[0][0])
+
     def progress(self, token: str, done: int, total: int) -> bool:
         return self._rowcount("progress", token=token, done=done, total=total) == 1
 
@@ -574,6 +621,12 @@ class PostgresStorage(PostgresCoordination, Storage):
 
     def expire_results(self, now: float) -> int:
         return self.in_ordered_batches(functools.partial(self._due, "expire_results", now), FIRST)
+
+    def find_tasks(self, name: str, state: State | None = None, limit: int = 100) -> list[TaskInfo]:
+        params = {"name": name, "state": state and state.value, "limit": max(limit, 0)}
+        with self._connection() as conn, conn.cursor(row_factory=dict_row) as cursor:
+            rows = cursor.execute(self._sql["find"], params).fetchall()
+        return [_info(row) for row in rows]
 
 
 def _rescued(row: tuple[Any, ...]) -> Rescued:

@@ -240,11 +240,11 @@ WITH target AS MATERIALIZED (
 crashed AS (
     UPDATE {schema}.tasks t
     SET crashes = t.crashes + c.charged::integer,
-        state = CASE WHEN t.crashes + c.charged::integer >= t.max_crashes
+        state = CASE WHEN c.charged AND t.crashes + 1 >= t.max_crashes
             THEN 'dead' ELSE 'queued' END,
-        reason = CASE WHEN t.crashes + c.charged::integer >= t.max_crashes
+        reason = CASE WHEN c.charged AND t.crashes + 1 >= t.max_crashes
             THEN 'crashed' ELSE t.reason END,
-        error = CASE WHEN t.crashes + c.charged::integer >= t.max_crashes
+        error = CASE WHEN c.charged AND t.crashes + 1 >= t.max_crashes
             THEN 'crashed ' || (t.crashes + 1) || ' time(s), the last one: ' || %(detail)s::text
             ELSE t.error END,
         suspect = t.suspect OR NOT c.charged,
@@ -428,6 +428,38 @@ WHERE schedule = %(schedule)s AND slot = %(last)s;
 
 -- name: last_slots
 SELECT schedule, slot FROM {schema}.periodic WHERE schedule = ANY(%(schedules)s::text[]);
+
+-- name: hand_back
+-- Running -> queued, charged nothing, for the leases of %(consumer)s in %(queues)s whose token
+-- is not in %(keep)s: a claim whose reply was lost gave them to a consumer that never ran them.
+WITH orphans AS MATERIALIZED (
+    SELECT id FROM {schema}.tasks
+    WHERE state = 'running' AND consumer = %(consumer)s AND queue = ANY(%(queues)s::text[])
+      AND NOT lease_token = ANY(%(keep)s::text[])
+    ORDER BY id
+    FOR UPDATE SKIP LOCKED
+),
+handed AS (
+    UPDATE {schema}.tasks t
+    SET state = 'queued',
+        history = {history} || jsonb_strip_nulls(jsonb_build_object('attempt', attempts,
+            'outcome', 'handed back', 'at', extract(epoch FROM clock_timestamp()),
+            'consumer', consumer, 'detail', %(detail)s::text)),
+        lease_token = NULL, consumer = NULL, lease_expires = NULL, progress = NULL,
+        updated_at = clock_timestamp()
+    FROM orphans o
+    WHERE t.id = o.id
+    RETURNING t.queue
+),
+woken AS (SELECT pg_notify(%(channel)s, queue) FROM (SELECT DISTINCT queue FROM handed) q)
+SELECT (SELECT count(*) FROM handed), (SELECT count(*) FROM woken);
+
+-- name: find
+-- Tasks whose name contains %(name)s (every task when it is empty), in %(state)s (NULL: any),
+-- newest first. No index on name: it reads every row of the states searched.
+SELECT {info_columns} FROM {schema}.tasks
+WHERE strpos(name, %(name)s) > 0 AND (%(state)s::text IS NULL OR state = %(state)s)
+ORDER BY seq DESC LIMIT %(limit)s;
 
 -- name: lock_held
 -- Whether lock row `l` is held now. Rendered into the statements that name {lock_held}.

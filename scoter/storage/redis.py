@@ -18,15 +18,26 @@ import threading
 import time
 import urllib.parse
 import weakref
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Any, Protocol, cast
 
 import redis
 from redis.backoff import ExponentialBackoff
-from redis.exceptions import ClusterDownError, NoScriptError, ReadOnlyError, TryAgainError
+from redis.exceptions import (
+    AuthenticationError,
+    AuthenticationWrongNumberOfArgsError,
+    ClusterCrossSlotError,
+    ClusterDownError,
+    MovedError,
+    NoPermissionError,
+    NoScriptError,
+    ReadOnlyError,
+    TryAgainError,
+)
 from redis.retry import Retry
 
 from scoter.config import quote_userinfo, redact
+from scoter.display import one_line
 from scoter.exceptions import ConfigurationError
 from scoter.states import CORRUPT, State
 from scoter.storage._records import Fields, corrupt_error, last_line
@@ -37,6 +48,7 @@ from scoter.storage.base import (
     CONNECT_TIMEOUT_S,
     EXPIRED,
     SPARED,
+    UNSTARTED,
     Ack,
     Lease,
     NewTask,
@@ -53,6 +65,9 @@ except ImportError:  # redis-py without its hiredis extra packs commands in Pyth
     HIREDIS = False
 
 log = logging.getLogger("scoter.storage")
+
+REFUSED = (AuthenticationError, AuthenticationWrongNumberOfArgsError, NoPermissionError)
+"""Errors by which the server refuses this client's credentials or rights."""
 
 DEFAULT_PREFIX = "scoter"
 TOKEN_HEX = 32
@@ -74,6 +89,11 @@ BLOCK_MARGIN_S = 0.5
 """`wait` blocks at most this much less than the socket timeout, which would cut it short."""
 BLOCK_MIN_S = 0.001
 """Shorter waits are not worth a blocking call (and BLPOP's 0 would block forever)."""
+FIND_PAGE = 500
+"""Tasks one call of find.lua reads at most (~1 ms)."""
+FIND_SETS = {State.SCHEDULED: "scheduled", State.QUEUED: "ready", State.RUNNING: "leases",
+             State.DONE: "done", State.DEAD: "dead"}  # fmt: skip
+"""The sorted set holding each state's tasks (INDEX in lib.lua)."""
 
 
 class _Connection(Protocol):
@@ -112,7 +132,7 @@ class _Held:
 class RedisStorage(RedisCoordination, Storage):
     """Storage in Redis (standalone, or a primary with replicas). Safe for many processes."""
 
-    transient_errors = (
+    transient_errors: tuple[type[Exception], ...] = (
         redis.ConnectionError,  # refused, reset, closed; BusyLoadingError: LOADING after a restart
         redis.TimeoutError,
         ReadOnlyError,  # a failover made the server we reach a replica
@@ -142,7 +162,7 @@ class RedisStorage(RedisCoordination, Storage):
         """
         if client is None:
             client = redis.Redis(connection_pool=pool) if pool else redis.Redis(**_client_options())
-        options = client.connection_pool.connection_kwargs
+        options = self._connection_options(client)
         if options.get("decode_responses"):
             raise ConfigurationError("RedisStorage needs a client with decode_responses=False")
         if not prefix:
@@ -178,6 +198,38 @@ class RedisStorage(RedisCoordination, Storage):
         except (ValueError, TypeError) as exc:
             raise ConfigurationError(f"bad Redis URL {redact(url)!r}: {exc}") from exc
         return cls(client, prefix=prefix, url=url)
+
+    def check(self, *, create: bool = True) -> None:
+        """PING the server (Redis has no schema to create)."""
+        try:
+            self.client.ping()
+        except Exception as exc:
+            refused = self.misconfigured(exc)
+            if refused is not None:
+                raise refused from exc
+            if isinstance(exc, self.transient_errors):
+                raise redis.ConnectionError(f"cannot reach {self.url}: {one_line(exc)}") from exc
+            raise
+
+    def misconfigured(self, exc: BaseException) -> ConfigurationError | None:
+        """A refused user name or password, missing rights, or a db number the server does
+        not have (`databases` in redis.conf, 16 by default)."""
+        refused = isinstance(exc, REFUSED)
+        if refused or (isinstance(exc, redis.ResponseError) and "DB index" in str(exc)):
+            return ConfigurationError(
+                f"Redis at {self.url} refuses this client: {one_line(exc)}; check the user, "
+                "password and db number of the URL"
+            )
+        return None
+
+    def _connection_options(self, client: Any) -> dict[str, Any]:
+        """The options `client` opens its connections with."""
+        if not hasattr(client, "connection_pool"):  # a RedisCluster (see redis_cluster.py)
+            raise ConfigurationError(
+                f"RedisStorage needs a redis.Redis client, not {type(client).__name__}: for a "
+                "Redis Cluster use RedisClusterStorage or a redis+cluster://host:port URL"
+            )
+        return cast(dict[str, Any], client.connection_pool.connection_kwargs)
 
     def close(self) -> None:
         for held in list(self._held):
@@ -229,6 +281,9 @@ class RedisStorage(RedisCoordination, Storage):
             self.client.script_load(self._scripts[script].script)
             held.send(command)
             return conn.read_response(), None
+        except (MovedError, ClusterCrossSlotError) as exc:  # keys the node does not serve
+            raise ConfigurationError(f"{self.url} is a Redis Cluster node ({exc}): use a "
+                                     "redis+cluster://host:port URL") from exc  # fmt: skip
         except redis.ResponseError:
             raise
         except BaseException:  # the reply may still come: never reuse this connection
@@ -353,6 +408,13 @@ class RedisStorage(RedisCoordination, Storage):
         rescued = _rescued(_reported(self._call("crash", [base], [token, detail])))
         return rescued[0] if rescued else None
 
+    def hand_back(self, consumer_id: str, queues: Sequence[str], keep: Collection[str]) -> int:
+        handed = 0
+        for base in self._bases(queues):
+            reply = self._call("hand_back", [base], [consumer_id, UNSTARTED, *keep])
+            handed += int(_reported(reply)[0])
+        return handed
+
     def progress(self, token: str, done: int, total: int) -> bool:
         return self._fenced("progress", token, done, total)
 
@@ -472,6 +534,35 @@ class RedisStorage(RedisCoordination, Storage):
 
     def expire_results(self, now: float) -> int:
         return self._due_batches("expire_results", [self._ids, self._queues], now)
+
+    def find_tasks(self, name: str, state: State | None = None, limit: int = 100) -> list[TaskInfo]:
+        """Reads each queue's state sets a page (FIND_PAGE tasks) a script. Queued tasks of
+        several priorities: the newest of the lowest priorities come first, before `limit`
+        cuts."""
+        found: list[tuple[int, TaskInfo]] = []
+        queues = cast("set[bytes]", self.client.smembers(self._queues))
+        for queue in sorted(q.decode("utf-8", "replace") for q in queues):
+            for each in list(State) if state is None else [state]:
+                found += self._find_in(queue, each, name, limit)
+        found.sort(key=lambda pair: pair[0], reverse=True)
+        return [info for _, info in found[: max(limit, 0)]]
+
+    def _find_in(
+        self, queue: str, state: State, name: str, limit: int
+    ) -> list[tuple[int, TaskInfo]]:
+        """Up to `limit` tasks of one queue and state whose name contains `name`, with their
+        seq (see find.lua)."""
+        key = self._base(queue) + FIND_SETS[state]
+        found: list[tuple[int, TaskInfo]] = []
+        start = 0
+        while start >= 0 and len(found) < limit:
+            r = self._call("find", [key], [queue, state.value, name, start, FIND_PAGE])
+            start = int(r[0])
+            found += [
+                (int(r[i]), _info(r[i + 1].decode("utf-8", "replace"), r[i + 2]))
+                for i in range(1, len(r), 3)
+            ]
+        return found[:limit]
 
 
 def _wake_keys(bases: list[str]) -> list[str]:

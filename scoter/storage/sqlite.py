@@ -25,7 +25,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 from scoter.states import CORRUPT, State
@@ -51,7 +51,17 @@ from scoter.storage._sqlite_rows import (
     task_info,
     text_as_stored,
 )
-from scoter.storage.base import EXPIRED, SPARED, Ack, Lease, NewTask, Rescued, Storage, TaskInfo
+from scoter.storage.base import (
+    EXPIRED,
+    SPARED,
+    UNSTARTED,
+    Ack,
+    Lease,
+    NewTask,
+    Rescued,
+    Storage,
+    TaskInfo,
+)
 
 log = logging.getLogger("scoter.storage")
 
@@ -103,7 +113,8 @@ class SQLiteStorage(SQLiteCoordination, Storage):
             raise ValueError(f"synchronous must be one of {SYNCHRONOUS_MODES}, not {synchronous!r}")
         self.path = path
         self._file = os.path.abspath(path)  # a later chdir does not move the database
-        self.url = f"sqlite:///{path}"
+        self.url = f"sqlite:///{self._file}"
+        """The file's absolute path: a relative one depends on the working directory."""
         self._synchronous = synchronous
         self._timeout = timeout
         self._here = Here()
@@ -380,6 +391,13 @@ class SQLiteStorage(SQLiteCoordination, Storage):
             log.error("task %s (%s) is dead `corrupt`: its %s is not a time",
                       printable(str(task_id)), printable(str(name)), field)  # fmt: skip
 
+    def hand_back(self, consumer_id: str, queues: Sequence[str], keep: Collection[str]) -> int:
+        params = {
+            "consumer": consumer_id, "queues": json.dumps(list(queues)),
+            "keep": json.dumps(list(keep)), "detail": UNSTARTED, "now": time.time(),
+        }  # fmt: skip
+        return self._write("hand_back", params)[1]
+
     def progress(self, token: str, done: int, total: int) -> bool:
         return self._fenced("progress", token=token, progress=json.dumps([done, total]))
 
@@ -528,3 +546,8 @@ class SQLiteStorage(SQLiteCoordination, Storage):
             db.execute("VACUUM")
             db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return before, os.path.getsize(self._file)
+
+    def find_tasks(self, name: str, state: State | None = None, limit: int = 100) -> list[TaskInfo]:
+        params = {"name": name, "state": state and state.value, "limit": max(limit, 0)}
+        cursor, rows = self._read("find", params)
+        return [task_info(cursor, row) for row in rows]

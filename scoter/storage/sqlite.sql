@@ -217,11 +217,11 @@ UPDATE scoter_tasks SET alone = 1 WHERE lease_token = :token;
 -- its history detail.
 UPDATE scoter_tasks
 SET crashes = crashes + (alone OR :spared IS NULL),
-    state = CASE WHEN crashes + (alone OR :spared IS NULL) >= max_crashes
+    state = CASE WHEN (alone OR :spared IS NULL) AND crashes + 1 >= max_crashes
         THEN 'dead' ELSE 'queued' END,
-    reason = CASE WHEN crashes + (alone OR :spared IS NULL) >= max_crashes
+    reason = CASE WHEN (alone OR :spared IS NULL) AND crashes + 1 >= max_crashes
         THEN 'crashed' ELSE reason END,
-    error = CASE WHEN crashes + (alone OR :spared IS NULL) >= max_crashes
+    error = CASE WHEN (alone OR :spared IS NULL) AND crashes + 1 >= max_crashes
         THEN 'crashed ' || (crashes + 1) || ' time(s), the last one: ' || :detail
         ELSE error END,
     suspect = suspect OR NOT (alone OR :spared IS NULL),
@@ -338,6 +338,29 @@ SELECT schedule, slot FROM scoter_periodic WHERE schedule IN (SELECT value FROM 
 
 -- name: free_pages
 PRAGMA freelist_count;
+
+-- name: hand_back
+-- Running -> queued, charged nothing, for the leases of :consumer in :queues whose token is not
+-- in :keep: a claim whose reply was lost gave them to a consumer that never ran them.
+UPDATE scoter_tasks
+SET state = 'queued',
+    history = json_insert({history}, '$[#]', json_object({entry},
+        'outcome', 'handed back', 'at', :now, 'detail', :detail)),
+    lease_token = NULL, consumer = NULL, lease_expires = NULL, progress = NULL,
+    updated_at = :now
+WHERE state = 'running' AND consumer = :consumer
+  AND queue IN (SELECT value FROM json_each(:queues))
+  AND lease_token NOT IN (SELECT value FROM json_each(:keep));
+
+-- name: find
+-- Tasks whose name contains :name (every task when it is empty), in :state (NULL: any; a state
+-- this scoter does not know finds as dead, as `list` lists it), newest first. No index on name:
+-- it reads every row of the states searched.
+SELECT * FROM scoter_tasks
+WHERE instr(name, :name) > 0
+  AND (:state IS NULL OR state = :state
+       OR :state = 'dead' AND state NOT IN ('scheduled', 'queued', 'running', 'done', 'dead'))
+ORDER BY seq DESC LIMIT :limit;
 
 -- name: upgrade_to_4
 -- Version 4 changes nothing here.

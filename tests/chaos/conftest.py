@@ -3,20 +3,28 @@
 Each backend is a storage URL. SQLite always runs (a file in tmp_path). Redis and PostgreSQL
 run against $SCOTER_TEST_REDIS_URL / $SCOTER_TEST_POSTGRES_URL (default: a local server) in a
 fresh namespace; they skip when the server is down, except in CI (CI=true), where they fail.
+The Redis Cluster is three primaries the session starts on loopback ports (skipped without
+redis-server).
 $SCOTER_TEST_CHAOS_URLS adds any other URLs (space-separated), used as given.
 Every backend runs with every executor of `scoter worker` (`-k`).
 """
 
 from __future__ import annotations
 
+import atexit
+import functools
 import os
+import shutil
+import tempfile
 import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
+from scoter import local_cluster
 from scoter.consumer.supervisor import EXECUTORS
 
 REDIS_URL = os.environ.get("SCOTER_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -91,7 +99,41 @@ def _postgres() -> Backend:
     return Backend(_with_param(POSTGRES_URL, "schema", schema), drop, server=True)
 
 
-SERVER_BACKENDS: dict[str, Callable[[], Backend]] = {"redis": _redis, "postgres": _postgres}
+CLUSTER_PORTS = (7121, 7122, 7123)
+
+
+@functools.cache
+def _cluster_url() -> str:
+    """A local Redis Cluster of three primaries for this session, stopped at exit."""
+    directory = Path(tempfile.mkdtemp(prefix="scoter-cluster-"))
+    cluster = local_cluster.LocalCluster(CLUSTER_PORTS, directory).start()
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    atexit.register(cluster.stop)
+    return cluster.url
+
+
+def _cluster() -> Backend:
+    problem = local_cluster.missing()
+    if problem:
+        _unavailable(f"no Redis Cluster: {problem}")
+    url = _cluster_url()
+    prefix = f"chaos{uuid.uuid4().hex[:12]}"
+
+    def drop() -> None:
+        import redis
+
+        for port in CLUSTER_PORTS:
+            client = redis.Redis(port=port)
+            for key in client.scan_iter(f"{prefix}:*", count=1000):
+                client.delete(key)
+            client.close()
+
+    return Backend(_with_param(url, "prefix", prefix), drop, server=True)
+
+
+SERVER_BACKENDS: dict[str, Callable[[], Backend]] = {
+    "redis": _redis, "postgres": _postgres, "cluster": _cluster,
+}  # fmt: skip
 BACKEND_IDS = ["sqlite", *SERVER_BACKENDS, *(f"url{i}" for i in range(len(EXTRA_URLS)))]
 
 

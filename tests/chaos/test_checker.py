@@ -343,6 +343,8 @@ def test_failed_storage_calls_in_the_consumers_logs_are_counted_by_message(tmp_p
         "0123456789abcdef0123456789abcdef (PoolTimeout()); it runs again when its lease expires\n"
         "2026-01-01 10:00:04,005 WARNING scoter.consumer: task 0123456789abcdef0123456789abcdef "
         "(plain): lease lost, another consumer may run it\n"
+        "2026-01-01 10:00:05,006 WARNING scoter.tasks: task 0123456789abcdef0123456789abcdef "
+        "(plain) failed, retrying in 0.3 s: ValueError('the task's own') [attempt 1, queue q]\n"
     )
     assert storage_errors([log]) == {
         "heartbeat failed, retrying every N.Ns: DeadlockDetected('deadlock detected')": 2,

@@ -17,8 +17,11 @@ multi-process tests send it to spawned processes, each of which opens its own st
 
 from __future__ import annotations
 
+import atexit
 import functools
 import os
+import shutil
+import tempfile
 import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator
@@ -28,9 +31,11 @@ from pathlib import Path
 import pytest
 import redis
 
+from scoter import local_cluster
 from scoter.storage.base import Storage
 from scoter.storage.memory import MemoryStorage
 from scoter.storage.redis import RedisStorage
+from scoter.storage.redis_cluster import RedisClusterStorage
 from scoter.storage.sqlite import SQLiteStorage
 
 
@@ -87,6 +92,41 @@ def _redis_drop(location: str) -> None:
     storage.close()
 
 
+CLUSTER_PORTS = (7101, 7102, 7103)
+
+
+@functools.cache
+def _cluster_url() -> str:
+    """A local Redis Cluster of three primaries for this session's tests, stopped at exit; ""
+    when redis-server is not installed (fails in CI)."""
+    problem = local_cluster.missing()
+    if problem:
+        if os.environ.get("CI") == "true":
+            raise RuntimeError(problem)
+        return ""
+    directory = Path(tempfile.mkdtemp(prefix="scoter-cluster-"))
+    cluster = local_cluster.LocalCluster(CLUSTER_PORTS, directory).start()
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    atexit.register(cluster.stop)
+    return cluster.url
+
+
+def _cluster_location(tmp_path: Path) -> str:
+    url = _cluster_url()
+    if not url:
+        pytest.skip(f"no Redis Cluster: {local_cluster.missing()}")
+    return f"{url}?prefix=t{uuid.uuid4().hex}"
+
+
+def _cluster_drop(location: str) -> None:
+    prefix = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(location).query))["prefix"]
+    for port in CLUSTER_PORTS:
+        client = redis.Redis(port=port)
+        for key in client.scan_iter(f"{prefix}:*", count=1000):
+            client.delete(key)
+        client.close()
+
+
 POSTGRES_URL = os.environ.get(
     "SCOTER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
@@ -136,6 +176,9 @@ BACKENDS: dict[str, Backend] = {
     "sqlite": Backend(open=SQLiteStorage, locate=_sqlite_location),
     "redis": Backend(open=RedisStorage.from_url, locate=_redis_location, drop=_redis_drop),
     "postgres": Backend(open=_open_postgres, locate=_postgres_location, drop=drop_postgres_schema),
+    "cluster": Backend(
+        open=RedisClusterStorage.from_url, locate=_cluster_location, drop=_cluster_drop
+    ),
 }
 
 

@@ -217,3 +217,15 @@ def test_a_task_that_kills_its_holder_goes_dead_and_the_tasks_beside_it_never_do
         assert info is not None and (info.state, info.crashes) == (State.DONE, 0)
         assert [h["outcome"] for h in info.history] == ["crashed"] * 3 + ["succeeded"]
     assert storage.counts() == {(QUEUE, State.DONE): 4, (QUEUE, State.DEAD): 1}
+
+
+def test_a_crash_not_charged_never_kills_its_task(storage: Storage) -> None:
+    """Only a charged crash can make a task dead `crashed`: a record whose crashes already
+    reach max_crashes (written by an older scoter or by hand: enqueue itself allows it) is
+    queued as a suspect when its holder dies beside other attempts."""
+    enqueue(storage, "a", max_crashes=0)
+    lease = claim_one(storage, lease_s=SHORT)
+    assert _rescue_expired(storage, lease) == {"a": False}
+    info = storage.get("a")
+    assert info is not None
+    assert (info.state, info.crashes, info.suspect, info.reason) == (State.QUEUED, 0, True, None)

@@ -29,6 +29,12 @@ def _fill(storage: Storage, limited: int, plain: int, **fields: object) -> None:
     assert storage.enqueue(tasks) == limited + plain
 
 
+@pytest.fixture(autouse=True)
+def _coordinated(storage: Storage) -> None:
+    if not storage.coordination:
+        pytest.skip("a Redis Cluster keeps no unique keys, locks or limits yet")
+
+
 def test_concurrency_leaves_the_rest_queued_and_claims_past_them(storage: Storage) -> None:
     storage.set_limits([TaskLimit(LIMITED, concurrency=2)])
     _fill(storage, 5, 3)

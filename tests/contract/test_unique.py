@@ -21,6 +21,12 @@ def keyed(task_id: str, key: str | None = "k", **fields: object) -> NewTask:
     return replace(new_task(task_id, name="app.unique", **fields), unique_key=key)  # type: ignore[arg-type]
 
 
+@pytest.fixture(autouse=True)
+def _coordinated(storage: Storage) -> None:
+    if not storage.coordination:
+        pytest.skip("a Redis Cluster keeps no unique keys, locks or limits yet")
+
+
 def test_a_live_key_returns_its_holder(storage: Storage) -> None:
     assert storage.enqueue_unique([keyed("first")]) == ["first"]
     assert storage.enqueue_unique([keyed("second"), keyed("other", "k2")]) == ["first", "other"]

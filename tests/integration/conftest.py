@@ -24,6 +24,8 @@ POSTGRES_URL = os.environ.get(
     "SCOTER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
 REDIS_URL = os.environ.get("SCOTER_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+BANNER = "scoter.consumer: consumer "
+"""How the line a consumer logs when it starts begins (after the time and level)."""
 
 
 @dataclass
@@ -44,9 +46,13 @@ class Worker:
     def wait(self, timeout: float) -> int:
         return self.proc.wait(timeout=timeout)
 
+    def starts(self) -> int:
+        """How many times a consumer started in this process: its banners."""
+        return self.log().count(BANNER)
+
     def wait_until_ready(self, timeout: float = 15.0) -> None:
         deadline = time.monotonic() + timeout
-        while "consumer " not in self.log():
+        while BANNER not in self.log():
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise AssertionError(f"consumer did not start:\n{self.log()}")
             time.sleep(0.02)

@@ -185,3 +185,35 @@ def test_an_enqueue_that_gives_up_raises_with_its_ids_and_a_retry_stores_once(
     env.wait_for(lambda: all(env.app.storage.get(i) is not None for i in ids), 10, "the tasks")
     assert sum(env.app.storage.counts().values()) == len(messages)
     producer.storage.close()
+
+
+def test_leases_a_lost_claim_reply_gave_are_handed_back_not_charged(
+    cut_env: tuple[Env, PartitionProxy],
+) -> None:
+    """A busy consumer's writes that also claim (acks with the next claim, claims) go out
+    during a cut, time out, and land on the server when the link heals: tasks are leased to a
+    consumer that does not know them. It hands them back as soon as storage answers, so they
+    run at once, charged nothing, instead of waiting for the lease to expire and coming back
+    as crashes."""
+    env, proxy = cut_env
+    option = "call_timeout" if env.url.startswith("postgres") else "socket_timeout"
+    lease_s = 20.0
+    messages = [Message("ticks", (0.02,), {}) for _ in range(300)]
+    results = env.app.enqueue_many(messages)
+    url = f"{proxy.rewrite(env.url)}&{option}=1"
+    worker = env.start("-w", "4", "--lease", str(lease_s), url=url)
+    env.wait_for(lambda: len(env.runs("finished")) >= 20, 20, "the consumer to be busy")
+    with proxy.cut():
+        time.sleep(3.0)  # writes time out and are retried, each held by the cut
+    healed = time.monotonic()
+    for result in results:
+        result.get(blocking=True, timeout=lease_s / 2)
+    took = time.monotonic() - healed
+    histories = [env.app.storage.get(r.id).history for r in results]  # type: ignore[union-attr]
+    outcomes = [entry["outcome"] for history in histories for entry in history]
+    assert "handed back" in outcomes, "no claim landed late"
+    assert "crashed" not in outcomes, [h for h in histories if len(h) > 1]
+    assert took < lease_s / 2, f"the tasks ran {took:.1f} s after the link healed"
+    assert "handed back" in worker.log()
+    worker.send(signal.SIGTERM)
+    assert worker.wait(timeout=15) == 0

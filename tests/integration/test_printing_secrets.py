@@ -111,6 +111,12 @@ def test_a_password_with_a_hash_is_hidden_by_info_repr_and_the_worker(
     user, where = postgres_base
     url = f"{user}:{password}@{where}"
     app = write_app(tmp_path)
+    missing = scoter(tmp_path, url, "info", app)  # a read creates no schema, and says so
+    assert missing.returncode == EXIT_CONFIG and "run `scoter migrate" in missing.stderr
+    assert_hidden(missing.stdout + missing.stderr, password)
+    migrated = scoter(tmp_path, url, "migrate", app)
+    assert migrated.returncode == 0, migrated.stderr
+    assert_hidden(migrated.stdout + migrated.stderr, password)
     info = scoter(tmp_path, url, "info", app)
     assert info.returncode == 0, info.stderr
     assert f"{user}:***@{where}" in info.stdout
@@ -124,7 +130,9 @@ def test_a_query_password_with_a_hash_is_hidden_whole(
 ) -> None:
     user, where = postgres_base
     url = f"{user}@{where}&password={PASSWORD}"
-    info = scoter(tmp_path, url, "info", write_app(tmp_path))
+    app = write_app(tmp_path)
+    assert scoter(tmp_path, url, "migrate", app).returncode == 0
+    info = scoter(tmp_path, url, "info", app)
     assert info.returncode == 0, info.stderr
     assert "password=***" in info.stdout
     assert_hidden(info.stdout + info.stderr)

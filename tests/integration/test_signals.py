@@ -145,7 +145,7 @@ def test_sighup_drains_then_restarts_in_place(env: Env) -> None:
     before = env.module.sleepy(0.5)
     env.wait_for(lambda: env.runs("started"), 10, "the task to start")
     worker.send(signal.SIGHUP)
-    env.wait_for(lambda: worker.log().count("consumer ") >= 2, 15, "the restarted consumer")
+    env.wait_for(lambda: worker.starts() >= 2, 15, "the restarted consumer")
     assert env.state(before.id) is State.DONE  # drained, not interrupted
     after = env.module.sleepy(0.0)
     assert after.get(blocking=True, timeout=10) == worker.pid  # same process, re-executed

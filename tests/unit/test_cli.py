@@ -18,9 +18,9 @@ import pytest
 from click.testing import CliRunner, Result
 from rich.console import Console
 
-import scoter.cli
+import scoter.cli_read
 from scoter import Message, State
-from scoter.cli import EXIT_APP, EXIT_CONFIG, EXIT_USAGE, cli
+from scoter.cli import EXIT_APP, EXIT_CONFIG, EXIT_USAGE, PIPED_WIDTH, cli
 from scoter.storage.base import NewTask
 
 APP_SOURCE = """\
@@ -102,8 +102,8 @@ def dead(app_module: AppModule) -> DeadTasks:
 
 @pytest.fixture
 def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Render tables 200 columns wide, whatever terminal runs the tests."""
-    monkeypatch.setattr(scoter.cli, "console", Console(width=200))
+    """Render tables as piped output does, whatever terminal runs the tests."""
+    monkeypatch.setattr(scoter.cli_read, "console", Console(width=PIPED_WIDTH))
 
 
 def invoke(*args: str) -> Result:

@@ -44,7 +44,7 @@ def test_sqlite_relative_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     try:
         assert storage.path == "relative.db"
         assert (tmp_path / "relative.db").exists()
-        assert storage.url == "sqlite:///relative.db"
+        assert storage.url == f"sqlite:///{tmp_path / 'relative.db'}"
     finally:
         storage.close()
 

@@ -7,7 +7,7 @@ from importlib import resources
 
 import pytest
 
-from scoter.storage._redis_scripts import SCRIPTS, _with_lib
+from scoter.storage._redis_scripts import CLUSTER_SCRIPTS, SCRIPTS, _with_lib
 
 FOLDER = resources.files("scoter.storage").joinpath("redis_scripts")
 LIB = FOLDER.joinpath("lib.lua").read_text(encoding="utf-8").split("\n\n")
@@ -20,7 +20,7 @@ def _code(text: str) -> str:
     return re.sub(r"--[^\n]*", "", text)
 
 
-@pytest.mark.parametrize("name", SCRIPTS)
+@pytest.mark.parametrize("name", [*SCRIPTS, *CLUSTER_SCRIPTS])
 def test_a_loaded_script_defines_every_lib_name_it_uses_before_its_own_code(name: str) -> None:
     script = FOLDER.joinpath(f"{name}.lua").read_text(encoding="utf-8")
     loaded = _with_lib(LIB, script)

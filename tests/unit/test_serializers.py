@@ -70,6 +70,9 @@ class Custom:
         dt.date(2024, 2, 29),
         dt.time(13, 14, 15, 16),
         dt.time(13, 14, tzinfo=PLUS_0530),
+        dt.timedelta(days=-3, seconds=5, microseconds=7),
+        dt.timedelta(days=999_999_999, seconds=86399, microseconds=999_999),
+        dt.timedelta(0),
         uuid.UUID("12345678-1234-5678-1234-567812345678"),
         decimal.Decimal("3.14159265358979323846264338327950288"),
         decimal.Decimal("-0.00"),
@@ -95,6 +98,17 @@ class Custom:
 )
 def test_dialect_roundtrips_each_type(value: Any) -> None:
     assert_same(value)
+
+
+def test_a_timedelta_argument_reaches_the_task_as_a_timedelta() -> None:
+    app = Scoter("td", immediate=True)
+
+    @app.task
+    def wait(how_long: dt.timedelta) -> float:
+        assert type(how_long) is dt.timedelta
+        return how_long.total_seconds()
+
+    assert wait(dt.timedelta(minutes=90)).get() == 5400.0
 
 
 def test_naive_and_aware_datetimes_keep_their_awareness() -> None:
@@ -204,7 +218,13 @@ def test_garbage_raises_decode_error(data: bytes) -> None:
 
 @pytest.mark.parametrize(
     "data",
-    [b'{"__scoter__": "decimal", "v": "not a number"}', b'{"__scoter__": "uuid", "v": 5}'],
+    [
+        b'{"__scoter__": "decimal", "v": "not a number"}',
+        b'{"__scoter__": "uuid", "v": 5}',
+        b'{"__scoter__": "timedelta", "v": [1, 2]}',
+        b'{"__scoter__": "timedelta", "v": [1, 2, "3"]}',
+        b'{"__scoter__": "timedelta", "v": [1e999, 0, 0]}',
+    ],
 )
 def test_malformed_tag_values_raise_decode_error(data: bytes) -> None:
     with pytest.raises(DecodeError):

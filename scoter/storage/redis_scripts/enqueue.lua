@@ -12,19 +12,22 @@ local seqs, writes, woken, stored = {}, {}, {}, 0
 local restart = ARGV[2] == '1'
 
 -- Enter `id` in the directory under `queue` unless it is live. A new id costs one HSETNX; a
--- known one is live when scheduled, queued or running, and deleted when done or dead.
+-- known one is live when scheduled, queued or running, and deleted when done or dead. On one
+-- queue's slot (ONE_QUEUE, see lib.lua) the id is looked for in that queue only.
 local function take_id(id, queue)
-  if redis.call('HSETNX', IDS, id, queue) == 1 then
+  if not ONE_QUEUE and redis.call('HSETNX', IDS, id, queue) == 1 then
     return true
   end
-  local b = base_of(redis.call('HGET', IDS, id))
+  local b = base_of(ONE_QUEUE and queue or redis.call('HGET', IDS, id))
   local state = redis.call('HGET', b .. 't:' .. id, 'state')
   if restart and (state == 'done' or state == 'dead') then
     forget(b, id, state)
   elseif state then
     return false
   end
-  redis.call('HSET', IDS, id, queue)
+  if not ONE_QUEUE then
+    redis.call('HSET', IDS, id, queue)
+  end
   return true
 end
 
@@ -35,7 +38,7 @@ local function next_seq(b, queue)
   local last = seqs[b]
   if not last then
     last = redis.call('SET', b .. 'seq', now_text, 'GET')
-    if not last then
+    if not last and not ONE_QUEUE then
       redis.call('SADD', QUEUES, queue)
     end
     last = tonumber(last or 0)

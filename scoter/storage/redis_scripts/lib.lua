@@ -32,6 +32,9 @@
 --                          dropped when counted
 --   P:starts:<k>   zset    claims of rate-limited task k (uses of take_rate key @k): member a
 --                          token or a sequence number, score the time; dropped past the window
+-- On a Redis Cluster (redis_cluster.py) P:ids is split into buckets P:ids:<n> (see ids_take.lua),
+-- and P:{q}:forgotten (list) holds the ids of the queue's deleted tasks until they leave them.
+-- A cluster keeps no unique keys, locks or limits (they are the namespace's, not a queue's).
 -- A lease token is 32 hex digits followed by its queue's name, so a fenced write finds its keys.
 --
 -- One bad record is that record's problem (DESIGN G11): a script checks the fields it needs of
@@ -42,6 +45,12 @@
 local PREFIX = ARGV[1]
 local IDS = PREFIX .. ':ids'
 local QUEUES = PREFIX .. ':queues'
+-- A script given a queue's base P:{q}: as its first key keeps to that queue's slot: on a Redis
+-- Cluster every script is called so, and its caller keeps P:ids and P:queues, which live on
+-- other slots (redis_cluster.py). Then the sweeps visit that queue alone, enqueue checks ids
+-- within the queue, and a forgotten id is listed in P:{q}:forgotten for the caller to take out
+-- of P:ids. The scripts that use the directories are otherwise given one of them first.
+local ONE_QUEUE = string.sub(KEYS[1] or '', -2) == '}:'
 
 local UNIQUE = PREFIX .. ':unique'
 local LIMITS = PREFIX .. ':limits'
@@ -131,6 +140,9 @@ local function first_of(bases, suffix, n, picks, problems)
 end
 
 local function all_bases()
+  if ONE_QUEUE then
+    return {KEYS[1]}
+  end
   local bases = {}
   for _, queue in ipairs(redis.call('SMEMBERS', QUEUES)) do
     bases[#bases + 1] = base_of(queue)
@@ -324,7 +336,7 @@ local function crash(b, token, detail, spared, now, out, problems)
   end
   local charged = f[4] == '1' or not spared
   local crashes = before + (charged and 1 or 0)
-  local state = crashes >= most and 'dead' or 'queued'
+  local state = charged and crashes >= most and 'dead' or 'queued'
   settle(b, token, 'crashed', state, charged and detail or spared, now)
   if charged then
     redis.call('HSET', tk, 'crashes', crashes)
@@ -539,7 +551,9 @@ end
 -- instead: returns whether it left tasks for their limits (then no consumer should wake for
 -- them).
 local function claim(bases, n, first, consumer, expires, now, out, problems)
-  if redis.call('EXISTS', LIMITS) == 1 then
+  -- on a Redis Cluster P:limits is another slot's key: the error reads as no limits (there are
+  -- none there: RedisClusterStorage keeps no limits)
+  if redis.pcall('EXISTS', LIMITS) == 1 then
     return claim_limited(bases, n, first, consumer, expires, now, out, problems)
   end
   local picks = first_of(bases, 'ready', n, {}, problems)
@@ -590,7 +604,11 @@ local function forget(b, id, state, writes)
     gather(w, 'ZREM', b .. 'expiry', id)
   end
   redis.call('DEL', tk)
-  gather(w, 'HDEL', IDS, id)
+  if ONE_QUEUE then
+    gather(w, 'RPUSH', b .. 'forgotten', id)
+  else
+    gather(w, 'HDEL', IDS, id)
+  end
   if not writes then
     flush(w)
   end
@@ -626,10 +644,11 @@ local function each_in(state, first, limit, fn)
   end
   local seen = {}
   for i = first, #ARGV do
-    local queue = not seen[ARGV[i]] and redis.call('HGET', IDS, ARGV[i])
+    local queue = not seen[ARGV[i]] and (ONE_QUEUE or redis.call('HGET', IDS, ARGV[i]))
     seen[ARGV[i]] = true
-    if queue and redis.call('HGET', base_of(queue) .. 't:' .. ARGV[i], 'state') == state then
-      fn(base_of(queue), ARGV[i])
+    local b = queue and (ONE_QUEUE and KEYS[1] or base_of(queue))
+    if b and redis.call('HGET', b .. 't:' .. ARGV[i], 'state') == state then
+      fn(b, ARGV[i])
       n = n + 1
     end
   end

@@ -1,0 +1,97 @@
+"""Huey's public helpers (`huey.utils`): time normalisation, `Error`, `load_class`."""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import importlib
+import sys
+import time
+from typing import Any, NamedTuple
+
+
+class Error(NamedTuple):
+    """A stored error result: `metadata` as `TaskException.metadata`."""
+
+    metadata: dict[str, Any]
+
+
+class _Skipped:
+    def __repr__(self) -> str:
+        return "SKIPPED"
+
+
+SKIPPED = _Skipped()
+
+
+def utcnow() -> dt.datetime:
+    """Now, as a naive datetime in UTC (Huey's internal clock with `utc=True`)."""
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+def load_class(path: str) -> Any:
+    """The object `package.module.name` names."""
+    module, _, name = path.rpartition(".")
+    importlib.import_module(module)
+    return getattr(sys.modules[module], name)
+
+
+def is_naive(value: dt.datetime) -> bool:
+    return value.utcoffset() is None
+
+
+def make_naive(value: dt.datetime) -> dt.datetime:
+    """An aware datetime as naive local time."""
+    return dt.datetime(*time.localtime(calendar.timegm(value.utctimetuple()))[:6])
+
+
+def aware_to_utc(value: dt.datetime) -> dt.datetime:
+    return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+
+
+def local_to_utc(value: dt.datetime) -> dt.datetime:
+    """A naive local datetime as naive UTC."""
+    return dt.datetime(*time.gmtime(time.mktime(value.timetuple()))[:6])
+
+
+def normalize_time(
+    eta: dt.datetime | None = None, delay: Any = None, utc: bool = True
+) -> dt.datetime:
+    """An eta as Huey keeps it: naive, in UTC with `utc=True`, else in local time. A naive
+    `eta` is read as local time; `delay` is seconds or a timedelta from now."""
+    if (delay is None) == (eta is None):
+        raise ValueError("Specify either an eta (datetime) or delay (seconds)")
+    if delay is not None:
+        now = utcnow() if utc else dt.datetime.now()
+        return now + (delay if isinstance(delay, dt.timedelta) else dt.timedelta(seconds=delay))
+    if not isinstance(eta, dt.datetime):
+        raise ValueError("eta must be a datetime instance")
+    if utc:
+        return local_to_utc(eta) if is_naive(eta) else aware_to_utc(eta)
+    return eta if is_naive(eta) else make_naive(eta)
+
+
+def normalize_expire_time(expires: Any, utc: bool = True) -> dt.datetime:
+    if isinstance(expires, dt.datetime):
+        return normalize_time(eta=expires, utc=utc)
+    return normalize_time(delay=expires, utc=utc)
+
+
+def to_timestamp(value: dt.datetime | float | None, utc: bool = True) -> float | None:
+    """Seconds since the epoch of a Huey eta (naive: UTC with `utc`, else local)."""
+    if value is None or isinstance(value, (int, float)):
+        return value
+    if value.tzinfo is not None:
+        return value.timestamp()
+    if utc:
+        return calendar.timegm(value.timetuple()) + value.microsecond / 1e6
+    return value.timestamp()
+
+
+def from_timestamp(value: float | None, utc: bool = True) -> dt.datetime | None:
+    """The naive datetime Huey shows for an epoch timestamp."""
+    if value is None:
+        return None
+    if utc:
+        return dt.datetime.fromtimestamp(value, dt.timezone.utc).replace(tzinfo=None)
+    return dt.datetime.fromtimestamp(value)
