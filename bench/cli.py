@@ -7,6 +7,7 @@ python -m bench --only scoter-process,huey-process --runs 1   the process execut
 python -m bench --only scoter-sqlite,scoter-metrics-sqlite   metrics on vs off, same run
 python -m bench --render bench/results/latest.json --write-docs   docs from saved results
 python -m bench maintenance --tasks 200000   maintenance at scale (bench/maintenance.py)
+python -m bench lateness                     how late scheduled tasks start (bench/lateness.py)
 python -m bench consumers                    drains by 1, 2, 4 processes (bench/consumers.py)
 python -m bench limits                       what a limit costs a claim (bench/limits.py)
 """
@@ -66,6 +67,11 @@ def main(argv: list[str] | None = None) -> None:
         from bench import maintenance
 
         maintenance.main(argv[1:])
+        return
+    if argv[:1] == ["lateness"]:
+        from bench import lateness
+
+        lateness.main(argv[1:])
         return
     if argv[:1] == ["consumers"]:
         from bench import consumers

@@ -28,10 +28,12 @@ from scoter.signals import (
     SIGNAL_ENQUEUED,
     SIGNAL_ERROR,
     SIGNAL_EXECUTING,
+    SIGNAL_EXPIRED,
     SIGNAL_INTERRUPTED,
     SIGNAL_LEASE_LOST,
     SIGNAL_RESCUED,
     SIGNAL_RETRYING,
+    SIGNAL_REVOKED,
     TaskRef,
 )
 from scoter.states import State
@@ -46,10 +48,12 @@ __all__ = [
     "SIGNAL_ENQUEUED",
     "SIGNAL_ERROR",
     "SIGNAL_EXECUTING",
+    "SIGNAL_EXPIRED",
     "SIGNAL_INTERRUPTED",
     "SIGNAL_LEASE_LOST",
     "SIGNAL_RESCUED",
     "SIGNAL_RETRYING",
+    "SIGNAL_REVOKED",
     # the app and its tasks (and, interleaved in sorted order, errors)
     "AsyncTask",
     "ConfigurationError",

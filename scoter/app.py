@@ -7,12 +7,14 @@ import inspect
 import logging
 import time
 from collections.abc import Callable, Coroutine, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, ParamSpec, TypeVar, overload
 
+from scoter import revocation
 from scoter import signals as sig
 from scoter.config import absolute_url, default_url, redact, storage_from_url
 from scoter.coordination import Coordinating, given_key, limit_of, unique_key
 from scoter.exceptions import ConfigurationError, DecodeError, EnqueueError, TooLarge
+from scoter.expiry import Expiring
 from scoter.hooks import Hooks
 from scoter.periodic import Periodic, Schedule, slot_id
 from scoter.result import Result
@@ -30,6 +32,7 @@ from scoter.serializers import (
     unseal,
     unsigned,
 )
+from scoter.states import REVOKED
 from scoter.storage.base import Lease, NewTask, Storage
 from scoter.storage.outages import through_outages, within
 from scoter.task import (
@@ -43,6 +46,7 @@ from scoter.task import (
     check_options,
     new_id,
 )
+from scoter.times import Moment, to_deadline
 
 if TYPE_CHECKING:
     from psycopg import Connection
@@ -54,9 +58,6 @@ log = logging.getLogger("scoter")
 
 P = ParamSpec("P")
 R = TypeVar("R")
-Claimed = tuple[tuple[Any, ...], dict[str, Any], dict[str, str], float | None]
-"""A claimed task's arguments, keyword arguments, headers and signed eta."""
-
 DEFAULT_QUEUE = "default"
 DEFAULT_POLICY = RetryPolicy()
 ENQUEUE_TIMEOUT_S = 15.0
@@ -69,7 +70,19 @@ DEFAULT_MAX_RESULT_BYTES = 1 << 20
 """The largest encoded result an app stores by default: 1 MiB."""
 
 
-class Scoter(Coordinating):
+class Decoded(NamedTuple):
+    """A claimed task's payload, decoded."""
+
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    headers: dict[str, str]
+    expires: float | None
+    """Not started by then (seconds since the epoch), it ends dead `expired`."""
+    eta: float | None
+    """The eta its producer signed (None: none, or no signing)."""
+
+
+class Scoter(Coordinating, revocation.Revoking, Expiring):
     """A task queue application: `app = Scoter("myapp", "sqlite:///myapp.db")`."""
 
     def __init__(
@@ -201,6 +214,7 @@ class Scoter(Coordinating):
         max_interruptions: int = 20,
         context: Literal[True],
         timeout: float | None = None,
+        expires: Moment | None = None,
         unique: bool = False,
         concurrency: int | None = None,
         rate_limit: str | None = None,
@@ -222,6 +236,7 @@ class Scoter(Coordinating):
         max_interruptions: int = 20,
         context: Literal[False] = False,
         timeout: float | None = None,
+        expires: Moment | None = None,
         unique: bool = False,
         concurrency: int | None = None,
         rate_limit: str | None = None,
@@ -234,12 +249,13 @@ class Scoter(Coordinating):
         retries, retry_delay, retry_backoff, retry_jitter, retry_max_delay, max_crashes,
         max_interruptions (see RetryPolicy), context (pass the TaskContext as the function's
         `ctx` parameter, best its first), timeout (seconds an attempt may run; past it the
-        attempt counts as an error), unique (a call made while a live task has the same
-        arguments returns that task's Result), concurrency (at most this many attempts running
-        at once across every consumer), rate_limit ("20/s", "100/m", "1000/h": at most that
-        many starts in any such window, fleet-wide; tasks held back by a limit wait queued, see
-        docs/coordination.md). An `async def` function becomes an AsyncTask, which runs on a
-        worker started with `-k asyncio`.
+        attempt counts as an error), expires (a run not started this long after its enqueue —
+        seconds or a timedelta — or by a datetime ends dead `expired`), unique (a call made
+        while a live task has the same arguments returns that task's Result), concurrency (at
+        most this many attempts running at once across every consumer), rate_limit ("20/s",
+        "100/m", "1000/h": at most that many starts in any such window, fleet-wide; tasks held
+        back by a limit wait queued, see docs/coordination.md). An `async def` function
+        becomes an AsyncTask, which runs on a worker started with `-k asyncio`.
         """
         check_options(options)
         if fn is not None:
@@ -253,8 +269,9 @@ class Scoter(Coordinating):
         `every(...)`), however many consumers run: `@app.periodic_task(crontab(minute="0"))`.
 
         The function takes no arguments (a `ctx` with `context=True`, whose `scheduled_for`
-        is the slot). Options are `task()`'s. Slots missed while no consumer ran: by default
-        the latest runs once; `catch_up=True` runs each (at most 100), `catch_up=False` none.
+        is the slot). Options are `task()`'s; `expires` counts from the slot's time. Slots
+        missed while no consumer ran: by default the latest runs once; `catch_up=True` runs
+        each (at most 100), `catch_up=False` none.
         """
         if not isinstance(schedule, Schedule):
             raise TypeError(
@@ -271,8 +288,10 @@ class Scoter(Coordinating):
         return register
 
     def slot_task(self, name: str, slot: int) -> NewTask:
-        """The task of periodic task `name`'s slot, with the id derived from both."""
-        return self._new_task(slot_id(name, slot), name, (), {}, None, None, None, None)
+        """The task of periodic task `name`'s slot, with the id derived from both; its
+        `expires` counts from the slot."""
+        expires = self.expiry(name, None, float(slot))
+        return self._new_task(slot_id(name, slot), name, (), {}, None, None, None, None, expires)
 
     def _register(
         self,
@@ -283,6 +302,7 @@ class Scoter(Coordinating):
         priority: int = 0,
         context: bool = False,
         timeout: float | None = None,
+        expires: Moment | None = None,
         unique: bool = False,
         concurrency: int | None = None,
         rate_limit: str | None = None,
@@ -296,11 +316,13 @@ class Scoter(Coordinating):
             raise ConfigurationError(
                 f"two tasks are named {task_name!r}: give one of them @app.task(name=...)"
             )
+        to_deadline("expires", expires, 0.0)  # a bad value fails here, not at each enqueue
         kind = AsyncTask if inspect.iscoroutinefunction(fn) else Task
         task: Task[P, R] = kind(
             self, fn, name=task_name, queue=queue, priority=priority,
             policy=RetryPolicy(**retry_options), context=context, timeout=timeout,
-            unique=bool(unique), limit=limit_of(task_name, concurrency, rate_limit),
+            expires=expires, unique=bool(unique),
+            limit=limit_of(task_name, concurrency, rate_limit),
         )  # fmt: skip
         self.tasks[task_name] = task
         return task
@@ -352,7 +374,8 @@ class Scoter(Coordinating):
         building the Message (unless it is traced)."""
         if self.tracing is not None:
             return self.enqueue_message(Message(name, args, kwargs))
-        new = self._new_task(new_id(), name, args, kwargs, None, None, None, None)
+        expires = self._expiry_of_call(name)
+        new = self._new_task(new_id(), name, args, kwargs, None, None, None, None, expires)
         [task_id] = self._store((new,))
         if self.signals and task_id == new.id:
             ref = sig.TaskRef(new.id, name, new.queue, args, kwargs)
@@ -440,8 +463,18 @@ class Scoter(Coordinating):
             check_name("task", m.task)
         if m.queue is not None:
             check_name("queue", m.queue)
+        expires = self._expiry_of_message(m)
         return self._new_task(
-            m.id, m.task, m.args, m.kwargs, m.queue, m.priority, m.eta, m.headers, m.unique_key
+            m.id,
+            m.task,
+            m.args,
+            m.kwargs,
+            m.queue,
+            m.priority,
+            m.eta,
+            m.headers,
+            expires,
+            m.unique_key,
         )
 
     def _new_task(
@@ -454,11 +487,12 @@ class Scoter(Coordinating):
         priority: int | None,
         eta: float | None,
         headers: dict[str, str] | None,
+        expires: float | None = None,
         key: str | None = None,
     ) -> NewTask:
         """The NewTask of one call, whose arguments a registered task checks; what the call
         leaves out comes from its task's options (a `unique` task's key: from its name and
-        arguments)."""
+        arguments). `expires` travels in the payload, inside the signature."""
         task = self.tasks.get(name)
         if task is None:
             queue = queue or self.default_queue
@@ -469,7 +503,7 @@ class Scoter(Coordinating):
             queue = queue or task.queue
             priority = task.priority if priority is None else priority
             max_crashes = task.policy.max_crashes
-        data = self._encode(args, kwargs, headers)
+        data = self._encode(args, kwargs, headers, expires)
         if self.signer is not None:
             decided = Decided(task_id, name, queue, priority, eta, max_crashes)
             data = self.signer.sign_task(decided, data)
@@ -485,16 +519,22 @@ class Scoter(Coordinating):
 
     def encode_message(self, message: Message) -> bytes:
         """The arguments of `message` as its payload holds them (before any signature)."""
-        return self._encode(message.args, message.kwargs, message.headers)
+        return self._encode(message.args, message.kwargs, message.headers, message.expires)
 
     def _encode(
-        self, args: tuple[Any, ...], kwargs: dict[str, Any], headers: dict[str, str] | None
+        self,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        headers: dict[str, str] | None,
+        expires: float | None = None,
     ) -> bytes:
-        if not args and not kwargs and not headers:
+        if not args and not kwargs and not headers and expires is None:
             return self._empty_payload()
         body: dict[str, Any] = {"args": list(args), "kwargs": kwargs}
         if headers:
             body["headers"] = headers
+        if expires is not None:
+            body["expires"] = expires
         return self.serializer.dumps(body)
 
     def _empty_payload(self) -> bytes:
@@ -515,16 +555,17 @@ class Scoter(Coordinating):
             return self._arguments(self._strip(payload))
         return self._arguments(self.signer.verify_task(payload)[1])
 
-    def decode_claimed(self, lease: Lease) -> Claimed:
-        """The arguments and headers of a claimed task and the eta its producer signed (None:
-        no eta, or no signing). Raises DecodeError, before decoding anything, when the payload
-        cannot be trusted: with signing on, a bad signature, or signed fields that differ from
-        the record the claim returned (another id, name, queue, priority or max_crashes)."""
+    def decode_claimed(self, lease: Lease) -> Decoded:
+        """The arguments, headers and expiry of a claimed task and the eta its producer signed
+        (None: no eta, or no signing). Raises DecodeError, before decoding anything, when the
+        payload cannot be trusted: with signing on, a bad signature, or signed fields that
+        differ from the record the claim returned (another id, name, queue, priority or
+        max_crashes)."""
         if self.signer is None:
-            return *self._body(self._strip(lease.payload)), None
+            return Decoded(*self._body(self._strip(lease.payload)), None)
         decided, data = self.signer.verify_task(lease.payload)
         _check_claimed(decided, lease)
-        return *self._body(data), decided.eta
+        return Decoded(*self._body(data), decided.eta)
 
     def _strip(self, payload: bytes) -> bytes:
         """A payload's arguments, for an app without keys: a signature it cannot check is
@@ -541,11 +582,13 @@ class Scoter(Coordinating):
         return unsigned(payload).partition(b"\n")[2]
 
     def _arguments(self, data: bytes) -> tuple[tuple[Any, ...], dict[str, Any]]:
-        args, kwargs, _ = self._body(data)
+        args, kwargs, _, _ = self._body(data)
         return args, kwargs
 
-    def _body(self, data: bytes) -> tuple[tuple[Any, ...], dict[str, Any], dict[str, str]]:
-        """A payload's arguments, keyword arguments and headers."""
+    def _body(
+        self, data: bytes
+    ) -> tuple[tuple[Any, ...], dict[str, Any], dict[str, str], float | None]:
+        """A payload's arguments, keyword arguments, headers and expiry (None: none)."""
         body = self.serializer.loads(data)
         if not isinstance(body, dict) or not isinstance(body.get("args"), list):
             raise DecodeError("payload is not a scoter message (no args list)")
@@ -555,7 +598,12 @@ class Scoter(Coordinating):
         headers = body.get("headers") or {}
         if not isinstance(headers, dict):
             raise DecodeError("payload headers is not a mapping")
-        return tuple(body["args"]), kwargs, headers
+        expires = body.get("expires")
+        if expires is not None and (
+            isinstance(expires, bool) or not isinstance(expires, (int, float))
+        ):
+            raise DecodeError(f"payload expires is {expires!r}, not a time")
+        return tuple(body["args"]), kwargs, headers, expires
 
     def encode_result(self, value: Any, task_id: str) -> bytes:
         """The stored form of task `task_id`'s return value (signed with signing on)."""
@@ -613,7 +661,11 @@ class Scoter(Coordinating):
                     continue  # due now: a retry, or a task whose delay has passed
                 return ran
             ctx = attempt.new_context(self, leases[0], IMMEDIATE_LEASE_S)
-            policy.apply(ctx, attempt.execute(self, ctx))
+            why = revocation.revoked_now(self.storage, leases[0], IMMEDIATE_LEASE_S)
+            if why is None:
+                policy.apply(ctx, attempt.execute(self, ctx))
+            else:
+                policy.apply(ctx, attempt.Outcome.undeliverable(REVOKED, why))
             ran += 1
 
     def consumer(self, **options: Any) -> Consumer:

@@ -1,5 +1,6 @@
-"""The command line: `scoter worker | info | periodic | dead {list,retry,purge} | vacuum | demo |
-dashboard | check | huey-consumer`.
+"""The command line: `scoter worker | info | show | list | revoke | restore | periodic |
+dead {list,retry,purge} | migrate | vacuum | demo | chaos | dashboard | check | huey-consumer`
+(list, revoke and restore are in scoter.cli_tasks).
 
 Exit codes (constants below): 0 success; 1 an unexpected internal error; 2 wrong usage;
 3 a configuration error (bad URL, bad option value, a storage that refuses the credentials or
@@ -449,4 +450,4 @@ def main() -> None:
 
 # The read commands live in their own module, which adds them to `cli` when imported: here,
 # once everything they share with the other commands is defined.
-from scoter import cli_read  # noqa: E402, F401
+from scoter import cli_read, cli_tasks  # noqa: E402, F401 - list, revoke and restore too

@@ -12,6 +12,7 @@ import dataclasses
 import datetime as dt
 import json
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -23,17 +24,20 @@ from rich.text import Text
 
 from scoter import cli_coordination as coordination
 from scoter.app import Scoter
-from scoter.cli import EXIT_NOT_FOUND, app_argument, cli, console, dead, fail, open_app, shown
+from scoter.cli import EXIT_NOT_FOUND, app_argument, cli, dead, fail, open_app, shown
+from scoter.cli import console as console  # replaced by tests; cli_tasks prints with it too
 from scoter.display import one_line
 from scoter.periodic import slot_id
 from scoter.serializers import to_json
 from scoter.states import State
-from scoter.storage.base import TaskInfo
+from scoter.storage.base import Storage, TaskInfo
 
 CORRUPT_MARK = "(corrupt)"
 """Marks a task in a table when part of its stored record could not be read."""
 RUNNING_SHOWN = 50
 """The most running tasks `scoter info` lists."""
+REASONS_SCANNED = 10_000
+"""`scoter info` counts the dead reasons of at most this many dead tasks, the oldest."""
 LEFT_OUT = frozenset({"payload", "result"})
 """TaskInfo fields a JSON document leaves out: stored bytes (`show --json` decodes both)."""
 
@@ -98,9 +102,17 @@ def info_document(app: Scoter) -> dict[str, Any]:
     running = storage.list_tasks(State.RUNNING, limit=RUNNING_SHOWN)
     return {
         "app": app.name, "storage": app.where, "counts": counts,
+        "dead_reasons": dead_reasons(storage) if any(c["dead"] for c in counts.values()) else {},
         "running": [task_document(task) for task in running],
         **coordination.info_document(storage),
     }  # fmt: skip
+
+
+def dead_reasons(storage: Storage) -> dict[str, int]:
+    """The dead tasks by reason (error, crashed, expired, revoked, ...), most first; among the
+    oldest REASONS_SCANNED."""
+    dead = storage.list_tasks(State.DEAD, limit=REASONS_SCANNED)
+    return dict(Counter(t.reason or "?" for t in dead).most_common())
 
 
 def info_view(app: Scoter) -> Group:
@@ -117,6 +129,9 @@ def info_view(app: Scoter) -> Group:
         Text.assemble(shown(app.name, "bold"), " on ", shown(app.where)),
         table,
     ]
+    if any(state is State.DEAD for _, state in counts):
+        reasons = ", ".join(f"{reason} {n}" for reason, n in dead_reasons(storage).items())
+        parts.append(Text.assemble("dead by reason: ", shown(reasons)))
     running = storage.list_tasks(State.RUNNING, limit=RUNNING_SHOWN)
     if running:
         parts += [running_table(running), Text("e/i/c: errors, interruptions and crashes so far",
@@ -195,6 +210,8 @@ def periodic_rows(app: Scoter) -> list[dict[str, Any]]:
         last = lasts.get(p.name)
         info = None if last is None else app.storage.get(slot_id(p.name, last))
         state = None if last is None else "not enqueued" if info is None else info.state.value
+        if info is not None and info.reason:
+            state = f"{state} ({info.reason})"
         rows.append({
             "task": p.name, "schedule": str(p.schedule),
             "next_slot": p.schedule.following(now), "last_slot": last, "state": state,

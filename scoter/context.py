@@ -72,6 +72,11 @@ class TaskContext:
         """When a consumer that must exit stops retrying this attempt's writes."""
         self.ref: TaskRef | None = None
         """The task as signal receivers see it, with its arguments once decoded."""
+        self.expires: float | None = None
+        """The task's expiry (seconds since the epoch) once decoded; None: none."""
+        self.revoked: str | None = None
+        """Why the task is revoked, once its consumer found it revoked while it ran: the
+        attempt is asked to stop and, however it ends, the task ends dead `revoked`."""
         self._checkpoint: Any = _UNREAD
         self._headers = _NO_HEADERS
         self._phase = PENDING

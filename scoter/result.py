@@ -37,6 +37,19 @@ class Result(Generic[R]):
         info = self.app.storage.get(self.id)
         return None if info is None else info.state
 
+    def revoke(self) -> State | None:
+        """Revoke this task (`Scoter.revoke_by_id`): waiting, it never starts; running, it is
+        asked to stop and ends revoked. Returns the state it was in (None: not live)."""
+        return self.app.revoke_by_id(self.id)
+
+    def restore(self) -> bool:
+        """Undo `revoke`: queued again (`Scoter.restore_by_id`); True if it was revoked."""
+        return self.app.restore_by_id(self.id)
+
+    def is_revoked(self) -> bool:
+        """Whether this task ended revoked, or runs and is being revoked."""
+        return self.app.is_revoked(self)
+
     def ready(self) -> bool:
         """True once the task is done or dead."""
         return self.state in (State.DONE, State.DEAD)

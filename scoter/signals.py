@@ -36,10 +36,16 @@ SIGNAL_RESCUED = "rescued"
 """A crashed holder's expired lease was recovered; the task is queued again or dead."""
 SIGNAL_DEAD = "dead"
 """The task ended in the dead-letter state. Extra: the reason."""
+SIGNAL_REVOKED = "revoked"
+"""The task ended revoked (dead, reason `revoked`), sent where that happened: by the consumer
+that found it revoked, or by the caller of a revoke that ended it while it waited."""
+SIGNAL_EXPIRED = "expired"
+"""The task ended expired (dead, reason `expired`): not started before its `expires` time."""
 
 ALL_SIGNALS = (
     SIGNAL_ENQUEUED, SIGNAL_EXECUTING, SIGNAL_COMPLETE, SIGNAL_ERROR, SIGNAL_RETRYING,
-    SIGNAL_INTERRUPTED, SIGNAL_LEASE_LOST, SIGNAL_RESCUED, SIGNAL_DEAD,
+    SIGNAL_INTERRUPTED, SIGNAL_LEASE_LOST, SIGNAL_RESCUED, SIGNAL_DEAD, SIGNAL_REVOKED,
+    SIGNAL_EXPIRED,
 )  # fmt: skip
 
 

@@ -21,8 +21,8 @@ class State(str, enum.Enum):
     # Out: expiry of the result TTL, or a purge.
     DONE = "done"
     # In: a budget exhausted, a payload that does not decode, an unknown task name, a stored
-    # record that is corrupt (reason CORRUPT).
-    # Out: an operator's retry (→ `queued`) or purge.
+    # record that is corrupt (reason CORRUPT), a revocation (REVOKED), an expiry (EXPIRED).
+    # Out: an operator's retry (→ `queued`), a restore of a revoked task, or a purge.
     DEAD = "dead"
 
     def __str__(self) -> str:
@@ -32,6 +32,13 @@ class State(str, enum.Enum):
 CORRUPT = "corrupt"
 """The dead reason of a task whose stored record is corrupt: a field of the wrong type, out of
 range, missing or unreadable (DESIGN G11). Its error says which, and what to do."""
+
+REVOKED = "revoked"
+"""The dead reason of a revoked task: revoked while scheduled or queued (it never started), or
+while running (it ended when it stopped). `restore` queues it again."""
+EXPIRED = "expired"
+"""The dead reason of a task not started before its `expires` time (or whose retry would have
+started after it)."""
 
 LIVE_STATES = (State.SCHEDULED, State.QUEUED, State.RUNNING)
 FINAL_STATES = (State.DONE, State.DEAD)

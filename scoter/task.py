@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, Protocol
 
 from scoter.retry import RetryPolicy
 from scoter.storage.coordination import TaskLimit
+from scoter.times import Moment, to_eta
 
 if TYPE_CHECKING:
     from psycopg import Connection
@@ -78,25 +79,13 @@ class Message:
     """Seconds since the epoch; None runs as soon as possible."""
     headers: dict[str, str] = field(default_factory=dict)
     """Free-form metadata (trace context, tenant, …), carried to the consumer."""
+    expires: float | None = None
+    """Seconds since the epoch: not started by then, the task ends dead `expired`. None: the
+    task's own `expires`, counted from the enqueue."""
     unique_key: str | None = None
     """While a task of this name and key is scheduled, queued or running, enqueueing this
     message returns that task's Result instead of storing a second one (None: a `unique` task's
     key comes from its arguments; any other task has none)."""
-
-
-def to_eta(delay: float | dt.timedelta | None, eta: float | dt.datetime | None) -> float | None:
-    """One epoch timestamp from either a delay (seconds or timedelta) or an eta."""
-    if delay is not None and eta is not None:
-        raise ValueError("give delay or eta, not both")
-    if isinstance(delay, dt.timedelta):
-        delay = delay.total_seconds()
-    if delay is not None:
-        return time.time() + delay
-    if isinstance(eta, dt.datetime):
-        if eta.tzinfo is None:
-            raise ValueError("eta must be timezone-aware (e.g. datetime.now(timezone.utc))")
-        return eta.timestamp()
-    return eta
 
 
 CTX = "ctx"
@@ -107,13 +96,12 @@ CONTEXT_HINT = (
 
 
 TASK_OPTIONS = (
-    "name", "queue", "priority", "context", "timeout",
+    "name", "queue", "priority", "context", "timeout", "expires",
     *(f.name for f in dataclasses.fields(RetryPolicy)),
     "unique", "concurrency", "rate_limit",
 )  # fmt: skip
 """The options of `@app.task(...)` and `@app.periodic_task(...)`."""
 OTHER_QUEUES_OPTIONS = {
-    "expires": "expiry is not supported yet",
     "bind": "scoter's is context=True",
     "max_retries": "scoter's is retries",
     "default_retry_delay": "scoter's is retry_delay",
@@ -230,6 +218,7 @@ class Task(Generic[P, R]):
         policy: RetryPolicy,
         context: bool,
         timeout: float | None = None,
+        expires: Moment | None = None,
         unique: bool = False,
         limit: TaskLimit | None = None,
     ) -> None:
@@ -242,6 +231,9 @@ class Task(Generic[P, R]):
         self.context = context
         self.timeout = timeout
         """Seconds an attempt may run (see the executors for how each enforces it)."""
+        self.expires = expires
+        """A run not started this long after its enqueue (seconds, timedelta) or by then (a
+        datetime) ends dead `expired`; None: never."""
         self.unique = unique
         """Whether a call is left out while a live task has the same arguments."""
         self.limit = limit or TaskLimit(name)
@@ -285,11 +277,12 @@ class Task(Generic[P, R]):
         eta: float | dt.datetime | None = None,
         priority: int | None = None,
         id: str | None = None,
+        expires: Moment | None = None,
         unique_key: str | None = None,
     ) -> Call[P, R]:
         """`schedule()` with arguments a type checker checks: `task.with_options(delay=60)(x)`
         enqueues `task(x)` to run in a minute."""
-        return Call(self, to_eta(delay, eta), priority, id, unique_key)
+        return Call(self, to_eta(delay, eta), priority, id, expires, unique_key)
 
     def schedule(
         self,
@@ -300,14 +293,21 @@ class Task(Generic[P, R]):
         eta: float | dt.datetime | None = None,
         priority: int | None = None,
         id: str | None = None,
+        expires: Moment | None = None,
         unique_key: str | None = None,
     ) -> Result[R]:
         """Enqueue a run that starts after `delay` seconds or at `eta` (Huey's signature; the
-        arguments are checked when called, `with_options` also has them type-checked); with
-        `unique_key`, only while no task of this name with that key is live."""
+        arguments are checked when called, `with_options` also has them type-checked).
+
+        A datetime `eta` or `expires` that is naive is read as local time. `expires`: seconds
+        or a timedelta from now, or a datetime; a run not started by then ends dead `expired`
+        (default: the task's own `expires`). With `unique_key`, only while no task of this name
+        with that key is live.
+        """
         message = Message(
             self.name, tuple(args), dict(kwargs or {}), id=id or new_id(),
-            priority=priority, eta=to_eta(delay, eta), unique_key=unique_key,
+            priority=priority, eta=to_eta(delay, eta),
+            expires=self.app.expiry(self, expires, time.time()), unique_key=unique_key,
         )  # fmt: skip
         return self.app.enqueue_message(message)
 
@@ -315,6 +315,24 @@ class Task(Generic[P, R]):
         """Enqueue one run per argument list, all in one storage call (each list is checked
         when called; `app.enqueue_many(task.s(...) for ...)` also has them type-checked)."""
         return self.app.enqueue_many(Message(self.name, tuple(a)) for a in argument_lists)
+
+    # -- revocation (Huey's names) -----------------------------------------------------------
+
+    def revoke(self, revoke_until: Moment | None = None, revoke_once: bool = False) -> None:
+        """Revoke every run of this task not started yet, including those enqueued later:
+        each ends dead `revoked` when a consumer claims it. `revoke_until`: only until then
+        (seconds or timedelta from now, or a datetime); `revoke_once`: only the next run.
+        Running ones finish. Undo with `restore()`. See `Scoter.revoke_all`."""
+        self.app.revoke_all(self, revoke_until=revoke_until, revoke_once=revoke_once)
+
+    def restore(self) -> bool:
+        """Lift this task's revocation; True if there was one. Runs it already ended stay
+        dead `revoked` (restore them by id)."""
+        return self.app.restore_all(self)
+
+    def is_revoked(self, timestamp: float | None = None) -> bool:
+        """Whether runs of this task claimed now (or at `timestamp`) would be revoked."""
+        return self.app.is_revoked(self, timestamp)
 
     def call_local(self, *args: P.args, **kwargs: P.kwargs) -> R:
         """Run the function here and now, without the queue (a `context=True` task's ctx is
@@ -345,12 +363,15 @@ class Call(Generic[P, R]):
     eta: float | None
     priority: int | None
     id: str | None
+    expires: Moment | None = None
+    """Counted from each call (seconds, timedelta), or a datetime."""
     unique_key: str | None = None
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Result[R]:
         message = Message(
             self.task.name, args, kwargs, id=self.id or new_id(), priority=self.priority,
-            eta=self.eta, unique_key=self.unique_key,
+            eta=self.eta, expires=self.task.app.expiry(self.task, self.expires, time.time()),
+            unique_key=self.unique_key,
         )  # fmt: skip
         return self.task.app.enqueue_message(message)
 

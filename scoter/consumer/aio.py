@@ -137,7 +137,7 @@ class AsyncioExecutor:
         if not inspect.iscoroutinefunction(task.fn):
             return await self._in_thread(lambda: attempt.run(self.app, task, args, kwargs, ctx))
         outcome = await self._run_cancellable(ctx, lambda: task.invoke(args, kwargs, ctx))
-        return attempt.timed_out(ctx, task, outcome)
+        return attempt.finished(ctx, task, outcome)
 
     async def _run_cancellable(self, ctx: TaskContext, call: Callable[[], Any]) -> Outcome:
         """Run the task's coroutine (`call()`) as an asyncio task of its own: a cancel reaches

@@ -7,12 +7,13 @@ policy's (`scoter.consumer.policy`), written by the settler (`scoter.consumer.se
 
 from __future__ import annotations
 
+import datetime as dt
 import inspect
 import os
 import threading
 import time
 import traceback
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,7 @@ from scoter import signals as sig
 from scoter.app import check_size
 from scoter.context import TaskContext, deactivate
 from scoter.exceptions import Cancel, Interrupt, RemoteError, TimedOut
+from scoter.states import EXPIRED
 from scoter.storage.base import Lease
 from scoter.task import CONTEXT_HINT
 
@@ -65,6 +67,8 @@ class Outcome:
     """INTERRUPTED: seconds before the released task may be claimed again."""
     ran_s: float = 0.0
     """How long the task's code ran."""
+    expires: float | None = None
+    """The task's expiry, once decoded: a retry that would start after it ends it expired."""
     exc: BaseException | None = field(default=None, compare=False)
 
     @classmethod
@@ -147,7 +151,7 @@ def new_context(
 
 def decode(app: Scoter, ctx: TaskContext) -> tuple[Task[Any, Any], tuple[Any, ...], dict[str, Any]]:
     """The task and its arguments; raises Undeliverable when the message cannot run here
-    (Early when it may run later)."""
+    (Early when it may run later; reason EXPIRED when claimed after its `expires`)."""
     lease = ctx.lease
     task = app.tasks.get(lease.name)
     if task is None:
@@ -158,7 +162,7 @@ def decode(app: Scoter, ctx: TaskContext) -> tuple[Task[Any, Any], tuple[Any, ..
             f"(known: {known}); deploy the code that defines it, then `scoter dead retry`",
         )
     try:
-        args, kwargs, headers, eta = app.decode_claimed(lease)
+        args, kwargs, headers, expires, eta = app.decode_claimed(lease)
     except Exception as exc:  # DecodeError, or a serializer's own failure
         raise Undeliverable("undecodable", f"payload of {lease.name!r}: {exc}") from exc
     if headers:
@@ -166,7 +170,16 @@ def decode(app: Scoter, ctx: TaskContext) -> tuple[Task[Any, Any], tuple[Any, ..
     claimed_at = lease.expires - ctx.lease_s  # the storage's clock, which promoted the task
     if eta is not None and claimed_at < eta - ETA_SLACK_S:
         raise Early(f"claimed {eta - claimed_at:.1f} s before its signed eta", eta - claimed_at)
+    if expires is not None and claimed_at > expires:
+        raise Undeliverable(EXPIRED, expired_detail(expires, claimed_at, "claimed"))
+    ctx.expires = expires
     return task, args, kwargs
+
+
+def expired_detail(expires: float, at: float, what: str) -> str:
+    """Why a task is dead `expired`: it was `what` (claimed, due again) `at`, past `expires`."""
+    stamp = dt.datetime.fromtimestamp(expires, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    return f"not started before it expired at {stamp} UTC ({what} {at - expires:.1f} s later)"
 
 
 def execute(app: Scoter, ctx: TaskContext) -> Outcome:
@@ -205,7 +218,7 @@ def run(
     traced = None if app.tracing is None else app.tracing.attempt(ctx, task)
     outcome = None
     try:
-        outcome = timed_out(ctx, task, _call(app, task, args, kwargs, ctx))
+        outcome = finished(ctx, task, _call(app, task, args, kwargs, ctx))
         return outcome
     finally:
         deactivate(token)
@@ -256,6 +269,13 @@ def _after(app: Scoter, ctx: TaskContext, exc: BaseException) -> None:
     """The post-execute hooks of an attempt that raised."""
     if app.hooks.post:
         app.hooks.after(ctx, None, exc)
+
+
+def finished(ctx: TaskContext, task: Task[Any, Any], outcome: Outcome) -> Outcome:
+    """The outcome of an attempt whose task's code returned or raised (`timed_out`), carrying
+    the task's expiry."""
+    outcome = timed_out(ctx, task, outcome)
+    return outcome if ctx.expires is None else replace(outcome, expires=ctx.expires)
 
 
 def needs_asyncio(name: str) -> str:

@@ -28,11 +28,12 @@ from scoter.consumer.attempt import (
     SUCCEEDED,
     UNDELIVERABLE,
     Outcome,
+    expired_detail,
 )
 from scoter.context import TaskContext
 from scoter.display import printable
 from scoter.retry import RetryPolicy
-from scoter.states import State
+from scoter.states import EXPIRED, REVOKED, State
 from scoter.storage.base import Ack, Lease
 from scoter.storage.outages import through_outages
 
@@ -42,6 +43,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("scoter.consumer")
 
 DEFAULT_RETRY = RetryPolicy()
+ENDED = {EXPIRED: sig.SIGNAL_EXPIRED, REVOKED: sig.SIGNAL_REVOKED}
+"""Dead reasons that are outcomes the user asked for, not failures, and their signals."""
 T = TypeVar("T")
 
 
@@ -67,6 +70,9 @@ class Policy:
         self.retry_at_once = retry_at_once
         self.stale_writes = 0
         """Writes refused because the attempt had lost its lease (DESIGN G3)."""
+        self.on_scheduled: Callable[[float], None] | None = None
+        """Told the eta of each task this policy scheduled (a retry, a held-off release): the
+        consumer's scheduler wakes for it."""
         self.claims_in_doubt = threading.Event()
         """Set when a call that claims failed: its reply was lost, and the claim may have
         landed, leasing tasks to this consumer that it does not know (`Storage.hand_back`)."""
@@ -80,6 +86,8 @@ class Policy:
             self._failed(ctx, outcome)
         elif outcome.kind == INTERRUPTED:
             self.release(ctx, outcome.error or "interrupted", outcome.delay)
+        elif outcome.kind == UNDELIVERABLE and outcome.reason in ENDED:
+            self.end(ctx, outcome.reason, outcome.error or outcome.reason)
         elif outcome.kind == UNDELIVERABLE:
             self.to_dead(ctx, outcome.reason, outcome.error or outcome.reason)
         elif outcome.kind == CRASHED:
@@ -154,8 +162,13 @@ class Policy:
             return
         delay = 0.0 if self.retry_at_once else retry.delay(errors_before)
         eta = time.time() + delay
+        if outcome.expires is not None and eta > outcome.expires:
+            detail = expired_detail(outcome.expires, eta, "its retry due")
+            self.end(ctx, EXPIRED, f"{detail}; the last error:\n{error}")
+            return
         if self._write(ctx, lambda: self.storage.retry(ctx.token, eta, error)):
             self.events.emit(ev.RETRIED, ctx, delay=delay, detail=outcome.summary)
+            self._scheduled(eta)
             self._send(sig.SIGNAL_RETRYING, ctx, outcome.exception(), delay)
         else:
             self._refused(ctx, "retry")
@@ -173,6 +186,8 @@ class Policy:
         if self._write(ctx, lambda: self.storage.release(ctx.token, reason, delay)):
             self.events.emit(ev.INTERRUPTED, ctx, detail=reason)
             self._send(sig.SIGNAL_INTERRUPTED, ctx)
+            if delay > 0:
+                self._scheduled(time.time() + delay)
             return True
         self._refused(ctx, "release")
         return False
@@ -198,6 +213,20 @@ class Policy:
             self.events.emit(ev.DEAD, ctx, reason="crashed", detail=summary)
             self._send(sig.SIGNAL_DEAD, ctx, "crashed")
 
+    def end(self, ctx: TaskContext, reason: str, detail: str) -> bool:
+        """End the task dead `expired` or `revoked` (an outcome, not a failure): fenced, with
+        SIGNAL_EXPIRED or SIGNAL_REVOKED after SIGNAL_DEAD; False when refused."""
+        if not self.to_dead(ctx, reason, detail, summary=detail.splitlines()[0]):
+            return False
+        self._send(ENDED[reason], ctx)
+        if reason == REVOKED:
+            try:  # an operator's `dead retry` of it then runs it
+                self.storage.forget_revocation(ctx.task_id)
+            except Exception as exc:
+                log.warning("task %s: could not drop its revocation: %r",
+                            printable(ctx.task_id), exc)  # fmt: skip
+        return True
+
     def to_dead(self, ctx: TaskContext, reason: str, error: str, summary: str = "") -> bool:
         """Move the task to dead with `reason`, fenced; False when refused.
 
@@ -210,6 +239,10 @@ class Policy:
             return True
         self._refused(ctx, "dead")
         return False
+
+    def _scheduled(self, eta: float) -> None:
+        if self.on_scheduled is not None:
+            self.on_scheduled(eta)
 
     # -- writing -----------------------------------------------------------------------------
 

@@ -25,11 +25,12 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from scoter.consumer.attempt import SUCCEEDED, Outcome
+from scoter.consumer.attempt import SUCCEEDED, UNDELIVERABLE, Outcome
 from scoter.consumer.inflight import InFlight
 from scoter.consumer.policy import Policy
 from scoter.context import TaskContext
 from scoter.display import one_line, printable
+from scoter.states import REVOKED
 from scoter.storage._limits import limited
 from scoter.storage.base import Lease
 
@@ -115,8 +116,12 @@ class Settler:
         """Settle this attempt soon; it stays in flight until its outcome is written.
 
         Dropped when the consumer already handed the task back at its drain deadline: that
-        release stands, and the task runs again.
+        release stands, and the task runs again. An attempt whose task was revoked while it
+        ran ends revoked, however it ended.
         """
+        if ctx.revoked is not None and outcome.kind != UNDELIVERABLE:
+            detail = f"{ctx.revoked}; the attempt ended: {outcome.kind}"
+            outcome = Outcome.undeliverable(REVOKED, detail)
         if not ctx.begin_settling():
             log.warning("task %s (%s) ended (%s) after it was handed back at the drain "
                         "deadline", printable(ctx.task_id), printable(ctx.task_name),

@@ -26,6 +26,7 @@ from scoter.config import redact
 from scoter.consumer import attempt
 from scoter.consumer import events as ev
 from scoter.consumer.aio import AsyncioExecutor
+from scoter.consumer.attempt import Outcome
 from scoter.consumer.executor import Executor, ThreadExecutor
 from scoter.consumer.heartbeat import Fence, Heartbeat
 from scoter.consumer.inflight import InFlight
@@ -33,6 +34,7 @@ from scoter.consumer.isolation import Isolation
 from scoter.consumer.policy import Policy
 from scoter.consumer.processes import ProcessExecutor
 from scoter.consumer.rescuer import Rescuer
+from scoter.consumer.revocations import RevocationWatch
 from scoter.consumer.scheduler import Scheduler
 from scoter.consumer.service import Service
 from scoter.consumer.settler import Settler
@@ -40,6 +42,7 @@ from scoter.context import RUNNING, TaskContext
 from scoter.display import one_line, printable
 from scoter.exceptions import ConfigurationError
 from scoter.loader import path_of
+from scoter.states import REVOKED
 from scoter.storage import outages
 from scoter.storage._limits import limited
 from scoter.storage.base import Lease, Storage
@@ -105,7 +108,8 @@ class Consumer:
         :param drain_timeout: seconds a graceful stop waits for running tasks.
         :param stop_grace: seconds before that deadline when tasks see `ctx.stop_requested`.
         :param poll: longest idle wait between claims (the storage may wake earlier).
-        :param schedule_interval: seconds between promotions of due scheduled tasks.
+        :param schedule_interval: the longest time between promotions of due scheduled tasks
+            (the scheduler wakes sooner for the earliest eta and the next periodic slot).
         :param rescue_interval: seconds between rescues of expired leases; default lease / 6.
         :param executor: 'thread' (default), 'process' (a child process per worker: for
             CPU-bound tasks and hard time limits) or 'asyncio' (for `async def` tasks).
@@ -152,12 +156,16 @@ class Consumer:
         if executor != "asyncio":
             self._warn_of_async_tasks(executor)
         self.isolation = Isolation(self.storage, self.inflight, self.executor.submit)
-        self.settler.deliver = self.isolation.admit
+        self.settler.deliver = self._admit
         self.heartbeat = Heartbeat(self.storage, self.inflight, lease, heartbeat, self._lost)
+        self.scheduler = Scheduler(self.storage, schedule_interval, app)
+        self.policy.on_scheduled = self.scheduler.nudge
+        self.revocations = RevocationWatch(self.storage, self.inflight, self.executor.request_stop)
         self.services: list[Service] = [
             self.heartbeat,
             Fence(self.inflight, lease, self._lost),
-            Scheduler(self.storage, schedule_interval, app),
+            self.revocations,  # reads the revocations as it starts: before the first claim
+            self.scheduler,
             Rescuer(self.storage, app.signals, rescue_interval or lease / 6, self.events),
         ]
         self.started_at: float | None = None
@@ -328,7 +336,17 @@ class Consumer:
         for lease in leases:
             ctx = self._new_context(lease, asked)
             self.inflight.add(ctx)
+            self._admit(ctx)
+
+    def _admit(self, ctx: TaskContext) -> None:
+        """Hand a newly claimed attempt (in flight) on to run — or, when its task is revoked,
+        end it revoked without running it."""
+        lease = ctx.lease
+        why = self.revocations.check(lease, lease.expires - self.lease)
+        if why is None:
             self.isolation.admit(ctx)
+        else:
+            self.settler.put(ctx, Outcome.undeliverable(REVOKED, why))
 
     def _hand_back_orphans(self) -> None:
         """Give back the leases that a claim whose reply was lost gave this consumer: no

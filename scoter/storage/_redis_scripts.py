@@ -13,6 +13,7 @@ SCRIPTS = (
     "enqueue", "claim", "ack", "ack_many_and_claim", "heartbeat", "retry", "release", "dead",
     "checkpoint", "isolate", "crash", "progress", "rescue", "promote", "requeue_dead", "purge",
     "expire_results", "get", "counts", "list", "enqueue_slot", "hand_back", "find",
+    "revoke", "restore", "revocations", "take_revocation", "next_eta",
     "enqueue_unique", "lock_acquire", "lock_renew", "lock_release", "locks", "limits_set",
     "limit_states", "take_rate", "claim_ahead",
 )  # fmt: skip

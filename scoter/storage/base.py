@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 from scoter.exceptions import ConfigurationError
 from scoter.states import State
-from scoter.storage.coordination import LimitState, LockInfo, TaskLimit
+from scoter.storage.coordination import Coordination
 
 T = TypeVar("T")
 
@@ -166,7 +166,27 @@ class Rescued:
     alone, which is requeued as a suspect instead."""
 
 
-class Storage(abc.ABC):
+@dataclass(frozen=True, slots=True)
+class Revocation:
+    """The revocation of every task of one name (`Storage.revoke_task`)."""
+
+    until: float | None
+    """Tasks claimed before then are revoked (seconds since the epoch); None: until restored."""
+    once: bool
+    """Only the next task of the name claimed is revoked (`take_revocation`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Revocations:
+    """What consumers must revoke: task names, and tasks revoked by id while they ran."""
+
+    names: dict[str, Revocation] = field(default_factory=dict)
+    ids: frozenset[str] = frozenset()
+    """Live tasks revoked by id while running: their consumer stops them and ends them
+    revoked; one that was requeued meanwhile (a retry, a rescue) is revoked when claimed."""
+
+
+class Storage(Coordination):
     """The contract. One instance is shared by all threads of a process."""
 
     url: str = ""
@@ -181,8 +201,6 @@ class Storage(abc.ABC):
     than one where a write spends most of its time on the network rather than holding a lock
     the others would wait for."""
 
-    coordination: bool = True
-    """Whether it keeps unique keys, locks and limits (a Redis Cluster does not, yet)."""
     maintenance_batch: int = MAINTENANCE_BATCH
     """The most tasks one batch of a maintenance step moves or deletes (see `in_batches`)."""
 
@@ -328,7 +346,7 @@ class Storage(abc.ABC):
         """
         raise NotImplementedError
 
-    def check(self, *, create: bool = True) -> None:  # noqa: B027 - optional hook
+    def check(self, *, create: bool = True) -> None:
         """Reach the storage once, so that a command says at its start what is wrong.
 
         Raises ConfigurationError when the storage refuses this configuration (a wrong
@@ -498,8 +516,58 @@ class Storage(abc.ABC):
         times as long."""
         time.sleep(took * BATCH_PAUSE)
 
-    def close(self) -> None:  # noqa: B027 - optional hook
+    def close(self) -> None:
         """Release connections. The storage must not be used afterwards."""
+
+    # -- time: revocation and the earliest eta ------------------------------------------------
+
+    @abc.abstractmethod
+    def revoke(self, ids: Sequence[str]) -> dict[str, State]:
+        """Revoke tasks by id, each in one atomic step: a scheduled or queued task goes dead
+        with reason `revoked` at once (history entry `revoked`), so no claim can take it; a
+        running one keeps its lease and is listed in `revocations().ids` until it ends (the
+        record names the task as stored now: a later re-enqueue of the id is not revoked).
+
+        Returns the state each id was in when revoked; ids not live are left out.
+        """
+
+    @abc.abstractmethod
+    def restore(self, ids: Sequence[str]) -> int:
+        """Undo `revoke`: a task dead with reason `revoked` goes back to queued, or to
+        scheduled when its eta is ahead, counters kept; any id leaves `revocations().ids`.
+        Returns how many tasks it requeued or took out of `revocations().ids`.
+        """
+
+    @abc.abstractmethod
+    def forget_revocation(self, task_id: str) -> bool:
+        """Delete the record of `task_id`'s revocation while running (its consumer ended it
+        revoked), so that an operator's `requeue_dead` of it runs it. True if a record was
+        still stored (a backend may delete the records of ended tasks sooner)."""
+
+    @abc.abstractmethod
+    def revoke_task(self, name: str, until: float | None, once: bool) -> None:
+        """Store (or replace) the revocation of every task named `name` (see Revocation).
+        Consumers apply it when they claim; nothing stored changes here."""
+
+    @abc.abstractmethod
+    def restore_task(self, name: str) -> bool:
+        """Delete the revocation of `name`; True if there was one."""
+
+    @abc.abstractmethod
+    def take_revocation(self, name: str) -> bool:
+        """Delete the `once` revocation of `name` in one atomic step; True only for the one
+        caller that deleted it (that caller revokes the task it claimed)."""
+
+    @abc.abstractmethod
+    def revocations(self) -> Revocations:
+        """Every name revocation, and the ids of live tasks revoked while running (records of
+        tasks that ended, or were re-enqueued since, are left out). Read only; small."""
+
+    @abc.abstractmethod
+    def next_eta(self) -> float | None:
+        """The earliest eta of any scheduled task, on this host's clock (a backend with a
+        server measures it on the server's and shifts it by the clocks' difference); None
+        when none is scheduled. Read only, one index lookup: the scheduler sleeps until it."""
 
     def find_tasks(self, name: str, state: State | None = None, limit: int = 100) -> list[TaskInfo]:
         """Tasks whose name contains `name` (case-sensitive; every task when it is empty), in
@@ -516,86 +584,3 @@ class Storage(abc.ABC):
         found = [t for s in states for t in self.list_tasks(s, limit=2**62) if name in t.name]
         found.sort(key=attrgetter("created_at"), reverse=True)
         return found[:limit]
-
-    # -- unique tasks ----------------------------------------------------------------------
-
-    @abc.abstractmethod
-    def enqueue_unique(
-        self, tasks: Sequence[NewTask], *, restart_finished: bool = True
-    ) -> list[str]:
-        """`enqueue`, in one atomic step, except for a task whose `unique_key` a live task
-        (scheduled, queued or running) holds: it is not stored. Returns per task the id of the
-        live task holding its key: its own when stored (or live already), else the holder's.
-        Of tasks of one call sharing a key, the first is stored. Atomic across processes: one
-        key, one live task; the key is free once its task is done, dead or purged."""
-
-    # -- locks -----------------------------------------------------------------------------
-
-    @abc.abstractmethod
-    def acquire_lock(
-        self,
-        name: str,
-        owner: str,
-        *,
-        ttl: float | None,
-        task_id: str | None = None,
-        lease_token: str | None = None,
-        holder: str = "",
-    ) -> bool:
-        """Take lock `name` for `owner` (this acquisition's token) unless it is held; returns
-        whether `owner` holds it now. Atomic: of callers racing for a free lock, one gets it.
-
-        A lock is held while its `ttl` (seconds; None: no limit, only under a lease) has not
-        run out and, when taken under a task's lease (`task_id`, `lease_token`), while its task
-        runs with that token and the lease has not expired: the heartbeat renews it with the
-        lease, and it is free once the attempt ends or the lease expires. `holder`: who, shown.
-        """
-
-    @abc.abstractmethod
-    def renew_lock(self, name: str, owner: str, ttl: float) -> bool:
-        """Extend lock `name`, held by `owner`, to `ttl` seconds from now. Fenced: False when
-        `owner` no longer holds it (its ttl ran out, its lease ended, it was flushed)."""
-
-    @abc.abstractmethod
-    def release_lock(self, name: str, owner: str) -> bool:
-        """Free lock `name` if `owner` holds it. Fenced: a stale owner frees nothing (False),
-        so it cannot free the lock of whoever took it after it."""
-
-    @abc.abstractmethod
-    def locks(self, names: Sequence[str] | None = None) -> list[LockInfo]:
-        """The locks held now (of `names` when given), by name."""
-
-    @abc.abstractmethod
-    def flush_locks(self, names: Sequence[str] | None = None) -> list[str]:
-        """Free locks whoever holds them: those of `names`, or every lock when None. Returns
-        the names of those that were held, sorted."""
-
-    # -- concurrency and rate limits -------------------------------------------------------
-
-    @abc.abstractmethod
-    def set_limits(self, limits: Sequence[TaskLimit]) -> None:
-        """Store each task name's limits in one atomic step (a TaskLimit without any removes
-        the name's). From then on every call that claims leases a limited name's task only
-        within its limits, across every consumer: at most `concurrency` running (an attempt
-        counts until it ends or is rescued), at most `rate` claims in any `per` seconds (a
-        sliding window); the others stay queued and the claim takes the next it may. A backend
-        may take LIMITS_REFRESH_S to see a first limit another process stored: meanwhile its
-        claims leave the limited names' tasks queued."""
-
-    @abc.abstractmethod
-    def claim_ahead(
-        self, queues: Sequence[str], n: int, lease_s: float, consumer_id: str
-    ) -> list[Lease]:
-        """`claim` for tasks claimed ahead of a free worker (a consumer's prefetch): up to `n`
-        queued tasks of names without limits, in claim order, each as `claim` leases it. A
-        task of a limited name is left queued, so that it takes its limit's slot or start only
-        when a worker can start it. Returns [] when nothing is queued; never blocks."""
-
-    @abc.abstractmethod
-    def limit_states(self, names: Sequence[str] | None = None) -> list[LimitState]:
-        """The stored limits (of `names` when given), by name, with how near each is now."""
-
-    @abc.abstractmethod
-    def take_rate(self, key: str, limit: int, per: float) -> bool:
-        """Count one use of `key` unless it was used `limit` times in the last `per` seconds
-        (a sliding window); returns whether it counted. Atomic."""

@@ -73,6 +73,7 @@ from scoter.storage._postgres_schema import (
     SchemaMissing,
     fetch,
 )
+from scoter.storage._postgres_time import PostgresTime
 from scoter.storage._records import AFTER_CORRUPT, COUNTER_MAX, Fields, corrupt_error, last_line
 from scoter.storage.base import (
     CALL_TIMEOUT_S,
@@ -110,7 +111,7 @@ _INHERITED: list[object] = []
 """Pools and connections a fork inherited: neither used, closed nor collected in the child."""
 
 
-class PostgresStorage(PostgresCoordination, Storage):
+class PostgresStorage(PostgresCoordination, PostgresTime, Storage):
     """Storage in one PostgreSQL schema. Safe for many threads, processes and hosts at once."""
 
     transient_errors = (psycopg.OperationalError,)

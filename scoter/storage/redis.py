@@ -43,6 +43,7 @@ from scoter.states import CORRUPT, State
 from scoter.storage._records import Fields, corrupt_error, last_line
 from scoter.storage._redis_coordination import RedisCoordination
 from scoter.storage._redis_scripts import load_scripts
+from scoter.storage._redis_time import RedisTime
 from scoter.storage.base import (
     CALL_TIMEOUT_S,
     CONNECT_TIMEOUT_S,
@@ -129,7 +130,7 @@ class _Held:
             self.conn.send_packed_command(self.conn.pack_commands(commands))
 
 
-class RedisStorage(RedisCoordination, Storage):
+class RedisStorage(RedisCoordination, RedisTime, Storage):
     """Storage in Redis (standalone, or a primary with replicas). Safe for many processes."""
 
     transient_errors: tuple[type[Exception], ...] = (

@@ -34,6 +34,7 @@ from scoter.config import quote_userinfo, redact
 from scoter.exceptions import ConfigurationError
 from scoter.storage._redis_cluster_coordination import Uncoordinated
 from scoter.storage._redis_cluster_sweeps import ClusterSweeps, flat
+from scoter.storage._redis_cluster_time import ClusterTime
 from scoter.storage._redis_routing import Call, Router
 from scoter.storage._redis_scripts import CLUSTER_SCRIPTS, load_scripts
 from scoter.storage.base import CALL_TIMEOUT_S, CONNECT_TIMEOUT_S, Ack, Lease, NewTask, Storage
@@ -57,7 +58,7 @@ TAKE_TRIES = 3
 with an enqueue of the same id on a third queue)."""
 
 
-class RedisClusterStorage(Uncoordinated, ClusterSweeps):
+class RedisClusterStorage(Uncoordinated, ClusterTime, ClusterSweeps):
     """Storage on a Redis Cluster (redis-py's `RedisCluster`). Safe for many processes."""
 
     transient_errors: tuple[type[Exception], ...] = (

@@ -51,6 +51,7 @@ from scoter.storage._sqlite_rows import (
     task_info,
     text_as_stored,
 )
+from scoter.storage._sqlite_time import SQLiteTime
 from scoter.storage.base import (
     EXPIRED,
     SPARED,
@@ -65,7 +66,7 @@ from scoter.storage.base import (
 
 log = logging.getLogger("scoter.storage")
 
-FRAGMENTS = ("history", "entry", "history_limit", "coordination", "lock_held")
+FRAGMENTS = ("history", "entry", "history_limit", "revocations_table", "coordination", "lock_held")
 """Queries of sqlite.sql that are parts of others, which name them in braces."""
 SCHEMA_VERSION = 5
 """The file's PRAGMA user_version at this scoter's schema; files made before it have 0."""
@@ -102,7 +103,7 @@ def _render(queries: dict[str, str]) -> dict[str, str]:
 SQL = _render(load_queries("sqlite.sql"))
 
 
-class SQLiteStorage(SQLiteCoordination, Storage):
+class SQLiteStorage(SQLiteCoordination, SQLiteTime, Storage):
     """Storage in one SQLite file. Safe for many threads and processes at once."""
 
     transient_errors = (sqlite3.OperationalError,)  # locked past the timeout, disk I/O
@@ -184,6 +185,11 @@ class SQLiteStorage(SQLiteCoordination, Storage):
             with text_as_stored(db) if lenient else as_is():
                 cursor = db.execute(SQL[query], params)
                 return cursor.fetchall(), cursor.rowcount
+
+    def _in_transaction(self, steps: Sequence[tuple[str, dict[str, Any]]]) -> list[list[Any]]:
+        """Run named statements in one write transaction; the rows each returned."""
+        with self._transaction() as db:
+            return [db.execute(SQL[query], params).fetchall() for query, params in steps]
 
     def _read(self, query: str, params: dict[str, Any]) -> tuple[sqlite3.Cursor, list[Any]]:
         """Run one reading statement to its end: (its cursor, the rows). Read again with

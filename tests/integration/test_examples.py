@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from scoter import Scoter
+from scoter import Scoter, State
 
 ROOT = Path(__file__).parents[2]
 
@@ -86,6 +86,39 @@ def snippet(name: str) -> str:
     readme = (ROOT / "README.md").read_text()
     block = readme.split(f"<!-- example: {name} -->", 1)[1].split("```python\n", 1)[1]
     return block.split("```", 1)[0]
+
+
+def test_examples_expiry_expires_and_revokes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """examples/expiry.py as the README shows it: an expired reminder and a revoked one never
+    run, the others do."""
+    url = f"sqlite:///{tmp_path / 'time.db'}"
+    log = tmp_path / "remind.log"
+    monkeypatch.setenv("SCOTER_URL", url)
+    monkeypatch.setenv("REMIND_LOG", str(log))
+    monkeypatch.syspath_prepend(str(ROOT))
+    from examples import expiry as example
+
+    example.app._storage, example.app._url = None, url
+    expired = example.remind.schedule(("ann",), expires=0.3)
+    revoked, kept = example.remind("bob"), example.remind("cy")
+    assert revoked.revoke() is State.QUEUED
+    time.sleep(0.5)
+    worker = start_worker(url, tmp_path / "time.log", "examples.expiry:app")
+    try:
+        deadline = time.monotonic() + 20
+        while kept.state is not State.DONE and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=10) == 0
+        example.app.storage.close()
+    assert _lines(log) == ["cy"]
+    assert [example.app.storage.get(r.id).reason for r in (expired, revoked)] == [  # type: ignore[union-attr]
+        "expired", "revoked",
+    ]  # fmt: skip
+    assert snippet("expiry") in (ROOT / "examples" / "expiry.py").read_text()
 
 
 def test_examples_coordination_keeps_its_limits(

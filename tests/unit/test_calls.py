@@ -166,7 +166,7 @@ def test_a_periodic_task_that_needs_arguments_is_refused_at_registration(app: Sc
 @pytest.mark.parametrize(
     ("option", "note"),
     [
-        ("expires", "expires (expiry is not supported yet)"),
+        ("expire", "expire (did you mean expires?)"),
         ("max_retries", "max_retries (scoter's is retries)"),
         ("retires", "retires (did you mean retries?)"),
         ("colour", "colour;"),
@@ -177,7 +177,7 @@ def test_an_unknown_task_option_names_the_valid_ones(app: Scoter, option: str, n
         app.task(**{option: 30})
     message = str(info.value)
     assert f"unknown task option(s): {note}" in message
-    assert "the options are name, queue, priority, context, timeout, retries," in message
+    assert "the options are name, queue, priority, context, timeout, expires, retries," in message
     assert "RetryPolicy" not in message and "__init__" not in message
     with pytest.raises(TypeError, match=option):
         app.periodic_task(crontab(), **{option: 1})

@@ -1,5 +1,5 @@
-"""A database of a scoter before unique keys, locks and limits (SQLite schema version 3,
-PostgreSQL migration 0004), opened by this one: the file upgrades itself, the schema with
+"""A database of a scoter before unique keys, locks and limits (SQLite schema version 4,
+PostgreSQL migration 0005), opened by this one: the file upgrades itself, the schema with
 `scoter migrate`; the tasks stored before keep working, and the new steps work on them."""
 
 from __future__ import annotations
@@ -40,14 +40,14 @@ def _check_coordination(storage: Storage) -> None:
     assert [lease.id for lease in storage.claim([QUEUE], 5, 30, "c1")] == ["new"]
 
 
-def test_a_version_3_sqlite_file_gets_unique_keys_locks_and_limits(tmp_path: Path) -> None:
-    path = tmp_path / "v3.db"
+def test_a_version_4_sqlite_file_gets_unique_keys_locks_and_limits(tmp_path: Path) -> None:
+    path = tmp_path / "v4.db"
     with sqlite3.connect(path) as db:
         db.executescript(SQLITE_VERSION_0)
         db.execute(_old_rows("scoter_tasks", "x'7b7d'", "1.0", "2.0"))
-        for version in (1, 2, 3):
+        for version in (1, 2, 3, 4):
             db.executescript(SQL[f"upgrade_to_{version}"])
-        db.execute("PRAGMA user_version = 3")
+        db.execute("PRAGMA user_version = 4")
     db.close()
 
     storage = SQLiteStorage(str(path))
@@ -69,11 +69,11 @@ def url() -> Iterator[str]:
 def test_migration_0006_adds_unique_keys_locks_and_limits(
     url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with monkeypatch.context() as old_scoter:  # a scoter that knew 0001 to 0004
-        old_scoter.setattr(pg_schema, "MIGRATIONS", pg_schema.MIGRATIONS[:4])
-        old_scoter.setattr(pg_schema, "LATEST", 4)
+    with monkeypatch.context() as old_scoter:  # a scoter that knew 0001 to 0005
+        old_scoter.setattr(pg_schema, "MIGRATIONS", pg_schema.MIGRATIONS[:5])
+        old_scoter.setattr(pg_schema, "LATEST", 5)
         old = PostgresStorage.from_url(url)
-        assert old.migrate()[-1] == "0004_history_limit.sql"
+        assert old.migrate()[-1] == "0005_revocations.sql"
         old.close()
     schema = url.partition("?schema=")[2]
     later = "now() + interval '1 minute'"

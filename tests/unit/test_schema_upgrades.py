@@ -1,8 +1,9 @@
 """Databases made by an older scoter, opened by this one: SQLite files upgrade themselves when
 opened, PostgreSQL schemas with `scoter migrate` (0002: the crash rule's `alone` and
 `suspect`; 0003 and SQLite's version 2: the periodic schedules' last slots; 0004 and SQLite's
-version 3: the history limit). Tasks stored before the upgrade keep working, none of them a
-suspect, and a long history is cut to the limit at its next attempt."""
+version 3: the history limit; 0005 and SQLite's version 4: revocations). Tasks stored before
+the upgrade keep working, none of them a suspect, and a long history is cut to the limit at its
+next attempt."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import psycopg
 import pytest
 from contract.conftest import drop_postgres_schema, postgres_url
 
+from scoter.states import State
 from scoter.storage import _postgres_schema as pg_schema
 from scoter.storage.base import HISTORY_LIMIT, SPARED, NewTask, Storage
 from scoter.storage.postgres import PostgresStorage, SchemaError
@@ -188,6 +190,24 @@ def test_a_version_2_sqlite_file_gets_the_history_limit(tmp_path: Path) -> None:
     storage.close()
 
 
+def test_a_version_3_sqlite_file_gets_the_revocations_table(tmp_path: Path) -> None:
+    path = tmp_path / "v3.db"
+    _version_0_file(path)
+    with sqlite3.connect(path) as db:
+        for version in (1, 2, 3):
+            db.executescript(_statements_of(f"upgrade_to_{version}"))
+        db.execute("PRAGMA user_version = 3")
+    db.close()
+
+    storage = SQLiteStorage(str(path))
+
+    assert _user_version(path) == SCHEMA_VERSION
+    assert storage.revoke(["queued"]) == {"queued": State.QUEUED}
+    storage.revoke_task("app.work", None, True)
+    assert storage.take_revocation("app.work")
+    storage.close()
+
+
 def test_a_new_sqlite_file_starts_at_the_current_version(tmp_path: Path) -> None:
     SQLiteStorage(str(tmp_path / "new.db")).close()
     assert _user_version(tmp_path / "new.db") == SCHEMA_VERSION
@@ -226,7 +246,7 @@ def test_migration_0002_upgrades_a_version_1_schema(
         storage.get("queued")
     assert storage.migrate() == [
         "0002_suspects.sql", "0003_periodic.sql", "0004_history_limit.sql",
-        "0006_coordination.sql",
+        "0005_revocations.sql", "0006_coordination.sql",
     ]  # fmt: skip
 
     _check_old_tasks_work(storage)
@@ -248,7 +268,8 @@ def test_migration_0003_adds_the_periodic_table_to_a_version_2_schema(
     with pytest.raises(SchemaError, match="scoter migrate"):
         storage.last_slots(["report"])
     assert storage.migrate() == [
-        "0003_periodic.sql", "0004_history_limit.sql", "0006_coordination.sql",
+        "0003_periodic.sql", "0004_history_limit.sql", "0005_revocations.sql",
+        "0006_coordination.sql",
     ]  # fmt: skip
     assert storage.enqueue_slot("report", None, 60, [])
     assert storage.last_slots(["report"]) == {"report": 60}
@@ -270,9 +291,31 @@ def test_migration_0004_cuts_long_histories_at_their_next_attempt(
         db.execute(f"UPDATE {_schema(url)}.tasks SET history = %s", (json.dumps(LONG_HISTORY),))
 
     storage = PostgresStorage.from_url(url)
-    assert storage.migrate() == ["0004_history_limit.sql", "0006_coordination.sql"]
+    assert storage.migrate() == [
+        "0004_history_limit.sql", "0005_revocations.sql", "0006_coordination.sql",
+    ]  # fmt: skip
 
     _check_long_history_is_cut(storage)
+    storage.close()
+
+
+def test_migration_0005_adds_revocations_to_a_version_4_schema(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with monkeypatch.context() as old_scoter:  # a scoter that knew 0001 to 0004
+        old_scoter.setattr(pg_schema, "MIGRATIONS", pg_schema.MIGRATIONS[:4])
+        old_scoter.setattr(pg_schema, "LATEST", 4)
+        old = PostgresStorage.from_url(url)
+        assert old.migrate()[-1] == "0004_history_limit.sql"
+        assert old.enqueue([_task("kept")]) == 1
+        old.close()
+
+    storage = PostgresStorage.from_url(url)
+    with pytest.raises(SchemaError, match="scoter migrate"):
+        storage.revocations()
+    assert storage.migrate() == ["0005_revocations.sql", "0006_coordination.sql"]
+    assert storage.revoke(["kept"]) == {"kept": State.QUEUED}
+    assert storage.restore(["kept"]) == 1
     storage.close()
 
 

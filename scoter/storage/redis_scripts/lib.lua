@@ -22,6 +22,8 @@
 --   P:ids          hash    task id -> queue (the directory: get, re-enqueue, purge by id)
 --   P:queues       set     every queue name in use (added with the queue's seq key, by enqueue)
 --   P:periodic     hash    periodic schedule name -> its last enqueued slot (see enqueue_slot.lua)
+--   P:revocations  hash    task:<name> -> <until>|<once>; id:<id> -> created_at of a task revoked
+--                          while running (see revoke.lua)
 --   P:unique       hash    unique key -> the id of the last task stored with it; that task holds it
 --                          while live and its hash's `unique` field names it (enqueue_unique.lua)
 --   P:lock:<name>  hash    a lock: owner, holder, since, expires (absent: none), and task and token
