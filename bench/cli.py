@@ -9,6 +9,7 @@ python -m bench --render bench/results/latest.json --write-docs   docs from save
 python -m bench maintenance --tasks 200000   maintenance at scale (bench/maintenance.py)
 python -m bench lateness                     how late scheduled tasks start (bench/lateness.py)
 python -m bench consumers                    drains by 1, 2, 4 processes (bench/consumers.py)
+python -m bench limits                       what a limit costs a claim (bench/limits.py)
 """
 
 from __future__ import annotations
@@ -76,6 +77,11 @@ def main(argv: list[str] | None = None) -> None:
         from bench import consumers
 
         consumers.main(argv[1:])
+        return
+    if argv[:1] == ["limits"]:
+        from bench import limits
+
+        limits.main(argv[1:])
         return
     args = parse(argv)
     if args.render:

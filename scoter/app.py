@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple, ParamSpec, TypeVar, 
 from scoter import flows, revocation
 from scoter import signals as sig
 from scoter.config import absolute_url, default_url, redact, storage_from_url
+from scoter.coordination import Coordinating, given_key, limit_of, unique_key
 from scoter.exceptions import ConfigurationError, DecodeError, EnqueueError, TooLarge
 from scoter.expiry import Expiring
 from scoter.flows import Chord, Group, Pipeline
@@ -84,7 +85,7 @@ class Decoded(NamedTuple):
     """The eta its producer signed (None: none, or no signing)."""
 
 
-class Scoter(revocation.Revoking, Expiring):
+class Scoter(Coordinating, revocation.Revoking, Expiring):
     """A task queue application: `app = Scoter("myapp", "sqlite:///myapp.db")`."""
 
     def __init__(
@@ -142,6 +143,7 @@ class Scoter(revocation.Revoking, Expiring):
         self.tasks: dict[str, Task[Any, Any]] = {}
         self.periodic: dict[str, Periodic] = {}
         """The periodic tasks by name, with their schedules."""
+        self._lock_names: set[str] = set()
         self._empty: tuple[Serializer | None, bytes] = (None, b"")
         self._warned_signed = False
         self._url = url
@@ -216,6 +218,9 @@ class Scoter(revocation.Revoking, Expiring):
         context: Literal[True],
         timeout: float | None = None,
         expires: Moment | None = None,
+        unique: bool = False,
+        concurrency: int | None = None,
+        rate_limit: str | None = None,
     ) -> ContextTaskDecorator: ...
 
     @overload
@@ -235,6 +240,9 @@ class Scoter(revocation.Revoking, Expiring):
         context: Literal[False] = False,
         timeout: float | None = None,
         expires: Moment | None = None,
+        unique: bool = False,
+        concurrency: int | None = None,
+        rate_limit: str | None = None,
     ) -> TaskDecorator: ...
 
     def task(self, fn: Callable[..., Any] | None = None, **options: Any) -> Any:
@@ -245,8 +253,12 @@ class Scoter(revocation.Revoking, Expiring):
         max_interruptions (see RetryPolicy), context (pass the TaskContext as the function's
         `ctx` parameter, best its first), timeout (seconds an attempt may run; past it the
         attempt counts as an error), expires (a run not started this long after its enqueue —
-        seconds or a timedelta — or by a datetime ends dead `expired`). An `async def`
-        function becomes an AsyncTask, which runs on a worker started with `-k asyncio`.
+        seconds or a timedelta — or by a datetime ends dead `expired`), unique (a call made
+        while a live task has the same arguments returns that task's Result), concurrency (at
+        most this many attempts running at once across every consumer), rate_limit ("20/s",
+        "100/m", "1000/h": at most that many starts in any such window, fleet-wide; tasks held
+        back by a limit wait queued, see docs/coordination.md). An `async def` function
+        becomes an AsyncTask, which runs on a worker started with `-k asyncio`.
         """
         check_options(options)
         if fn is not None:
@@ -294,6 +306,9 @@ class Scoter(revocation.Revoking, Expiring):
         context: bool = False,
         timeout: float | None = None,
         expires: Moment | None = None,
+        unique: bool = False,
+        concurrency: int | None = None,
+        rate_limit: str | None = None,
         **retry_options: Any,
     ) -> Task[P, R]:
         """`fn` as a task of this app, with options that `check_options` accepted."""
@@ -309,7 +324,8 @@ class Scoter(revocation.Revoking, Expiring):
         task: Task[P, R] = kind(
             self, fn, name=task_name, queue=queue, priority=priority,
             policy=RetryPolicy(**retry_options), context=context, timeout=timeout,
-            expires=expires,
+            expires=expires, unique=bool(unique),
+            limit=limit_of(task_name, concurrency, rate_limit),
         )  # fmt: skip
         self.tasks[task_name] = task
         return task
@@ -385,13 +401,13 @@ class Scoter(revocation.Revoking, Expiring):
             return self.enqueue_message(Message(name, args, kwargs))
         expires = self._expiry_of_call(name)
         new = self._new_task(new_id(), name, args, kwargs, None, None, None, None, expires)
-        self._store((new,))
-        if self.signals:
+        [task_id] = self._store((new,))
+        if self.signals and task_id == new.id:
             ref = sig.TaskRef(new.id, name, new.queue, args, kwargs)
             self.signals.send(sig.SIGNAL_ENQUEUED, ref)
         if self.immediate:
             self.run_pending()
-        return Result(self, new.id)
+        return Result(self, task_id)
 
     def enqueue_many(self, messages: Iterable[Message]) -> list[Result[Any]]:
         """Store many messages in one atomic storage call; returns their Results in order."""
@@ -402,32 +418,38 @@ class Scoter(revocation.Revoking, Expiring):
 
     def _enqueue_listed(self, messages: list[Message]) -> list[Result[Any]]:
         new_tasks = [self._to_new_task(m) for m in messages]
-        self._store(new_tasks)
+        ids = self._store(new_tasks)
         if self.signals:
-            for m, new in zip(messages, new_tasks, strict=True):
-                ref = sig.TaskRef(m.id, m.task, new.queue, m.args, m.kwargs)
-                self.signals.send(sig.SIGNAL_ENQUEUED, ref)
+            for m, new, task_id in zip(messages, new_tasks, ids, strict=True):
+                if task_id == m.id:  # not another task holding its unique key
+                    ref = sig.TaskRef(m.id, m.task, new.queue, m.args, m.kwargs)
+                    self.signals.send(sig.SIGNAL_ENQUEUED, ref)
         if self.immediate:
             self.run_pending()
-        return [Result(self, m.id) for m in messages]
+        return [Result(self, task_id) for task_id in ids]
 
-    def _store(self, tasks: Sequence[NewTask]) -> None:
+    def _store(self, tasks: Sequence[NewTask]) -> list[str]:
         """Store tasks, retrying outages for up to `enqueue_timeout` with the same ids. A retry
         leaves every stored id as it is, so a try that landed unseen (its reply lost) is
-        neither stored nor run twice."""
+        neither stored nor run twice. Returns the id of each task's Result: its own, or that
+        of the live task holding its unique key."""
         storage = self.storage
         unknown = False
+        unique = any(t.unique_key for t in tasks)
 
-        def attempt(retry: int) -> int:
+        def attempt(retry: int) -> list[str]:
             nonlocal unknown
             try:
-                return storage.enqueue(tasks, restart_finished=retry == 0)
+                if unique:
+                    return storage.enqueue_unique(tasks, restart_finished=retry == 0)
+                storage.enqueue(tasks, restart_finished=retry == 0)
+                return [t.id for t in tasks]
             except storage.transient_errors as exc:
                 unknown = unknown or not storage.not_stored(exc)
                 raise
 
         try:
-            through_outages(storage, attempt, within(self.enqueue_timeout), "enqueue")
+            return through_outages(storage, attempt, within(self.enqueue_timeout), "enqueue")
         except storage.transient_errors as exc:
             raise EnqueueError([t.id for t in tasks], unknown, exc) from exc
 
@@ -447,7 +469,12 @@ class Scoter(revocation.Revoking, Expiring):
         messages = list(messages)
 
         def store(listed: list[Message]) -> list[Result[Any]]:
-            enqueue_in(conn, [self._to_new_task(m) for m in listed])
+            tasks = [self._to_new_task(m) for m in listed]
+            if any(t.unique_key for t in tasks):
+                unique_in = getattr(self.storage, "enqueue_unique_in", None)
+                assert unique_in is not None  # PostgreSQL's, as enqueue_in
+                return [Result(self, task_id) for task_id in unique_in(conn, tasks)]
+            enqueue_in(conn, tasks)
             return [Result(self, m.id) for m in listed]
 
         if self.tracing is not None and messages:
@@ -464,7 +491,17 @@ class Scoter(revocation.Revoking, Expiring):
             check_name("queue", m.queue)
         expires = self._expiry_of_message(m)
         return self._new_task(
-            m.id, m.task, m.args, m.kwargs, m.queue, m.priority, m.eta, m.headers, expires, flow
+            m.id,
+            m.task,
+            m.args,
+            m.kwargs,
+            m.queue,
+            m.priority,
+            m.eta,
+            m.headers,
+            expires,
+            m.unique_key,
+            flow,
         )
 
     def _new_task(
@@ -478,13 +515,14 @@ class Scoter(revocation.Revoking, Expiring):
         eta: float | None,
         headers: dict[str, str] | None,
         expires: float | None = None,
+        key: str | None = None,
         flow: dict[str, Any] | None = None,
         *,
         check: bool = True,
     ) -> NewTask:
         """The NewTask of one call, whose arguments a registered task checks; what the call
-        leaves out comes from its task's options. `expires` travels in the payload, inside the
-        signature."""
+        leaves out comes from its task's options (a `unique` task's key: from its name and
+        arguments). `expires` travels in the payload, inside the signature."""
         task = self.tasks.get(name)
         if task is None:
             queue = queue or self.default_queue
@@ -502,7 +540,11 @@ class Scoter(revocation.Revoking, Expiring):
             data = self.signer.sign_task(decided, data)
         what = f"the message of task {name!r}"
         check_size(data, self.max_message_bytes, what, "max_message_bytes")
-        return NewTask(task_id, name, queue, data, priority, eta, max_crashes)
+        if key is not None:
+            key = given_key(name, key)
+        elif task is not None and task.unique:
+            key = unique_key(name, args, kwargs)
+        return NewTask(task_id, name, queue, data, priority, eta, max_crashes, key)
 
     # -- encoding --------------------------------------------------------------------------
 

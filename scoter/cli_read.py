@@ -22,6 +22,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from scoter import cli_coordination as coordination
 from scoter import flows
 from scoter.app import Scoter
 from scoter.cli import EXIT_NOT_FOUND, app_argument, cli, dead, fail, open_app, shown
@@ -104,6 +105,7 @@ def info_document(app: Scoter) -> dict[str, Any]:
         "app": app.name, "storage": app.where, "counts": counts,
         "dead_reasons": dead_reasons(storage) if any(c["dead"] for c in counts.values()) else {},
         "running": [task_document(task) for task in running],
+        **coordination.info_document(storage),
     }  # fmt: skip
 
 
@@ -135,7 +137,7 @@ def info_view(app: Scoter) -> Group:
     if running:
         parts += [running_table(running), Text("e/i/c: errors, interruptions and crashes so far",
                                                style="dim"), *corrupt_note(running)]  # fmt: skip
-    return Group(*parts)
+    return Group(*parts, *coordination.info_parts(storage))
 
 
 def running_table(running: list[TaskInfo]) -> Table:
@@ -242,8 +244,10 @@ def show(app: str, task_id: str, as_json: bool) -> None:
         return
     arguments = _arguments(the_app, info)
     flow = flows.describe(the_app, info)
+    coordinated = coordination.task_lines(the_app.storage, info)
     if as_json:
         document = task_document(info)
+        document["coordination"] = coordinated
         if isinstance(arguments, str):
             document["arguments_error"] = arguments
         else:
@@ -253,6 +257,8 @@ def show(app: str, task_id: str, as_json: bool) -> None:
         print_json(document)
         return
     console.print(show_view(info, arguments, flow))
+    for line in coordinated:
+        console.print(shown(line), style="yellow")
     if info.error:  # whole lines, which the terminal wraps: copied, they stay whole
         console.print(shown(info.error.rstrip(), lines=True), soft_wrap=True)
 

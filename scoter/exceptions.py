@@ -115,3 +115,24 @@ class TimedOut(ScoterError):
 
 class RemoteError(ScoterError):
     """Stands for an exception raised in a child process; its text is the original's repr."""
+
+
+class TaskLockedException(ScoterError):
+    """A lock (`app.lock_task`) is held by another: raised on entering its block. Raised by a
+    task, it fails the attempt as any error does: give the task `retries` to try again."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"lock {name!r} is held by another (see `scoter info APP`)")
+
+
+class RateLimitExceeded(ScoterError):
+    """`app.rate_limit(name, limit, per)` was entered `limit` times in the last `per` seconds.
+    Raised by a task, it fails the attempt as any error does: give the task `retries` and a
+    `retry_delay`, or a task `rate_limit=`, which waits queued instead."""
+
+    def __init__(self, name: str, limit: int, per: float) -> None:
+        self.name = name
+        self.limit = limit
+        self.per = per
+        super().__init__(f"rate limit {name!r} reached: {limit} in {per:g} s")

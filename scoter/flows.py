@@ -495,5 +495,5 @@ def _new_task(
     expires = app._expiry_of_call(call.task)  # its task's `expires`, from now
     return app._new_task(
         task_id, call.task, args, call.kwargs, call.queue, call.priority, None, None, expires,
-        wire, check=check,
+        flow=wire, check=check,
     )  # fmt: skip

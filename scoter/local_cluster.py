@@ -8,15 +8,21 @@ and `redis-cli` on the PATH (`missing()` says which is not), and imports redis-p
 
 from __future__ import annotations
 
+import random
 import shutil
 import socket
 import subprocess
 import time
+import urllib.parse
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 START_TIMEOUT_S = 20.0
+
+
+BUS_OFFSET = 10000
+"""A node's cluster bus listens on its port plus this."""
 
 
 def missing() -> str | None:
@@ -117,6 +123,33 @@ class LocalCluster:
                 time.sleep(0.05)
         finally:
             client.close()
+
+
+def free_ports(count: int, low: int = 20000, high: int = 45000) -> list[int]:
+    """`count` ports on 127.0.0.1 that are free, each with its cluster bus port (+10000) free
+    too: for clusters that must not meet another one started on the same machine."""
+    found: list[int] = []
+    for port in random.sample(range(low, high), high - low):
+        if _bindable(port) and _bindable(port + BUS_OFFSET):
+            found.append(port)
+            if len(found) == count:
+                return found
+    raise RuntimeError(f"no {count} free port pairs between {low} and {high}")
+
+
+def ports_of(url: str) -> list[int]:
+    """The node ports a redis+cluster:// URL names."""
+    nodes = urllib.parse.urlsplit(url).netloc.rsplit("@", 1)[-1]
+    return [int(node.rsplit(":", 1)[1]) for node in nodes.split(",")]
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def _in_use(port: int) -> bool:

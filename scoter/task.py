@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar, overload
 
 from scoter.retry import RetryPolicy
+from scoter.storage.coordination import TaskLimit
 from scoter.times import Moment, to_eta
 
 if TYPE_CHECKING:
@@ -82,6 +83,10 @@ class Message:
     expires: float | None = None
     """Seconds since the epoch: not started by then, the task ends dead `expired`. None: the
     task's own `expires`, counted from the enqueue."""
+    unique_key: str | None = None
+    """While a task of this name and key is scheduled, queued or running, enqueueing this
+    message returns that task's Result instead of storing a second one (None: a `unique` task's
+    key comes from its arguments; any other task has none)."""
 
     def then(self, task: Task[Any, Any] | Message, *args: Any, **kwargs: Any) -> Pipeline:
         """A pipeline: this call, then `task(this call's result, *args, **kwargs)` once it
@@ -107,6 +112,7 @@ CONTEXT_HINT = (
 TASK_OPTIONS = (
     "name", "queue", "priority", "context", "timeout", "expires",
     *(f.name for f in dataclasses.fields(RetryPolicy)),
+    "unique", "concurrency", "rate_limit",
 )  # fmt: skip
 """The options of `@app.task(...)` and `@app.periodic_task(...)`."""
 OTHER_QUEUES_OPTIONS = {
@@ -227,6 +233,8 @@ class Task(Generic[P, R]):
         context: bool,
         timeout: float | None = None,
         expires: Moment | None = None,
+        unique: bool = False,
+        limit: TaskLimit | None = None,
     ) -> None:
         self.app = app
         self.fn = fn
@@ -240,6 +248,10 @@ class Task(Generic[P, R]):
         self.expires = expires
         """A run not started this long after its enqueue (seconds, timedelta) or by then (a
         datetime) ends dead `expired`; None: never."""
+        self.unique = unique
+        """Whether a call is left out while a live task has the same arguments."""
+        self.limit = limit or TaskLimit(name)
+        """Its concurrency and rate limits, which every claim keeps."""
         self.check_call = CallCheck(fn, context=context)
         """Raises TypeError when the function cannot take a call's arguments."""
         functools.update_wrapper(self, fn)
@@ -280,10 +292,11 @@ class Task(Generic[P, R]):
         priority: int | None = None,
         id: str | None = None,
         expires: Moment | None = None,
+        unique_key: str | None = None,
     ) -> Call[P, R]:
         """`schedule()` with arguments a type checker checks: `task.with_options(delay=60)(x)`
         enqueues `task(x)` to run in a minute."""
-        return Call(self, to_eta(delay, eta), priority, id, expires)
+        return Call(self, to_eta(delay, eta), priority, id, expires, unique_key)
 
     def schedule(
         self,
@@ -295,18 +308,20 @@ class Task(Generic[P, R]):
         priority: int | None = None,
         id: str | None = None,
         expires: Moment | None = None,
+        unique_key: str | None = None,
     ) -> Result[R]:
         """Enqueue a run that starts after `delay` seconds or at `eta` (Huey's signature; the
         arguments are checked when called, `with_options` also has them type-checked).
 
         A datetime `eta` or `expires` that is naive is read as local time. `expires`: seconds
         or a timedelta from now, or a datetime; a run not started by then ends dead `expired`
-        (default: the task's own `expires`).
+        (default: the task's own `expires`). With `unique_key`, only while no task of this name
+        with that key is live.
         """
         message = Message(
             self.name, tuple(args), dict(kwargs or {}), id=id or new_id(),
             priority=priority, eta=to_eta(delay, eta),
-            expires=self.app.expiry(self, expires, time.time()),
+            expires=self.app.expiry(self, expires, time.time()), unique_key=unique_key,
         )  # fmt: skip
         return self.app.enqueue_message(message)
 
@@ -368,11 +383,13 @@ class Call(Generic[P, R]):
     id: str | None
     expires: Moment | None = None
     """Counted from each call (seconds, timedelta), or a datetime."""
+    unique_key: str | None = None
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Result[R]:
         message = Message(
             self.task.name, args, kwargs, id=self.id or new_id(), priority=self.priority,
             eta=self.eta, expires=self.task.app.expiry(self.task, self.expires, time.time()),
+            unique_key=self.unique_key,
         )  # fmt: skip
         return self.task.app.enqueue_message(message)
 

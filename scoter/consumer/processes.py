@@ -110,8 +110,9 @@ class ProcessExecutor:
     def abandon(self) -> None:
         """At the drain deadline: kill the children still running a task, and wait while the
         monitor settles each — acked when its outcome arrived first, else released."""
-        self._abandoning = True  # no replacements, no new attempts from here on
-        busy = [c for c in list(self._children) if c.ctx is not None and not c.gone]
+        with self._lock:  # no replacements, no new attempts from here on
+            self._abandoning = True
+            busy = [c for c in list(self._children) if c.ctx is not None and not c.gone]
         for child in busy:
             child.killed_for = KILLED_FOR_SHUTDOWN
             _kill(child.process, signal.SIGKILL)
@@ -193,12 +194,14 @@ class ProcessExecutor:
             self._assign(child, ctx)
 
     def _assign(self, child: _Child, ctx: TaskContext) -> None:
-        if self._abandoning or not ctx.begin():
-            return  # the consumer hands it back
+        with self._lock:  # `abandon` sees this child busy, or this sees it abandoning
+            if self._abandoning or not ctx.begin():
+                return  # the consumer hands it back
+            if not ctx.lease_lost:
+                child.ctx = ctx
         if ctx.lease_lost:
             self.settle(ctx, Outcome.interrupted(LOST_BEFORE_START))
             return
-        child.ctx = ctx
         if not _send_quietly(child.conn, (ctx.lease, self.lease_s)):
             self._died(child)
 

@@ -11,7 +11,9 @@ the more the next write carries. Where a write is mostly round trip
 
 While tasks are short it also claims up to `prefetch` tasks ahead, so that a worker finds its
 next task waiting instead of waiting for a write. Long tasks get no prefetch: a task claimed
-ahead would wait behind them while another consumer may be idle.
+ahead would wait behind them while another consumer may be idle. Nor do tasks of limited names
+(`@app.task(concurrency=..., rate_limit=...)`): claimed ahead, one would hold a slot of its
+limit, or count as started, while it waits for a worker (`Storage.claim_ahead`).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from scoter.consumer.policy import Policy
 from scoter.context import TaskContext
 from scoter.display import one_line, printable
 from scoter.states import REVOKED
+from scoter.storage._limits import limited
 from scoter.storage.base import Lease
 
 log = logging.getLogger("scoter.consumer")
@@ -47,6 +50,8 @@ class _Group:
 
     batch: list[tuple[TaskContext, Outcome]]
     want: int
+    ahead: int = 0
+    """Of `want`, how many are claimed ahead of a free worker."""
     counted: bool = True
     """Still counted in the settler's `_writing` and `_claiming`."""
 
@@ -80,6 +85,8 @@ class Settler:
         self.prefetch = prefetch
         self.claiming = claiming
         self.new_context = new_context
+        self.limited = any(limited(task.limit) for task in policy.app.tasks.values())
+        """Whether the app has limited tasks: then the tasks claimed ahead are claimed apart."""
         self.deliver: Callable[[TaskContext], None] = _unbound
         """Hands a newly claimed attempt to the executor; set by the consumer."""
         self._waiting: list[tuple[TaskContext, Outcome]] = []
@@ -170,7 +177,7 @@ class Settler:
                 return None
             batch = self._waiting[:MAX_BATCH]
             del self._waiting[:MAX_BATCH]
-            group = _Group(batch, self._wanted(batch))
+            group = _Group(batch, *self._wanted(batch))
             self._writing += len(batch)
             self._claiming += group.want
             return group
@@ -189,7 +196,10 @@ class Settler:
             if outcome.kind != SUCCEEDED:
                 self._apply(ctx, outcome)
         asked = time.monotonic()
-        leases = self._ack_and_claim(succeeded, group.want)
+        ahead = group.ahead if self.limited else 0
+        leases = self._ack_and_claim(succeeded, group.want - ahead)
+        if ahead:
+            leases += self._claim_ahead(ahead)
         following = [self.new_context(lease, asked) for lease in leases]
         for ctx in following:  # in flight before their predecessors leave: no over-claiming
             self.inflight.add(ctx)
@@ -218,17 +228,26 @@ class Settler:
             self.policy.claims_in_doubt.set()
             return []  # the consumer's fetch loop claims once the storage is back
 
-    def _wanted(self, batch: list[tuple[TaskContext, Outcome]]) -> int:
+    def _claim_ahead(self, n: int) -> list[Lease]:
+        try:
+            return self.storage.claim_ahead(self.queues, n, self.lease_s, self.policy.consumer_id)
+        except self.storage.transient_errors:
+            self.policy.claims_in_doubt.set()
+            return []  # the next group claims again
+
+    def _wanted(self, batch: list[tuple[TaskContext, Outcome]]) -> tuple[int, int]:
         """How many tasks to claim with these outcomes: their successors, and while tasks are
-        short, up to `prefetch` more waiting for a worker. Counts the other groups being
-        written: their attempts as gone, their claims as in flight."""
+        short, up to `prefetch` more waiting for a worker (the second number: how many of the
+        first those are). Counts the other groups being written: their attempts as gone,
+        their claims as in flight."""
         if self._paused or not self.claiming():
-            return 0
+            return 0, 0
         capacity = self.capacity
         if self.prefetch and all(outcome.ran_s < SHORT_TASK_S for _, outcome in batch):
             capacity += self.prefetch
         staying = len(self.inflight) - self._writing - len(batch) + self._claiming
-        return max(0, capacity - staying)
+        want = max(0, capacity - staying)
+        return want, want - min(want, max(0, self.capacity - staying))
 
 
 def _unbound(ctx: TaskContext) -> None:

@@ -40,9 +40,11 @@ from scoter.consumer.service import Service
 from scoter.consumer.settler import Settler
 from scoter.context import RUNNING, TaskContext
 from scoter.display import one_line, printable
+from scoter.exceptions import ConfigurationError
 from scoter.loader import path_of
 from scoter.states import REVOKED
 from scoter.storage import outages
+from scoter.storage._limits import limited
 from scoter.storage.base import Lease, Storage
 from scoter.task import AsyncTask, check_name
 
@@ -131,6 +133,7 @@ class Consumer:
         )  # fmt: skip
         self.app = app
         self.storage = app.storage
+        check_limits(app)
         self.queues = [check_name("queue", q) for q in queues] if queues else _queues_of(app)
         self.workers = workers
         self.lease = lease
@@ -179,6 +182,7 @@ class Consumer:
         self._backoff = 0.0
         self._idle = False
         """The last claim found nothing: the next one waits for work first."""
+        self._limits_stored = False
 
     def _make_executor(self, kind: str, app_path: str | None) -> Executor:
         if kind == "process":
@@ -365,7 +369,11 @@ class Consumer:
                         "this consumer; other consumers may run them now", handed)  # fmt: skip
 
     def _claim(self, free: int) -> list[Lease]:
-        """Up to `free` tasks; after a claim that found none, wait for work before claiming."""
+        """Up to `free` tasks; after a claim that found none, wait for work before claiming.
+        The first claim stores the app's task limits before it (`Storage.set_limits`)."""
+        if not self._limits_stored:
+            self.storage.set_limits([task.limit for task in self.app.tasks.values()])
+            self._limits_stored = True
         if not self._idle:
             leases = self.storage.claim(self.queues, free, self.lease, self.id)
             if leases:
@@ -482,6 +490,17 @@ def where(storage: Storage) -> str:
 
 def _queues_of(app: Scoter) -> list[str]:
     return sorted({task.queue for task in app.tasks.values()} | {app.default_queue})
+
+
+def check_limits(app: Scoter) -> None:
+    """Refuse an app with limited tasks on a storage that keeps no limits (a Redis Cluster)."""
+    named = sorted(task.name for task in app.tasks.values() if limited(task.limit))
+    if named and not app.storage.coordination:
+        raise ConfigurationError(
+            f"tasks {', '.join(named)} have concurrency or rate limits, which "
+            f"{printable(app.storage.url)} does not keep: a single Redis server (redis://), "
+            "SQLite or PostgreSQL keep them"
+        )
 
 
 def check_options(

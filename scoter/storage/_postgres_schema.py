@@ -15,7 +15,7 @@ from scoter.exceptions import ConfigurationError, SchemaVersionError
 from scoter.storage._sql import load_queries
 
 SQL = load_queries("postgres.sql")
-FRAGMENTS = ("history", "info_columns")
+FRAGMENTS = ("history", "info_columns", "lock_held")
 """Queries of postgres.sql that are parts of others, which name them in braces."""
 MIGRATION_FILE = re.compile(r"(\d{4})_\w+\.sql")
 

@@ -13,8 +13,9 @@ SCRIPTS = (
     "enqueue", "claim", "ack", "ack_many_and_claim", "heartbeat", "retry", "release", "dead",
     "checkpoint", "isolate", "crash", "progress", "rescue", "promote", "requeue_dead", "purge",
     "expire_results", "get", "counts", "list", "enqueue_slot", "hand_back", "find",
-    "revoke", "restore", "revocations", "take_revocation", "next_eta", "ack_flows_and_claim",
-    "dead_and_enqueue",
+    "revoke", "restore", "revocations", "take_revocation", "next_eta",
+    "enqueue_unique", "lock_acquire", "lock_renew", "lock_release", "locks", "limits_set",
+    "limit_states", "take_rate", "claim_ahead", "ack_flows_and_claim", "dead_and_enqueue",
 )  # fmt: skip
 CLUSTER_SCRIPTS = (
     "ids_take", "ids_forget", "id_leave", "forgotten", "slot_advance", "slot_settle",
@@ -29,6 +30,9 @@ CALLING = {
 }  # fmt: skip
 """Scripts sent with other scripts' texts in front, each as a function `<name>_script` that
 returns what that script returns, reading the ARGV the caller leaves it."""
+EMBEDS = {"enqueue_unique": "enqueue"}
+"""Scripts sent with another one's text in place of the line `--{name}` of their own: the
+body of a function (see enqueue_unique.lua)."""
 LUA_LOCAL = re.compile(r"^local (?:function )?(\w+)", re.MULTILINE)
 LUA_COMMENT = re.compile(r"--[^\n]*")
 
@@ -41,6 +45,9 @@ def load_scripts(client: Any, names: Sequence[str] = SCRIPTS) -> dict[str, Scrip
 
     def text(name: str) -> str:
         own = folder.joinpath(f"{name}.lua").read_text("utf-8")
+        embedded = EMBEDS.get(name)
+        if embedded is not None:
+            own = own.replace(f"--{{{embedded}}}", text(embedded))
         after = FOLLOWED_BY.get(name)
         own = own if after is None else f"{own}\n{text(after)}"
         called = [f"local function {c}_script()\n{text(c)}\nend\n" for c in CALLING.get(name, ())]

@@ -29,6 +29,7 @@ from scoter.storage._flows import ChordInfo as ChordInfo
 from scoter.storage._flows import Flow as Flow
 from scoter.storage._flows import Join as Join
 from scoter.storage._flows import with_flows as with_flows
+from scoter.storage.coordination import Coordination
 
 T = TypeVar("T")
 
@@ -70,6 +71,9 @@ class NewTask:
     priority: int = 0
     eta: float | None = None
     max_crashes: int = 3
+    unique_key: str | None = None
+    """While a task holding this key is scheduled, queued or running, `enqueue_unique` stores
+    no other task with it (`enqueue` does not look at it)."""
 
     def __reduce__(self) -> tuple[type[NewTask], tuple[object, ...]]:
         """Pickled as plain fields (a flow step's outcome carries its next step)."""
@@ -195,7 +199,7 @@ class Revocations:
     revoked; one that was requeued meanwhile (a retry, a rescue) is revoked when claimed."""
 
 
-class Storage(abc.ABC):
+class Storage(Coordination):
     """The contract. One instance is shared by all threads of a process."""
 
     url: str = ""
@@ -379,7 +383,7 @@ class Storage(abc.ABC):
         """
         raise NotImplementedError
 
-    def check(self, *, create: bool = True) -> None:  # noqa: B027 - optional hook
+    def check(self, *, create: bool = True) -> None:
         """Reach the storage once, so that a command says at its start what is wrong.
 
         Raises ConfigurationError when the storage refuses this configuration (a wrong
@@ -549,7 +553,7 @@ class Storage(abc.ABC):
         times as long."""
         time.sleep(took * BATCH_PAUSE)
 
-    def close(self) -> None:  # noqa: B027 - optional hook
+    def close(self) -> None:
         """Release connections. The storage must not be used afterwards."""
 
     # -- time: revocation and the earliest eta ------------------------------------------------

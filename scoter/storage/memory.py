@@ -13,6 +13,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from scoter.states import LIVE_STATES, REVOKED, State
+from scoter.storage._memory_coordination import MemoryCoordination, _Lock
 from scoter.storage.base import (
     EXPIRED,
     HANDED_BACK,
@@ -31,6 +32,7 @@ from scoter.storage.base import (
     Storage,
     TaskInfo,
 )
+from scoter.storage.coordination import TaskLimit
 
 
 @dataclass(slots=True)
@@ -59,7 +61,7 @@ class _Row:
     suspect: bool = False
 
 
-class MemoryStorage(Storage):
+class MemoryStorage(MemoryCoordination, Storage):
     """Dict-backed storage guarded by one condition variable."""
 
     def __init__(self) -> None:
@@ -73,6 +75,12 @@ class MemoryStorage(Storage):
         self._revoked_names: dict[str, Revocation] = {}
         self._revoked_rows: dict[str, _Row] = {}
         """Tasks revoked while running, by id: the row revoked (a restart makes a new one)."""
+        self._unique: dict[str, str] = {}
+        """unique key -> the id of the last task stored with it (live or not)."""
+        self._locks: dict[str, _Lock] = {}
+        self._limits: dict[str, TaskLimit] = {}
+        self._starts: dict[str, list[float]] = {}
+        """A rate's key -> the times it was used, oldest first (pruned past its window)."""
 
     def enqueue(self, tasks: Sequence[NewTask], *, restart_finished: bool = True) -> int:
         now = time.time()
@@ -110,8 +118,22 @@ class MemoryStorage(Storage):
                 r for r in self._rows.values() if r.state is State.QUEUED and r.task.queue in queues
             ]
             ready.sort(key=lambda r: (-r.task.priority, r.seq))
+            ready = self._within_limits(ready, n, now) if self._limits else ready
             chosen = ready[: max(n, 0)]  # a negative n claims nothing, as n=0 does
             return [self._lease(row, now + lease_s, consumer_id, now) for row in chosen]
+
+    def claim_ahead(
+        self, queues: Sequence[str], n: int, lease_s: float, consumer_id: str
+    ) -> list[Lease]:
+        now = time.time()
+        with self._cond:
+            ready = [
+                r for r in self._rows.values()
+                if r.state is State.QUEUED and r.task.queue in queues
+                and r.task.name not in self._limits
+            ]  # fmt: skip
+            ready.sort(key=lambda r: (-r.task.priority, r.seq))
+            return [self._lease(row, now + lease_s, consumer_id, now) for row in ready[: max(n, 0)]]
 
     def _lease(self, row: _Row, expires: float, consumer_id: str, now: float) -> Lease:
         row.state = State.RUNNING

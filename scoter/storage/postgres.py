@@ -53,6 +53,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from scoter.config import quote_userinfo, redact
 from scoter.exceptions import ConfigurationError
 from scoter.states import CORRUPT, State
+from scoter.storage._limits import Known
 from scoter.storage._postgres_connect import (
     KEEPALIVES,
     REFUSALS,
@@ -64,6 +65,7 @@ from scoter.storage._postgres_connect import (
     pool_kwargs,
     reason,
 )
+from scoter.storage._postgres_coordination import PostgresCoordination
 from scoter.storage._postgres_flows import PostgresFlows
 from scoter.storage._postgres_schema import (
     Migration,
@@ -111,7 +113,7 @@ _INHERITED: list[object] = []
 """Pools and connections a fork inherited: neither used, closed nor collected in the child."""
 
 
-class PostgresStorage(PostgresFlows, PostgresTime, Storage):
+class PostgresStorage(PostgresFlows, PostgresCoordination, PostgresTime, Storage):
     """Storage in one PostgreSQL schema. Safe for many threads, processes and hosts at once."""
 
     transient_errors = (psycopg.OperationalError,)
@@ -163,6 +165,7 @@ class PostgresStorage(PostgresFlows, PostgresTime, Storage):
         self._sql = self._schema.sql
         self._listener: Connection | None = None
         self._listen_lock = threading.Lock()
+        self._limits = Known(self._any_limits)
 
     @classmethod
     def from_url(cls, url: str) -> PostgresStorage:
@@ -393,14 +396,20 @@ class PostgresStorage(PostgresFlows, PostgresTime, Storage):
         if n <= 0 or not queues:
             return []
         params = {"queues": list(queues), "n": n, "lease": lease_s, "consumer": consumer_id}
+        if self._limits.any():
+            return self._leases(self._claim_within_limits(params))
         return self._leases(self._rows("claim", params))
 
     def ack_many_and_claim(
         self, acks: Sequence[Ack], queues: Sequence[str], n: int, lease_s: float, consumer_id: str
     ) -> tuple[list[bool], list[Lease]]:
-        """One statement: one round trip and one commit for every ack and the claim."""
+        """One statement: one round trip and one commit for every ack and the claim (under
+        limits, the acks and then the claim)."""
         if not queues:
             n = 0
+        if n > 0 and self._limits.any():
+            acked, _ = self.ack_many_and_claim(acks, queues, 0, lease_s, consumer_id)
+            return acked, self.claim(queues, n, lease_s, consumer_id)
         if with_flows(acks):
             return self._ack_flows_and_claim(acks, queues, n, lease_s, consumer_id)
         if len(acks) == 1 and n <= 0:

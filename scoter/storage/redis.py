@@ -41,6 +41,7 @@ from scoter.display import one_line
 from scoter.exceptions import ConfigurationError
 from scoter.states import CORRUPT, State
 from scoter.storage._records import Fields, corrupt_error, last_line
+from scoter.storage._redis_coordination import RedisCoordination
 from scoter.storage._redis_flows import RedisFlows
 from scoter.storage._redis_scripts import load_scripts
 from scoter.storage._redis_time import RedisTime
@@ -131,7 +132,7 @@ class _Held:
             self.conn.send_packed_command(self.conn.pack_commands(commands))
 
 
-class RedisStorage(RedisFlows, RedisTime, Storage):
+class RedisStorage(RedisFlows, RedisCoordination, RedisTime, Storage):
     """Storage in Redis (standalone, or a primary with replicas). Safe for many processes."""
 
     transient_errors: tuple[type[Exception], ...] = (
@@ -469,6 +470,9 @@ class RedisStorage(RedisFlows, RedisTime, Storage):
         if refused and not leases:  # a wake-up key holding something else: never a busy loop
             raise refused
         return leases
+
+    def _token_prefixes(self, n: int) -> list[str]:
+        return _tokens(n)
 
     def _leases(self, reply: list[Any]) -> list[Lease]:
         """The leases of a claim's reply (the expiry, the problems, then LEASE_FIELDS per

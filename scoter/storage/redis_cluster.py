@@ -32,6 +32,7 @@ from redis.exceptions import RedisClusterException
 
 from scoter.config import quote_userinfo, redact
 from scoter.exceptions import ConfigurationError
+from scoter.storage._redis_cluster_coordination import Uncoordinated
 from scoter.storage._redis_cluster_flows import ClusterFlows
 from scoter.storage._redis_cluster_sweeps import ClusterSweeps, flat
 from scoter.storage._redis_cluster_time import ClusterTime
@@ -67,7 +68,7 @@ TAKE_TRIES = 3
 with an enqueue of the same id on a third queue)."""
 
 
-class RedisClusterStorage(ClusterFlows, ClusterTime, ClusterSweeps):
+class RedisClusterStorage(ClusterFlows, Uncoordinated, ClusterTime, ClusterSweeps):
     """Storage on a Redis Cluster (redis-py's `RedisCluster`). Safe for many processes."""
 
     transient_errors: tuple[type[Exception], ...] = (

@@ -30,6 +30,7 @@ from typing import Any
 
 from scoter.states import CORRUPT, State
 from scoter.storage._inotify import FileWatch
+from scoter.storage._limits import Known
 from scoter.storage._records import (
     AFTER_CORRUPT,
     Fields,
@@ -38,6 +39,7 @@ from scoter.storage._records import (
     printable,
 )
 from scoter.storage._sql import load_queries
+from scoter.storage._sqlite_coordination import SQLiteCoordination
 from scoter.storage._sqlite_flows import SQLiteFlows
 from scoter.storage._sqlite_process import FORK_LOCK, STORAGES, Here, Transaction, settle_fork
 from scoter.storage._sqlite_rows import (
@@ -66,7 +68,10 @@ from scoter.storage.base import (
 
 log = logging.getLogger("scoter.storage")
 
-FRAGMENTS = ("history", "entry", "history_limit", "revocations_table", "flows_schema")
+FRAGMENTS = (
+    "history", "entry", "history_limit", "revocations_table", "coordination", "lock_held",
+    "flows_schema",
+)  # fmt: skip
 """Queries of sqlite.sql that are parts of others, which name them in braces."""
 SCHEMA_VERSION = 6
 """The file's PRAGMA user_version at this scoter's schema; files made before it have 0."""
@@ -103,10 +108,11 @@ def _render(queries: dict[str, str]) -> dict[str, str]:
 SQL = _render(load_queries("sqlite.sql"))
 
 
-class SQLiteStorage(SQLiteFlows, SQLiteTime, Storage):
+class SQLiteStorage(SQLiteFlows, SQLiteCoordination, SQLiteTime, Storage):
     """Storage in one SQLite file. Safe for many threads and processes at once."""
 
     transient_errors = (sqlite3.OperationalError,)  # locked past the timeout, disk I/O
+    _queries = SQL
 
     def __init__(self, path: str, *, synchronous: str = "normal", timeout: float = 30.0) -> None:
         if synchronous not in SYNCHRONOUS_MODES:
@@ -118,6 +124,7 @@ class SQLiteStorage(SQLiteFlows, SQLiteTime, Storage):
         self._synchronous = synchronous
         self._timeout = timeout
         self._here = Here()
+        self._limits = Known(self._any_limits)
         with FORK_LOCK:
             settle_fork()  # a storage opened in a fork's child: the inherited ones go first
             STORAGES.add(self)
@@ -262,13 +269,28 @@ class SQLiteStorage(SQLiteFlows, SQLiteTime, Storage):
         return {schedule: slot for schedule, slot in rows}
 
     def claim(self, queues: Sequence[str], n: int, lease_s: float, consumer_id: str) -> list[Lease]:
+        return self._claim(queues, n, lease_s, consumer_id, ahead=False)
+
+    def claim_ahead(
+        self, queues: Sequence[str], n: int, lease_s: float, consumer_id: str
+    ) -> list[Lease]:
+        return self._claim(queues, n, lease_s, consumer_id, ahead=True)
+
+    def _claim(
+        self, queues: Sequence[str], n: int, lease_s: float, consumer_id: str, *, ahead: bool
+    ) -> list[Lease]:
+        """`claim`, or with `ahead` `claim_ahead` (its own statement)."""
         if n <= 0:
             return []
         now = time.time()
         expires = now + lease_s
         params = {"consumer": consumer_id, "expires": expires, "now": now, "n": n}
         try:
-            if len(queues) == 1:
+            if ahead:
+                rows, _ = self._write("claim_ahead", {**params, "queues": json.dumps(list(queues))})
+            elif self._limits.any():
+                rows = self._claim_limited(queues, params)
+            elif len(queues) == 1:
                 rows, _ = self._write("claim_one_queue", {**params, "queue": queues[0]})
             else:
                 rows, _ = self._write("claim", {**params, "queues": json.dumps(list(queues))})
@@ -284,6 +306,17 @@ class SQLiteStorage(SQLiteFlows, SQLiteTime, Storage):
                   bool(r[10]), r[11], r[13])
             for r in rows
         ]  # fmt: skip
+
+    def _claim_limited(self, queues: Sequence[str], params: dict[str, Any]) -> list[Any]:
+        """The claim under limits (`_claim_within_limits`), in the caller's transaction if
+        one is open (`ack_many_and_claim`), else in one of its own."""
+        here = self._process()
+        with here.lock:
+            db = self._connection(here)
+            if db.in_transaction:
+                return self._claim_within_limits(db, queues, params)
+            with Transaction(db, here.lock):
+                return self._claim_within_limits(db, queues, params)
 
     def _fit(self, row: tuple[Any, ...]) -> bool:
         """Whether a claimed row can run: else it is quarantined, dead `corrupt` (G11)."""

@@ -99,14 +99,11 @@ def _postgres() -> Backend:
     return Backend(_with_param(POSTGRES_URL, "schema", schema), drop, server=True)
 
 
-CLUSTER_PORTS = (7121, 7122, 7123)
-
-
 @functools.cache
 def _cluster_url() -> str:
     """A local Redis Cluster of three primaries for this session, stopped at exit."""
     directory = Path(tempfile.mkdtemp(prefix="scoter-cluster-"))
-    cluster = local_cluster.LocalCluster(CLUSTER_PORTS, directory).start()
+    cluster = local_cluster.LocalCluster(local_cluster.free_ports(3), directory).start()
     atexit.register(shutil.rmtree, directory, ignore_errors=True)
     atexit.register(cluster.stop)
     return cluster.url
@@ -122,7 +119,7 @@ def _cluster() -> Backend:
     def drop() -> None:
         import redis
 
-        for port in CLUSTER_PORTS:
+        for port in local_cluster.ports_of(url):
             client = redis.Redis(port=port)
             for key in client.scan_iter(f"{prefix}:*", count=1000):
                 client.delete(key)

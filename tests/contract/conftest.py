@@ -92,9 +92,6 @@ def _redis_drop(location: str) -> None:
     storage.close()
 
 
-CLUSTER_PORTS = (7101, 7102, 7103)
-
-
 @functools.cache
 def _cluster_url() -> str:
     """A local Redis Cluster of three primaries for this session's tests, stopped at exit; ""
@@ -105,7 +102,7 @@ def _cluster_url() -> str:
             raise RuntimeError(problem)
         return ""
     directory = Path(tempfile.mkdtemp(prefix="scoter-cluster-"))
-    cluster = local_cluster.LocalCluster(CLUSTER_PORTS, directory).start()
+    cluster = local_cluster.LocalCluster(local_cluster.free_ports(3), directory).start()
     atexit.register(shutil.rmtree, directory, ignore_errors=True)
     atexit.register(cluster.stop)
     return cluster.url
@@ -120,7 +117,7 @@ def _cluster_location(tmp_path: Path) -> str:
 
 def _cluster_drop(location: str) -> None:
     prefix = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(location).query))["prefix"]
-    for port in CLUSTER_PORTS:
+    for port in local_cluster.ports_of(_cluster_url()):
         client = redis.Redis(port=port)
         for key in client.scan_iter(f"{prefix}:*", count=1000):
             client.delete(key)

@@ -138,3 +138,40 @@ def test_examples_expiry_expires_and_revokes(
         "expired", "revoked",
     ]  # fmt: skip
     assert snippet("expiry") in (ROOT / "examples" / "expiry.py").read_text()
+
+
+def test_examples_coordination_keeps_its_limits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two consumers of examples/coordination.py and its producer, as the README shows them:
+    one refresh, two transcodes at most at once, five calls at most in a second, and the
+    exports one after the other."""
+    url = f"sqlite:///{tmp_path / 'coordination.db'}"
+    log = tmp_path / "coordination.log"
+    env = {**os.environ, "SCOTER_URL": url, "COORDINATION_LOG": str(log)}
+    monkeypatch.setenv("COORDINATION_LOG", str(log))
+    workers = [
+        start_worker(url, tmp_path / f"coordination-{n}.log", "examples.coordination:app")
+        for n in range(2)
+    ]
+    try:
+        producer = subprocess.run(
+            [sys.executable, "-m", "examples.coordination"], cwd=ROOT, env=env,
+            capture_output=True, text=True, timeout=90,
+        )  # fmt: skip
+    finally:
+        for worker in workers:
+            worker.send_signal(signal.SIGTERM)
+        assert [worker.wait(timeout=10) for worker in workers] == [0, 0]
+    assert producer.returncode == 0, producer.stderr
+    events = [line.split(" ", 1) for line in _lines(log)]
+    assert [e for _, e in events if e.startswith("refresh")] == ["refresh 42"]
+    running = most = 0
+    for _, event in events:
+        running += event.endswith(" start") - event.endswith(" end")
+        most = max(most, running)
+    assert most <= 2
+    calls = sorted(float(at) for at, e in events if e.startswith("call"))
+    assert len(calls) == 10 and calls[-1] - calls[0] >= 0.9, "10 calls at 5/s take a second"
+    assert [e for _, e in events if e == "export"] == ["export", "export"]
+    assert snippet("coordination") in (ROOT / "examples" / "coordination.py").read_text()

@@ -23,7 +23,7 @@ from conftest import Env
 
 from scoter import Message
 from scoter.exceptions import ConfigurationError
-from scoter.local_cluster import LocalCluster, missing
+from scoter.local_cluster import LocalCluster, free_ports, missing
 from scoter.states import State
 from scoter.storage._redis_cluster_sweeps import _encode
 from scoter.storage._redis_routing import Call
@@ -31,7 +31,6 @@ from scoter.storage.base import Ack, NewTask
 from scoter.storage.redis import RedisStorage
 from scoter.storage.redis_cluster import RedisClusterStorage
 
-PORTS = (7111, 7112, 7113)
 QUEUES = [f"q{i}" for i in range(12)]
 MIGRATE_BATCH = 10
 """Keys per MIGRATE: the slot is split between two nodes for several batches."""
@@ -46,7 +45,7 @@ def cluster() -> Iterator[LocalCluster]:
         pytest.skip(problem)
     with (
         tempfile.TemporaryDirectory(prefix="scoter-cluster-") as directory,
-        LocalCluster(PORTS, Path(directory)) as started,
+        LocalCluster(free_ports(3), Path(directory)) as started,
     ):
         yield started
 

@@ -219,13 +219,13 @@ def _check_chords_work(storage: Storage) -> None:
     assert storage.get("callback") is not None
 
 
-def test_a_version_4_sqlite_file_gets_the_chord_tables(tmp_path: Path) -> None:
-    path = tmp_path / "v4.db"
+def test_a_version_5_sqlite_file_gets_the_chord_tables(tmp_path: Path) -> None:
+    path = tmp_path / "v5.db"
     _version_0_file(path)
     with sqlite3.connect(path) as db:
-        for version in (1, 2, 3, 4):
+        for version in (1, 2, 3, 4, 5):
             db.executescript(_statements_of(f"upgrade_to_{version}"))
-        db.execute("PRAGMA user_version = 4")
+        db.execute("PRAGMA user_version = 5")
     db.close()
 
     storage = SQLiteStorage(str(path))
@@ -274,7 +274,7 @@ def test_migration_0002_upgrades_a_version_1_schema(
         storage.get("queued")
     assert storage.migrate() == [
         "0002_suspects.sql", "0003_periodic.sql", "0004_history_limit.sql",
-        "0005_revocations.sql", "0007_chords.sql",
+        "0005_revocations.sql", "0006_coordination.sql", "0007_chords.sql",
     ]  # fmt: skip
 
     _check_old_tasks_work(storage)
@@ -296,7 +296,8 @@ def test_migration_0003_adds_the_periodic_table_to_a_version_2_schema(
     with pytest.raises(SchemaError, match="scoter migrate"):
         storage.last_slots(["report"])
     assert storage.migrate() == [
-        "0003_periodic.sql", "0004_history_limit.sql", "0005_revocations.sql", "0007_chords.sql",
+        "0003_periodic.sql", "0004_history_limit.sql", "0005_revocations.sql",
+        "0006_coordination.sql", "0007_chords.sql",
     ]  # fmt: skip
     assert storage.enqueue_slot("report", None, 60, [])
     assert storage.last_slots(["report"]) == {"report": 60}
@@ -319,7 +320,8 @@ def test_migration_0004_cuts_long_histories_at_their_next_attempt(
 
     storage = PostgresStorage.from_url(url)
     assert storage.migrate() == [
-        "0004_history_limit.sql", "0005_revocations.sql", "0007_chords.sql",
+        "0004_history_limit.sql", "0005_revocations.sql", "0006_coordination.sql",
+        "0007_chords.sql",
     ]  # fmt: skip
 
     _check_long_history_is_cut(storage)
@@ -340,20 +342,20 @@ def test_migration_0005_adds_revocations_to_a_version_4_schema(
     storage = PostgresStorage.from_url(url)
     with pytest.raises(SchemaError, match="scoter migrate"):
         storage.revocations()
-    assert storage.migrate() == ["0005_revocations.sql", "0007_chords.sql"]
+    assert storage.migrate() == ["0005_revocations.sql", "0006_coordination.sql", "0007_chords.sql"]
     assert storage.revoke(["kept"]) == {"kept": State.QUEUED}
     assert storage.restore(["kept"]) == 1
     storage.close()
 
 
-def test_migration_0007_adds_the_chord_tables_to_a_version_5_schema(
+def test_migration_0007_adds_the_chord_tables_to_a_version_6_schema(
     url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with monkeypatch.context() as old_scoter:  # a scoter that knew 0001 to 0005
-        old_scoter.setattr(pg_schema, "MIGRATIONS", pg_schema.MIGRATIONS[:5])
-        old_scoter.setattr(pg_schema, "LATEST", 5)
+    with monkeypatch.context() as old_scoter:  # a scoter that knew 0001 to 0006
+        old_scoter.setattr(pg_schema, "MIGRATIONS", pg_schema.MIGRATIONS[:6])
+        old_scoter.setattr(pg_schema, "LATEST", 6)
         old = PostgresStorage.from_url(url)
-        assert old.migrate()[-1] == "0005_revocations.sql"
+        assert old.migrate()[-1] == "0006_coordination.sql"
         assert old.enqueue([_task("kept")]) == 1
         old.close()
 

@@ -11,6 +11,11 @@ local now = now_us()
 local expires = now + tonumber(ARGV[3])
 local problems = {}
 local out = {int(expires), problems}
-claim(KEYS, tonumber(ARGV[2]), 5, ARGV[4], expires, now, out, problems)
-rewake(KEYS)
+if claim(KEYS, tonumber(ARGV[2]), 5, ARGV[4], expires, now, out, problems) then
+  for _, b in ipairs(KEYS) do -- what is left waits for its limit: no consumer wakes for it
+    redis.call('DEL', b .. 'wake')
+  end
+else
+  rewake(KEYS)
+end
 return out
