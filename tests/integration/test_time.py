@@ -50,16 +50,16 @@ def test_revoked_tasks_never_run_across_three_consumers(backend_env: Env) -> Non
     sleepy, polite, ticks, spin = (env.module.sleepy, env.module.polite, env.module.ticks,
                                    env.module.spin)  # fmt: skip
     workers = [env.start("-w", "1", "--prefetch", "0") for _ in range(3)]
-    blockers = sleepy.map([(2.0,)] * 3)  # each consumer busy: what follows waits queued
+    blockers = list(sleepy.map([(2.0,)] * 3))  # each consumer busy: what follows waits queued
     env.wait_for(lambda: len(_started(env)) == 3, 20, "three blockers")
-    queued = sleepy.map([(0.01,)] * 6)
+    queued = list(sleepy.map([(0.01,)] * 6))
     scheduled = [sleepy.schedule((0.01,), delay=1.0) for _ in range(4)]
     polite.revoke(revoke_once=True)
-    once = polite.map([(0.01,)] * 3)
+    once = list(polite.map([(0.01,)] * 3))
     ticks.revoke(revoke_until=1.0)  # lapsed when the blockers end: these run
-    lapsed = ticks.map([(0.01,)] * 2)
+    lapsed = list(ticks.map([(0.01,)] * 2))
     spin.revoke(revoke_until=60)
-    until = spin.map([(0.01,)] * 2)
+    until = list(spin.map([(0.01,)] * 2))
     revoked = queued[::2] + scheduled[::2]
     assert [r.revoke() for r in revoked] == [State.QUEUED] * 3 + [State.SCHEDULED] * 2
     kept = queued[1::2] + scheduled[1::2]
