@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import scoter
 from scoter import signals as sig
-from scoter.app import check_size
 from scoter.context import TaskContext, deactivate
+from scoter.envelope import check_size
 from scoter.exceptions import Cancel, Interrupt, RemoteError, TimedOut
 from scoter.flows import StepFlow, after_success, gathered
 from scoter.states import EXPIRED
