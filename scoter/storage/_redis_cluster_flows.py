@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, Any
 
 from scoter.storage._records import last_line
 from scoter.storage._redis_cluster_sweeps import flat
+from scoter.storage._redis_replies import result_args
 from scoter.storage._redis_routing import Call
 from scoter.storage.base import Ack, ChordInfo, Flow, Join, Lease, NewTask
-from scoter.storage.redis import _result
 
 if TYPE_CHECKING:
     from scoter.storage._redis_routing import Router
@@ -80,7 +80,7 @@ class ClusterFlows:
         for base, indices in groups.items():
             args: list[Any] = [len(indices)]
             for i in indices:
-                args += (acks[i].token, *_result(acks[i].result, acks[i].result_ttl))
+                args += (acks[i].token, *result_args(acks[i].result, acks[i].result_ttl))
             for i in indices:
                 flow = acks[i].flow
                 args += ("", "") if flow is None else (acks[i].token, _encode(flow))

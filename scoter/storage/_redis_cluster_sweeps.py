@@ -16,17 +16,10 @@ from typing import Any
 import redis
 
 from scoter.states import State
+from scoter.storage._redis_replies import report, reported, rescued_of, task_info, us
 from scoter.storage._redis_routing import Call, Router
 from scoter.storage.base import EXPIRED, SPARED, NewTask, Rescued, TaskInfo
-from scoter.storage.redis import (
-    RESCUE_BATCH,
-    RedisStorage,
-    _info,
-    _report,
-    _reported,
-    _rescued,
-    _us,
-)
+from scoter.storage.redis import RESCUE_BATCH, RedisStorage
 
 log = logging.getLogger("scoter.storage")
 
@@ -124,8 +117,8 @@ class ClusterSweeps(RedisStorage):
         rescued: list[Rescued] = []
 
         def step(queue: str, limit: int) -> int:
-            args = [_us(now - time.time()), EXPIRED, SPARED, limit]
-            got = _rescued(_reported(self._call("rescue", [self._base(queue)], args)))
+            args = [us(now - time.time()), EXPIRED, SPARED, limit]
+            got = rescued_of(reported(self._call("rescue", [self._base(queue)], args)))
             rescued.extend(got)
             return len(got)
 
@@ -143,9 +136,9 @@ class ClusterSweeps(RedisStorage):
         many it took and its problems)."""
 
         def step(queue: str, limit: int) -> int:
-            args = [_us(now - time.time()), limit]
+            args = [us(now - time.time()), limit]
             taken, problems = self._call(script, [self._base(queue)], args)
-            _report(problems)
+            report(problems)
             return int(taken)
 
         return step
@@ -229,8 +222,8 @@ class ClusterSweeps(RedisStorage):
         key = f"{self._base(queue)}t:{task_id}"
         fields = self.router.run([Call(key, ("HGETALL", key))])[0]
         if isinstance(fields, redis.ResponseError):  # its key is not a hash
-            return _info(task_id, [], f"the task's key is not a hash: {fields}")
-        return _info(task_id, flat(fields)) if fields else None
+            return task_info(task_id, [], f"the task's key is not a hash: {fields}")
+        return task_info(task_id, flat(fields)) if fields else None
 
     def counts(self) -> dict[tuple[str, State], int]:
         queues = self._all_queues()
@@ -259,7 +252,7 @@ class ClusterSweeps(RedisStorage):
             for i in range(0, len(r), 2):
                 found.append((_seq(r[i + 1]), r[i].decode("utf-8", "replace"), r[i + 1]))
         found.sort(key=lambda f: (f[0], f[1]))
-        return [_info(task_id, fields) for _, task_id, fields in found[:limit]]
+        return [task_info(task_id, fields) for _, task_id, fields in found[:limit]]
 
     # -- periodic slots --------------------------------------------------------------------
 

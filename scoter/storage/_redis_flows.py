@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from scoter.storage._records import last_line
+from scoter.storage._redis_replies import new_tokens, result_args, us
 from scoter.storage.base import Ack, ChordInfo, Flow, Lease, NewTask
 
 if TYPE_CHECKING:
@@ -38,7 +39,6 @@ class RedisFlows:
         self, acks: Sequence[Ack], queues: Sequence[str], n: int, lease_s: float, consumer_id: str
     ) -> tuple[list[bool], list[Lease]]:
         """One script: every ack, the flows of those that land, then the claim."""
-        from scoter.storage.redis import _result, _tokens, _us  # which imports this module
 
         now = time.time()
         acked = [False] * len(acks)
@@ -50,14 +50,14 @@ class RedisFlows:
             base = self._token_base(a.token)
             if base is not None:
                 keys.append(base)
-                args += (a.token, *_result(a.result, a.result_ttl))
+                args += (a.token, *result_args(a.result, a.result_ttl))
                 flows += _flow_values(a.flow, now)
                 sent.append(i)
         bases = self._bases(queues) if n > 0 else []
         n = n if bases else 0
         if not keys and not n:
             return acked, []
-        args = [len(keys), n, _us(lease_s), consumer_id, *args, *_tokens(n), *flows]
+        args = [len(keys), n, us(lease_s), consumer_id, *args, *new_tokens(n), *flows]
         reply = self._call("ack_flows_and_claim", [self._ids, *keys, *bases], args)
         for i, flag in zip(sent, reply, strict=False):
             acked[i] = flag == 1
@@ -102,7 +102,6 @@ def _flow_values(flow: Flow | None, now: float) -> list[Any]:
 
 def _task_values(task: NewTask, now: float) -> tuple[Any, ...]:
     """A task as enqueue.lua takes it: 7 values."""
-    from scoter.storage.redis import _us  # which imports this module
 
-    eta = "" if task.eta is None else _us(task.eta - now)
+    eta = "" if task.eta is None else us(task.eta - now)
     return (task.id, task.name, task.queue, task.payload, task.priority, eta, task.max_crashes)

@@ -46,7 +46,7 @@ from redis.exceptions import (
     TryAgainError,
 )
 
-from scoter.storage.redis import _Held
+from scoter.storage._redis_connection import Held
 
 PAUSE_FIRST_S = 0.005
 PAUSE_MAX_S = 0.1
@@ -100,7 +100,7 @@ class Router:
         self.scripts = scripts
         self.wait_s = wait_s
         self._local = threading.local()
-        self._held: weakref.WeakSet[_Held] = weakref.WeakSet()
+        self._held: weakref.WeakSet[Held] = weakref.WeakSet()
         self._blocked: weakref.WeakSet[_Blocked] = weakref.WeakSet()
         self._slots: dict[str, int] = {}
 
@@ -226,7 +226,7 @@ class Router:
         for i in todo:
             node = self.node(calls[i].key)
             by_node.setdefault(node.name, (node, []))[1].append(i)
-        sent: list[tuple[ClusterNode, _Held, list[int]]] = []
+        sent: list[tuple[ClusterNode, Held, list[int]]] = []
         again: list[int] = []
         error: BaseException | None = None
         for node, indices in by_node.values():
@@ -256,7 +256,7 @@ class Router:
     def _read(
         self,
         node: ClusterNode,
-        held: _Held,
+        held: Held,
         calls: Sequence[Call],
         indices: list[int],
         replies: list[Any],
@@ -310,7 +310,7 @@ class Router:
         return None
 
     def _failed(
-        self, node: ClusterNode, held: _Held, exc: BaseException, tries: _Tries
+        self, node: ClusterNode, held: Held, exc: BaseException, tries: _Tries
     ) -> BaseException | None:
         """A connection to `node` failed: drop it and read the map again. Returns the error to
         raise when the node failed before in this run (its calls are then not sent again)."""
@@ -338,22 +338,22 @@ class Router:
 
     # -- connections -----------------------------------------------------------------------
 
-    def _connection(self, node: ClusterNode) -> _Held:
-        held_by_node: dict[str, _Held] | None = getattr(self._local, "held", None)
+    def _connection(self, node: ClusterNode) -> Held:
+        held_by_node: dict[str, Held] | None = getattr(self._local, "held", None)
         if held_by_node is None:
             held_by_node = self._local.held = {}
         held = held_by_node.get(node.name)
         if held is None or held.pid != os.getpid():  # not one a fork inherited
             pool = self.cluster.get_redis_connection(node).connection_pool
-            held = held_by_node[node.name] = _Held(pool)
+            held = held_by_node[node.name] = Held(pool)
             self._held.add(held)
         return held
 
-    def _drop(self, held: _Held) -> None:
+    def _drop(self, held: Held) -> None:
         """Never reuse a connection whose replies may still come."""
         held.conn.disconnect()
         held.release()
-        held_by_node: dict[str, _Held] = getattr(self._local, "held", {})
+        held_by_node: dict[str, Held] = getattr(self._local, "held", {})
         for name, other in list(held_by_node.items()):
             if other is held:
                 del held_by_node[name]

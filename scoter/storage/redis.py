@@ -18,36 +18,51 @@ import threading
 import time
 import urllib.parse
 import weakref
-from collections.abc import Callable, Collection, Iterable, Sequence
-from typing import Any, Protocol, cast
+from collections.abc import Collection, Iterable, Sequence
+from typing import Any, cast
 
 import redis
-from redis.backoff import ExponentialBackoff
 from redis.exceptions import (
-    AuthenticationError,
-    AuthenticationWrongNumberOfArgsError,
     ClusterCrossSlotError,
     ClusterDownError,
     MovedError,
-    NoPermissionError,
     NoScriptError,
     ReadOnlyError,
     TryAgainError,
 )
-from redis.retry import Retry
 
 from scoter.config import quote_userinfo, redact
 from scoter.display import one_line
 from scoter.exceptions import ConfigurationError
 from scoter.states import CORRUPT, State
 from scoter.storage._records import Fields, corrupt_error, last_line
+from scoter.storage._redis_connection import (
+    REFUSED,
+    Held,
+    client_options,
+    describe,
+    error_of,
+)
 from scoter.storage._redis_coordination import RedisCoordination
 from scoter.storage._redis_flows import RedisFlows
+from scoter.storage._redis_replies import (
+    LEASE_FIELDS,
+    LEASE_NAMES,
+    TOKEN_HEX,
+    US,
+    lease_of,
+    new_tokens,
+    report,
+    reported,
+    rescued_of,
+    result_args,
+    task_info,
+    us,
+    wake_keys,
+)
 from scoter.storage._redis_scripts import load_scripts
 from scoter.storage._redis_time import RedisTime
 from scoter.storage.base import (
-    CALL_TIMEOUT_S,
-    CONNECT_TIMEOUT_S,
     EXPIRED,
     SPARED,
     UNSTARTED,
@@ -60,34 +75,11 @@ from scoter.storage.base import (
     with_flows,
 )
 
-try:
-    import hiredis
-
-    HIREDIS = True
-except ImportError:  # redis-py without its hiredis extra packs commands in Python
-    HIREDIS = False
-
 log = logging.getLogger("scoter.storage")
 
-REFUSED = (AuthenticationError, AuthenticationWrongNumberOfArgsError, NoPermissionError)
-"""Errors by which the server refuses this client's credentials or rights."""
-
 DEFAULT_PREFIX = "scoter"
-TOKEN_HEX = 32
-"""A lease token is this many random hex digits followed by its queue's name."""
-US = 1_000_000
-RESCUED_FIELDS = 5
-"""Fields per task in a crash's or rescue's reply (see crash in lib.lua)."""
-LEASE_NAMES = (
-    "token", "id", "name", "queue", "payload", "attempt", "errors", "interruptions", "crashes",
-    "checkpoint", "suspect", "priority", "max_crashes",
-)  # fmt: skip
-"""The fields of a lease in a claim's reply, by name (see claim.lua)."""
-LEASE_FIELDS = len(LEASE_NAMES)
 RESCUE_BATCH = 50
 """Tasks one batch of `rescue` moves at most: the crash rule costs ~40 µs a task (~2 ms)."""
-LEASE_FIELDS_OF_TASK = ("consumer", "lease_expires", "progress")
-"""Task hash fields that describe its last lease: they mean something only while running."""
 BLOCK_MARGIN_S = 0.5
 """`wait` blocks at most this much less than the socket timeout, which would cut it short."""
 BLOCK_MIN_S = 0.001
@@ -97,39 +89,6 @@ FIND_PAGE = 500
 FIND_SETS = {State.SCHEDULED: "scheduled", State.QUEUED: "ready", State.RUNNING: "leases",
              State.DONE: "done", State.DEAD: "dead"}  # fmt: skip
 """The sorted set holding each state's tasks (INDEX in lib.lua)."""
-
-
-class _Connection(Protocol):
-    """What `RedisStorage` uses of a redis-py connection (whose methods carry no types)."""
-
-    def send_packed_command(self, command: list[bytes]) -> None: ...
-
-    def pack_commands(self, commands: Sequence[tuple[Any, ...]]) -> list[bytes]: ...
-
-    def read_response(self) -> Any: ...
-
-    def disconnect(self) -> None: ...
-
-
-class _Held:
-    """A thread's own connection, back to the pool when the thread ends or the storage closes."""
-
-    def __init__(self, pool: redis.ConnectionPool) -> None:
-        conn = pool.get_connection()
-        self.conn = cast(_Connection, conn)
-        self.pid = os.getpid()
-        self.release = weakref.finalize(self, pool.release, conn)
-        packer = type(getattr(conn, "_command_packer", None)).__name__
-        self.hiredis = HIREDIS and packer == "HiredisRespSerializer"
-        """Whether the connection packs commands with hiredis: then so can `send`, without
-        redis-py's checks of each argument (a tenth of a bulk enqueue's client time)."""
-
-    def send(self, *commands: tuple[Any, ...]) -> None:
-        """Send the commands in one write; their replies are read in order."""
-        if self.hiredis:
-            self.conn.send_packed_command([b"".join(map(hiredis.pack_command, commands))])
-        else:
-            self.conn.send_packed_command(self.conn.pack_commands(commands))
 
 
 class RedisStorage(RedisFlows, RedisCoordination, RedisTime, Storage):
@@ -164,7 +123,7 @@ class RedisStorage(RedisFlows, RedisCoordination, RedisTime, Storage):
         :param url: the URL the client was opened from, kept redacted as `self.url`.
         """
         if client is None:
-            client = redis.Redis(connection_pool=pool) if pool else redis.Redis(**_client_options())
+            client = redis.Redis(connection_pool=pool) if pool else redis.Redis(**client_options())
         options = self._connection_options(client)
         if options.get("decode_responses"):
             raise ConfigurationError("RedisStorage needs a client with decode_responses=False")
@@ -172,7 +131,7 @@ class RedisStorage(RedisFlows, RedisCoordination, RedisTime, Storage):
             raise ConfigurationError("the Redis key prefix must not be empty")
         self.client = client
         self.prefix = prefix
-        self.url = redact(url) if url else _describe(options, prefix)
+        self.url = redact(url) if url else describe(options, prefix)
         self._ids = f"{prefix}:ids"
         self._queues = f"{prefix}:queues"
         self._periodic = f"{prefix}:periodic"
@@ -180,7 +139,7 @@ class RedisStorage(RedisFlows, RedisCoordination, RedisTime, Storage):
         self._block_max = float("inf") if timeout is None else max(timeout - BLOCK_MARGIN_S, 0.0)
         self._scripts = load_scripts(client)
         self._local = threading.local()
-        self._held: weakref.WeakSet[_Held] = weakref.WeakSet()
+        self._held: weakref.WeakSet[Held] = weakref.WeakSet()
 
     @classmethod
     def from_url(cls, url: str) -> RedisStorage:
@@ -196,7 +155,7 @@ class RedisStorage(RedisFlows, RedisCoordination, RedisTime, Storage):
         rest = urllib.parse.urlencode([(k, v) for k, v in query if k != "prefix"])
         try:
             client = redis.Redis.from_url(
-                urllib.parse.urlunsplit(parts._replace(query=rest)), **_client_options()
+                urllib.parse.urlunsplit(parts._replace(query=rest)), **client_options()
             )
         except (ValueError, TypeError) as exc:
             raise ConfigurationError(f"bad Redis URL {redact(url)!r}: {exc}") from exc
@@ -278,7 +237,7 @@ class RedisStorage(RedisFlows, RedisCoordination, RedisTime, Storage):
         conn = held.conn
         try:
             held.send(*(before, command) if before else (command,))
-            refused = _error_of(conn.read_response) if before else None
+            refused = error_of(conn.read_response) if before else None
             return conn.read_response(), refused
         except NoScriptError:  # the server restarted or flushed its scripts: load it again
             self.client.script_load(self._scripts[script].script)
@@ -295,10 +254,10 @@ class RedisStorage(RedisFlows, RedisCoordination, RedisTime, Storage):
             self._local.held = None
             raise
 
-    def _connection(self) -> _Held:
-        held: _Held | None = getattr(self._local, "held", None)
+    def _connection(self) -> Held:
+        held: Held | None = getattr(self._local, "held", None)
         if held is None or held.pid != os.getpid():  # not one a fork inherited
-            held = self._local.held = _Held(self.client.connection_pool)
+            held = self._local.held = Held(self.client.connection_pool)
             self._held.add(held)
         return held
 
@@ -318,7 +277,7 @@ class RedisStorage(RedisFlows, RedisCoordination, RedisTime, Storage):
         now = time.time()
         args: list[Any] = [int(restart_finished)]
         for t in tasks:
-            eta = "" if t.eta is None else _us(t.eta - now)
+            eta = "" if t.eta is None else us(t.eta - now)
             args += (t.id, t.name, t.queue, t.payload, t.priority, eta, t.max_crashes)
         return int(self._call("enqueue", [self._ids, self._queues], args))
 
@@ -328,7 +287,7 @@ class RedisStorage(RedisFlows, RedisCoordination, RedisTime, Storage):
         now = time.time()
         args: list[Any] = [0, schedule, "" if last is None else str(last), str(slot)]
         for t in tasks:
-            eta = "" if t.eta is None else _us(t.eta - now)
+            eta = "" if t.eta is None else us(t.eta - now)
             args += (t.id, t.name, t.queue, t.payload, t.priority, eta, t.max_crashes)
         keys = [self._periodic, self._ids, self._queues]
         return int(self._call("enqueue_slot", keys, args)) >= 0
@@ -342,7 +301,7 @@ class RedisStorage(RedisFlows, RedisCoordination, RedisTime, Storage):
     def claim(self, queues: Sequence[str], n: int, lease_s: float, consumer_id: str) -> list[Lease]:
         if n <= 0 or not queues:
             return []
-        args = [n, _us(lease_s), consumer_id, *_tokens(n)]
+        args = [n, us(lease_s), consumer_id, *new_tokens(n)]
         return self._leases(self._call("claim", self._bases(queues), args))
 
     def ack_many_and_claim(
@@ -359,13 +318,13 @@ class RedisStorage(RedisFlows, RedisCoordination, RedisTime, Storage):
             base = self._token_base(a.token)
             if base is not None:
                 keys.append(base)
-                args += (a.token, *_result(a.result, a.result_ttl))
+                args += (a.token, *result_args(a.result, a.result_ttl))
                 sent.append(i)
         bases = self._bases(queues) if n > 0 else []
         n = n if bases else 0
         if not keys and not n:
             return acked, []
-        args = [len(keys), n, _us(lease_s), consumer_id, *args, *_tokens(n)]
+        args = [len(keys), n, us(lease_s), consumer_id, *args, *new_tokens(n)]
         reply = self._call("ack_many_and_claim", keys + bases, args)
         for i, flag in zip(sent, reply, strict=False):
             acked[i] = flag == 1
@@ -381,20 +340,20 @@ class RedisStorage(RedisFlows, RedisCoordination, RedisTime, Storage):
             else:
                 groups.setdefault(base, []).append(token)
         if groups:
-            args: list[Any] = [_us(lease_s)]
+            args: list[Any] = [us(lease_s)]
             for group in groups.values():
                 args += (len(group), *group)
             lost.update(t.decode() for t in self._call("heartbeat", list(groups), args))
         return lost
 
     def ack(self, token: str, result: bytes | None, result_ttl: float | None) -> bool:
-        return self._fenced("ack", token, *_result(result, result_ttl))
+        return self._fenced("ack", token, *result_args(result, result_ttl))
 
     def retry(self, token: str, eta: float, error: str) -> bool:
-        return self._fenced("retry", token, _us(eta - time.time()), error, last_line(error) or "")
+        return self._fenced("retry", token, us(eta - time.time()), error, last_line(error) or "")
 
     def release(self, token: str, reason: str, delay: float = 0.0) -> bool:
-        return self._fenced("release", token, reason, _us(max(delay, 0.0)))
+        return self._fenced("release", token, reason, us(max(delay, 0.0)))
 
     def dead(self, token: str, reason: str, error: str | None) -> bool:
         has_error = "" if error is None else "1"
@@ -410,14 +369,14 @@ class RedisStorage(RedisFlows, RedisCoordination, RedisTime, Storage):
         base = self._token_base(token)
         if base is None:
             return None
-        rescued = _rescued(_reported(self._call("crash", [base], [token, detail])))
+        rescued = rescued_of(reported(self._call("crash", [base], [token, detail])))
         return rescued[0] if rescued else None
 
     def hand_back(self, consumer_id: str, queues: Sequence[str], keep: Collection[str]) -> int:
         handed = 0
         for base in self._bases(queues):
             reply = self._call("hand_back", [base], [consumer_id, UNSTARTED, *keep])
-            handed += int(_reported(reply)[0])
+            handed += int(reported(reply)[0])
         return handed
 
     def progress(self, token: str, done: int, total: int) -> bool:
@@ -428,8 +387,8 @@ class RedisStorage(RedisFlows, RedisCoordination, RedisTime, Storage):
         return self.in_list_batches(functools.partial(self._rescue, now), batch)
 
     def _rescue(self, now: float, limit: int) -> list[Rescued]:
-        args = [_us(now - time.time()), EXPIRED, SPARED, limit]
-        return _rescued(_reported(self._call("rescue", [self._queues], args)))
+        args = [us(now - time.time()), EXPIRED, SPARED, limit]
+        return rescued_of(reported(self._call("rescue", [self._queues], args)))
 
     def promote(self, now: float) -> int:
         return self._due_batches("promote", [self._queues], now)
@@ -439,8 +398,8 @@ class RedisStorage(RedisFlows, RedisCoordination, RedisTime, Storage):
         problems), in batches."""
 
         def batch(limit: int) -> int:
-            taken, problems = self._call(script, keys, [_us(now - time.time()), limit])
-            _report(problems)
+            taken, problems = self._call(script, keys, [us(now - time.time()), limit])
+            report(problems)
             return int(taken)
 
         return self.in_batches(batch)
@@ -449,7 +408,7 @@ class RedisStorage(RedisFlows, RedisCoordination, RedisTime, Storage):
         """Block on the queues' wake-up lists (BLPOP) until a token or `timeout`."""
         timeout = min(timeout, self._block_max)
         if queues and timeout >= BLOCK_MIN_S:
-            keys = _wake_keys(self._bases(queues))
+            keys = wake_keys(self._bases(queues))
             self.client.blpop(keys, timeout)  # type: ignore[arg-type, unused-ignore]  # float s
 
     def wait_and_claim(
@@ -462,8 +421,8 @@ class RedisStorage(RedisFlows, RedisCoordination, RedisTime, Storage):
         if not queues or n <= 0 or timeout < BLOCK_MIN_S:
             return super().wait_and_claim(queues, n, lease_s, consumer_id, timeout)
         bases = self._bases(queues)
-        block = ("BLPOP", *_wake_keys(bases), f"{timeout:.3f}")
-        args = [n, _us(lease_s), consumer_id, *_tokens(n)]
+        block = ("BLPOP", *wake_keys(bases), f"{timeout:.3f}")
+        args = [n, us(lease_s), consumer_id, *new_tokens(n)]
         claim = ("EVALSHA", self._scripts["claim"].sha, len(bases), *bases, self.prefix, *args)
         reply, refused = self._exchange("claim", claim, before=block)
         leases = self._leases(reply)
@@ -472,18 +431,18 @@ class RedisStorage(RedisFlows, RedisCoordination, RedisTime, Storage):
         return leases
 
     def _token_prefixes(self, n: int) -> list[str]:
-        return _tokens(n)
+        return new_tokens(n)
 
     def _leases(self, reply: list[Any]) -> list[Lease]:
         """The leases of a claim's reply (the expiry, the problems, then LEASE_FIELDS per
         lease). A lease whose text is not UTF-8 is quarantined instead (DESIGN G11)."""
         expires = int(reply[0]) / US
-        _report(reply[1])
+        report(reply[1])
         r = reply[2:]
         leases: list[Lease] = []
         for i in range(0, len(r), LEASE_FIELDS):
             try:
-                leases.append(_lease(r[i : i + LEASE_FIELDS], expires))
+                leases.append(lease_of(r[i : i + LEASE_FIELDS], expires))
             except UnicodeDecodeError:
                 self._quarantine(r[i : i + LEASE_FIELDS])
         return leases
@@ -503,8 +462,8 @@ class RedisStorage(RedisFlows, RedisCoordination, RedisTime, Storage):
         if not fields:  # no such task, or its record is gone
             return None
         if len(fields) == 1:  # its key is not a hash
-            return _info(task_id, [], f"the task's key is not a hash: {fields[0].decode()}")
-        return _info(task_id, fields)
+            return task_info(task_id, [], f"the task's key is not a hash: {fields[0].decode()}")
+        return task_info(task_id, fields)
 
     def counts(self) -> dict[tuple[str, State], int]:
         r = self._call("counts", [self._queues], [])
@@ -520,7 +479,7 @@ class RedisStorage(RedisFlows, RedisCoordination, RedisTime, Storage):
             return []
         queues = [] if queue is None else [queue]
         r = self._call("list", [self._queues], [state.value, limit, *queues])
-        return [_info(r[i].decode("utf-8", "replace"), r[i + 1]) for i in range(0, len(r), 2)]
+        return [task_info(r[i].decode("utf-8", "replace"), r[i + 1]) for i in range(0, len(r), 2)]
 
     def requeue_dead(self, ids: Sequence[str] | None = None) -> int:
         return self._each_in("requeue_dead", [], ids)
@@ -564,115 +523,7 @@ class RedisStorage(RedisFlows, RedisCoordination, RedisTime, Storage):
             r = self._call("find", [key], [queue, state.value, name, start, FIND_PAGE])
             start = int(r[0])
             found += [
-                (int(r[i]), _info(r[i + 1].decode("utf-8", "replace"), r[i + 2]))
+                (int(r[i]), task_info(r[i + 1].decode("utf-8", "replace"), r[i + 2]))
                 for i in range(1, len(r), 3)
             ]
         return found[:limit]
-
-
-def _wake_keys(bases: list[str]) -> list[str]:
-    return [base + "wake" for base in bases]
-
-
-def _error_of(read: Callable[[], Any]) -> redis.ResponseError | None:
-    """The error reply `read()` raised, or None: the reply after it must still be read."""
-    try:
-        read()
-    except redis.ResponseError as exc:
-        return exc
-    return None
-
-
-def _client_options() -> dict[str, Any]:
-    """Options of the clients this storage builds; options in a URL take precedence."""
-    return {
-        "retry": _retry(),
-        "socket_timeout": CALL_TIMEOUT_S,
-        "socket_connect_timeout": CONNECT_TIMEOUT_S,
-        "socket_keepalive": True,
-    }
-
-
-def _retry() -> Retry:
-    """A few quick retries on a fresh connection: enough to get past connections a server
-    restart left dead in the pool, short enough that the consumer's own backoff takes over.
-    A call that timed out is not retried: its deadline is the caller's."""
-    return Retry(ExponentialBackoff(cap=0.1, base=0.01), 3, (redis.ConnectionError,))
-
-
-def _describe(options: dict[str, Any], prefix: str) -> str:
-    """A URL naming the server a client given without one talks to."""
-    where = options.get("path") or f"{options.get('host', 'localhost')}:{options.get('port', 6379)}"
-    return f"redis://{where}/{options.get('db', 0)}?prefix={prefix}"
-
-
-def _us(seconds: float) -> int:
-    return round(seconds * US)
-
-
-def _tokens(n: int) -> list[str]:
-    raw = os.urandom(TOKEN_HEX // 2 * n).hex()
-    return [raw[i : i + TOKEN_HEX] for i in range(0, TOKEN_HEX * n, TOKEN_HEX)]
-
-
-def _result(result: bytes | None, ttl: float | None) -> tuple[str, bytes, str | int]:
-    """The has-result flag, result and TTL arguments of ack.lua."""
-    ttl_us = "" if ttl is None else _us(ttl)
-    return ("", b"", ttl_us) if result is None else ("1", result, ttl_us)
-
-
-def _reported(reply: list[Any]) -> list[Any]:
-    """A reply that starts with the script's problems: logs them, returns the rest."""
-    _report(reply[0])
-    return reply[1:]
-
-
-def _report(problems: list[bytes]) -> None:
-    """Log what a script quarantined, dropped or skipped (pairs: what, what was done)."""
-    for i in range(0, len(problems), 2):
-        what, done = (p.decode("utf-8", "replace") for p in problems[i : i + 2])
-        log.error("%s: %s", what, done)
-
-
-def _lease(r: list[Any], expires: float) -> Lease:
-    """One lease of a claim's reply (LEASE_FIELDS values from `r[0]`); raises
-    UnicodeDecodeError for text that is not UTF-8."""
-    return Lease(
-        r[0].decode(), r[1].decode(), r[2].decode(), r[3].decode(), r[4], expires, int(r[5]),
-        int(r[6]), int(r[7]), int(r[8]), r[9], r[10] == 1, int(r[11]), int(r[12]),
-    )  # fmt: skip
-
-
-def _rescued(r: list[Any]) -> list[Rescued]:
-    return [
-        Rescued(r[i].decode(), r[i + 1].decode(), State(r[i + 2].decode()), int(r[i + 3]),
-                r[i + 4] == 1)
-        for i in range(0, len(r), RESCUED_FIELDS)
-    ]  # fmt: skip
-
-
-def _info(task_id: str, pairs: list[bytes], broken: str | None = None) -> TaskInfo:
-    """The task hash as inspection reads it, field by field: what cannot be read is marked in
-    `corrupt` (a state this scoter does not know reads as dead, reason `corrupt`)."""
-    values = {k.decode("utf-8", "replace"): v for k, v in zip(pairs[::2], pairs[1::2], strict=True)}
-    f = Fields(values, encoded=True)
-    if broken:
-        f.problems.append(broken)
-    state = f.state()
-    unknown_state = bool(f.problems)
-    if state is not State.RUNNING:
-        for name in LEASE_FIELDS_OF_TASK:
-            values.pop(name, None)
-    return TaskInfo(
-        id=task_id, name=f.text("name"), queue=f.text("queue"), state=state,
-        priority=f.integer("priority"), eta=f.time("eta", 1 / US),
-        attempts=f.integer("attempts", default=0), errors=f.integer("errors", default=0),
-        interruptions=f.integer("interruptions", default=0),
-        crashes=f.integer("crashes", default=0), max_crashes=f.integer("max_crashes"),
-        consumer=f.optional_text("consumer"), lease_expires=f.time("lease_expires", 1 / US),
-        result=f.optional_blob("result"), error=f.optional_text("error"),
-        reason=CORRUPT if unknown_state else f.optional_text("reason"),
-        payload=f.blob("payload"), created_at=f.time("created_at", 1 / US) or 0.0,
-        updated_at=f.time("updated_at", 1 / US) or 0.0, history=f.history(),
-        progress=f.progress(), suspect=values.get("suspect") == b"1", corrupt=f.corrupt,
-    )  # fmt: skip

@@ -36,6 +36,7 @@ from scoter.storage._redis_cluster_coordination import Uncoordinated
 from scoter.storage._redis_cluster_flows import ClusterFlows
 from scoter.storage._redis_cluster_sweeps import ClusterSweeps, flat
 from scoter.storage._redis_cluster_time import ClusterTime
+from scoter.storage._redis_replies import new_tokens, result_args, us, wake_keys
 from scoter.storage._redis_routing import Call, Router
 from scoter.storage._redis_scripts import CLUSTER_SCRIPTS, load_scripts
 from scoter.storage.base import (
@@ -48,15 +49,7 @@ from scoter.storage.base import (
     Storage,
     with_flows,
 )
-from scoter.storage.redis import (
-    BLOCK_MIN_S,
-    DEFAULT_PREFIX,
-    RedisStorage,
-    _result,
-    _tokens,
-    _us,
-    _wake_keys,
-)
+from scoter.storage.redis import BLOCK_MIN_S, DEFAULT_PREFIX, RedisStorage
 
 log = logging.getLogger("scoter.storage")
 
@@ -172,7 +165,7 @@ class RedisClusterStorage(ClusterFlows, Uncoordinated, ClusterTime, ClusterSweep
         by_queue: dict[str, list[Any]] = {}
         now = time.time()
         for t in taken:
-            eta = "" if t.eta is None else _us(t.eta - now)
+            eta = "" if t.eta is None else us(t.eta - now)
             row = (t.id, t.name, t.queue, t.payload, t.priority, eta, t.max_crashes)
             by_queue.setdefault(t.queue, [int(restart_finished)]).extend(row)
         # One queue after the other, so that ages (seqs, from each node's clock) keep the
@@ -226,7 +219,7 @@ class RedisClusterStorage(ClusterFlows, Uncoordinated, ClusterTime, ClusterSweep
         bases = self._bases(queues)
         if len(bases) == 1:
             return self._leases(
-                self._call("claim", bases, [n, _us(lease_s), consumer_id, *_tokens(n)])
+                self._call("claim", bases, [n, us(lease_s), consumer_id, *new_tokens(n)])
             )
         return self._claim_shares(*self._shares(bases, n), lease_s, consumer_id)
 
@@ -253,7 +246,7 @@ class RedisClusterStorage(ClusterFlows, Uncoordinated, ClusterTime, ClusterSweep
         self, shares: dict[str, int], ranks: dict[str, int], lease_s: float, consumer_id: str
     ) -> list[Lease]:
         calls = [
-            self._eval("claim", [b], [k, _us(lease_s), consumer_id, *_tokens(k)])
+            self._eval("claim", [b], [k, us(lease_s), consumer_id, *new_tokens(k)])
             for b, k in shares.items() if k
         ]  # fmt: skip
         leases = [lease for reply in self._run(calls) for lease in self._leases(reply)]
@@ -296,11 +289,11 @@ class RedisClusterStorage(ClusterFlows, Uncoordinated, ClusterTime, ClusterSweep
         self, base: str, acks: list[Ack], n: int, lease_s: float, consumer_id: str
     ) -> Call:
         """ack_many_and_claim.lua for the acks of one queue, and a claim of `n` from it."""
-        args: list[Any] = [len(acks), n, _us(lease_s), consumer_id]
+        args: list[Any] = [len(acks), n, us(lease_s), consumer_id]
         for a in acks:
-            args += (a.token, *_result(a.result, a.result_ttl))
+            args += (a.token, *result_args(a.result, a.result_ttl))
         keys = [base] * (len(acks) + (n > 0))
-        return self._eval("ack_many_and_claim", keys, [*args, *_tokens(n)])
+        return self._eval("ack_many_and_claim", keys, [*args, *new_tokens(n)])
 
     def _claiming(self, queues: Sequence[str]) -> None:
         """Queues this storage claims from are swept by it (see `_all_queues`)."""
@@ -324,7 +317,7 @@ class RedisClusterStorage(ClusterFlows, Uncoordinated, ClusterTime, ClusterSweep
                 lost.add(token)
             else:
                 groups.setdefault(base, []).append(token)
-        lease = _us(lease_s)
+        lease = us(lease_s)
         calls = [self._eval("heartbeat", [b], [lease, len(g), *g]) for b, g in groups.items()]
         for reply in self._run(calls):
             lost.update(t.decode() for t in reply)
@@ -335,7 +328,7 @@ class RedisClusterStorage(ClusterFlows, Uncoordinated, ClusterTime, ClusterSweep
         connection of its own, all at once (`Router.wait_any`)."""
         timeout = min(timeout, self._block_max)
         if queues and timeout >= BLOCK_MIN_S:
-            self.router.wait_any(_wake_keys(self._bases(queues)), timeout)
+            self.router.wait_any(wake_keys(self._bases(queues)), timeout)
 
     def wait_and_claim(
         self, queues: Sequence[str], n: int, lease_s: float, consumer_id: str, timeout: float
@@ -346,14 +339,14 @@ class RedisClusterStorage(ClusterFlows, Uncoordinated, ClusterTime, ClusterSweep
         if len(bases) != 1 or n <= 0 or timeout < BLOCK_MIN_S:  # `wait`, then `claim`
             return Storage.wait_and_claim(self, queues, n, lease_s, consumer_id, timeout)
         self._claiming(queues)
-        claim = self._eval("claim", bases, [n, _us(lease_s), consumer_id, *_tokens(n)])
+        claim = self._eval("claim", bases, [n, us(lease_s), consumer_id, *new_tokens(n)])
         _, reply = self.router.run([self._blpop(bases[0], timeout), claim])
         if isinstance(reply, redis.ResponseError):
             raise reply
         return self._leases(reply)
 
     def _blpop(self, base: str, timeout: float) -> Call:
-        key = _wake_keys([base])[0]
+        key = wake_keys([base])[0]
         return Call(key, ("BLPOP", key, f"{timeout:.3f}"), wake=True)
 
 
