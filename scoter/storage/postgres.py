@@ -67,6 +67,7 @@ from scoter.storage._postgres_connect import (
 )
 from scoter.storage._postgres_coordination import PostgresCoordination
 from scoter.storage._postgres_flows import PostgresFlows
+from scoter.storage._postgres_rows import rescued_of, task_info
 from scoter.storage._postgres_schema import (
     Migration,
     Schema,
@@ -75,6 +76,7 @@ from scoter.storage._postgres_schema import (
     fetch,
 )
 from scoter.storage._postgres_time import PostgresTime
+from scoter.storage._postgres_wait import PostgresWaiting
 from scoter.storage._records import AFTER_CORRUPT, COUNTER_MAX, Fields, corrupt_error, last_line
 from scoter.storage.base import (
     CALL_TIMEOUT_S,
@@ -113,7 +115,7 @@ _INHERITED: list[object] = []
 """Pools and connections a fork inherited: neither used, closed nor collected in the child."""
 
 
-class PostgresStorage(PostgresFlows, PostgresCoordination, PostgresTime, Storage):
+class PostgresStorage(PostgresFlows, PostgresCoordination, PostgresTime, PostgresWaiting, Storage):
     """Storage in one PostgreSQL schema. Safe for many threads, processes and hosts at once."""
 
     transient_errors = (psycopg.OperationalError,)
@@ -514,7 +516,7 @@ class PostgresStorage(PostgresFlows, PostgresCoordination, PostgresTime, Storage
     def crash(self, token: str, detail: str) -> Rescued | None:
         params = {"token": token, "detail": detail, "spared": None, "channel": self._channel}
         rows = self._rows("crash", params)
-        return _rescued(rows[0]) if rows else None
+        return rescued_of(rows[0]) if rows else None
 
     def rescue(self, now: float) -> list[Rescued]:
         self._quarantine("quarantine_running")
@@ -522,7 +524,9 @@ class PostgresStorage(PostgresFlows, PostgresCoordination, PostgresTime, Storage
 
     def _rescue(self, now: float, limit: int) -> list[Rescued]:
         params = {"ahead": now - time.time(), "detail": EXPIRED, "spared": SPARED, "limit": limit}
-        return [_rescued(row) for row in self._rows("rescue", {**params, "channel": self._channel})]
+        return [
+            rescued_of(row) for row in self._rows("rescue", {**params, "channel": self._channel})
+        ]
 
     def promote(self, now: float) -> int:
         self._quarantine("quarantine_scheduled")
@@ -540,56 +544,12 @@ class PostgresStorage(PostgresFlows, PostgresCoordination, PostgresTime, Storage
         for task_id, name, error in self._rows(query, {"after": AFTER_CORRUPT}):
             log.error("task %s (%s): %s", task_id, name, error)
 
-    # -- wake-ups --------------------------------------------------------------------------
-
-    def wait(self, queues: Sequence[str], timeout: float) -> None:
-        """Block until a NOTIFY names one of `queues` (enqueue, release, retry, promote,
-        rescue, crash, requeue), or `timeout` passes. One thread of a process listens at a
-        time; the others wait for it. A new listening connection returns at once: a
-        notification may have been missed while it was away."""
-        deadline = time.monotonic() + timeout
-        self._settle_fork()
-        if not self._listen_lock.acquire(timeout=timeout):
-            return
-        try:
-            self._listen(set(queues), deadline)
-        finally:
-            self._listen_lock.release()
-
-    def _listen(self, queues: set[str], deadline: float) -> None:
-        conn = self._listener
-        if conn is None:
-            self._listener = self._connect_listener(deadline)
-            return
-        try:
-            for note in conn.notifies(timeout=max(0.0, deadline - time.monotonic())):
-                if note.payload in queues:
-                    return
-        except psycopg.OperationalError:
-            self._close_listener()  # the next wait reconnects; the caller claims meanwhile
-
-    def _connect_listener(self, deadline: float) -> Connection | None:
-        conninfo, kwargs = self._connect_args()
-        try:
-            conn = psycopg.Connection.connect(conninfo, **kwargs)
-            with self._deadlines.call(conn.fileno()):
-                conn.execute(f'LISTEN "{self._channel}"')
-        except psycopg.OperationalError:
-            time.sleep(max(0.0, deadline - time.monotonic()))  # no server: the caller backs off
-            return None
-        return conn
-
-    def _close_listener(self) -> None:
-        if self._listener is not None:
-            self._listener.close()
-            self._listener = None
-
     # -- results and inspection ------------------------------------------------------------
 
     def get(self, task_id: str) -> TaskInfo | None:
         with self._connection() as conn, conn.cursor(row_factory=dict_row) as cursor:
             row = cursor.execute(self._sql["get"], {"id": task_id}).fetchone()
-        return None if row is None else _info(row)
+        return None if row is None else task_info(row)
 
     def counts(self) -> dict[tuple[str, State], int]:
         rows = self._rows("counts", {})
@@ -601,7 +561,7 @@ class PostgresStorage(PostgresFlows, PostgresCoordination, PostgresTime, Storage
         params = {"state": state.value, "queue": queue, "limit": limit}
         with self._connection() as conn, conn.cursor(row_factory=dict_row) as cursor:
             rows = cursor.execute(self._sql["list"], params).fetchall()
-        return [_info(row) for row in rows]
+        return [task_info(row) for row in rows]
 
     def requeue_dead(self, ids: Sequence[str] | None = None) -> int:
         if ids is None:
@@ -631,23 +591,4 @@ class PostgresStorage(PostgresFlows, PostgresCoordination, PostgresTime, Storage
         params = {"name": name, "state": state and state.value, "limit": max(limit, 0)}
         with self._connection() as conn, conn.cursor(row_factory=dict_row) as cursor:
             rows = cursor.execute(self._sql["find"], params).fetchall()
-        return [_info(row) for row in rows]
-
-
-def _rescued(row: tuple[Any, ...]) -> Rescued:
-    return Rescued(row[0], row[1], State(row[2]), row[3], row[4])
-
-
-def _info(r: dict[str, Any]) -> TaskInfo:
-    """The row as inspection reads it (`info_columns`): the column types hold, but times may be
-    infinite, the history not a list of attempts, the progress not a pair."""
-    f = Fields(r)
-    return TaskInfo(
-        id=r["id"], name=r["name"], queue=r["queue"], state=State(r["state"]),
-        priority=r["priority"], eta=f.time("eta"), attempts=r["attempts"], errors=r["errors"],
-        interruptions=r["interruptions"], crashes=r["crashes"], max_crashes=r["max_crashes"],
-        consumer=r["consumer"], lease_expires=f.time("lease_expires"), result=r["result"],
-        error=r["error"], reason=r["reason"], payload=r["payload"],
-        created_at=f.time("created_at") or 0.0, updated_at=f.time("updated_at") or 0.0,
-        history=f.history(), progress=f.progress(), suspect=r["suspect"], corrupt=f.corrupt,
-    )  # fmt: skip
+        return [task_info(row) for row in rows]
