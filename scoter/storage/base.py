@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import abc
 import time
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from operator import attrgetter
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from scoter.exceptions import ConfigurationError
 from scoter.states import State
@@ -29,6 +29,9 @@ from scoter.storage._flows import ChordInfo as ChordInfo
 from scoter.storage._flows import Flow as Flow
 from scoter.storage._flows import Join as Join
 from scoter.storage._flows import with_flows as with_flows
+from scoter.storage.batches import BATCH_PAUSE as BATCH_PAUSE
+from scoter.storage.batches import MAINTENANCE_BATCH as MAINTENANCE_BATCH
+from scoter.storage.batches import Batches
 from scoter.storage.coordination import Coordination
 
 T = TypeVar("T")
@@ -44,14 +47,6 @@ UNSTARTED = "claimed while its consumer was cut off from storage; never started"
 HISTORY_LIMIT = 20
 """The attempts a task's history keeps: the latest ones (the SQL and Lua of each backend say
 20 too)."""
-MAINTENANCE_BATCH = 500
-"""The most tasks one batch of a maintenance step moves or deletes: a few milliseconds of a
-SQLite write lock or of a Redis script (docs/performance.md, "Maintenance at scale")."""
-BATCH_PAUSE = 1.0
-"""Between two batches of a maintenance step, its thread waits this many times as long as the
-batch took: the step holds the lock or the server at most half the time, so that enqueues and
-claims waiting for it (SQLite's busy handler retries with growing sleeps) get in."""
-
 
 CALL_TIMEOUT_S = 10.0
 """The default deadline of one call to a storage server (Redis, PostgreSQL): how long a call
@@ -199,7 +194,7 @@ class Revocations:
     revoked; one that was requeued meanwhile (a retry, a rescue) is revoked when claimed."""
 
 
-class Storage(Coordination):
+class Storage(Coordination, Batches):
     """The contract. One instance is shared by all threads of a process."""
 
     url: str = ""
@@ -213,9 +208,6 @@ class Storage(Coordination):
     """How many of a consumer's settling writes may usefully be on their way at once: more
     than one where a write spends most of its time on the network rather than holding a lock
     the others would wait for."""
-
-    maintenance_batch: int = MAINTENANCE_BATCH
-    """The most tasks one batch of a maintenance step moves or deletes (see `in_batches`)."""
 
     # -- producers -------------------------------------------------------------------------
 
@@ -491,67 +483,6 @@ class Storage(Coordination):
 
         In batches (`in_batches`): each batch is atomic, the step as a whole is not.
         """
-
-    def in_batches(self, batch: Callable[[int], int], size: int | None = None) -> int:
-        """Run `batch(size)` — one atomic step over at most `size` tasks (default
-        `maintenance_batch`) that returns how many it took — until one takes fewer than
-        `size`; returns the total taken. After each full batch the thread pauses
-        (`between_batches`), so that other calls of every process get their turn."""
-        size = size or self.maintenance_batch
-        total = 0
-        while True:
-            started = time.monotonic()
-            taken = batch(size)
-            total += taken
-            if taken < size:
-                return total
-            self.between_batches(time.monotonic() - started)
-
-    def in_list_batches(self, batch: Callable[[int], list[T]], size: int | None = None) -> list[T]:
-        """`in_batches` for a step whose batches return what they took: all of it, in order."""
-        taken: list[T] = []
-
-        def step(limit: int) -> int:
-            got = batch(limit)
-            taken.extend(got)
-            return len(got)
-
-        self.in_batches(step, size)
-        return taken
-
-    def in_ordered_batches(self, batch: Callable[[Any, int], tuple[int, Any]], first: Any) -> int:
-        """`in_batches` for a step that walks the tasks in key order (a seq, an id), so that no
-        batch reads again the rows of those before it: `batch(after, size)` takes up to `size`
-        tasks whose key is above `after`, and returns how many it took and the last key it
-        read (None when none), where the next batch starts. The first starts after `first`."""
-        after = first
-
-        def step(size: int) -> int:
-            nonlocal after
-            taken, last = batch(after, size)
-            after = after if last is None else last
-            return taken
-
-        return self.in_batches(step)
-
-    def in_id_batches(self, ids: Sequence[str], batch: Callable[[list[str]], int]) -> int:
-        """Run `batch(chunk)` — one atomic step over those ids, returning how many tasks it
-        took — for each chunk of up to `maintenance_batch` of `ids` (each id once), pausing
-        between chunks as `in_batches` does; returns the total taken."""
-        unique = list(dict.fromkeys(ids))
-        size = self.maintenance_batch
-        total = 0
-        for first in range(0, len(unique), size):
-            started = time.monotonic()
-            total += batch(unique[first : first + size])
-            if first + size < len(unique):
-                self.between_batches(time.monotonic() - started)
-        return total
-
-    def between_batches(self, took: float) -> None:
-        """The pause after a batch of a maintenance step that took `took` seconds: BATCH_PAUSE
-        times as long."""
-        time.sleep(took * BATCH_PAUSE)
 
     def close(self) -> None:
         """Release connections. The storage must not be used afterwards."""
