@@ -5,6 +5,7 @@ locks and rate limits on scoter's.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import importlib
@@ -41,6 +42,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("huey")
 
+FOLLOWS = "__huey_follows__"
+"""Marks a later step of a Huey pipeline, an error handler or a chord callback: scoter hands it
+the value first, and `huey_order` puts it where Huey does."""
 DEQUEUE_LEASE_S = 60.0
 """The lease of a task taken by `huey.dequeue()`: nothing renews it."""
 OWN_SIGNALS = (CancelExecution, TaskLockedException, RateLimitExceeded, TaskTimeout)
@@ -121,6 +125,9 @@ def attempt_task(
     if args is None:
         ref = ctx.ref
         args, kwargs = (ref.args, ref.kwargs) if ref is not None else ((), {})
+    kwargs = dict(kwargs or {})
+    if kwargs.pop(FOLLOWS, False) and args:
+        args, kwargs = huey_order(args, kwargs)
     wrapper = huey.wrappers[ctx.task_name]
     retries = wrapper.scoter_task.policy.retries
     task = wrapper.task_class(args, dict(kwargs or {}), id=ctx.task_id,
@@ -297,7 +304,8 @@ def _enqueue_flow(huey: Huey, flow: Task | chord) -> Result | ResultGroup | None
 
     if isinstance(flow, chord):
         members = [_pipeline(huey, t) for t in flow.tasks]
-        stored: Any = huey.app.enqueue(flows.chord(members, _pipeline(huey, flow.callback)))
+        callback = _pipeline(huey, flow.callback, follows=True)
+        stored: Any = huey.app.enqueue(flows.chord(members, callback))
         result: Any = getattr(stored, "callback", stored)
         return Result(huey, Task(id=result.id)) if huey.results else None
     stored = huey.app.enqueue(_pipeline(huey, flow))
@@ -307,15 +315,35 @@ def _enqueue_flow(huey: Huey, flow: Task | chord) -> Result | ResultGroup | None
     return results[0] if len(results) == 1 else ResultGroup(results)
 
 
-def _pipeline(huey: Huey, task: Task) -> Any:
-    flow: Any = message_of(huey, task)
+def _pipeline(huey: Huey, task: Task, *, follows: bool = False) -> Any:
+    flow: Any = _following(huey, task) if follows else message_of(huey, task)
     handler = task.on_error
     step = task.on_complete
     while step is not None:
-        flow = flow.then(message_of(huey, step))
+        flow = flow.then(_following(huey, step))
         handler = handler or step.on_error
         step = step.on_complete
-    return flow if handler is None else flow.error(message_of(huey, handler))
+    return flow if handler is None else flow.error(_following(huey, handler))
+
+
+def _following(huey: Huey, task: Task) -> Message:
+    """The message of a step that gets the value before it: marked for `huey_order`."""
+    message = message_of(huey, task)
+    return dataclasses.replace(message, kwargs={**message.kwargs, FOLLOWS: True})
+
+
+def huey_order(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], Any]:
+    """A later step's arguments as Huey passes them: the value scoter put first goes after the
+    step's own arguments — a tuple spread, a dict merged over the keyword arguments, None
+    left out (Huey's `Task.extend_data`)."""
+    value, own = args[0], args[1:]
+    if value is None or value == ():
+        return own, kwargs
+    if isinstance(value, tuple):
+        return (*own, *value), kwargs
+    if isinstance(value, dict):
+        return own, {**kwargs, **value}
+    return (*own, value), kwargs
 
 
 # -- driving tasks by hand ---------------------------------------------------------------------

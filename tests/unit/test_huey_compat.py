@@ -520,3 +520,25 @@ def test_pipeline_passes_each_result_on(huey: MemoryHuey) -> None:
     results = huey.enqueue(pipeline)
     assert isinstance(results, ResultGroup)
     assert results.get(blocking=True, timeout=5) == [3, 6, 10]
+
+
+@needs("then", Message)
+def test_pipeline_passes_the_result_after_the_steps_own_arguments_as_huey_does(
+    huey: MemoryHuey,
+) -> None:
+    @huey.task()
+    def pair(a: object, b: object) -> tuple[object, object]:
+        return (a, b)
+
+    @huey.task()
+    def describe(*args: object, **kwargs: object) -> str:
+        return f"{args} {sorted(kwargs.items())}"
+
+    @huey.task()
+    def keywords() -> dict[str, int]:
+        return {"x": 1}
+
+    spread = huey.enqueue(pair.s("a", "b").then(describe, "own"))
+    assert spread.get(blocking=True, timeout=5)[-1] == "('own', 'a', 'b') []"
+    merged = huey.enqueue(keywords.s().then(describe, "own"))
+    assert merged.get(blocking=True, timeout=5)[-1] == "('own',) [('x', 1)]"
