@@ -1,5 +1,5 @@
-"""Unique keys, locks and limits of the PostgreSQL storage (migration 0006, postgres.sql: the
-queries from `lock_held` on). Times are the server's clock; concurrent steps that must take
+"""Unique keys, locks and limits of the PostgreSQL storage (migration 0006; the queries are in
+postgres_coordination.sql). Times are the server's clock; concurrent steps that must take
 turns do so on row locks (a lock's row, every limit's row) or on a transaction's advisory
 lock (a unique key, a take_rate key)."""
 

@@ -1,5 +1,5 @@
 """The PostgreSQL storage's revocations and earliest eta (part of `PostgresStorage`; the
-queries are in postgres.sql, the table in migration 0005)."""
+queries are in postgres_time.sql, the table in migration 0005)."""
 
 from __future__ import annotations
 

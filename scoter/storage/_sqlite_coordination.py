@@ -1,6 +1,6 @@
-"""Unique keys, locks and limits of the SQLite storage (sqlite.sql: `coordination` and the
-queries after it). Every step is one statement or one `BEGIN IMMEDIATE` transaction, so one
-file's processes take turns: the write lock is what makes a unique key, a lock or a limit
+"""Unique keys, locks and limits of the SQLite storage (the queries, tables included, are in
+sqlite_coordination.sql). Every step is one statement or one `BEGIN IMMEDIATE` transaction, so
+one file's processes take turns: the write lock is what makes a unique key, a lock or a limit
 hold across them."""
 
 from __future__ import annotations

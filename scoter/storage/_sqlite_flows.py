@@ -1,5 +1,5 @@
 """SQLite storage of pipelines and chords: the acks that hand a flow on, a step's death with its
-error handler, and chord countdowns (the `scoter_chords` tables, sqlite.sql `flows_schema`).
+error handler, and chord countdowns (the `scoter_chords` tables, sqlite_flows.sql `flows_schema`).
 
 Each hand-off is written in the transaction of the ack or death it follows, so that a crash
 between them cannot happen: both commit or neither does.

@@ -1,5 +1,5 @@
 """The SQLite storage's revocations and earliest eta (part of `SQLiteStorage`; the queries are
-in sqlite.sql, the table in schema version 4)."""
+in sqlite_time.sql, the table in schema version 4)."""
 
 from __future__ import annotations
 

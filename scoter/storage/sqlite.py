@@ -72,7 +72,7 @@ FRAGMENTS = (
     "history", "entry", "history_limit", "revocations_table", "coordination", "lock_held",
     "flows_schema",
 )  # fmt: skip
-"""Queries of sqlite.sql that are parts of others, which name them in braces."""
+"""Queries of the .sql files that are parts of others, which name them in braces."""
 SCHEMA_VERSION = 6
 """The file's PRAGMA user_version at this scoter's schema; files made before it have 0."""
 VACUUM_PAGES = 100
@@ -90,6 +90,10 @@ UNDECODABLE = "Could not decode to UTF-8"
 not an outage."""
 
 
+SQL_FILES = ("sqlite.sql", "sqlite_time.sql", "sqlite_coordination.sql", "sqlite_flows.sql")
+"""The named queries: the lifecycle and inspection, then revocation, coordination, flows."""
+
+
 def _render(queries: dict[str, str]) -> dict[str, str]:
     """The queries with the fragments they name in braces put in (comments left out)."""
     fragments = {
@@ -105,7 +109,7 @@ def _render(queries: dict[str, str]) -> dict[str, str]:
     return queries
 
 
-SQL = _render(load_queries("sqlite.sql"))
+SQL = _render(load_queries(*SQL_FILES))
 
 
 class SQLiteStorage(SQLiteFlows, SQLiteCoordination, SQLiteTime, Storage):
