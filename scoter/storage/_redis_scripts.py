@@ -33,6 +33,7 @@ returns what that script returns, reading the ARGV the caller leaves it."""
 EMBEDS = {"enqueue_unique": "enqueue"}
 """Scripts sent with another one's text in place of the line `--{name}` of their own: the
 body of a function (see enqueue_unique.lua)."""
+LIB_FILES = ("lib.lua", "lib_claims.lua")
 LUA_LOCAL = re.compile(r"^local (?:function )?(\w+)", re.MULTILINE)
 LUA_COMMENT = re.compile(r"--[^\n]*")
 
@@ -41,7 +42,7 @@ def load_scripts(client: Any, names: Sequence[str] = SCRIPTS) -> dict[str, Scrip
     """Each script of `names` with what it uses of lib.lua in front, registered to run by SHA
     (reloaded after NOSCRIPT) with `client` (a redis-py client or cluster client)."""
     folder = resources.files("scoter.storage").joinpath("redis_scripts")
-    lib = folder.joinpath("lib.lua").read_text(encoding="utf-8").split("\n\n")
+    lib = lib_blocks()
 
     def text(name: str) -> str:
         own = folder.joinpath(f"{name}.lua").read_text("utf-8")
@@ -54,6 +55,14 @@ def load_scripts(client: Any, names: Sequence[str] = SCRIPTS) -> dict[str, Scrip
         return "\n".join([*called, own])
 
     return {name: client.register_script(_with_lib(lib, text(name))) for name in names}
+
+
+def lib_blocks() -> list[str]:
+    """The blocks of the scripts' library (LIB_FILES, in order), each one `local` definition
+    with its comment; a block uses only those before it."""
+    folder = resources.files("scoter.storage").joinpath("redis_scripts")
+    texts = [folder.joinpath(name).read_text(encoding="utf-8") for name in LIB_FILES]
+    return "\n\n".join(texts).split("\n\n")
 
 
 def _with_lib(blocks: list[str], script: str) -> str:

@@ -7,10 +7,10 @@ from importlib import resources
 
 import pytest
 
-from scoter.storage._redis_scripts import CLUSTER_SCRIPTS, SCRIPTS, _with_lib
+from scoter.storage._redis_scripts import CLUSTER_SCRIPTS, SCRIPTS, _with_lib, lib_blocks
 
 FOLDER = resources.files("scoter.storage").joinpath("redis_scripts")
-LIB = FOLDER.joinpath("lib.lua").read_text(encoding="utf-8").split("\n\n")
+LIB = lib_blocks()
 LIB_NAMES = {
     name for block in LIB for name in re.findall(r"^local (?:function )?(\w+)", block, re.M)
 }
