@@ -64,7 +64,7 @@ class Health:
 
     def live(self) -> tuple[bool, str]:
         heartbeat = self.consumer.heartbeat
-        if self.consumer.started_at is None:  # alive; not ready until it runs
+        if self.consumer.started_at is None or not heartbeat.started:  # alive, not ready yet
             return True, "starting"
         if not heartbeat.alive:
             return False, "the heartbeat thread has stopped"

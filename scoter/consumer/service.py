@@ -32,6 +32,11 @@ class Service:
         """Whether its thread runs."""
         return self._thread.is_alive()
 
+    @property
+    def started(self) -> bool:
+        """Whether its thread was started (it may have ended since)."""
+        return self._thread.ident is not None
+
     def start(self) -> None:
         self.ticked_at = self.ok_at = time.monotonic()
         self._thread.start()
