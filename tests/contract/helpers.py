@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -158,3 +159,22 @@ def advance_slots(
         out.put((won, None))
     except Exception as exc:
         out.put((won, repr(exc)))
+
+
+def race(target: Callable[..., None], count: int, open_: Any, location: str) -> list[Any]:
+    """Run `target(open_, location, name, barrier, out)` in `count` spawned processes that start
+    together; the report each put on `out`."""
+    context = multiprocessing.get_context("spawn")
+    start = context.Barrier(count)
+    out = context.Queue()
+    processes = [
+        context.Process(target=target, args=(open_, location, f"p{n}", start, out), daemon=True)
+        for n in range(count)
+    ]
+    for process in processes:
+        process.start()
+    try:
+        return [out.get(timeout=60) for _ in processes]
+    finally:
+        for process in processes:
+            process.join(10)

@@ -4,7 +4,6 @@ lease expires — and every write of a holder is fenced by its owner token."""
 
 from __future__ import annotations
 
-import multiprocessing
 import time
 from collections.abc import Callable
 
@@ -14,7 +13,7 @@ from scoter.storage.base import Storage
 
 from .conftest import Backend
 from .coordination_helpers import race_for_lock
-from .helpers import LEASE, SHORT, TRACEBACK, claim_one, enqueue, wait_expired
+from .helpers import LEASE, SHORT, TRACEBACK, claim_one, enqueue, race, wait_expired
 
 ENDINGS: dict[str, Callable[[Storage, str], object]] = {
     "ack": lambda s, token: s.ack(token, None, None),
@@ -140,22 +139,7 @@ def test_processes_racing_for_a_lock_one_wins(
 ) -> None:
     if not backend.shared:
         pytest.skip("this backend's locks live in one process")
-    context = multiprocessing.get_context("spawn")
-    start = context.Barrier(6)
-    out = context.Queue()
-    processes = [
-        context.Process(
-            target=race_for_lock, args=(backend.open, location, f"p{n}", start, out), daemon=True
-        )
-        for n in range(6)
-    ]
-    for process in processes:
-        process.start()
-    try:
-        reports = [out.get(timeout=60) for _ in processes]
-    finally:
-        for process in processes:
-            process.join(10)
+    reports = race(race_for_lock, 6, backend.open, location)
     assert [error for _, error in reports if error] == []
     assert sum(won for won, _ in reports) == 1
     [info] = storage.locks()

@@ -3,7 +3,6 @@ queued while the claim takes the next one it may; nothing is claimed and handed 
 
 from __future__ import annotations
 
-import multiprocessing
 import time
 
 import pytest
@@ -14,7 +13,7 @@ from scoter.storage.coordination import LIMITS_REFRESH_S, TaskLimit
 
 from .conftest import Backend
 from .coordination_helpers import claim_limited
-from .helpers import LEASE, QUEUE, SHORT, enqueue, new_task, wait_expired
+from .helpers import LEASE, QUEUE, SHORT, enqueue, new_task, race, wait_expired
 
 LIMITED = "app.limited"
 
@@ -156,22 +155,7 @@ def test_processes_claiming_together_keep_a_concurrency_limit(
         pytest.skip("this backend's tasks live in one process")
     storage.set_limits([TaskLimit(LIMITED, concurrency=3)])
     _fill(storage, 30, 0)
-    context = multiprocessing.get_context("spawn")
-    start = context.Barrier(4)
-    out = context.Queue()
-    processes = [
-        context.Process(
-            target=claim_limited, args=(backend.open, location, f"p{n}", start, out), daemon=True
-        )
-        for n in range(4)
-    ]
-    for process in processes:
-        process.start()
-    try:
-        reports = [out.get(timeout=60) for _ in processes]
-    finally:
-        for process in processes:
-            process.join(10)
+    reports = race(claim_limited, 4, backend.open, location)
     assert [error for _, error in reports if error] == []
     assert sum(len(ids) for ids, _ in reports) == 3
     assert storage.counts()[(QUEUE, State.RUNNING)] == 3

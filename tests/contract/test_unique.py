@@ -3,7 +3,6 @@ the key is free again once its task is done, dead or purged."""
 
 from __future__ import annotations
 
-import multiprocessing
 import time
 from dataclasses import replace
 
@@ -14,7 +13,7 @@ from scoter.storage.base import NewTask, Storage
 
 from .conftest import Backend
 from .coordination_helpers import race_for_key
-from .helpers import QUEUE, TRACEBACK, claim_one, new_task
+from .helpers import QUEUE, TRACEBACK, claim_one, new_task, race
 
 
 def keyed(task_id: str, key: str | None = "k", **fields: object) -> NewTask:
@@ -92,22 +91,7 @@ def test_processes_enqueueing_one_key_make_one_task(
 ) -> None:
     if not backend.shared:
         pytest.skip("this backend's tasks live in one process")
-    context = multiprocessing.get_context("spawn")
-    start = context.Barrier(5)
-    out = context.Queue()
-    processes = [
-        context.Process(
-            target=race_for_key, args=(backend.open, location, f"p{n}", start, out), daemon=True
-        )
-        for n in range(5)
-    ]
-    for process in processes:
-        process.start()
-    try:
-        reports = [out.get(timeout=60) for _ in processes]
-    finally:
-        for process in processes:
-            process.join(10)
+    reports = race(race_for_key, 5, backend.open, location)
     assert [error for _, error in reports if error] == []
     returned = {task_id for ids, _ in reports for task_id in ids}
     assert len(returned) == 1, returned
