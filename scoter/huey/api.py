@@ -18,7 +18,7 @@ from scoter.app import Scoter
 from scoter.huey import bridge
 from scoter.huey import signals as S
 from scoter.huey.exceptions import ConfigurationError
-from scoter.huey.results import Result, ResultGroup
+from scoter.huey.results import ChordResult, Result, ResultGroup
 from scoter.huey.serializer import Serializer, SignedSerializer
 from scoter.huey.storage import (
     BaseStorage,
@@ -291,7 +291,7 @@ class Huey:
 
     # -- enqueueing ------------------------------------------------------------------------
 
-    def enqueue(self, task: Task | group | chord) -> Result | ResultGroup | None:
+    def enqueue(self, task: Task | group | chord) -> Result | ResultGroup | ChordResult | None:
         """Enqueue a Task (`my_task.s(...)`), a pipeline (`.then()`), a group or a chord."""
         return bridge.enqueue(self, task)
 
@@ -508,8 +508,8 @@ class FileHuey(Huey):
 
 
 __all__ = [
-    "BlackHoleHuey", "CySqliteHuey", "FileHuey", "Huey", "MemoryHuey", "PeriodicTask",
-    "PostgresHuey", "PriorityRedisExpireHuey", "PriorityRedisHuey", "RedisExpireHuey",
-    "RedisHuey", "Result", "ResultGroup", "SqliteHuey", "Task", "TaskWrapper", "chord",
-    "crontab", "group",
+    "BlackHoleHuey", "ChordResult", "CySqliteHuey", "FileHuey", "Huey", "MemoryHuey",
+    "PeriodicTask", "PostgresHuey", "PriorityRedisExpireHuey", "PriorityRedisHuey",
+    "RedisExpireHuey", "RedisHuey", "Result", "ResultGroup", "SqliteHuey", "Task",
+    "TaskWrapper", "chord", "crontab", "group",
 ]  # fmt: skip

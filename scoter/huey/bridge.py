@@ -27,7 +27,7 @@ from scoter.huey.exceptions import (
     TaskLockedException,
     TaskTimeout,
 )
-from scoter.huey.results import Result, ResultGroup
+from scoter.huey.results import ChordResult, Result, ResultGroup
 from scoter.huey.schedules import schedule_of
 from scoter.huey.tasks import Task, TaskWrapper, chord, group
 from scoter.huey.utils import from_timestamp, to_timestamp
@@ -282,7 +282,7 @@ def _expiry(expires: Any) -> float:
     return time.time() + float(expires)
 
 
-def enqueue(huey: Huey, task: Task | group | chord) -> Result | ResultGroup | None:
+def enqueue(huey: Huey, task: Task | group | chord) -> Result | ResultGroup | ChordResult | None:
     if isinstance(task, group):
         results = [enqueue(huey, t) for t in task.tasks]
         return ResultGroup([r for r in results if isinstance(r, Result)])
@@ -297,7 +297,7 @@ def enqueue_many(huey: Huey, tasks: list[Task] | tuple[Task, ...]) -> ResultGrou
     return ResultGroup([Result(huey, t) for t in tasks]) if huey.results else None
 
 
-def _enqueue_flow(huey: Huey, flow: Task | chord) -> Result | ResultGroup | None:
+def _enqueue_flow(huey: Huey, flow: Task | chord) -> Result | ResultGroup | ChordResult | None:
     """A pipeline or chord, on scoter's flows (each hand-off atomic with the ack before it)."""
     require(Message, "then", "pipelines")
     flows: Any = importlib.import_module("scoter.flows")
@@ -306,13 +306,22 @@ def _enqueue_flow(huey: Huey, flow: Task | chord) -> Result | ResultGroup | None
         members = [_pipeline(huey, t) for t in flow.tasks]
         callback = _pipeline(huey, flow.callback, follows=True)
         stored: Any = huey.app.enqueue(flows.chord(members, callback))
-        result: Any = getattr(stored, "callback", stored)
-        return Result(huey, Task(id=result.id)) if huey.results else None
+        if not huey.results:
+            return None
+        steps = stored.pipeline_results
+        return ChordResult(
+            [_handle(huey, r.id) for r in stored.results], _handle(huey, stored.callback.id),
+            None if steps is None else ResultGroup([_handle(huey, r.id) for r in steps]),
+        )  # fmt: skip
     stored = huey.app.enqueue(_pipeline(huey, flow))
-    results = [Result(huey, Task(id=r.id)) for r in stored]
+    results = [_handle(huey, r.id) for r in stored]
     if not huey.results:
         return None
     return results[0] if len(results) == 1 else ResultGroup(results)
+
+
+def _handle(huey: Huey, task_id: str) -> Result:
+    return Result(huey, Task(id=task_id))
 
 
 def _pipeline(huey: Huey, task: Task, *, follows: bool = False) -> Any:

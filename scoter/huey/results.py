@@ -49,7 +49,8 @@ class Result:
         return self.get(*args, **kwargs)
 
     def is_ready(self) -> bool:
-        return self._get(preserve=True) is not EmptyData
+        """Whether the task finished; reads the result as `get()` does (Huey pops it here)."""
+        return self._get() is not EmptyData
 
     def _get(self, preserve: bool = False) -> Any:
         """The value, EmptyData while there is none; raises TaskException for a failure."""
@@ -121,7 +122,7 @@ class Result:
         expires: Any = None,
         priority: int | None = None,
         preserve_pipeline: bool = True,
-    ) -> Result | ResultGroup | None:
+    ) -> Result | ResultGroup | ChordResult | None:
         """Revoke this task and enqueue a copy (a new id) for `eta`/`delay`."""
         self.revoke()
         old = self.task
@@ -188,3 +189,25 @@ class ResultGroup:
                 delay[result.id] = min((delay[result.id] or 0.1) * backoff, max_delay)
             else:
                 yield result.get()
+
+
+class ChordResult:
+    """What enqueueing a chord returns: the members' `results` and the callback's value."""
+
+    def __init__(
+        self, results: list[Result], callback: Result, pipeline: ResultGroup | None = None
+    ) -> None:
+        self.results = ResultGroup(results)
+        self.callback = callback
+        self.pipeline_results = pipeline
+
+    def __repr__(self) -> str:
+        return f"<ChordResult: {len(self.results)} members, callback {self.callback.id}>"
+
+    def get(self, *args: Any, **kwargs: Any) -> Any:
+        return self.callback.get(*args, **kwargs)
+
+    __call__ = get
+
+    def reset(self) -> None:
+        self.callback.reset()

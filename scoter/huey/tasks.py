@@ -17,7 +17,7 @@ from scoter.huey.utils import normalize_time
 if TYPE_CHECKING:
     from scoter.context import TaskContext
     from scoter.huey.api import Huey
-    from scoter.huey.results import Result, ResultGroup
+    from scoter.huey.results import ChordResult, Result, ResultGroup
     from scoter.task import Task as ScoterTask
 
 log = logging.getLogger("huey")
@@ -217,7 +217,7 @@ class TaskWrapper:
         options = {key: kwargs.pop(key, None) for key in CALL_OPTIONS}
         return self.task_class(args, kwargs, eta=eta, **options)
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Result | ResultGroup | None:
+    def __call__(self, *args: Any, **kwargs: Any) -> Result | ResultGroup | ChordResult | None:
         return self.huey.enqueue(self.s(*args, **kwargs))
 
     def schedule(
@@ -233,7 +233,7 @@ class TaskWrapper:
         expires: Any = None,
         timeout: float | None = None,
         id: str | None = None,
-    ) -> Result | ResultGroup | None:
+    ) -> Result | ResultGroup | ChordResult | None:
         """Enqueue a run for `eta` or after `delay` (a number or timedelta as first argument
         is the delay, a datetime the eta)."""
         if eta is None and delay is None:
