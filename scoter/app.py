@@ -20,7 +20,7 @@ from scoter.flows import Chord, Group, Pipeline
 from scoter.hooks import Hooks
 from scoter.periodic import Periodic, Schedule, slot_id
 from scoter.result import ChordResult, Result, ResultGroup
-from scoter.retry import RetryPolicy
+from scoter.retry import Budget, RetryPolicy
 from scoter.serializers import (
     Decided,
     Serializer,
@@ -482,6 +482,7 @@ class Scoter(Coordinating, revocation.Revoking, Expiring, Envelopes):
             expires,
             m.unique_key,
             flow,
+            budget=m.budget,
         )
 
     def _new_task(
@@ -499,10 +500,11 @@ class Scoter(Coordinating, revocation.Revoking, Expiring, Envelopes):
         flow: dict[str, Any] | None = None,
         *,
         check: bool = True,
+        budget: Budget | None = None,
     ) -> NewTask:
         """The NewTask of one call, whose arguments a registered task checks; what the call
         leaves out comes from its task's options (a `unique` task's key: from its name and
-        arguments). `expires` travels in the payload, inside the signature."""
+        arguments). `expires` and `budget` travel in the payload, inside the signature."""
         task = self.tasks.get(name)
         if task is None:
             queue = queue or self.default_queue
@@ -514,7 +516,7 @@ class Scoter(Coordinating, revocation.Revoking, Expiring, Envelopes):
             queue = queue or task.queue
             priority = task.priority if priority is None else priority
             max_crashes = task.policy.max_crashes
-        data = self._encode(args, kwargs, headers, expires, flow)
+        data = self._encode(args, kwargs, headers, expires, flow, budget=budget)
         if self.signer is not None:
             decided = Decided(task_id, name, queue, priority, eta, max_crashes)
             data = self.signer.sign_task(decided, data)

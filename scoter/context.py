@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from psycopg import Connection
 
     from scoter.flows import StepFlow
+    from scoter.retry import Budget
     from scoter.serializers import Serializer, Signer
     from scoter.signals import TaskRef
     from scoter.storage.base import Lease, Storage
@@ -75,6 +76,9 @@ class TaskContext:
         """The task as signal receivers see it, with its arguments once decoded."""
         self.expires: float | None = None
         """The task's expiry (seconds since the epoch) once decoded; None: none."""
+        self.budget: Budget | None = None
+        """The message's own retries, retry delays and time limit once decoded (None: its
+        task's)."""
         self.revoked: str | None = None
         """Why the task is revoked, once its consumer found it revoked while it ran: the
         attempt is asked to stop and, however it ends, the task ends dead `revoked`."""
@@ -134,8 +138,18 @@ class TaskContext:
 
     @property
     def timeout(self) -> float | None:
-        """The task's time limit in seconds, or None."""
+        """The attempt's time limit in seconds (the message's own, else its task's), or None."""
         return self._timeout
+
+    def limit_time(self, timeout: float) -> None:
+        """Set by the consumer when the decoded message has its own time limit: it replaces
+        the task's, counted from when the attempt began."""
+        with _phases:
+            if self.deadline is not None and self._timeout is not None:
+                self.deadline += timeout - self._timeout
+            elif self._phase == RUNNING:
+                self.deadline = time.monotonic() + timeout
+            self._timeout = timeout
 
     @property
     def task_id(self) -> str:

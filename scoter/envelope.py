@@ -7,6 +7,7 @@ import logging
 from typing import Any, NamedTuple
 
 from scoter.exceptions import DecodeError, TooLarge
+from scoter.retry import Budget
 from scoter.serializers import (
     RESULT,
     Decided,
@@ -37,6 +38,8 @@ class Decoded(NamedTuple):
     """What comes after it in a pipeline or chord (see scoter.flows); None for most."""
     eta: float | None
     """The eta its producer signed (None: none, or no signing)."""
+    budget: Budget | None = None
+    """The message's own retries, retry delays and time limit (None: its task's)."""
 
 
 class Envelopes:
@@ -51,7 +54,9 @@ class Envelopes:
 
     def encode_message(self, message: Message) -> bytes:
         """The arguments of `message` as its payload holds them (before any signature)."""
-        return self._encode(message.args, message.kwargs, message.headers, message.expires)
+        return self._encode(
+            message.args, message.kwargs, message.headers, message.expires, budget=message.budget
+        )
 
     def _encode(
         self,
@@ -60,8 +65,10 @@ class Envelopes:
         headers: dict[str, str] | None,
         expires: float | None = None,
         flow: dict[str, Any] | None = None,
+        *,
+        budget: Budget | None = None,
     ) -> bytes:
-        if not args and not kwargs and not headers and expires is None and flow is None:
+        if not (args or kwargs or headers or budget) and expires is None and flow is None:
             return self._empty_payload()
         body: dict[str, Any] = {"args": list(args), "kwargs": kwargs}
         if headers:
@@ -70,6 +77,8 @@ class Envelopes:
             body["expires"] = expires
         if flow is not None:
             body["flow"] = flow
+        if budget:
+            body["budget"] = budget.encoded()
         return self.serializer.dumps(body)
 
     def _empty_payload(self) -> bytes:
@@ -97,10 +106,10 @@ class Envelopes:
         differ from the record the claim returned (another id, name, queue, priority or
         max_crashes)."""
         if self.signer is None:
-            return Decoded(*self._body(self._strip(lease.payload)), None)
+            return self._body(self._strip(lease.payload))
         decided, data = self.signer.verify_task(lease.payload)
         _check_claimed(decided, lease)
-        return Decoded(*self._body(data), decided.eta)
+        return self._body(data)._replace(eta=decided.eta)
 
     def _strip(self, payload: bytes) -> bytes:
         """A payload's arguments, for an app without keys: a signature it cannot check is
@@ -120,11 +129,9 @@ class Envelopes:
         args, kwargs, *_ = self._body(data)
         return args, kwargs
 
-    def _body(
-        self, data: bytes
-    ) -> tuple[tuple[Any, ...], dict[str, Any], dict[str, str], float | None, Any]:
-        """A payload's arguments, keyword arguments, headers, expiry (None: none) and flow
-        (None: none)."""
+    def _body(self, data: bytes) -> Decoded:
+        """A payload's arguments, keyword arguments, headers, expiry (None: none), flow
+        (None: none) and budget (None: none); its eta is left to the signature."""
         body = self.serializer.loads(data)
         if not isinstance(body, dict) or not isinstance(body.get("args"), list):
             raise DecodeError("payload is not a scoter message (no args list)")
@@ -139,7 +146,8 @@ class Envelopes:
             isinstance(expires, bool) or not isinstance(expires, (int, float))
         ):
             raise DecodeError(f"payload expires is {expires!r}, not a time")
-        return tuple(body["args"]), kwargs, headers, expires, body.get("flow")
+        budget = _budget(body.get("budget"))
+        return Decoded(tuple(body["args"]), kwargs, headers, expires, body.get("flow"), None, budget)
 
     def encode_result(self, value: Any, task_id: str) -> bytes:
         """The stored form of task `task_id`'s return value (signed with signing on)."""
@@ -158,6 +166,16 @@ class Envelopes:
         """Undo `encode_value`; with signing on, raises DecodeError unless the value was
         signed as this task's `kind`, before the serializer reads a byte."""
         return unseal(self.serializer, self.signer, data, kind, task_id)
+
+
+def _budget(stored: object) -> Budget | None:
+    """A payload's own budget (None: none); DecodeError when it is not a budget."""
+    if stored is None:
+        return None
+    try:
+        return Budget.decoded(stored)
+    except (TypeError, ValueError) as exc:
+        raise DecodeError(str(exc)) from exc
 
 
 def _check_claimed(decided: Decided, lease: Lease) -> None:

@@ -9,8 +9,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import random
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,3 +68,67 @@ class RetryPolicy:
     def may_release(self, interruptions_before: int) -> bool:
         """On interruption: True to hand the task back, False when it went round too often."""
         return interruptions_before < self.max_interruptions
+
+
+BUDGET_FIELDS = ("retries", "retry_delay", "retry_backoff", "timeout")
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """One message's own retries, retry delays and time limit, over its task's (None: the
+    task's). It travels in the stored payload, inside the signature, so every backend and
+    every consumer applies it; the error budget stays bounded (`retries` is a count)."""
+
+    retries: int | None = None
+    """Errors tolerated before the task goes dead, instead of the task's `retries`."""
+    retry_delay: float | None = None
+    """Seconds before the first retry, instead of the task's `retry_delay`."""
+    retry_backoff: float | None = None
+    """The factor of each further retry's delay, instead of the task's `retry_backoff`."""
+    timeout: float | None = None
+    """The time limit of each attempt in seconds, instead of the task's `timeout`."""
+
+    def __post_init__(self) -> None:
+        wrong = [name for name in BUDGET_FIELDS if not _fits(name, getattr(self, name))]
+        if wrong:
+            raise ValueError(
+                f"invalid per-message budget {wrong}: retries is a count >= 0, retry_delay "
+                "and timeout seconds >= 0 (a timeout > 0), retry_backoff >= 1.0"
+            )
+
+    def __bool__(self) -> bool:
+        return any(getattr(self, name) is not None for name in BUDGET_FIELDS)
+
+    def over(self, policy: RetryPolicy) -> RetryPolicy:
+        """`policy` with this budget's retries, retry_delay and retry_backoff where given."""
+        given = {
+            name: getattr(self, name)
+            for name in ("retries", "retry_delay", "retry_backoff")
+            if getattr(self, name) is not None
+        }
+        return dataclasses.replace(policy, **given) if given else policy
+
+    def encoded(self) -> dict[str, Any]:
+        """The fields given, as the payload stores them."""
+        return {name: getattr(self, name) for name in BUDGET_FIELDS if getattr(self, name) is not None}
+
+    @classmethod
+    def decoded(cls, stored: object) -> Budget:
+        """The budget a payload stored; ValueError when it is not one."""
+        if not isinstance(stored, dict) or not set(stored) <= set(BUDGET_FIELDS):
+            raise ValueError(f"payload budget is {stored!r}, not a budget")
+        return cls(**stored)
+
+
+def _fits(name: str, value: object) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return False
+    if name == "retries":
+        return isinstance(value, int) and value >= 0
+    if name == "retry_backoff":
+        return value >= 1.0
+    if name == "timeout":
+        return value > 0
+    return value >= 0

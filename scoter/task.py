@@ -14,7 +14,7 @@ from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar, overload
 
-from scoter.retry import RetryPolicy
+from scoter.retry import Budget, RetryPolicy
 from scoter.storage.coordination import TaskLimit
 from scoter.times import Moment, to_eta
 
@@ -87,6 +87,9 @@ class Message:
     """While a task of this name and key is scheduled, queued or running, enqueueing this
     message returns that task's Result instead of storing a second one (None: a `unique` task's
     key comes from its arguments; any other task has none)."""
+    budget: Budget | None = None
+    """This call's own retries, retry delays and time limit, over its task's (None: the
+    task's)."""
 
     def then(self, task: Task[Any, Any] | Message, *args: Any, **kwargs: Any) -> Pipeline:
         """A pipeline: this call, then `task(this call's result, *args, **kwargs)` once it

@@ -23,6 +23,7 @@ from scoter.context import TaskContext, deactivate
 from scoter.envelope import check_size
 from scoter.exceptions import Cancel, Interrupt, RemoteError, TimedOut
 from scoter.flows import StepFlow, after_success, gathered
+from scoter.retry import Budget
 from scoter.states import EXPIRED
 from scoter.storage.base import Flow, Lease
 from scoter.task import CONTEXT_HINT
@@ -72,6 +73,8 @@ class Outcome:
     """The task's expiry, once decoded: a retry that would start after it ends it expired."""
     flow: Flow | None = None
     """SUCCEEDED, for a pipeline or chord step: what its ack hands on (scoter.flows)."""
+    budget: Budget | None = None
+    """The message's own retries and retry delays, once decoded (None: its task's)."""
     exc: BaseException | None = field(default=None, compare=False)
 
     @classmethod
@@ -168,7 +171,7 @@ def decode(app: Scoter, ctx: TaskContext) -> tuple[Task[Any, Any], tuple[Any, ..
             f"(known: {known}); deploy the code that defines it, then `scoter dead retry`",
         )
     try:
-        args, kwargs, headers, expires, flow, eta = app.decode_claimed(lease)
+        args, kwargs, headers, expires, flow, eta, budget = app.decode_claimed(lease)
         ctx.flow = None if flow is None else StepFlow.read(flow)
     except Exception as exc:  # DecodeError, or a serializer's own failure
         raise Undeliverable("undecodable", f"payload of {lease.name!r}: {exc}") from exc
@@ -180,6 +183,10 @@ def decode(app: Scoter, ctx: TaskContext) -> tuple[Task[Any, Any], tuple[Any, ..
     if expires is not None and claimed_at > expires:
         raise Undeliverable(EXPIRED, expired_detail(expires, claimed_at, "claimed"))
     ctx.expires = expires
+    if budget:
+        ctx.budget = budget
+        if budget.timeout is not None:
+            ctx.limit_time(budget.timeout)
     return task, args, kwargs
 
 
@@ -282,9 +289,11 @@ def _after(app: Scoter, ctx: TaskContext, exc: BaseException) -> None:
 
 def finished(ctx: TaskContext, task: Task[Any, Any], outcome: Outcome) -> Outcome:
     """The outcome of an attempt whose task's code returned or raised (`timed_out`), carrying
-    the task's expiry."""
+    the task's expiry and the message's own budget."""
     outcome = timed_out(ctx, task, outcome)
-    return outcome if ctx.expires is None else replace(outcome, expires=ctx.expires)
+    if ctx.expires is None and ctx.budget is None:
+        return outcome
+    return replace(outcome, expires=ctx.expires, budget=ctx.budget)
 
 
 def needs_asyncio(name: str) -> str:
@@ -307,7 +316,7 @@ def _hint(task: Task[Any, Any], exc: BaseException) -> str:
 def timed_out(ctx: TaskContext, task: Task[Any, Any], outcome: Outcome) -> Outcome:
     """An attempt that ran past its time limit counts as timed out, unless it handed back."""
     if ctx.timed_out and outcome.kind != INTERRUPTED:
-        exc = TimedOut(f"the task ran past its {task.timeout} s time limit")
+        exc = TimedOut(f"the task ran past its {ctx.timeout} s time limit")
         return Outcome.failed(exc, outcome.ran_s)
     return outcome
 

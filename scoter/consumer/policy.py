@@ -156,6 +156,9 @@ class Policy:
         self.events.emit(ev.ERROR, ctx, duration=outcome.ran_s or None, detail=outcome.summary)
         self._send(sig.SIGNAL_ERROR, ctx, outcome.exception())
         retry = self.retry_policy(ctx)
+        budget = outcome.budget or ctx.budget
+        if budget:
+            retry = budget.over(retry)
         errors_before = ctx.lease.errors
         if not retry.should_retry(errors_before):
             summary = f"failed for good after {errors_before + 1} error(s): {outcome.summary}"
