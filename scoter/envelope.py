@@ -147,7 +147,9 @@ class Envelopes:
         ):
             raise DecodeError(f"payload expires is {expires!r}, not a time")
         budget = _budget(body.get("budget"))
-        return Decoded(tuple(body["args"]), kwargs, headers, expires, body.get("flow"), None, budget)
+        return Decoded(
+            tuple(body["args"]), kwargs, headers, expires, body.get("flow"), None, budget
+        )
 
     def encode_result(self, value: Any, task_id: str) -> bytes:
         """The stored form of task `task_id`'s return value (signed with signing on)."""

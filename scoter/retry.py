@@ -110,7 +110,9 @@ class Budget:
 
     def encoded(self) -> dict[str, Any]:
         """The fields given, as the payload stores them."""
-        return {name: getattr(self, name) for name in BUDGET_FIELDS if getattr(self, name) is not None}
+        return {
+            name: getattr(self, name) for name in BUDGET_FIELDS if getattr(self, name) is not None
+        }
 
     @classmethod
     def decoded(cls, stored: object) -> Budget:
