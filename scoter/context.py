@@ -142,9 +142,12 @@ class TaskContext:
         return self._timeout
 
     def limit_time(self, timeout: float) -> None:
-        """Set by the consumer when the decoded message has its own time limit: it replaces
-        the task's, counted from when the attempt began."""
+        """Set by the consumer when the decoded message has its own time limit (0: none): it
+        replaces the task's, counted from when the attempt began."""
         with _phases:
+            if not timeout:
+                self.deadline, self._timeout = None, None
+                return
             if self.deadline is not None and self._timeout is not None:
                 self.deadline += timeout - self._timeout
             elif self._phase == RUNNING:

@@ -99,6 +99,14 @@ class Envelopes:
             return self._arguments(self._strip(payload))
         return self._arguments(self.signer.verify_task(payload)[1])
 
+    def decode_stored(self, payload: bytes) -> Decoded:
+        """All a stored payload holds (for inspection: its eta is not checked against the
+        record); raises DecodeError as `decode_message` does."""
+        if self.signer is None:
+            return self._body(self._strip(payload))
+        decided, data = self.signer.verify_task(payload)
+        return self._body(data)._replace(eta=decided.eta)
+
     def decode_claimed(self, lease: Lease) -> Decoded:
         """The arguments, headers and expiry of a claimed task and the eta its producer signed
         (None: no eta, or no signing). Raises DecodeError, before decoding anything, when the

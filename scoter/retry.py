@@ -86,14 +86,14 @@ class Budget:
     retry_backoff: float | None = None
     """The factor of each further retry's delay, instead of the task's `retry_backoff`."""
     timeout: float | None = None
-    """The time limit of each attempt in seconds, instead of the task's `timeout`."""
+    """The time limit of each attempt in seconds, instead of the task's `timeout` (0: none)."""
 
     def __post_init__(self) -> None:
         wrong = [name for name in BUDGET_FIELDS if not _fits(name, getattr(self, name))]
         if wrong:
             raise ValueError(
                 f"invalid per-message budget {wrong}: retries is a count >= 0, retry_delay "
-                "and timeout seconds >= 0 (a timeout > 0), retry_backoff >= 1.0"
+                "and timeout seconds >= 0 (a timeout of 0: none), retry_backoff >= 1.0"
             )
 
     def __bool__(self) -> bool:
@@ -131,6 +131,4 @@ def _fits(name: str, value: object) -> bool:
         return isinstance(value, int) and value >= 0
     if name == "retry_backoff":
         return value >= 1.0
-    if name == "timeout":
-        return value > 0
     return value >= 0

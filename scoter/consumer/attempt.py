@@ -266,7 +266,7 @@ def _call(
         return outcome
     except Interrupt as exc:
         _after(app, ctx, exc)
-        return Outcome.interrupted("the task raised Interrupt", exc.delay)
+        return Outcome.interrupted(interrupt_reason(exc), exc.delay)
     except Cancel as exc:
         if started_fn:
             _after(app, ctx, exc)
@@ -279,6 +279,11 @@ def _call(
         ):
             raise  # Ctrl-C in immediate mode stops the program, not the task
         return Outcome.failed(exc, time.monotonic() - started, _hint(task, exc))
+
+
+def interrupt_reason(exc: Interrupt) -> str:
+    """Why a task that raised `exc` is handed back, as its history records it."""
+    return f"the task raised Interrupt: {exc}" if str(exc) else "the task raised Interrupt"
 
 
 def _after(app: Scoter, ctx: TaskContext, exc: BaseException) -> None:

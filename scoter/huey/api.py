@@ -12,12 +12,14 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Iterable
+from traceback import format_exception
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from scoter.app import Scoter
 from scoter.huey import bridge
 from scoter.huey import signals as S
 from scoter.huey.exceptions import ConfigurationError
+from scoter.huey.records import unread_failure
 from scoter.huey.results import ChordResult, Result, ResultGroup
 from scoter.huey.serializer import Serializer, SignedSerializer
 from scoter.huey.storage import (
@@ -110,6 +112,8 @@ class Huey:
         self._signal = S.Signal()
         self._locks: set[str] = set()
         self._listening = False
+        self._errors_read: set[tuple[str, int]] = set()
+        """The failures a Result of this app read (`result_count()` leaves them out)."""
         bridge.connect(self)
 
     def __repr__(self) -> str:
@@ -316,6 +320,17 @@ class Huey:
             blocking, timeout, backoff, max_delay, revoke_on_timeout, preserve
         )
 
+    def build_error_result(self, task: Task, exception: BaseException) -> dict[str, Any]:
+        """The metadata of a failure (`TaskException.metadata`), built when a Result reads
+        it: `task` as it was when it failed, `exception` standing for the one it raised (its
+        repr is the task's). Override it to add fields, as in Huey."""
+        traceback = getattr(exception, "traceback", None)
+        if traceback is None:
+            traceback = "".join(format_exception(type(exception), exception,
+                                                 exception.__traceback__))  # fmt: skip
+        return {"error": repr(exception), "retries": task.retries, "traceback": traceback,
+                "task_id": task.id}  # fmt: skip
+
     # -- driving tasks by hand (users' tests) ----------------------------------------------
 
     def dequeue(self) -> Task | None:
@@ -324,7 +339,7 @@ class Huey:
 
     def execute(self, task: Task, timestamp: Any = None) -> Any:
         """Run a task here and now; returns its value (None when it failed: the Result says)."""
-        return bridge.execute(self, task)
+        return bridge.execute(self, task, timestamp)
 
     def ready_to_run(self, task: Task, timestamp: dt.datetime | None = None) -> bool:
         now = timestamp or (from_timestamp(dt.datetime.now().timestamp(), self.utc))
@@ -364,7 +379,11 @@ class Huey:
     def is_revoked(self, task: Any, timestamp: Any = None, peek: bool = True) -> bool:
         is_revoked = bridge.feature(self.app, "is_revoked", "revocation")
         if isinstance(task, (Task, Result)):
-            return bool(is_revoked(task.id))
+            one = task.task if isinstance(task, Result) else task
+            wrapper = type(one).wrapper
+            by_name = wrapper is not None and is_revoked(wrapper.scoter_task,
+                                                         bridge.timestamp(timestamp, self.utc))  # fmt: skip
+            return by_name or bool(is_revoked(task.id))
         if isinstance(task, str):
             return bool(is_revoked(task))
         return bool(is_revoked(bridge.scoter_task(task), bridge.timestamp(timestamp, self.utc)))
@@ -409,7 +428,10 @@ class Huey:
         }
 
     def result_count(self) -> int:
-        return self._count(State.DONE)
+        """Unread results: finished tasks', and failures no Result of this app read yet."""
+        states = [State.DEAD, *((State.SCHEDULED, State.QUEUED) * self.store_intermediate_errors)]
+        failures = [i for s in states for i in self._listed(s, None) if unread_failure(self, i)]
+        return self._count(State.DONE) + len(failures)
 
     def __len__(self) -> int:
         return self.pending_count()

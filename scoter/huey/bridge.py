@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 from scoter import exceptions as scoter_exceptions
 from scoter import signals as scoter_signals
+from scoter.envelope import Decoded
 from scoter.exceptions import Cancel, DecodeError, Interrupt, TimedOut
+from scoter.huey import records
 from scoter.huey import signals as S
 from scoter.huey.exceptions import (
     CancelExecution,
@@ -29,8 +31,9 @@ from scoter.huey.exceptions import (
 )
 from scoter.huey.results import ChordResult, Result, ResultGroup
 from scoter.huey.schedules import schedule_of
-from scoter.huey.tasks import Task, TaskWrapper, chord, group
-from scoter.huey.utils import from_timestamp, to_timestamp
+from scoter.huey.tasks import PeriodicTask, Task, TaskWrapper, chord, group
+from scoter.huey.utils import to_timestamp
+from scoter.states import EXPIRED, REVOKED
 from scoter.task import Message
 
 if TYPE_CHECKING:
@@ -57,7 +60,8 @@ FORWARDED = frozenset(
 
 _attempts: weakref.WeakKeyDictionary[TaskContext, Task] = weakref.WeakKeyDictionary()
 _dequeued: dict[str, Lease] = {}
-_warned: set[str] = set()
+_handed_back: set[str] = set()
+"""Tasks whose runner handed them back (RetryTask, a rate limit) and sent Huey's signals."""
 
 
 # -- registering -------------------------------------------------------------------------------
@@ -128,27 +132,33 @@ def attempt_task(
     kwargs = dict(kwargs or {})
     if kwargs.pop(FOLLOWS, False) and args:
         args, kwargs = huey_order(args, kwargs)
-    wrapper = huey.wrappers[ctx.task_name]
-    retries = wrapper.scoter_task.policy.retries
-    task = wrapper.task_class(args, dict(kwargs or {}), id=ctx.task_id,
-                              retries=max(0, retries - ctx.lease.errors))  # fmt: skip
+    call = Decoded(tuple(args), kwargs, {}, ctx.expires, None, None, ctx.budget)
+    lease = ctx.lease
+    task = records.huey_task(huey, ctx.task_name, ctx.task_id, call, lease.errors,
+                             priority=lease.priority)  # fmt: skip
     task.scoter_context = ctx
+    if task.timeout:
+        task._deadline = time.monotonic() + task.timeout
     _attempts[ctx] = task
     return task
 
 
 def run_task(huey: Huey, task: Task) -> Any:
-    """Call the task's function; Huey's exceptions become scoter's outcomes."""
+    """Call the task's function; Huey's exceptions become scoter's outcomes. A failure Huey
+    surfaces carries its repr to the stored error (`records.note_error`)."""
     try:
-        return task.execute()
+        value = task.execute()
     except RetryTask as exc:
-        raise Interrupt(f"RetryTask: {exc}", delay=_retry_delay(exc, task)) from exc
+        delay = _retry_delay(exc, task)
+        _handing_back(huey, task, delay)
+        raise Interrupt(f"RetryTask: {exc}", delay=delay) from exc
     except CancelExecution as exc:
+        records.note_error(exc)
         huey._emit(S.SIGNAL_CANCELED, task)
-        if exc.retry is False:
+        if exc.retry is False or (exc.retry is None and not task.retries):
             raise Cancel(f"CancelExecution: {exc}" if str(exc) else "CancelExecution") from exc
         if exc.retry and not task.retries:
-            raise Interrupt("CancelExecution(retry=True)") from exc
+            raise Interrupt(f"{records.ERROR_NOTE}{exc!r}") from exc
         raise
     except TaskLockedException:
         huey._emit(S.SIGNAL_LOCKED, task)
@@ -156,11 +166,31 @@ def run_task(huey: Huey, task: Task) -> Any:
     except RateLimitExceeded as exc:
         huey._emit(S.SIGNAL_RATE_LIMITED, task)
         if exc.retry:
-            raise Interrupt(str(exc), delay=task.retry_delay or exc.delay) from exc
+            delay = float(task.retry_delay or exc.delay)
+            _handing_back(huey, task, delay)
+            raise Interrupt(str(exc), delay=delay) from exc
+        if not task.retries:
+            records.note_error(exc)
         raise
-    except TaskTimeout:
+    except TaskTimeout as exc:
+        records.note_error(exc)
         huey._emit(S.SIGNAL_TIMEOUT, task)
         raise
+    except Exception as exc:
+        records.note_error(exc)
+        raise
+    task._returned = value
+    if isinstance(task, PeriodicTask):
+        return None  # Huey stores no result of a periodic task
+    return value
+
+
+def _handing_back(huey: Huey, task: Task, delay: float) -> None:
+    """A RetryTask or a rate limit hands the task back: Huey's signals for its retry (the
+    forwarded SIGNAL_INTERRUPTED of this hand-back is left out)."""
+    _handed_back.add(task.id)
+    huey._emit(S.SIGNAL_RETRYING, task)
+    huey._emit(S.SIGNAL_SCHEDULED if delay > 0 else S.SIGNAL_ENQUEUED, task)
 
 
 def _retry_delay(exc: RetryTask, task: Task) -> float:
@@ -223,9 +253,13 @@ def _forward(huey: Huey, name: str, ref: scoter_signals.TaskRef, *extra: Any) ->
         else:
             huey._emit(S.SIGNAL_ERROR, task, exc)
         return
+    if name == S.SIGNAL_INTERRUPTED and ref.id in _handed_back:
+        _handed_back.discard(ref.id)
+        return
     huey._emit(name, task)
-    if name == S.SIGNAL_RETRYING and len(extra) > 1 and extra[1]:
-        huey._emit(S.SIGNAL_SCHEDULED, task)
+    if name == S.SIGNAL_RETRYING:
+        delayed = len(extra) > 1 and extra[1]
+        huey._emit(S.SIGNAL_SCHEDULED if delayed else S.SIGNAL_ENQUEUED, task)
 
 
 # -- task objects from scoter's records --------------------------------------------------------
@@ -245,13 +279,7 @@ def task_of_ref(huey: Huey, ref: scoter_signals.TaskRef) -> Task:
 
 def task_of_info(huey: Huey, info: TaskInfo) -> Task:
     """A stored task as Huey's `pending()` and `scheduled()` list it."""
-    try:
-        args, kwargs = huey.app.decode_message(info.payload)
-    except (DecodeError, ValueError):
-        args, kwargs = (), {}
-    cls = _task_class(huey, info.name)
-    return cls(args, kwargs, id=info.id, eta=from_timestamp(info.eta, huey.utc),
-               priority=info.priority)  # fmt: skip
+    return records.task_of_record(huey, info)
 
 
 # -- enqueueing --------------------------------------------------------------------------------
@@ -262,12 +290,9 @@ def message_of(huey: Huey, task: Task) -> Message:
     cls = type(task)
     if cls.wrapper is None:
         raise ConfigurationError(f"{task!r} is not a task of a Huey app: make it with task.s()")
-    per_call = (task.retries, task.retry_delay, task.timeout)
-    if per_call != (cls.default_retries, cls.default_retry_delay, cls.default_timeout):
-        _warn_once(cls.wrapper.scoter_name, "per-call retries, retry_delay and timeout are not "
-                   "applied: scoter takes them from @huey.task(...)")  # fmt: skip
     fields: dict[str, Any] = {"id": task.id, "priority": task.priority,
-                              "eta": to_timestamp(task.eta, huey.utc)}  # fmt: skip
+                              "eta": to_timestamp(task.eta, huey.utc),
+                              "budget": records.budget_of(task)}  # fmt: skip
     if task.expires is not None:
         require(Message, "expires", "expiry")
         fields["expires"] = _expiry(task.expires)
@@ -368,36 +393,87 @@ def dequeue(huey: Huey) -> Task | None:
         return None
     lease = leases[0]
     try:
-        args, kwargs = app.decode_message(lease.payload)
+        call: Decoded | None = app.decode_claimed(lease)
     except (DecodeError, ValueError):
-        args, kwargs = (), {}
-    task = _task_class(huey, lease.name)(args, kwargs, id=lease.id)
+        call = None
+    task = records.huey_task(huey, lease.name, lease.id, call, lease.errors,
+                             priority=lease.priority)  # fmt: skip
     _dequeued[task.id] = lease
     return task
 
 
-def execute(huey: Huey, task: Task) -> Any:
-    """Run a dequeued task through scoter's attempt and policy (its outcome is stored); any
-    other Task object runs here with the hooks, and its value is returned, not stored."""
+def execute(huey: Huey, task: Task, timestamp: dt.datetime | None = None) -> Any:
+    """Run a dequeued task through scoter's attempt and policy (its outcome is stored), as of
+    `timestamp` for its revocation and expiry; any other Task object runs here with the hooks,
+    and its value is returned, not stored."""
     lease = _dequeued.pop(task.id, None)
     if lease is None:
-        return _execute_here(huey, task)
+        return _execute_here(huey, task, timestamp)
     from scoter.consumer import attempt
     from scoter.consumer.policy import Policy
 
     app = huey.app
     ctx = attempt.new_context(app, lease, DEQUEUE_LEASE_S)
-    outcome = attempt.execute(app, ctx)
-    Policy(app, "huey-dequeue").apply(ctx, outcome)
-    if outcome.kind != attempt.SUCCEEDED or outcome.result is None:
+    policy = Policy(app, "huey-dequeue")
+    ended = _ended(huey, task, lease.name, timestamp)
+    if ended is not None:
+        policy.end(ctx, *ended)
         return None
-    return app.decode_result(outcome.result, task.id)
+    outcome = attempt.execute(app, ctx)
+    policy.apply(ctx, outcome)
+    if outcome.kind != attempt.SUCCEEDED:
+        return None
+    ran = _attempts.get(ctx)
+    if ran is not None:
+        return ran._returned
+    return None if outcome.result is None else app.decode_result(outcome.result, task.id)
 
 
-def _execute_here(huey: Huey, task: Task) -> Any:
+def _ended(
+    huey: Huey, task: Task, name: str, timestamp: dt.datetime | None
+) -> tuple[str, str] | None:
+    """(REVOKED or EXPIRED, why) when `task` must not run as of `timestamp` (default now)."""
+    at = time.time() if timestamp is None else (to_timestamp(timestamp, huey.utc) or 0.0)
+    why = _revoked_at(huey, name, at)
+    if why is not None:
+        return REVOKED, why
+    expires = to_timestamp(task.expires_resolved, huey.utc)
+    if expires is not None and at > expires:
+        from scoter.consumer.attempt import expired_detail
+
+        return EXPIRED, expired_detail(expires, at, "run")
+    return None
+
+
+def _revoked_at(huey: Huey, name: str, at: float) -> str | None:
+    """Why runs of task `name` are revoked at `at`, taking a revoke_once and dropping a
+    revoke_until that has passed, as Huey's execute() does; None when they are not."""
+    storage = huey.app.storage
+    revocation = storage.revocations().names.get(name)
+    if revocation is None:
+        return None
+    if revocation.until is not None and at >= revocation.until:
+        storage.restore_task(name)
+        return None
+    if revocation.once:
+        return f"the next run of {name!r} was revoked" if storage.take_revocation(name) else None
+    return f"every run of {name!r} is revoked"
+
+
+def _execute_here(huey: Huey, task: Task, timestamp: dt.datetime | None = None) -> Any:
+    if not huey.ready_to_run(task, timestamp):
+        huey.enqueue(task)
+        return None
+    wrapper = type(task).wrapper
+    ended = None if wrapper is None else _ended(huey, task, wrapper.scoter_name, timestamp)
+    if ended is not None:
+        huey._emit(S.SIGNAL_REVOKED if ended[0] == REVOKED else S.SIGNAL_EXPIRED, task)
+        return None
     for hook in list(huey._pre_execute.values()):
         hook(task)
     value, error = None, None
+    if task.timeout:
+        task._deadline = time.monotonic() + task.timeout
     try:
         value = task.execute()
     except Exception as exc:
@@ -438,12 +514,6 @@ def scoter_task(target: Any) -> Any:
 
 def timestamp(value: Any, utc: bool) -> float | None:
     return to_timestamp(value, utc) if isinstance(value, dt.datetime) else value
-
-
-def _warn_once(key: str, message: str) -> None:
-    if key not in _warned:
-        _warned.add(key)
-        log.warning("%s: %s", key, message)
 
 
 def _scoter_exception(name: str) -> type[BaseException]:

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from scoter.huey.constants import EmptyData
 from scoter.huey.exceptions import ResultTimeout, TaskException
+from scoter.huey.records import failure_key, stored_error
+from scoter.huey.utils import Error
 from scoter.states import State
 
 if TYPE_CHECKING:
@@ -55,19 +57,32 @@ class Result:
     def _get(self, preserve: bool = False) -> Any:
         """The value, EmptyData while there is none; raises TaskException for a failure."""
         if self._result is not EmptyData:
+            if isinstance(self._result, Error):
+                raise TaskException(self._result.metadata)
             return self._result
         info = self.huey.app.storage.get(self.id)
-        if info is None or info.state not in (State.DONE, State.DEAD):
+        if info is None:
             return EmptyData
-        if info.state is State.DEAD:
-            if info.reason in NO_RESULT_REASONS:
-                return None
-            raise TaskException(_metadata(info))
+        if info.state is State.DEAD and info.reason in NO_RESULT_REASONS:
+            return None
+        if info.state is not State.DONE:
+            return self._failure(info)
         value = None if info.result is None else self.huey.app.decode_result(info.result, self.id)
         self._result = value
         if not preserve:
             self.huey.app.storage.purge(State.DONE, [self.id])
         return value
+
+    def _failure(self, info: TaskInfo) -> Any:
+        """Raise the failure the task left (its last one, while retries are pending), once
+        read kept by this handle as Huey keeps an error result; EmptyData when there is none."""
+        found = stored_error(self.huey, info)
+        if found is None:
+            return EmptyData
+        task, error = found
+        self._result = Error(self.huey.build_error_result(task, error))
+        self.huey._errors_read.add(failure_key(info))
+        raise TaskException(self._result.metadata)
 
     def get_raw_result(
         self,
@@ -140,17 +155,6 @@ class Result:
 
     def reset(self) -> None:
         self._result = EmptyData
-
-
-def _metadata(info: TaskInfo) -> dict[str, Any]:
-    lines = (info.error or info.reason or "").strip().splitlines()
-    return {
-        "error": lines[-1] if lines else info.reason,
-        "traceback": info.error or "",
-        "task_id": info.id,
-        "retries": 0,
-        "reason": info.reason,
-    }
 
 
 class ResultGroup:

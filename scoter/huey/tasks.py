@@ -7,12 +7,13 @@ from __future__ import annotations
 import datetime as dt
 import inspect
 import logging
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from scoter.huey.exceptions import ConfigurationError, TaskTimeout
-from scoter.huey.utils import normalize_time
+from scoter.huey.utils import normalize_expire_time, normalize_time
 
 if TYPE_CHECKING:
     from scoter.context import TaskContext
@@ -65,9 +66,15 @@ class Task:
         self.retry_backoff = self.default_retry_backoff if retry_backoff is None else retry_backoff
         self.priority = self.default_priority if priority is None else priority
         self.expires = self.default_expires if expires is None else expires
+        self.expires_resolved: dt.datetime | None = None
+        """When it expires, once stored (`huey.dequeue()`, `pending()`, `scheduled()`)."""
         self.timeout = self.default_timeout if timeout is None else timeout
+        self._deadline: float | None = None
+        """When its time limit runs out (time.monotonic()), while it runs."""
         self.on_complete = on_complete
         self.on_error = on_error
+        self._returned: Any = None
+        """What its function returned, once run (`huey.execute()` returns it)."""
         self.scoter_context: TaskContext | None = None
         """In a consumer: the attempt's scoter context (checkpoints, stop requests)."""
 
@@ -125,10 +132,29 @@ class Task:
             self.on_error = _signature(task, args, kwargs)
         return self
 
-    def check_timeout(self) -> None:
-        """Raise TaskTimeout once the attempt ran past its `timeout` (scoter's time limit)."""
+    def resolve_expires(self, utc: bool = True) -> dt.datetime | None:
+        if self.expires:
+            self.expires_resolved = normalize_expire_time(self.expires, utc)
+        return self.expires_resolved
+
+    @property
+    def time_remaining(self) -> float:
+        """Seconds left before its time limit (infinity without one)."""
+        if self._deadline:
+            return max(0.0, self._deadline - time.monotonic())
+        return float("inf")
+
+    @property
+    def is_timed_out(self) -> bool:
+        """Whether it ran past its time limit (scoter's, or its own `timeout`)."""
         ctx = self.scoter_context
         if ctx is not None and ctx.timed_out:
+            return True
+        return bool(self._deadline) and time.monotonic() >= (self._deadline or 0.0)
+
+    def check_timeout(self) -> None:
+        """Raise TaskTimeout once the attempt ran past its time limit (cooperative)."""
+        if self.is_timed_out:
             raise TaskTimeout(f"timeout {self.timeout}s")
 
     def execute(self) -> Any:

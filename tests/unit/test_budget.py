@@ -31,7 +31,7 @@ def test_a_budget_checks_its_fields() -> None:
     assert not Budget()
     assert Budget(retries=0)
     for wrong in ({"retries": -1}, {"retries": 1.5}, {"retry_backoff": 0.5},
-                  {"retry_delay": -1}, {"timeout": 0}, {"timeout": float("nan")}):  # fmt: skip
+                  {"retry_delay": -1}, {"timeout": -1}, {"timeout": float("nan")}):  # fmt: skip
         with pytest.raises(ValueError, match="per-message budget"):
             Budget(**wrong)  # type: ignore[arg-type]
 
@@ -99,3 +99,15 @@ def test_message_timeout_replaces_the_task_timeout(app: Scoter) -> None:
     app.enqueue(Message(timed.name, budget=Budget(timeout=0.5)))
     run_next(app)
     assert seen == [0.5]
+
+
+def test_a_message_timeout_of_zero_lifts_the_task_timeout(app: Scoter) -> None:
+    seen: list[float | None] = []
+
+    @app.task(timeout=100.0, context=True)
+    def timed(ctx: object) -> None:
+        seen.append(ctx.timeout)  # type: ignore[attr-defined]
+
+    app.enqueue(Message(timed.name, budget=Budget(timeout=0)))
+    run_next(app)
+    assert seen == [None]
