@@ -381,8 +381,8 @@ class Huey:
         if isinstance(task, (Task, Result)):
             one = task.task if isinstance(task, Result) else task
             wrapper = type(one).wrapper
-            by_name = wrapper is not None and is_revoked(wrapper.scoter_task,
-                                                         bridge.timestamp(timestamp, self.utc))  # fmt: skip
+            at = bridge.timestamp(timestamp, self.utc)
+            by_name = wrapper is not None and is_revoked(wrapper.scoter_task, at)
             return by_name or bool(is_revoked(task.id))
         if isinstance(task, str):
             return bool(is_revoked(task))
@@ -429,6 +429,8 @@ class Huey:
 
     def result_count(self) -> int:
         """Unread results: finished tasks', and failures no Result of this app read yet."""
+        if not self.results:
+            return 0
         states = [State.DEAD, *((State.SCHEDULED, State.QUEUED) * self.store_intermediate_errors)]
         failures = [i for s in states for i in self._listed(s, None) if unread_failure(self, i)]
         return self._count(State.DONE) + len(failures)

@@ -13,7 +13,7 @@ import logging
 import time
 import weakref
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from scoter import exceptions as scoter_exceptions
 from scoter import signals as scoter_signals
@@ -155,11 +155,7 @@ def run_task(huey: Huey, task: Task) -> Any:
     except CancelExecution as exc:
         records.note_error(exc)
         huey._emit(S.SIGNAL_CANCELED, task)
-        if exc.retry is False or (exc.retry is None and not task.retries):
-            raise Cancel(f"CancelExecution: {exc}" if str(exc) else "CancelExecution") from exc
-        if exc.retry and not task.retries:
-            raise Interrupt(f"{records.ERROR_NOTE}{exc!r}") from exc
-        raise
+        _cancelled(exc, task)
     except TaskLockedException:
         huey._emit(S.SIGNAL_LOCKED, task)
         raise
@@ -183,6 +179,18 @@ def run_task(huey: Huey, task: Task) -> Any:
     if isinstance(task, PeriodicTask):
         return None  # Huey stores no result of a periodic task
     return value
+
+
+def _cancelled(exc: CancelExecution, task: Task) -> NoReturn:
+    """CancelExecution as Huey treats it: retry=False (or None without retries left) ends the
+    task, dead `canceled`; retry=True without retries left hands it back (bounded by
+    max_interruptions); otherwise it is an error like any."""
+    noted = f"{records.ERROR_NOTE}{exc!r}"
+    if exc.retry is False or (exc.retry is None and not task.retries):
+        raise Cancel(f"CancelExecution: {exc}\n{noted}" if str(exc) else noted) from exc
+    if exc.retry and not task.retries:
+        raise Interrupt(noted) from exc
+    raise exc
 
 
 def _handing_back(huey: Huey, task: Task, delay: float) -> None:

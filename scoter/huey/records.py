@@ -13,7 +13,12 @@ import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from scoter.exceptions import DecodeError
-from scoter.huey.exceptions import RateLimitExceeded, RetryTask, TaskLockedException
+from scoter.huey.exceptions import (
+    RateLimitExceeded,
+    RetryTask,
+    TaskException,
+    TaskLockedException,
+)
 from scoter.huey.tasks import PeriodicTask, Task
 from scoter.huey.utils import from_timestamp
 from scoter.retry import Budget
@@ -30,6 +35,9 @@ RETRYING_EXCEPTIONS = (RetryTask, RateLimitExceeded, TaskLockedException)
 """Not failures while a retry is pending (Huey's RETRYING_EXCEPTIONS): no note, no error
 result until the last attempt."""
 LIVE = (State.SCHEDULED, State.QUEUED, State.RUNNING)
+NO_RESULT_REASONS = ("revoked", "expired")
+"""Dead reasons of a task that never ran (Huey stores no result for it): its Result gives
+None."""
 
 
 # -- a call's own budget -----------------------------------------------------------------------
@@ -109,7 +117,15 @@ def note_error(exc: BaseException) -> None:
     if isinstance(exc, RETRYING_EXCEPTIONS) or not hasattr(exc, "add_note"):
         return
     if not any(str(n).startswith(ERROR_NOTE) for n in getattr(exc, "__notes__", ())):
-        exc.add_note(f"{ERROR_NOTE}{exc!r}")
+        exc.add_note(f"{ERROR_NOTE}{error_repr(exc)}")
+
+
+def error_repr(exc: BaseException) -> str:
+    """What Huey's metadata['error'] says of `exc`: its repr, or for a TaskException (a
+    task's failure re-raised by its Result) the failure's own."""
+    if isinstance(exc, TaskException):
+        return str(exc.metadata.get("error") or repr(exc))
+    return repr(exc)
 
 
 class StoredError(Exception):
@@ -135,6 +151,8 @@ def stored_error(huey: Huey, info: TaskInfo) -> tuple[Task, StoredError] | None:
     last = info.history[-1] if info.history else {}
     detail = str(last.get("detail") or "")
     text: str | None
+    if info.state is State.DEAD and info.reason in NO_RESULT_REASONS:
+        return None
     if info.state is State.DEAD:
         text = _noted(info.error or detail) or _last_line(info.error) or info.reason or "error"
         errors_before = max(0, info.errors - 1) if info.reason == "error" else None
@@ -167,8 +185,8 @@ def unread_failure(huey: Huey, info: TaskInfo) -> bool:
 
 
 def _noted(text: str) -> str | None:
-    found = [line for line in text.splitlines() if line.startswith(ERROR_NOTE)]
-    return found[-1].removeprefix(ERROR_NOTE) if found else None
+    found = [line for line in text.splitlines() if ERROR_NOTE in line]
+    return found[-1].partition(ERROR_NOTE)[2] if found else None
 
 
 def _last_line(text: str | None) -> str | None:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from scoter.huey.constants import EmptyData
 from scoter.huey.exceptions import ResultTimeout, TaskException
-from scoter.huey.records import failure_key, stored_error
+from scoter.huey.records import NO_RESULT_REASONS, failure_key, stored_error
 from scoter.huey.utils import Error
 from scoter.states import State
 
@@ -25,9 +25,6 @@ if TYPE_CHECKING:
     from scoter.huey.tasks import Task
     from scoter.storage.base import TaskInfo
 
-NO_RESULT_REASONS = ("revoked", "expired")
-"""Dead reasons of a task that never ran (Huey stores no result for it): its Result gives
-None."""
 FIRST_POLL_S = 0.005
 
 

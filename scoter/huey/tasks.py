@@ -272,7 +272,7 @@ class TaskWrapper:
         if kwargs is not None and not isinstance(kwargs, dict):
             raise ValueError("schedule() kwargs argument must be a dict.")
         task = self.task_class(
-            tuple(args or ()), kwargs or {}, id=id, eta=normalize_time(eta, delay, self.huey.utc),
+            _arguments(args), kwargs or {}, id=id, eta=normalize_time(eta, delay, self.huey.utc),
             retries=retries, retry_delay=retry_delay, retry_backoff=retry_backoff,
             priority=priority, expires=expires, timeout=timeout,
         )  # fmt: skip
@@ -295,6 +295,13 @@ class TaskWrapper:
 
     def restore(self) -> bool:
         return self.huey.restore_all(self)
+
+
+def _arguments(args: Any) -> tuple[Any, ...]:
+    """`schedule()`'s args: a tuple or list, or one argument (Huey stores it as it is)."""
+    if args is None:
+        return ()
+    return tuple(args) if isinstance(args, (tuple, list)) else (args,)
 
 
 class group:  # Huey's name
