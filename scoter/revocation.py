@@ -21,10 +21,13 @@ from typing import Any, Protocol
 from scoter import signals as sig
 from scoter.result import Result
 from scoter.states import LIVE_STATES, REVOKED, State
-from scoter.storage.base import Lease, Revocations, Storage
+from scoter.storage.base import Lease, Revocation, Revocations, Storage
 from scoter.task import Task, check_id, check_name
 from scoter.times import Moment, to_deadline
 
+BY_ID = "#"
+"""Starts the stored revocation of one task id that applies when the task is claimed
+(`revoke_when_claimed`); `#` is in no task name, so it never revokes a name."""
 REFRESH_S = 0.5
 """How old, at most, a consumer's copy of the revocations is (see consumer/revocations.py)."""
 WHILE_RUNNING = "revoked while it ran"
@@ -54,10 +57,25 @@ class Revoking:
                 self.signals.send(sig.SIGNAL_REVOKED, ref)
         return state
 
+    def revoke_when_claimed(
+        self: _App,
+        task_id: str,
+        revoke_until: Moment | None = None,
+        revoke_once: bool = False,
+    ) -> None:
+        """Revoke task `task_id` as Huey does: it stays stored as it is, and each claim of it
+        ends it dead `revoked` instead of running it — until `restore_by_id`, until
+        `revoke_until`, or for the next claim only (`revoke_once`); a running attempt
+        finishes. The revocation outlives the task (an id enqueued again is revoked too)."""
+        until = to_deadline("revoke_until", revoke_until, time.time())
+        self.storage.revoke_task(BY_ID + check_id(task_id), until, bool(revoke_once))
+
     def restore_by_id(self: _App, task_id: str) -> bool:
-        """Undo `revoke_by_id`: a task dead `revoked` is queued again (scheduled when its eta
-        is ahead); a running one is no longer stopped, unless its consumer already did."""
-        return self.storage.restore([check_id(task_id)]) > 0
+        """Undo `revoke_by_id` and `revoke_when_claimed`: a task dead `revoked` is queued
+        again (scheduled when its eta is ahead); a running one is no longer stopped, unless
+        its consumer already did; later claims run it."""
+        lifted = self.storage.restore_task(BY_ID + check_id(task_id))
+        return self.storage.restore([task_id]) > 0 or lifted
 
     def revoke_all(
         self: _App,
@@ -83,9 +101,11 @@ class Revoking:
         task id: whether that task ended revoked, or runs and is being revoked."""
         if isinstance(target, Task):
             revocation = self.storage.revocations().names.get(target.name)
-            at = time.time() if timestamp is None else timestamp
-            return revocation is not None and (revocation.until is None or at < revocation.until)
+            return _holds(revocation, time.time() if timestamp is None else timestamp)
         task_id = target.id if isinstance(target, Result) else check_id(target)
+        at = time.time() if timestamp is None else timestamp
+        if _holds(self.storage.revocations().names.get(BY_ID + task_id), at):
+            return True
         info = self.storage.get(task_id)
         if info is None:
             return False
@@ -102,6 +122,13 @@ def revoked_because(
     applied only when `take(name)` took it."""
     if lease.id in known.ids:
         return f"{WHILE_RUNNING} (an earlier attempt)"
+    by_id = known.names.get(BY_ID + lease.id)
+    if (
+        by_id is not None
+        and _holds(by_id, claimed_at)
+        and (not by_id.once or take(BY_ID + lease.id))
+    ):
+        return "revoked by id when claimed"
     revocation = known.names.get(lease.name)
     if revocation is None or (revocation.until is not None and claimed_at >= revocation.until):
         return None
@@ -116,6 +143,11 @@ def revoked_now(storage: Storage, lease: Lease, lease_s: float) -> str | None:
     """`revoked_because` by the revocations stored now (immediate mode)."""
     claimed_at = lease.expires - lease_s
     return revoked_because(storage.revocations(), lease, claimed_at, storage.take_revocation)
+
+
+def _holds(revocation: Revocation | None, at: float) -> bool:
+    """Whether `revocation` revokes a claim at `at`."""
+    return revocation is not None and (revocation.until is None or at < revocation.until)
 
 
 def _name(task: Task[Any, Any] | str) -> str:

@@ -365,28 +365,28 @@ class Huey:
         return self.restore_by_id(task.id)
 
     def revoke_by_id(self, id: str, revoke_until: Any = None, revoke_once: bool = False) -> None:
-        """Revoke one task: it never starts (a running one is asked to stop) and ends dead
-        `revoked`; `restore_by_id` queues it again. `revoke_until` does not apply by id."""
-        revoke_by_id = bridge.feature(self.app, "revoke_by_id", "revocation")
-        if revoke_until is not None:
-            log.warning("revoke_by_id(%s, revoke_until=...): a task revoked by id stays revoked "
-                        "until restore_by_id", id)  # fmt: skip
-        revoke_by_id(id)
+        """Revoke one task as Huey does: it stays queued, and ends dead `revoked` instead of
+        running when a consumer takes it — until `restore_by_id`, until `revoke_until`, or
+        that once (`revoke_once`); a running task finishes."""
+        revoke = bridge.feature(self.app, "revoke_when_claimed", "revocation")
+        revoke(id, bridge.timestamp(revoke_until, self.utc), revoke_once)
 
     def restore_by_id(self, id: str) -> bool:
         return bool(bridge.feature(self.app, "restore_by_id", "revocation")(id))
 
     def is_revoked(self, task: Any, timestamp: Any = None, peek: bool = True) -> bool:
+        """Whether `task` would be revoked if it ran now (or at `timestamp`): a Task or
+        Result by its id or its task's revocation, an id by its own, a task by its name's.
+        A task that already ended revoked is not (its one-time revocation was spent)."""
         is_revoked = bridge.feature(self.app, "is_revoked", "revocation")
-        if isinstance(task, (Task, Result)):
+        at = bridge.timestamp(timestamp, self.utc)
+        if isinstance(task, (Task, Result, str)):
             one = task.task if isinstance(task, Result) else task
-            wrapper = type(one).wrapper
-            at = bridge.timestamp(timestamp, self.utc)
-            by_name = wrapper is not None and is_revoked(wrapper.scoter_task, at)
-            return by_name or bool(is_revoked(task.id))
-        if isinstance(task, str):
-            return bool(is_revoked(task))
-        return bool(is_revoked(bridge.scoter_task(task), bridge.timestamp(timestamp, self.utc)))
+            wrapper = None if isinstance(one, str) else type(one).wrapper
+            if wrapper is not None and is_revoked(wrapper.scoter_task, at):
+                return True
+            return bridge.revoked_by_id(self, one if isinstance(one, str) else one.id, at)
+        return bool(is_revoked(bridge.scoter_task(task), at))
 
     def lock_task(self, lock_name: str, ttl: float | None = None) -> bridge.TaskLock:
         """A lock as a decorator or context manager; raises TaskLockedException when held.

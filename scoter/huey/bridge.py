@@ -33,6 +33,7 @@ from scoter.huey.results import ChordResult, Result, ResultGroup
 from scoter.huey.schedules import schedule_of
 from scoter.huey.tasks import PeriodicTask, Task, TaskWrapper, chord, group
 from scoter.huey.utils import to_timestamp
+from scoter.revocation import BY_ID
 from scoter.states import EXPIRED, REVOKED
 from scoter.task import Message
 
@@ -442,9 +443,9 @@ def _ended(
 ) -> tuple[str, str] | None:
     """(REVOKED or EXPIRED, why) when `task` must not run as of `timestamp` (default now)."""
     at = time.time() if timestamp is None else (to_timestamp(timestamp, huey.utc) or 0.0)
-    why = _revoked_at(huey, name, at)
-    if why is not None:
-        return REVOKED, why
+    for key, why in ((BY_ID + task.id, "revoked by id"), (name, f"runs of {name!r} revoked")):
+        if _revoked_at(huey, key, at):
+            return REVOKED, why
     expires = to_timestamp(task.expires_resolved, huey.utc)
     if expires is not None and at > expires:
         from scoter.consumer.attempt import expired_detail
@@ -453,19 +454,28 @@ def _ended(
     return None
 
 
-def _revoked_at(huey: Huey, name: str, at: float) -> str | None:
-    """Why runs of task `name` are revoked at `at`, taking a revoke_once and dropping a
-    revoke_until that has passed, as Huey's execute() does; None when they are not."""
+def revoked_by_id(huey: Huey, task_id: str, at: float | None) -> bool:
+    """Whether task `task_id` is revoked by its id: a claim at `at` (default now) would end
+    it revoked, or it runs and is being stopped."""
+    known = huey.app.storage.revocations()
+    revocation = known.names.get(BY_ID + task_id)
+    now = time.time() if at is None else at
+    held = revocation is not None and (revocation.until is None or now < revocation.until)
+    return held or task_id in known.ids
+
+
+def _revoked_at(huey: Huey, key: str, at: float) -> bool:
+    """Whether the revocation stored under `key` (a task name, or BY_ID and a task id) holds
+    at `at`, taking a revoke_once and dropping a revoke_until that has passed, as Huey's
+    execute() does."""
     storage = huey.app.storage
-    revocation = storage.revocations().names.get(name)
+    revocation = storage.revocations().names.get(key)
     if revocation is None:
-        return None
+        return False
     if revocation.until is not None and at >= revocation.until:
-        storage.restore_task(name)
-        return None
-    if revocation.once:
-        return f"the next run of {name!r} was revoked" if storage.take_revocation(name) else None
-    return f"every run of {name!r} is revoked"
+        storage.restore_task(key)
+        return False
+    return not revocation.once or storage.take_revocation(key)
 
 
 def _execute_here(huey: Huey, task: Task, timestamp: dt.datetime | None = None) -> Any:

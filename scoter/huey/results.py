@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from scoter.huey.constants import EmptyData
 from scoter.huey.exceptions import ResultTimeout, TaskException
-from scoter.huey.records import NO_RESULT_REASONS, failure_key, stored_error
-from scoter.huey.utils import Error
+from scoter.huey.records import LIVE, NO_RESULT_REASONS, failure_key, stored_error
+from scoter.huey.utils import Error, normalize_time
 from scoter.states import State
 
 if TYPE_CHECKING:
@@ -122,7 +122,7 @@ class Result:
         return self.huey.is_revoked(self)
 
     def revoke(self, revoke_once: bool = True) -> None:
-        self.huey.revoke_by_id(self.id)
+        self.huey.revoke_by_id(self.id, revoke_once=revoke_once)
 
     def restore(self) -> bool:
         return self.huey.restore_by_id(self.id)
@@ -135,18 +135,20 @@ class Result:
         priority: int | None = None,
         preserve_pipeline: bool = True,
     ) -> Result | ResultGroup | ChordResult | None:
-        """Revoke this task and enqueue a copy (a new id) for `eta`/`delay`."""
-        self.revoke()
+        """Revoke this task (if it has not ended) and enqueue a copy, with a new id, for
+        `eta`/`delay` (default now); its per-call retries, delays and timeout are kept."""
+        info = self.huey.app.storage.get(self.id)
+        if info is not None and info.state in LIVE:
+            self.revoke()
         old = self.task
         task = type(old)(
             old.args, old.kwargs, priority=old.priority if priority is None else priority,
-            expires=old.expires if expires is None else expires,
+            expires=old.expires if expires is None else expires, retries=old.retries,
+            retry_delay=old.retry_delay, retry_backoff=old.retry_backoff, timeout=old.timeout,
             on_complete=old.on_complete if preserve_pipeline else None,
             on_error=old.on_error if preserve_pipeline else None,
         )  # fmt: skip
         if eta is not None or delay is not None:
-            from scoter.huey.utils import normalize_time
-
             task.eta = normalize_time(eta, delay, self.huey.utc)
         return self.huey.enqueue(task)
 

@@ -465,7 +465,8 @@ def test_revoke_and_restore_a_result(sqlite_huey: SqliteHuey) -> None:
     res = add(1, 2)
     res.revoke()
     assert res.is_revoked()
-    assert sqlite_huey.app.storage.get(res.id).state is State.DEAD  # type: ignore[union-attr]
+    # As in Huey, it stays queued: a consumer that takes it ends it revoked instead of running it
+    assert sqlite_huey.app.storage.get(res.id).state is State.QUEUED  # type: ignore[union-attr]
     assert res.restore()
     assert not res.is_revoked()
     assert len(sqlite_huey) == 1

@@ -132,3 +132,34 @@ def test_a_per_call_timeout_is_cooperative(huey: Any) -> None:
     assert "timeout" in error_of(result)["error"].lower()
     slow(timeout=100)
     assert run_next(huey) == 100
+
+
+def test_a_result_revoked_once_is_skipped_once(huey: Any) -> None:
+    ran: list[int] = []
+
+    @huey.task()
+    def work(n: int) -> int:
+        ran.append(n)
+        return n
+
+    first, second = work(1), work(2)
+    first.revoke()
+    assert first.is_revoked() and not second.is_revoked()
+    assert len(huey) == 2  # still queued, as in Huey
+    task = huey.dequeue()
+    assert task.id == first.id and huey.execute(task) is None
+    assert first.get() is None and not first.is_revoked()
+    assert run_next(huey) == 2
+    huey.enqueue(task)  # its one-time revocation is spent: it runs now
+    assert run_next(huey) == 1 and ran == [2, 1]
+
+
+def test_reschedule_keeps_the_per_call_budget(huey: Any) -> None:
+    @huey.task()
+    def work() -> None: ...
+
+    old = work.schedule(delay=60, retries=2, retry_delay=5, retry_backoff=4)
+    new = old.reschedule()
+    assert new.id != old.id and old.is_revoked()
+    task = huey.dequeue()
+    assert (task.id, task.retries, task.retry_delay, task.retry_backoff) == (new.id, 2, 5, 4)
