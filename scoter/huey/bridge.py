@@ -162,12 +162,11 @@ def run_task(huey: Huey, task: Task) -> Any:
         raise
     except RateLimitExceeded as exc:
         huey._emit(S.SIGNAL_RATE_LIMITED, task)
-        if exc.retry:
+        if exc.retry or task.retries:  # Huey retries it once the limit frees
             delay = float(task.retry_delay or exc.delay)
             _handing_back(huey, task, delay)
             raise Interrupt(str(exc), delay=delay) from exc
-        if not task.retries:
-            records.note_error(exc)
+        records.note_error(exc, final=True)
         raise
     except TaskTimeout as exc:
         records.note_error(exc)

@@ -112,9 +112,10 @@ def task_of_record(huey: Huey, info: TaskInfo) -> Task:
 # -- the error a failure left ------------------------------------------------------------------
 
 
-def note_error(exc: BaseException) -> None:
-    """Mark a failure Huey surfaces with its repr (stored with its traceback)."""
-    if isinstance(exc, RETRYING_EXCEPTIONS) or not hasattr(exc, "add_note"):
+def note_error(exc: BaseException, *, final: bool = False) -> None:
+    """Mark a failure Huey surfaces with its repr (stored with its traceback): any but a
+    retrying exception's, unless it is `final` (no retry follows)."""
+    if (isinstance(exc, RETRYING_EXCEPTIONS) and not final) or not hasattr(exc, "add_note"):
         return
     if not any(str(n).startswith(ERROR_NOTE) for n in getattr(exc, "__notes__", ())):
         exc.add_note(f"{ERROR_NOTE}{error_repr(exc)}")
