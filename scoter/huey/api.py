@@ -19,6 +19,7 @@ from scoter.huey import bridge
 from scoter.huey import signals as S
 from scoter.huey.exceptions import ConfigurationError
 from scoter.huey.results import ChordResult, Result, ResultGroup
+from scoter.huey.schedules import crontab
 from scoter.huey.serializer import Serializer, SignedSerializer
 from scoter.huey.storage import (
     BaseStorage,
@@ -34,7 +35,6 @@ from scoter.huey.storage import (
 )
 from scoter.huey.tasks import PeriodicTask, Task, TaskWrapper, chord, group
 from scoter.huey.utils import from_timestamp
-from scoter.periodic import crontab
 from scoter.states import State
 from scoter.task import NAME
 
