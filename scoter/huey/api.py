@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from scoter.app import Scoter
 from scoter.huey import bridge
 from scoter.huey import signals as S
+from scoter.huey.api_data import DataCalls
 from scoter.huey.exceptions import ConfigurationError
 from scoter.huey.results import ChordResult, Result, ResultGroup
 from scoter.huey.schedules import crontab
@@ -56,7 +57,7 @@ SCOTER_TASK_OPTIONS = (
 LISTING_LIMIT = 1_000_000
 
 
-class Huey:
+class Huey(DataCalls):
     """A Huey app on scoter: `Huey(name, results=True, store_none=False, utc=True,
     immediate=False, serializer=None, compression=False, use_zlib=False,
     immediate_use_memory=True, storage_class=None, **storage_kwargs)`.

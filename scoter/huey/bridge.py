@@ -516,6 +516,10 @@ class RateLimit:
 
         return inner
 
+    def acquire(self) -> None:
+        """Count one use; raises RateLimitExceeded (with `delay` and `retry`) at the limit."""
+        self.__enter__()
+
     def __enter__(self) -> None:
         limiter = feature(self._app, "rate_limit", "rate limits")(
             self._name, self._limit, self._per
