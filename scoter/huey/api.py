@@ -238,6 +238,11 @@ class Huey(DataCalls):
         return task_decorator
 
     def _register(self, wrapper: TaskWrapper) -> ScoterTask[Any, Any]:
+        if wrapper.scoter_name in self.wrappers:
+            raise ValueError(
+                "Attempting to register a task with the same identifier as existing task. "
+                f'Specify a different name= to register this task. "{wrapper.scoter_name}"'
+            )
         return bridge.register(self, wrapper)
 
     def _unregister(self, wrapper: TaskWrapper) -> bool:
@@ -379,11 +384,15 @@ class Huey(DataCalls):
         return bool(bridge.feature(self.app, "is_locked", "locks")(lock_name))
 
     def flush_locks(self, *names: str) -> set[str]:
-        """Free the named locks (and those this app's lock_task made); returns the freed."""
+        """Free the named locks (and those this app's lock_task made); returns the freed.
+        A key-value entry named as Huey stores a lock (`{huey.name}.lock.{name}`, made by
+        hand with `put_if_empty`) is deleted too, as Huey's flush_locks deletes it."""
         flush_locks = bridge.feature(self.app, "flush_locks", "locks")
         wanted = {*self._locks, *(n.strip() for n in names)}
         flushed = flush_locks(*sorted(wanted))
-        return set(flushed) if isinstance(flushed, Iterable) else set()
+        freed = set(flushed) if isinstance(flushed, Iterable) else set()
+        storage = self.app.storage
+        return freed | {n for n in wanted if storage.delete_data(f"{self.name}.lock.{n}")}
 
     def rate_limit(self, name: str, limit: int, per: float, retry: bool = True) -> bridge.RateLimit:
         return bridge.RateLimit(self, name, limit, per, retry)

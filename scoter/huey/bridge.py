@@ -520,10 +520,15 @@ class RateLimit:
         """Count one use; raises RateLimitExceeded (with `delay` and `retry`) at the limit."""
         self.__enter__()
 
+    def reset(self) -> None:
+        """Forget the uses counted so far (in every process): the window starts empty."""
+        self._limiter().reset()
+
+    def _limiter(self) -> Any:
+        return feature(self._app, "rate_limit", "rate limits")(self._name, self._limit, self._per)
+
     def __enter__(self) -> None:
-        limiter = feature(self._app, "rate_limit", "rate limits")(
-            self._name, self._limit, self._per
-        )
+        limiter = self._limiter()
         try:
             limiter.__enter__()
         except _scoter_exception("RateLimitExceeded") as exc:

@@ -99,8 +99,7 @@ class Registry:
             else self.create_task(message.on_complete),
             on_error=None if message.on_error is None else self.create_task(message.on_error),
         )  # fmt: skip
-        if hasattr(task, "expires_resolved"):
-            task.expires_resolved = message.expires_resolved
+        task.expires_resolved = message.expires_resolved  # type: ignore[attr-defined]
         return task
 
     def _wrapper(self, name: str) -> TaskWrapper | None:
