@@ -550,11 +550,16 @@ def read(app: Scoter, lease: Lease) -> StepFlow | None:
 # -- inspection ------------------------------------------------------------------------------
 
 
-def describe(app: Scoter, info: TaskInfo) -> list[str]:
-    """What `scoter show` says of a stored task's place in a flow: none for other tasks."""
+def flow_of(app: Scoter, info: TaskInfo) -> StepFlow | None:
+    """The flow a stored task's payload carries (None: none, or it cannot be read)."""
     lease = Lease("", info.id, info.name, info.queue, info.payload, 0.0, 0, 0, 0, 0, None,
                   priority=info.priority, max_crashes=info.max_crashes)  # fmt: skip
-    flow = read(app, lease)
+    return read(app, lease)
+
+
+def describe(app: Scoter, info: TaskInfo) -> list[str]:
+    """What `scoter show` says of a stored task's place in a flow: none for other tasks."""
+    flow = flow_of(app, info)
     if flow is None:
         return []
     lines = []

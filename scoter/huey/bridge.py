@@ -209,7 +209,16 @@ def _call_all(hooks: dict[str, Callable[[], Any]], kind: str) -> None:
 
 def _forward(huey: Huey, name: str, ref: scoter_signals.TaskRef, *extra: Any) -> None:
     """Pass a scoter signal on to the Huey app's receivers, as Huey would send it."""
-    if name not in FORWARDED or ref.name == STAND_IN:
+    if name not in FORWARDED:
+        return
+    if name == S.SIGNAL_COMPLETE:  # after it: what its ack stored, enqueued as in Huey
+        handed = pipelines.handed_on(huey, ref.id)
+        if ref.name != STAND_IN:
+            huey._emit(name, task_of_ref(huey, ref))
+        for task in handed:
+            huey._emit(S.SIGNAL_ENQUEUED, task)
+        return
+    if ref.name == STAND_IN:
         return
     task = task_of_ref(huey, ref)
     if name == S.SIGNAL_ERROR:
@@ -300,12 +309,8 @@ def enqueue_many(huey: Huey, tasks: list[Task] | tuple[Task, ...]) -> ResultGrou
 
 
 def dequeue(huey: Huey) -> Task | None:
-    """The next task, claimed for `execute`. A chord member's stand-in (`pipelines.STAND_IN`)
-    is no task of the app's: it runs here, and the next task is taken."""
+    """The next task, claimed for `execute`."""
     lease = _claim(huey)
-    while lease is not None and lease.name == STAND_IN:
-        _run(huey, lease)
-        lease = _claim(huey)
     if lease is None:
         return None
     app = huey.app
@@ -318,9 +323,10 @@ def dequeue(huey: Huey) -> Task | None:
     return task
 
 
-def _claim(huey: Huey) -> Lease | None:
+def _claim(huey: Huey, queues: list[str] | None = None) -> Lease | None:
     app = huey.app
-    queues = sorted({app.default_queue} | {w.scoter_task.queue for w in huey.wrappers.values()})
+    if queues is None:
+        queues = sorted({app.default_queue} | {w.scoter_task.queue for w in huey.wrappers.values()})
     leases = app.storage.claim(queues, 1, DEQUEUE_LEASE_S, "huey-dequeue")
     if not leases and app.storage.promote(time.time()):
         leases = app.storage.claim(queues, 1, DEQUEUE_LEASE_S, "huey-dequeue")
@@ -336,9 +342,18 @@ def execute(huey: Huey, task: Task) -> Any:
     from scoter.consumer.attempt import SUCCEEDED
 
     outcome = _run(huey, lease)
+    _run_stand_ins(huey)
     if outcome.kind != SUCCEEDED or outcome.result is None:
         return None
     return huey.app.decode_result(outcome.result, task.id)
+
+
+def _run_stand_ins(huey: Huey) -> None:
+    """Count a chord member that went dead down now, as Huey does when it runs the member (its
+    stand-in, stored with its death, is on a queue `dequeue` does not take)."""
+    queue = [pipelines.stand_in_queue(huey)]
+    while (lease := _claim(huey, queue)) is not None:
+        _run(huey, lease)
 
 
 def _run(huey: Huey, lease: Lease) -> Any:

@@ -34,9 +34,15 @@ SKIPPED_REASONS = ("revoked", "expired")
 
 
 def register_stand_in(huey: Huey) -> None:
-    """Register the chord members' stand-in on the Huey app's scoter app."""
+    """Register the chord members' stand-in on the Huey app's scoter app, on a queue of its
+    own: no task of the Huey app's (`len(huey)` does not count it), which every consumer of the
+    app takes (a consumer takes every task's queue)."""
     if STAND_IN not in huey.app.tasks:
-        huey.app.task(name=STAND_IN)(stand_in)
+        huey.app.task(name=STAND_IN, queue=stand_in_queue(huey))(stand_in)
+
+
+def stand_in_queue(huey: Huey) -> str:
+    return f"{huey.app.default_queue}.chords"
 
 
 def stand_in(failure: TaskFailed) -> Any:
@@ -57,10 +63,10 @@ def enqueue_flow(huey: Huey, flow: Task | chord) -> Result | ResultGroup | Chord
         stored: Any = huey.app.enqueue(_chord(huey, flow))
         if not huey.results:
             return None
-        steps = stored.pipeline_results
-        return ChordResult(
-            [handle(huey, r.id) for r in stored.results], handle(huey, stored.callback.id),
-            None if steps is None else ResultGroup([handle(huey, r.id) for r in steps]),
+        steps = [handle(huey, r.id) for r in stored.pipeline_results or [stored.callback]]
+        return ChordResult(  # the callback's handle is the pipeline's first, as in Huey
+            [handle(huey, r.id) for r in stored.results], steps[0],
+            ResultGroup(steps) if len(steps) > 1 else None,
         )  # fmt: skip
     stored = huey.app.enqueue(_pipeline(huey, flow))
     results = [handle(huey, r.id) for r in stored]
@@ -125,3 +131,30 @@ def huey_order(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any
     if isinstance(value, dict):
         return own, {**value, **kwargs}
     return (*own, value), kwargs
+
+
+def handed_on(huey: Huey, task_id: str) -> list[Task]:
+    """What the ack of finished flow step `task_id` stored, as Huey's SIGNAL_ENQUEUED names
+    it: the next step, or the chord's callback when this member completed the count (where
+    members finish at once on several consumers, more than one may name it)."""
+    app = huey.app
+    info = app.storage.get(task_id)
+    flow = None if info is None else flows.flow_of(app, info)
+    if flow is None:
+        return []
+    if flow.next:
+        return [_stored_task(huey, flow.step_id(flow.step + 1))]
+    join = flow.join
+    if join is None:
+        return []
+    chord_info = app.storage.chord_info(join.chord)
+    if chord_info is None or len(chord_info.results) < join.size:
+        return []
+    return [_stored_task(huey, join.chord)]
+
+
+def _stored_task(huey: Huey, task_id: str) -> Task:
+    from scoter.huey.bridge import task_of_info
+
+    info = huey.app.storage.get(task_id)
+    return Task(id=task_id) if info is None else task_of_info(huey, info)
