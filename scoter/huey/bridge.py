@@ -5,10 +5,8 @@ locks and rate limits on scoter's.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import functools
-import importlib
 import logging
 import time
 import weakref
@@ -18,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from scoter import exceptions as scoter_exceptions
 from scoter import signals as scoter_signals
 from scoter.exceptions import Cancel, DecodeError, Interrupt, TimedOut
+from scoter.huey import pipelines
 from scoter.huey import signals as S
 from scoter.huey.exceptions import (
     CancelExecution,
@@ -27,6 +26,7 @@ from scoter.huey.exceptions import (
     TaskLockedException,
     TaskTimeout,
 )
+from scoter.huey.pipelines import FOLLOWS, STAND_IN, huey_order
 from scoter.huey.results import ChordResult, Result, ResultGroup
 from scoter.huey.schedules import schedule_of
 from scoter.huey.tasks import Task, TaskWrapper, chord, group
@@ -42,9 +42,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("huey")
 
-FOLLOWS = "__huey_follows__"
-"""Marks a later step of a Huey pipeline, an error handler or a chord callback: scoter hands it
-the value first, and `huey_order` puts it where Huey does."""
 DEQUEUE_LEASE_S = 60.0
 """The lease of a task taken by `huey.dequeue()`: nothing renews it."""
 OWN_SIGNALS = (CancelExecution, TaskLockedException, RateLimitExceeded, TaskTimeout)
@@ -70,6 +67,7 @@ def connect(huey: Huey) -> None:
     hooks.post_execute(functools.partial(_post_execute, huey))
     hooks.on_startup(functools.partial(_call_all, huey._startup, "on_startup"))
     hooks.on_shutdown(functools.partial(_call_all, huey._shutdown, "on_shutdown"))
+    pipelines.register_stand_in(huey)
 
 
 def listen(huey: Huey) -> None:
@@ -213,6 +211,15 @@ def _forward(huey: Huey, name: str, ref: scoter_signals.TaskRef, *extra: Any) ->
     """Pass a scoter signal on to the Huey app's receivers, as Huey would send it."""
     if name not in FORWARDED:
         return
+    if name == S.SIGNAL_COMPLETE:  # after it: what its ack stored, enqueued as in Huey
+        handed = pipelines.handed_on(huey, ref.id)
+        if ref.name != STAND_IN:
+            huey._emit(name, task_of_ref(huey, ref))
+        for task in handed:
+            huey._emit(S.SIGNAL_ENQUEUED, task)
+        return
+    if ref.name == STAND_IN:
+        return
     task = task_of_ref(huey, ref)
     if name == S.SIGNAL_ERROR:
         exc = extra[0] if extra else None
@@ -287,7 +294,8 @@ def enqueue(huey: Huey, task: Task | group | chord) -> Result | ResultGroup | Ch
         results = [enqueue(huey, t) for t in task.tasks]
         return ResultGroup([r for r in results if isinstance(r, Result)])
     if isinstance(task, chord) or task.on_complete or task.on_error:
-        return _enqueue_flow(huey, task)
+        require(Message, "then", "pipelines")
+        return pipelines.enqueue_flow(huey, task)
     huey.app.enqueue_message(message_of(huey, task))
     return Result(huey, task) if huey.results else None
 
@@ -297,76 +305,15 @@ def enqueue_many(huey: Huey, tasks: list[Task] | tuple[Task, ...]) -> ResultGrou
     return ResultGroup([Result(huey, t) for t in tasks]) if huey.results else None
 
 
-def _enqueue_flow(huey: Huey, flow: Task | chord) -> Result | ResultGroup | ChordResult | None:
-    """A pipeline or chord, on scoter's flows (each hand-off atomic with the ack before it)."""
-    require(Message, "then", "pipelines")
-    flows: Any = importlib.import_module("scoter.flows")
-
-    if isinstance(flow, chord):
-        members = [_pipeline(huey, t) for t in flow.tasks]
-        callback = _pipeline(huey, flow.callback, follows=True)
-        stored: Any = huey.app.enqueue(flows.chord(members, callback))
-        if not huey.results:
-            return None
-        steps = stored.pipeline_results
-        return ChordResult(
-            [_handle(huey, r.id) for r in stored.results], _handle(huey, stored.callback.id),
-            None if steps is None else ResultGroup([_handle(huey, r.id) for r in steps]),
-        )  # fmt: skip
-    stored = huey.app.enqueue(_pipeline(huey, flow))
-    results = [_handle(huey, r.id) for r in stored]
-    if not huey.results:
-        return None
-    return results[0] if len(results) == 1 else ResultGroup(results)
-
-
-def _handle(huey: Huey, task_id: str) -> Result:
-    return Result(huey, Task(id=task_id))
-
-
-def _pipeline(huey: Huey, task: Task, *, follows: bool = False) -> Any:
-    flow: Any = _following(huey, task) if follows else message_of(huey, task)
-    handler = task.on_error
-    step = task.on_complete
-    while step is not None:
-        flow = flow.then(_following(huey, step))
-        handler = handler or step.on_error
-        step = step.on_complete
-    return flow if handler is None else flow.error(_following(huey, handler))
-
-
-def _following(huey: Huey, task: Task) -> Message:
-    """The message of a step that gets the value before it: marked for `huey_order`."""
-    message = message_of(huey, task)
-    return dataclasses.replace(message, kwargs={**message.kwargs, FOLLOWS: True})
-
-
-def huey_order(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], Any]:
-    """A later step's arguments as Huey passes them: the value scoter put first goes after the
-    step's own arguments — a tuple spread, a dict merged over the keyword arguments, None
-    left out (Huey's `Task.extend_data`)."""
-    value, own = args[0], args[1:]
-    if value is None or value == ():
-        return own, kwargs
-    if isinstance(value, tuple):
-        return (*own, *value), kwargs
-    if isinstance(value, dict):
-        return own, {**kwargs, **value}
-    return (*own, value), kwargs
-
-
 # -- driving tasks by hand ---------------------------------------------------------------------
 
 
 def dequeue(huey: Huey) -> Task | None:
-    app = huey.app
-    queues = sorted({app.default_queue} | {w.scoter_task.queue for w in huey.wrappers.values()})
-    leases = app.storage.claim(queues, 1, DEQUEUE_LEASE_S, "huey-dequeue")
-    if not leases and app.storage.promote(time.time()):
-        leases = app.storage.claim(queues, 1, DEQUEUE_LEASE_S, "huey-dequeue")
-    if not leases:
+    """The next task, claimed for `execute`."""
+    lease = _claim(huey)
+    if lease is None:
         return None
-    lease = leases[0]
+    app = huey.app
     try:
         args, kwargs = app.decode_message(lease.payload)
     except (DecodeError, ValueError):
@@ -376,12 +323,41 @@ def dequeue(huey: Huey) -> Task | None:
     return task
 
 
+def _claim(huey: Huey, queues: list[str] | None = None) -> Lease | None:
+    app = huey.app
+    if queues is None:
+        queues = sorted({app.default_queue} | {w.scoter_task.queue for w in huey.wrappers.values()})
+    leases = app.storage.claim(queues, 1, DEQUEUE_LEASE_S, "huey-dequeue")
+    if not leases and app.storage.promote(time.time()):
+        leases = app.storage.claim(queues, 1, DEQUEUE_LEASE_S, "huey-dequeue")
+    return leases[0] if leases else None
+
+
 def execute(huey: Huey, task: Task) -> Any:
     """Run a dequeued task through scoter's attempt and policy (its outcome is stored); any
     other Task object runs here with the hooks, and its value is returned, not stored."""
     lease = _dequeued.pop(task.id, None)
     if lease is None:
         return _execute_here(huey, task)
+    from scoter.consumer.attempt import SUCCEEDED
+
+    outcome = _run(huey, lease)
+    _run_stand_ins(huey)
+    if outcome.kind != SUCCEEDED or outcome.result is None:
+        return None
+    return huey.app.decode_result(outcome.result, task.id)
+
+
+def _run_stand_ins(huey: Huey) -> None:
+    """Count a chord member that went dead down now, as Huey does when it runs the member (its
+    stand-in, stored with its death, is on a queue `dequeue` does not take)."""
+    queue = [pipelines.stand_in_queue(huey)]
+    while (lease := _claim(huey, queue)) is not None:
+        _run(huey, lease)
+
+
+def _run(huey: Huey, lease: Lease) -> Any:
+    """Run a claimed task through scoter's attempt and policy; its Outcome."""
     from scoter.consumer import attempt
     from scoter.consumer.policy import Policy
 
@@ -389,9 +365,7 @@ def execute(huey: Huey, task: Task) -> Any:
     ctx = attempt.new_context(app, lease, DEQUEUE_LEASE_S)
     outcome = attempt.execute(app, ctx)
     Policy(app, "huey-dequeue").apply(ctx, outcome)
-    if outcome.kind != attempt.SUCCEEDED or outcome.result is None:
-        return None
-    return app.decode_result(outcome.result, task.id)
+    return outcome
 
 
 def _execute_here(huey: Huey, task: Task) -> Any:

@@ -27,7 +27,13 @@ class Error(NamedTuple):
 
 
 class _Skipped:
+    """What a chord member that never ran (revoked, expired) gives its chord's callback."""
+
     def __repr__(self) -> str:
+        return "SKIPPED"
+
+    def __reduce__(self) -> str:
+        """Unpickled as the one SKIPPED (`is SKIPPED` holds after a round trip)."""
         return "SKIPPED"
 
 
