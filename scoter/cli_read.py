@@ -23,7 +23,7 @@ from rich.table import Table
 from rich.text import Text
 
 from scoter import cli_coordination as coordination
-from scoter import flows
+from scoter import flows_inspect
 from scoter.app import Scoter
 from scoter.cli import EXIT_NOT_FOUND, app_argument, cli, dead, fail, open_app, shown
 from scoter.cli import console as console  # replaced by tests; cli_tasks prints with it too
@@ -243,7 +243,7 @@ def show(app: str, task_id: str, as_json: bool) -> None:
         _show_chord(the_app, task_id, as_json)
         return
     arguments = _arguments(the_app, info)
-    flow = flows.describe(the_app, info)
+    flow = flows_inspect.describe(the_app, info)
     coordinated = coordination.task_lines(the_app.storage, info)
     if as_json:
         document = task_document(info)
@@ -272,7 +272,7 @@ def _show_chord(app: Scoter, chord_id: str, as_json: bool) -> None:
             EXIT_NOT_FOUND,
         )
     lines = [
-        *flows.describe_chord(app, chord_id),
+        *flows_inspect.describe_chord(app, chord_id),
         "its callback, with this id, is stored with the ack of its last member",
     ]
     if as_json:
@@ -295,7 +295,7 @@ def show_view(
     arguments: tuple[tuple[Any, ...], dict[str, Any]] | str,
     flow: list[str] | None = None,
 ) -> Group:
-    """`scoter show` of a task; `flow`: its place in a pipeline or chord (`flows.describe`)."""
+    """`scoter show` of a task; `flow`: its place in a flow (`flows_inspect.describe`)."""
     title = Text.assemble(
         shown(info.name, "bold"), " ", shown(info.id), " on queue ", shown(info.queue), ": ",
         shown(info.state, "bold"),

@@ -267,6 +267,10 @@ class RateLimit(_Decorates):
         self.limit = limit
         self.per = _positive("per", per) or 0.0
 
+    def reset(self) -> None:
+        """Forget the uses counted so far, across every process: the window starts empty."""
+        self.app.storage.reset_rate(self.name)
+
     def __enter__(self) -> RateLimit:
         if not self.app.storage.take_rate(self.name, self.limit, self.per):
             raise RateLimitExceeded(self.name, self.limit, self.per)

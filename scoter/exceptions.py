@@ -38,12 +38,17 @@ class TaskFailed(ScoterError):
         self.task_id = task_id
         self.reason = reason
         self.error = error
+        self.exception: BaseException | None = None
+        """Given to a flow's error handler: the exception the step raised, when the consumer
+        caught it in its own process and the serializer carries it (pickle; JSON does not)."""
         detail = f"\n{error}" if error else ""
         super().__init__(f"task {task_id} is dead ({reason}){detail}")
 
-    def __reduce__(self) -> tuple[type[TaskFailed], tuple[str, str, str | None]]:
+    def __reduce__(
+        self,
+    ) -> tuple[type[TaskFailed], tuple[str, str, str | None], dict[str, BaseException | None]]:
         """Pickled with its fields (a flow's error handler gets one as its argument)."""
-        return TaskFailed, (self.task_id, self.reason, self.error)
+        return TaskFailed, (self.task_id, self.reason, self.error), {"exception": self.exception}
 
 
 class ResultTimeout(ScoterError):

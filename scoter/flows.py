@@ -16,6 +16,8 @@ See docs/coordination-flows.md.
 
 from __future__ import annotations
 
+import dataclasses
+import pickle
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -23,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from scoter.exceptions import DecodeError, ScoterError, TaskFailed
 from scoter.result import Result, ResultGroup
 from scoter.signals import SIGNAL_ENQUEUED, TaskRef
+from scoter.states import REVOKED
 from scoter.storage.base import Flow, Join, Lease, NewTask, TaskInfo
 from scoter.task import ID, ID_RULE, Message, Task
 
@@ -86,17 +89,22 @@ class Callback:
     call: Call
     next: tuple[Call, ...] = ()
     error: Call | None = None
+    join: ChordJoin | None = None
+    """A nested chord's callback: its last step counts the chord it is a member of down."""
 
     def wire(self) -> list[Any]:
         error = None if self.error is None else self.error.wire()
-        return [self.call.wire(), [c.wire() for c in self.next], error]
+        wire = [self.call.wire(), [c.wire() for c in self.next], error]
+        return wire if self.join is None else [*wire, self.join.wire()]
 
     @classmethod
     def read(cls, value: Any) -> Callback:
-        if not isinstance(value, list) or len(value) != 3 or not isinstance(value[1], list):
+        ok = isinstance(value, list) and len(value) in (3, 4) and isinstance(value[1], list)
+        if not ok:
             raise DecodeError(f"a chord's callback is malformed: {value!r:.80}")
         error = None if value[2] is None else Call.read(value[2])
-        return cls(Call.read(value[0]), tuple(Call.read(c) for c in value[1]), error)
+        join = ChordJoin.read(value[3]) if len(value) == 4 else None
+        return cls(Call.read(value[0]), tuple(Call.read(c) for c in value[1]), error, join)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +115,21 @@ class ChordJoin:
     index: int
     size: int
     callback: Callback
+    stand_in: str | None = None
+    """The task that stands in for a member that ends dead: stored with its death, given the
+    failure, its value counts as the member's result (so the callback runs). None: the chord
+    waits for the member (retried by the operator)."""
+
+    def wire(self) -> list[Any]:
+        wire = [self.chord, self.index, self.size, self.callback.wire()]
+        return wire if self.stand_in is None else [*wire, self.stand_in]
+
+    @classmethod
+    def read(cls, value: Any) -> ChordJoin:
+        if not isinstance(value, list) or len(value) not in (4, 5):
+            raise DecodeError(f"a chord member's join is malformed: {value!r:.80}")
+        stand_in = None if len(value) == 4 else str(value[4])
+        return cls(str(value[0]), int(value[1]), int(value[2]), Callback.read(value[3]), stand_in)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,8 +164,7 @@ class StepFlow:
         if self.error is not None:
             wire["error"] = self.error.wire()
         if self.join is not None:
-            j = self.join
-            wire["join"] = [j.chord, j.index, j.size, j.callback.wire()]
+            wire["join"] = self.join.wire()
         if self.gather is not None:
             wire["gather"] = list(self.gather)
         return wire
@@ -160,9 +182,7 @@ class StepFlow:
             return cls(
                 flow_id, step, tuple(Call.read(c) for c in wire.get("next", ())),
                 None if error is None else Call.read(error),
-                None if join is None else ChordJoin(
-                    str(join[0]), int(join[1]), int(join[2]), Callback.read(join[3])
-                ),
+                None if join is None else ChordJoin.read(join),
                 None if gather is None else (str(gather[0]), int(gather[1])),
             )  # fmt: skip
         except DecodeError:
@@ -219,23 +239,25 @@ class Pipeline:
 
 
 class Group:
-    """Tasks (or pipelines) that run side by side: `group([a.s(1), a.s(2)])`."""
+    """Tasks, pipelines or chords that run side by side: `group([a.s(1), a.s(2)])`."""
 
     __slots__ = ("members",)
 
-    def __init__(self, members: Iterable[Message | Pipeline]) -> None:
-        self.members = tuple(_pipeline(m) for m in members)
-        if not self.members:
-            raise ValueError("a group needs at least one member")
-        _check_distinct([m.id for m in self.members])
+    def __init__(self, members: Iterable[Message | Pipeline | Chord]) -> None:
+        self.members = tuple(_member(m) for m in members)
+        _check_distinct([i for m in self.members for i in _ids(m)])
 
     def __repr__(self) -> str:
         return f"<Group of {len(self.members)}>"
 
-    def then(self, task: Task[Any, Any] | Message, *args: Any, **kwargs: Any) -> Chord:
+    def then(self, task: Task[Any, Any] | Message | Pipeline, *args: Any, **kwargs: Any) -> Chord:
         """A chord: once every member succeeded, `task(results, *args, **kwargs)` runs, with
-        the members' results in a list, in the members' order. A message (`task.s(...)`)
-        given alone lends its id to the chord."""
+        the members' results in a list, in the members' order. A message (`task.s(...)`) or a
+        pipeline given alone lends its id to the chord (a pipeline: its steps follow)."""
+        if isinstance(task, Pipeline):
+            if args or kwargs:
+                raise TypeError("give .then() a task and its arguments, or a pipeline alone")
+            return Chord(self, task)
         if isinstance(task, Message):
             call_of(task, args, kwargs)  # refuses extra arguments
             return Chord(self, Pipeline(task))
@@ -245,22 +267,23 @@ class Group:
     def error(self, task: Task[Any, Any] | Message, *args: Any, **kwargs: Any) -> Group:
         """Every member (that has none of its own) gets this error handler."""
         handler = call_of(task, args, kwargs)
-        return Group(
-            m if m.on_error is not None else Pipeline(m.first, m.steps, handler)
-            for m in self.members
-        )
+        return Group(_with_error(m, handler) for m in self.members)
 
 
 class Chord:
     """A group and a callback that runs once, with every member's result, when the last
-    member succeeds. Its id is its callback's."""
+    member succeeds. Its id is its callback's. An empty group's callback is stored at once,
+    given an empty list. A chord may be a member of another: its callback's last step is
+    that member's end."""
 
-    __slots__ = ("callback", "group")
+    __slots__ = ("callback", "group", "stand_in")
 
-    def __init__(self, group: Group, callback: Pipeline) -> None:
-        _check_distinct([*(m.id for m in group.members), callback.id])
+    def __init__(self, group: Group, callback: Pipeline, stand_in: str | None = None) -> None:
+        _check_distinct([*(i for m in group.members for i in _ids(m)), callback.id])
         self.group = group
         self.callback = callback
+        self.stand_in = stand_in
+        """The name of a task that stands in for a member that ends dead (`ChordJoin`)."""
 
     def __repr__(self) -> str:
         return f"<Chord {self.id} of {len(self.group.members)} -> {self.callback.first.task}>"
@@ -271,20 +294,28 @@ class Chord:
 
     def then(self, task: Task[Any, Any] | Message, *args: Any, **kwargs: Any) -> Chord:
         """Chain a step after the callback, as `Pipeline.then`."""
-        return Chord(self.group, self.callback.then(task, *args, **kwargs))
+        return Chord(self.group, self.callback.then(task, *args, **kwargs), self.stand_in)
 
     def error(self, task: Task[Any, Any] | Message, *args: Any, **kwargs: Any) -> Chord:
         """The error handler of the callback and the steps after it (members have their own:
         `group(...).error(...)`)."""
-        return Chord(self.group, self.callback.error(task, *args, **kwargs))
+        return Chord(self.group, self.callback.error(task, *args, **kwargs), self.stand_in)
+
+    def standing_in(self, stand_in: str | None) -> Chord:
+        """This chord (and the chords among its members) with `stand_in` for dead members."""
+        members = (m.standing_in(stand_in) if isinstance(m, Chord) else m
+                   for m in self.group.members)  # fmt: skip
+        return Chord(Group(members), self.callback, stand_in)
 
 
-def group(members: Iterable[Message | Pipeline]) -> Group:
-    """Tasks or pipelines that run side by side; `.then(callback)` makes it a chord."""
+def group(members: Iterable[Message | Pipeline | Chord]) -> Group:
+    """Tasks, pipelines or chords that run side by side; `.then(callback)` makes it a chord."""
     return Group(members)
 
 
-def chord(members: Iterable[Message | Pipeline], callback: Task[Any, Any] | Message) -> Chord:
+def chord(
+    members: Iterable[Message | Pipeline | Chord], callback: Task[Any, Any] | Message | Pipeline
+) -> Chord:
     """`group(members).then(callback)`."""
     return Group(members).then(callback)
 
@@ -302,49 +333,94 @@ def _check_distinct(ids: list[str]) -> None:
         seen.add(task_id)
 
 
-def _pipeline(member: Message | Pipeline) -> Pipeline:
-    if isinstance(member, Pipeline):
+def _member(member: Message | Pipeline | Chord) -> Pipeline | Chord:
+    if isinstance(member, (Pipeline, Chord)):
         return member
     if isinstance(member, Message):
         return Pipeline(member)
     raise TypeError(
-        f"a group's members are task calls (task.s(...)) or pipelines, not {member!r}; "
-        "groups and chords do not nest"
+        f"a group's members are task calls (task.s(...)), pipelines or chords, not {member!r}"
     )
+
+
+def _ids(member: Pipeline | Chord) -> list[str]:
+    """The ids a member stores under its own: a pipeline's, or a chord's and its members'."""
+    if isinstance(member, Pipeline):
+        return [member.id]
+    return [*(i for m in member.group.members for i in _ids(m)), member.id]
+
+
+def _with_error(member: Pipeline | Chord, handler: Call) -> Pipeline | Chord:
+    if isinstance(member, Chord):
+        return Chord(Group(_with_error(m, handler) for m in member.group.members),
+                     member.callback, member.stand_in)  # fmt: skip
+    if member.on_error is not None:
+        return member
+    return Pipeline(member.first, member.steps, handler)
 
 
 # -- enqueueing ------------------------------------------------------------------------------
 
 
 def enqueue(app: Scoter, flow: Pipeline | Group | Chord) -> ResultGroup | ChordResult:
-    """Store the first step of each pipeline in `flow`, in one storage call."""
+    """Store the first step of each pipeline in `flow` (in nested chords too), in one storage
+    call."""
     from scoter.result import ChordResult
 
     if isinstance(flow, Pipeline):
         _store(app, [(flow, None)])
         return ResultGroup(flow.results(app))
-    members = flow.group.members if isinstance(flow, Chord) else flow.members
     if isinstance(flow, Group):
-        _store(app, [(m, None) for m in members])
-        return ResultGroup([m.results(app)[-1] for m in members])
-    _check_ids(flow.callback)
-    first = flow.callback.first
-    call = Call(first.task, first.args, first.kwargs, first.queue, first.priority)
-    callback = Callback(call, flow.callback.steps, flow.callback.on_error)
-    size = len(members)
-    _store(app, [(m, ChordJoin(flow.id, i, size, callback)) for i, m in enumerate(members)])
-    ends = ResultGroup([m.results(app)[-1] for m in members])
+        _store(app, [p for m in flow.members for p in _planned(m, None)])
+        return ResultGroup([_end(app, m) for m in flow.members])
+    _store(app, _planned(flow, None))
+    ends = ResultGroup([_end(app, m) for m in flow.group.members])
     steps = flow.callback.results(app, tuple(ends))
     return ChordResult(ends, steps[0], ResultGroup(steps) if len(steps) > 1 else None)
+
+
+def _planned(
+    member: Pipeline | Chord, outer: ChordJoin | None
+) -> list[tuple[Pipeline, ChordJoin | None]]:
+    """The pipelines to store for a member, each with the chord it counts down. A chord's
+    members count it down, its callback (`Callback.join`) the chord it belongs to; an empty
+    chord's callback is stored at once, with an empty list of results."""
+    if isinstance(member, Pipeline):
+        return [(member, outer)]
+    cb = member.callback
+    _check_ids(cb)
+    members = member.group.members
+    if not members:
+        first = dataclasses.replace(cb.first, args=([], *cb.first.args))
+        return [(Pipeline(first, cb.steps, cb.on_error), outer)]
+    first = cb.first
+    call = Call(first.task, first.args, first.kwargs, first.queue, first.priority)
+    callback = Callback(call, cb.steps, cb.on_error, outer)
+    size = len(members)
+    return [
+        planned
+        for i, m in enumerate(members)
+        for planned in _planned(m, ChordJoin(member.id, i, size, callback, member.stand_in))
+    ]
+
+
+def _end(app: Scoter, member: Pipeline | Chord) -> Result[Any]:
+    """The Result of a member's last step: a pipeline's, or a chord's callback's."""
+    if isinstance(member, Pipeline):
+        return member.results(app)[-1]
+    ends = tuple(_end(app, m) for m in member.group.members)
+    return member.callback.results(app, ends)[-1]
 
 
 def _store(app: Scoter, pipelines: list[tuple[Pipeline, ChordJoin | None]]) -> None:
     for pipeline, join in pipelines:
         _check_ids(pipeline)
         _check_calls(app, pipeline.steps, pipeline.on_error)
-        if join is not None:
-            cb = join.callback
+        outer = join
+        while outer is not None:
+            cb = outer.callback
             _check_calls(app, (cb.call, *cb.next), cb.error)
+            outer = cb.join
     tasks = [app._to_new_task(p.first, p.flow(join).wire()) for p, join in pipelines]
     app._store(tasks)
     if app.signals:
@@ -392,7 +468,7 @@ def after_success(app: Scoter, flow: StepFlow, value: Any) -> Flow:
         j = flow.join
         result = app.encode_value(value, MEMBER, f"{j.chord}:{j.index}")
         cb = j.callback
-        callback_flow = StepFlow(j.chord, 0, cb.next, cb.error, gather=(j.chord, j.size))
+        callback_flow = StepFlow(j.chord, 0, cb.next, cb.error, cb.join, (j.chord, j.size))
         callback = _new_task(app, j.chord, cb.call, cb.call.args, callback_flow, check=False)
         join = Join(j.chord, j.index, j.size, result, callback)
     release = flow.gather[0] if flow.gather is not None else None
@@ -415,14 +491,51 @@ def gathered(app: Scoter, flow: StepFlow) -> list[Any]:
 
 
 def on_dead(
-    app: Scoter, lease: Lease, flow: StepFlow | None, reason: str, error: str
+    app: Scoter,
+    lease: Lease,
+    flow: StepFlow | None,
+    reason: str,
+    error: str,
+    exc: BaseException | None = None,
 ) -> list[NewTask]:
-    """What the death of a flow step stores with it: its error handler, given the failure."""
-    if flow is None or flow.error is None:
+    """What the death of a flow step stores with it: its error handler (not for a revoked
+    step), given the failure, and for a chord member whose chord has a stand-in, the stand-in,
+    whose value counts as the member's result. The failure is a TaskFailed; its `exception`
+    is the exception the step raised, when this process caught it (a serializer that can
+    carry it, such as pickle, passes it on)."""
+    if flow is None:
         return []
     failure = TaskFailed(lease.id, reason, error[-ERROR_CHARS:])
-    call = flow.error
-    return [_new_task(app, flow.error_id, call, (failure, *call.args), None)]
+    failure.exception = _portable(exc)
+    tasks = []
+    if flow.error is not None and reason != REVOKED:
+        call = flow.error
+        tasks.append(_new_task(app, flow.error_id, call, (failure, *call.args), None))
+    join = flow.join
+    if join is not None and join.stand_in is not None:
+        stand_in = StepFlow(lease.id, 0, join=join)
+        call = Call(join.stand_in)
+        tasks.append(_new_task(app, stand_in_id(lease.id), call, (failure,), stand_in))
+    return tasks
+
+
+def _portable(exc: BaseException | None) -> BaseException | None:
+    """`exc` if pickle can carry it there and back, else None (a serializer that cannot
+    carry it must not cost the flow its handler)."""
+    if exc is None:
+        return None
+    try:
+        pickle.loads(pickle.dumps(exc))
+    except Exception:
+        return None
+    return exc
+
+
+def stand_in_id(task_id: str) -> str:
+    """The id of the task that stands in for dead chord member `task_id` (a step's id with a
+    suffix, cut to fit the id rule; the id is derived, so a second death stores no other)."""
+    suffix = ".dead"
+    return task_id[: 200 - len(suffix)] + suffix
 
 
 def read(app: Scoter, lease: Lease) -> StepFlow | None:
@@ -437,49 +550,11 @@ def read(app: Scoter, lease: Lease) -> StepFlow | None:
 # -- inspection ------------------------------------------------------------------------------
 
 
-def describe(app: Scoter, info: TaskInfo) -> list[str]:
-    """What `scoter show` says of a stored task's place in a flow: none for other tasks."""
+def flow_of(app: Scoter, info: TaskInfo) -> StepFlow | None:
+    """The flow a stored task's payload carries (None: none, or it cannot be read)."""
     lease = Lease("", info.id, info.name, info.queue, info.payload, 0.0, 0, 0, 0, 0, None,
                   priority=info.priority, max_crashes=info.max_crashes)  # fmt: skip
-    flow = read(app, lease)
-    if flow is None:
-        return []
-    lines = []
-    if flow.step or flow.next:
-        lines.append(f"step {flow.step + 1} of {flow.step + 1 + len(flow.next)} of pipeline "
-                     f"{flow.id}")  # fmt: skip
-    if flow.gather is not None:
-        lines.append(f"callback of chord {flow.id}: its first argument is the results of the "
-                     f"chord's {flow.gather[1]} members, in order")  # fmt: skip
-    if flow.next:
-        call = flow.next[0]
-        lines.append(f"next: {call.task} ({flow.step_id(flow.step + 1)}), stored with this "
-                     "step's ack")  # fmt: skip
-        lines.extend(f"then: {c.task}" for c in flow.next[1:])
-    if flow.join is not None:
-        lines.extend(describe_member(app, flow.join, last=not flow.next))
-    if flow.error is not None:
-        lines.append(f"on error: {flow.error.task} ({flow.error_id}), stored with a step's death")
-    return lines
-
-
-def describe_member(app: Scoter, join: ChordJoin, *, last: bool) -> list[str]:
-    """A chord member's part: the chord's countdown and its callback."""
-    what = "its ack counts" if last else "its pipeline's last step counts"
-    lines = [f"member {join.index + 1} of chord {join.chord}: {what} the chord down"]
-    lines += describe_chord(app, join.chord, join.size)
-    lines.append(f"the chord's callback: {join.callback.call.task} ({join.chord}), stored with "
-                 "the ack of its last member")  # fmt: skip
-    return lines
-
-
-def describe_chord(app: Scoter, chord_id: str, size: int | None = None) -> list[str]:
-    """A chord's countdown as stored: how many members finished."""
-    info = app.storage.chord_info(chord_id)
-    if info is None:
-        done = "no member has finished (or its callback has)"
-        return [f"chord {chord_id}: {done}" if size is None else f"of {size} members, {done}"]
-    return [f"chord {chord_id}: {len(info.results)} of {info.size} members finished"]
+    return read(app, lease)
 
 
 def _new_task(

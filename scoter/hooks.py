@@ -2,9 +2,11 @@
 
 - `on_startup` / `on_shutdown`: called with no arguments in each worker before its first task
   and after its last: each worker thread (both), each process child (`on_startup` only: a
-  stopping consumer kills its children, which hold nothing of their own). Open and close
-  per-worker resources there. The asyncio executor calls neither.
-- `pre_execute(ctx)`: before the task's function, in the thread that runs it. Raising
+  stopping consumer kills its children, which hold nothing of their own), and the asyncio
+  executor's loop thread (both; `on_shutdown` not when a task blocks the loop past the
+  drain deadline). Open and close per-worker resources there.
+- `pre_execute(ctx)`: before the task's function, in the thread that runs it (for an
+  `async def` task: on the event loop's thread, so a hook must not block). Raising
   `Cancel` ends the task dead with reason `canceled`; any other exception is logged.
 - `post_execute(ctx, value, exc)`: after the function returned (`exc` None) or raised; what it
   raises is logged. It never changes the outcome.

@@ -189,8 +189,9 @@ def crontab(
     tz: str | dt.tzinfo | None = None,
 ) -> Crontab:
     """A crontab schedule, with Huey's fields and meaning: each field is `*`, `*/n`, `m`,
-    `m-n` (also `m-n/s`) or a comma-separated list of them; day_of_week 0 is Sunday (7 too);
-    day and day_of_week must both match. Read in UTC unless `tz` names a zone
+    `m-n` (also `m-n/s`; a range that runs backwards wraps around: hour '22-2' is 22, 23, 0,
+    1, 2) or a comma-separated list of them; day_of_week 0 is Sunday (7 too); day and
+    day_of_week must both match. Read in UTC unless `tz` names a zone
     ("Europe/Berlin").
 
     :param strict: raise ValueError for a piece of a field that is not one of these forms;
@@ -251,12 +252,23 @@ def _piece(name: str, piece: str, allowed: range) -> set[int] | None:
     span = _RANGE.fullmatch(piece)
     if span:
         low, high = _check(name, int(span[1]), allowed), _check(name, int(span[2]), allowed)
-        if low > high:
-            raise ValueError(f"crontab {name}: range {piece!r} runs backwards")
-        return set(range(low, high + 1, _positive(name, int(span[3] or 1))))
+        return set(_span(name, low, high, allowed)[:: _positive(name, int(span[3] or 1))])
     if piece.isdigit():
         return {_check(name, int(piece), allowed)}
     return None
+
+
+def _span(name: str, low: int, high: int, allowed: range) -> list[int]:
+    """The values from `low` to `high`, in order; a range that runs backwards wraps around
+    the field's end, as Huey reads it: hour '22-2' is 22, 23, 0, 1, 2; day_of_week '5-1' is
+    Friday to Monday, and '7-2' Sunday to Tuesday (7 is Sunday)."""
+    if low <= high:
+        return list(range(low, high + 1))
+    if name == "day_of_week":
+        low, allowed = low % 7, range(7)
+        if low <= high:
+            return list(range(low, high + 1))
+    return [*range(low, allowed.stop), *range(allowed.start, high + 1)]
 
 
 def _check(name: str, value: int, allowed: range) -> int:

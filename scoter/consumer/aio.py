@@ -23,7 +23,7 @@ from scoter.consumer.attempt import Outcome, Undeliverable
 from scoter.consumer.executor import Settle
 from scoter.context import TaskContext, deactivate
 from scoter.display import printable
-from scoter.exceptions import Interrupt, TimedOut
+from scoter.exceptions import Cancel, Interrupt, TimedOut
 
 if TYPE_CHECKING:
     from scoter.app import Scoter
@@ -58,7 +58,10 @@ class AsyncioExecutor:
         self._loop_blocked = False
 
     def start(self) -> None:
+        """Start the loop thread, the one worker of this executor: `on_startup` runs there
+        first."""
         self._thread.start()
+        self._loop.call_soon_threadsafe(self.app.hooks.worker_started)
 
     def submit(self, ctx: TaskContext) -> None:
         self._loop.call_soon_threadsafe(self._start_attempt, ctx)
@@ -87,8 +90,10 @@ class AsyncioExecutor:
         self._loop_blocked = not done.wait(ABANDON_WAIT_S)
 
     def stop(self) -> None:
-        """Stop the loop; wait for it only if it answered at the drain deadline (a blocked
-        loop is left to end with the process)."""
+        """Run `on_shutdown` on the loop and stop it; wait for it only if it answered at the
+        drain deadline (a blocked loop is left to end with the process, hooks unrun)."""
+        if not self._loop_blocked:
+            self._loop.call_soon_threadsafe(self.app.hooks.worker_stopped)
         self._loop.call_soon_threadsafe(self._loop.stop)
         if not self._loop_blocked:
             self._thread.join(STOP_JOIN_S)
@@ -171,16 +176,35 @@ class AsyncioExecutor:
                 traced.end(None if outcome is None else attempt.timed_out(ctx, task, outcome))
 
     async def _await(self, ctx: TaskContext, call: Callable[[], Any]) -> Outcome:
+        """Await the task's coroutine between the app's pre- and post-execute hooks (plain
+        functions, called on the loop thread)."""
+        hooks = self.app.hooks
+        try:
+            if hooks.pre:
+                hooks.before(ctx)
+        except Cancel as exc:  # the coroutine never starts
+            return Outcome.undeliverable(attempt.CANCELED, str(exc) or "canceled by a hook")
         started = self._loop.time()
         try:
             value = await call()
-            return attempt.succeeded(self.app, ctx, value, self._loop.time() - started)
-        except asyncio.CancelledError as exc:
-            return self._cancelled(ctx, exc)
-        except Interrupt:
-            return Outcome.interrupted("the task raised Interrupt")
+            outcome = attempt.succeeded(self.app, ctx, value, self._loop.time() - started)
         except BaseException as exc:  # SystemExit too: the task's error, never the loop's end
-            return Outcome.failed(exc, self._loop.time() - started)
+            if hooks.post:
+                hooks.after(ctx, None, exc)
+            return self._raised(ctx, exc, self._loop.time() - started)
+        if hooks.post:
+            hooks.after(ctx, value, None)
+        return outcome
+
+    def _raised(self, ctx: TaskContext, exc: BaseException, ran_s: float) -> Outcome:
+        """The outcome of a coroutine that raised `exc`, as a plain function's would be."""
+        if isinstance(exc, asyncio.CancelledError):
+            return self._cancelled(ctx, exc)
+        if isinstance(exc, Interrupt):
+            return Outcome.interrupted("the task raised Interrupt", exc.delay)
+        if isinstance(exc, Cancel):
+            return Outcome.undeliverable(attempt.CANCELED, str(exc) or "the task was canceled")
+        return Outcome.failed(exc, ran_s)
 
     def _cancelled(self, ctx: TaskContext, exc: asyncio.CancelledError | None) -> Outcome:
         """A cancellation is an interruption or a time-out only when the consumer made it."""

@@ -162,7 +162,7 @@ class Policy:
         errors_before = ctx.lease.errors
         if not retry.should_retry(errors_before):
             summary = f"failed for good after {errors_before + 1} error(s): {outcome.summary}"
-            self.to_dead(ctx, "error", error, summary)
+            self.to_dead(ctx, "error", error, summary, outcome.exc)
             return
         delay = 0.0 if self.retry_at_once else retry.delay(errors_before)
         eta = time.time() + delay
@@ -231,13 +231,22 @@ class Policy:
                             printable(ctx.task_id), exc)  # fmt: skip
         return True
 
-    def to_dead(self, ctx: TaskContext, reason: str, error: str, summary: str = "") -> bool:
-        """Move the task to dead with `reason`, fenced; False when refused. A flow step's
-        error handler is stored with its death (`Storage.dead_and_enqueue`).
+    def to_dead(
+        self,
+        ctx: TaskContext,
+        reason: str,
+        error: str,
+        summary: str = "",
+        exc: BaseException | None = None,
+    ) -> bool:
+        """Move the task to dead with `reason`, fenced; False when refused. What a flow step
+        hands on at its death (its error handler, a chord's stand-in) is stored with it
+        (`Storage.dead_and_enqueue`).
 
         :param summary: one line for the log, when `error` is a traceback.
+        :param exc: the exception the task raised, when it ran in this process.
         """
-        handlers = [] if reason == REVOKED else self._error_handlers(ctx, reason, error)
+        handlers = self._error_handlers(ctx, reason, error, exc)
 
         def dead() -> bool:
             if handlers:
@@ -252,12 +261,15 @@ class Policy:
         self._refused(ctx, "dead")
         return False
 
-    def _error_handlers(self, ctx: TaskContext, reason: str, error: str) -> list[NewTask]:
-        """The error handler of the flow the task is a step of, if any; read from its payload
-        when another process decoded it (the process executor's child)."""
+    def _error_handlers(
+        self, ctx: TaskContext, reason: str, error: str, exc: BaseException | None
+    ) -> list[NewTask]:
+        """What the flow the task is a step of stores at its death (`flows.on_dead`); its flow
+        is read from the payload when another process decoded it (the process executor's
+        child)."""
         flow = ctx.flow if ctx.flow is not None else flows.read(self.app, ctx.lease)
         try:
-            return flows.on_dead(self.app, ctx.lease, flow, reason, error)
+            return flows.on_dead(self.app, ctx.lease, flow, reason, error, exc)
         except Exception:  # e.g. its arguments cannot be encoded: the death itself must land
             log.exception("task %s: its flow's error handler cannot be stored; it goes dead "
                           "without it", printable(ctx.task_id))  # fmt: skip

@@ -16,11 +16,13 @@ from traceback import format_exception
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from scoter.app import Scoter
-from scoter.huey import bridge
+from scoter.huey import bridge, driving
 from scoter.huey import signals as S
+from scoter.huey.api_data import DataCalls
 from scoter.huey.exceptions import ConfigurationError
 from scoter.huey.records import unread_failure
 from scoter.huey.results import ChordResult, Result, ResultGroup
+from scoter.huey.schedules import crontab
 from scoter.huey.serializer import Serializer, SignedSerializer
 from scoter.huey.storage import (
     BaseStorage,
@@ -36,7 +38,6 @@ from scoter.huey.storage import (
 )
 from scoter.huey.tasks import PeriodicTask, Task, TaskWrapper, chord, group
 from scoter.huey.utils import from_timestamp
-from scoter.periodic import crontab
 from scoter.states import State
 from scoter.task import NAME
 
@@ -58,7 +59,7 @@ SCOTER_TASK_OPTIONS = (
 LISTING_LIMIT = 1_000_000
 
 
-class Huey:
+class Huey(DataCalls):
     """A Huey app on scoter: `Huey(name, results=True, store_none=False, utc=True,
     immediate=False, serializer=None, compression=False, use_zlib=False,
     immediate_use_memory=True, storage_class=None, **storage_kwargs)`.
@@ -241,6 +242,11 @@ class Huey:
         return task_decorator
 
     def _register(self, wrapper: TaskWrapper) -> ScoterTask[Any, Any]:
+        if wrapper.scoter_name in self.wrappers:
+            raise ValueError(
+                "Attempting to register a task with the same identifier as existing task. "
+                f'Specify a different name= to register this task. "{wrapper.scoter_name}"'
+            )
         return bridge.register(self, wrapper)
 
     def _unregister(self, wrapper: TaskWrapper) -> bool:
@@ -335,11 +341,11 @@ class Huey:
 
     def dequeue(self) -> Task | None:
         """Claim the next queued task for `execute()`; None when the queue is empty."""
-        return bridge.dequeue(self)
+        return driving.dequeue(self)
 
     def execute(self, task: Task, timestamp: Any = None) -> Any:
         """Run a task here and now; returns its value (None when it failed: the Result says)."""
-        return bridge.execute(self, task, timestamp)
+        return driving.execute(self, task, timestamp)
 
     def ready_to_run(self, task: Task, timestamp: dt.datetime | None = None) -> bool:
         now = timestamp or (from_timestamp(dt.datetime.now().timestamp(), self.utc))
@@ -385,7 +391,7 @@ class Huey:
             wrapper = None if isinstance(one, str) else type(one).wrapper
             if wrapper is not None and is_revoked(wrapper.scoter_task, at):
                 return True
-            return bridge.revoked_by_id(self, one if isinstance(one, str) else one.id, at)
+            return driving.revoked_by_id(self, one if isinstance(one, str) else one.id, at)
         return bool(is_revoked(bridge.scoter_task(task), at))
 
     def lock_task(self, lock_name: str, ttl: float | None = None) -> bridge.TaskLock:
@@ -397,11 +403,15 @@ class Huey:
         return bool(bridge.feature(self.app, "is_locked", "locks")(lock_name))
 
     def flush_locks(self, *names: str) -> set[str]:
-        """Free the named locks (and those this app's lock_task made); returns the freed."""
+        """Free the named locks (and those this app's lock_task made); returns the freed.
+        A key-value entry named as Huey stores a lock (`{huey.name}.lock.{name}`, made by
+        hand with `put_if_empty`) is deleted too, as Huey's flush_locks deletes it."""
         flush_locks = bridge.feature(self.app, "flush_locks", "locks")
         wanted = {*self._locks, *(n.strip() for n in names)}
         flushed = flush_locks(*sorted(wanted))
-        return set(flushed) if isinstance(flushed, Iterable) else set()
+        freed = set(flushed) if isinstance(flushed, Iterable) else set()
+        storage = self.app.storage
+        return freed | {n for n in wanted if storage.delete_data(f"{self.name}.lock.{n}")}
 
     def rate_limit(self, name: str, limit: int, per: float, retry: bool = True) -> bridge.RateLimit:
         return bridge.RateLimit(self, name, limit, per, retry)

@@ -5,10 +5,8 @@ locks and rate limits on scoter's.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import functools
-import importlib
 import logging
 import time
 import weakref
@@ -18,8 +16,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from scoter import exceptions as scoter_exceptions
 from scoter import signals as scoter_signals
 from scoter.envelope import Decoded
-from scoter.exceptions import Cancel, DecodeError, Interrupt, TimedOut
-from scoter.huey import records
+from scoter.exceptions import Cancel, Interrupt, TimedOut
+from scoter.huey import pipelines, records
 from scoter.huey import signals as S
 from scoter.huey.exceptions import (
     CancelExecution,
@@ -29,28 +27,22 @@ from scoter.huey.exceptions import (
     TaskLockedException,
     TaskTimeout,
 )
+from scoter.huey.pipelines import FOLLOWS, STAND_IN, huey_order
 from scoter.huey.results import ChordResult, Result, ResultGroup
 from scoter.huey.schedules import schedule_of
 from scoter.huey.tasks import PeriodicTask, Task, TaskWrapper, chord, group
 from scoter.huey.utils import to_timestamp
-from scoter.revocation import BY_ID
-from scoter.states import EXPIRED, REVOKED
 from scoter.task import Message
 
 if TYPE_CHECKING:
     from scoter.app import Scoter
     from scoter.context import TaskContext
     from scoter.huey.api import Huey
-    from scoter.storage.base import Lease, TaskInfo
+    from scoter.storage.base import TaskInfo
     from scoter.task import Task as ScoterTask
 
 log = logging.getLogger("huey")
 
-FOLLOWS = "__huey_follows__"
-"""Marks a later step of a Huey pipeline, an error handler or a chord callback: scoter hands it
-the value first, and `huey_order` puts it where Huey does."""
-DEQUEUE_LEASE_S = 60.0
-"""The lease of a task taken by `huey.dequeue()`: nothing renews it."""
 OWN_SIGNALS = (CancelExecution, TaskLockedException, RateLimitExceeded, TaskTimeout)
 """Exceptions whose Huey signal the runner sends itself (not SIGNAL_ERROR)."""
 FORWARDED = frozenset(
@@ -60,7 +52,6 @@ FORWARDED = frozenset(
 """scoter's signals that Huey's receivers hear, under the same names."""
 
 _attempts: weakref.WeakKeyDictionary[TaskContext, Task] = weakref.WeakKeyDictionary()
-_dequeued: dict[str, Lease] = {}
 _handed_back: set[str] = set()
 """Tasks whose runner handed them back (RetryTask, a rate limit) and sent Huey's signals."""
 
@@ -75,6 +66,7 @@ def connect(huey: Huey) -> None:
     hooks.post_execute(functools.partial(_post_execute, huey))
     hooks.on_startup(functools.partial(_call_all, huey._startup, "on_startup"))
     hooks.on_shutdown(functools.partial(_call_all, huey._shutdown, "on_shutdown"))
+    pipelines.register_stand_in(huey)
 
 
 def listen(huey: Huey) -> None:
@@ -251,15 +243,18 @@ def _forward(huey: Huey, name: str, ref: scoter_signals.TaskRef, *extra: Any) ->
     """Pass a scoter signal on to the Huey app's receivers, as Huey would send it."""
     if name not in FORWARDED:
         return
+    if name == S.SIGNAL_COMPLETE:  # after it: what its ack stored, enqueued as in Huey
+        handed = pipelines.handed_on(huey, ref.id)
+        if ref.name != STAND_IN:
+            huey._emit(name, task_of_ref(huey, ref))
+        for task in handed:
+            huey._emit(S.SIGNAL_ENQUEUED, task)
+        return
+    if ref.name == STAND_IN:
+        return
     task = task_of_ref(huey, ref)
     if name == S.SIGNAL_ERROR:
-        exc = extra[0] if extra else None
-        if isinstance(exc, OWN_SIGNALS):
-            return
-        if isinstance(exc, TimedOut):
-            huey._emit(S.SIGNAL_TIMEOUT, task)
-        else:
-            huey._emit(S.SIGNAL_ERROR, task, exc)
+        _forward_error(huey, task, extra[0] if extra else None)
         return
     if name == S.SIGNAL_INTERRUPTED and ref.id in _handed_back:
         _handed_back.discard(ref.id)
@@ -268,6 +263,15 @@ def _forward(huey: Huey, name: str, ref: scoter_signals.TaskRef, *extra: Any) ->
     if name == S.SIGNAL_RETRYING:
         delayed = len(extra) > 1 and extra[1]
         huey._emit(S.SIGNAL_SCHEDULED if delayed else S.SIGNAL_ENQUEUED, task)
+
+
+def _forward_error(huey: Huey, task: Task, exc: BaseException | None) -> None:
+    if isinstance(exc, OWN_SIGNALS):
+        return
+    if isinstance(exc, TimedOut):
+        huey._emit(S.SIGNAL_TIMEOUT, task)
+    else:
+        huey._emit(S.SIGNAL_ERROR, task, exc)
 
 
 # -- task objects from scoter's records --------------------------------------------------------
@@ -320,7 +324,8 @@ def enqueue(huey: Huey, task: Task | group | chord) -> Result | ResultGroup | Ch
         results = [enqueue(huey, t) for t in task.tasks]
         return ResultGroup([r for r in results if isinstance(r, Result)])
     if isinstance(task, chord) or task.on_complete or task.on_error:
-        return _enqueue_flow(huey, task)
+        require(Message, "then", "pipelines")
+        return pipelines.enqueue_flow(huey, task)
     huey.app.enqueue_message(message_of(huey, task))
     return Result(huey, task) if huey.results else None
 
@@ -328,178 +333,6 @@ def enqueue(huey: Huey, task: Task | group | chord) -> Result | ResultGroup | Ch
 def enqueue_many(huey: Huey, tasks: list[Task] | tuple[Task, ...]) -> ResultGroup | None:
     huey.app.enqueue_many([message_of(huey, t) for t in tasks])
     return ResultGroup([Result(huey, t) for t in tasks]) if huey.results else None
-
-
-def _enqueue_flow(huey: Huey, flow: Task | chord) -> Result | ResultGroup | ChordResult | None:
-    """A pipeline or chord, on scoter's flows (each hand-off atomic with the ack before it)."""
-    require(Message, "then", "pipelines")
-    flows: Any = importlib.import_module("scoter.flows")
-
-    if isinstance(flow, chord):
-        members = [_pipeline(huey, t) for t in flow.tasks]
-        callback = _pipeline(huey, flow.callback, follows=True)
-        stored: Any = huey.app.enqueue(flows.chord(members, callback))
-        if not huey.results:
-            return None
-        steps = stored.pipeline_results
-        return ChordResult(
-            [_handle(huey, r.id) for r in stored.results], _handle(huey, stored.callback.id),
-            None if steps is None else ResultGroup([_handle(huey, r.id) for r in steps]),
-        )  # fmt: skip
-    stored = huey.app.enqueue(_pipeline(huey, flow))
-    results = [_handle(huey, r.id) for r in stored]
-    if not huey.results:
-        return None
-    return results[0] if len(results) == 1 else ResultGroup(results)
-
-
-def _handle(huey: Huey, task_id: str) -> Result:
-    return Result(huey, Task(id=task_id))
-
-
-def _pipeline(huey: Huey, task: Task, *, follows: bool = False) -> Any:
-    flow: Any = _following(huey, task) if follows else message_of(huey, task)
-    handler = task.on_error
-    step = task.on_complete
-    while step is not None:
-        flow = flow.then(_following(huey, step))
-        handler = handler or step.on_error
-        step = step.on_complete
-    return flow if handler is None else flow.error(_following(huey, handler))
-
-
-def _following(huey: Huey, task: Task) -> Message:
-    """The message of a step that gets the value before it: marked for `huey_order`."""
-    message = message_of(huey, task)
-    return dataclasses.replace(message, kwargs={**message.kwargs, FOLLOWS: True})
-
-
-def huey_order(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], Any]:
-    """A later step's arguments as Huey passes them: the value scoter put first goes after the
-    step's own arguments — a tuple spread, a dict merged over the keyword arguments, None
-    left out (Huey's `Task.extend_data`)."""
-    value, own = args[0], args[1:]
-    if value is None or value == ():
-        return own, kwargs
-    if isinstance(value, tuple):
-        return (*own, *value), kwargs
-    if isinstance(value, dict):
-        return own, {**kwargs, **value}
-    return (*own, value), kwargs
-
-
-# -- driving tasks by hand ---------------------------------------------------------------------
-
-
-def dequeue(huey: Huey) -> Task | None:
-    app = huey.app
-    queues = sorted({app.default_queue} | {w.scoter_task.queue for w in huey.wrappers.values()})
-    leases = app.storage.claim(queues, 1, DEQUEUE_LEASE_S, "huey-dequeue")
-    if not leases and app.storage.promote(time.time()):
-        leases = app.storage.claim(queues, 1, DEQUEUE_LEASE_S, "huey-dequeue")
-    if not leases:
-        return None
-    lease = leases[0]
-    try:
-        call: Decoded | None = app.decode_claimed(lease)
-    except (DecodeError, ValueError):
-        call = None
-    task = records.huey_task(huey, lease.name, lease.id, call, lease.errors,
-                             priority=lease.priority)  # fmt: skip
-    _dequeued[task.id] = lease
-    return task
-
-
-def execute(huey: Huey, task: Task, timestamp: dt.datetime | None = None) -> Any:
-    """Run a dequeued task through scoter's attempt and policy (its outcome is stored), as of
-    `timestamp` for its revocation and expiry; any other Task object runs here with the hooks,
-    and its value is returned, not stored."""
-    lease = _dequeued.pop(task.id, None)
-    if lease is None:
-        return _execute_here(huey, task, timestamp)
-    from scoter.consumer import attempt
-    from scoter.consumer.policy import Policy
-
-    app = huey.app
-    ctx = attempt.new_context(app, lease, DEQUEUE_LEASE_S)
-    policy = Policy(app, "huey-dequeue")
-    ended = _ended(huey, task, lease.name, timestamp)
-    if ended is not None:
-        policy.end(ctx, *ended)
-        return None
-    outcome = attempt.execute(app, ctx)
-    policy.apply(ctx, outcome)
-    if outcome.kind != attempt.SUCCEEDED:
-        return None
-    ran = _attempts.get(ctx)
-    if ran is not None:
-        return ran._returned
-    return None if outcome.result is None else app.decode_result(outcome.result, task.id)
-
-
-def _ended(
-    huey: Huey, task: Task, name: str, timestamp: dt.datetime | None
-) -> tuple[str, str] | None:
-    """(REVOKED or EXPIRED, why) when `task` must not run as of `timestamp` (default now)."""
-    at = time.time() if timestamp is None else (to_timestamp(timestamp, huey.utc) or 0.0)
-    for key, why in ((BY_ID + task.id, "revoked by id"), (name, f"runs of {name!r} revoked")):
-        if _revoked_at(huey, key, at):
-            return REVOKED, why
-    expires = to_timestamp(task.expires_resolved, huey.utc)
-    if expires is not None and at > expires:
-        from scoter.consumer.attempt import expired_detail
-
-        return EXPIRED, expired_detail(expires, at, "run")
-    return None
-
-
-def revoked_by_id(huey: Huey, task_id: str, at: float | None) -> bool:
-    """Whether task `task_id` is revoked by its id: a claim at `at` (default now) would end
-    it revoked, or it runs and is being stopped."""
-    known = huey.app.storage.revocations()
-    revocation = known.names.get(BY_ID + task_id)
-    now = time.time() if at is None else at
-    held = revocation is not None and (revocation.until is None or now < revocation.until)
-    return held or task_id in known.ids
-
-
-def _revoked_at(huey: Huey, key: str, at: float) -> bool:
-    """Whether the revocation stored under `key` (a task name, or BY_ID and a task id) holds
-    at `at`, taking a revoke_once and dropping a revoke_until that has passed, as Huey's
-    execute() does."""
-    storage = huey.app.storage
-    revocation = storage.revocations().names.get(key)
-    if revocation is None:
-        return False
-    if revocation.until is not None and at >= revocation.until:
-        storage.restore_task(key)
-        return False
-    return not revocation.once or storage.take_revocation(key)
-
-
-def _execute_here(huey: Huey, task: Task, timestamp: dt.datetime | None = None) -> Any:
-    if not huey.ready_to_run(task, timestamp):
-        huey.enqueue(task)
-        return None
-    wrapper = type(task).wrapper
-    ended = None if wrapper is None else _ended(huey, task, wrapper.scoter_name, timestamp)
-    if ended is not None:
-        huey._emit(S.SIGNAL_REVOKED if ended[0] == REVOKED else S.SIGNAL_EXPIRED, task)
-        return None
-    for hook in list(huey._pre_execute.values()):
-        hook(task)
-    value, error = None, None
-    if task.timeout:
-        task._deadline = time.monotonic() + task.timeout
-    try:
-        value = task.execute()
-    except Exception as exc:
-        error = exc
-    for hook in list(huey._post_execute.values()):
-        hook(task, value, error)
-    if error is not None:
-        raise error
-    return value
 
 
 # -- revocation, locks and rate limits ---------------------------------------------------------
@@ -603,10 +436,19 @@ class RateLimit:
 
         return inner
 
+    def acquire(self) -> None:
+        """Count one use; raises RateLimitExceeded (with `delay` and `retry`) at the limit."""
+        self.__enter__()
+
+    def reset(self) -> None:
+        """Forget the uses counted so far (in every process): the window starts empty."""
+        self._limiter().reset()
+
+    def _limiter(self) -> Any:
+        return feature(self._app, "rate_limit", "rate limits")(self._name, self._limit, self._per)
+
     def __enter__(self) -> None:
-        limiter = feature(self._app, "rate_limit", "rate limits")(
-            self._name, self._limit, self._per
-        )
+        limiter = self._limiter()
         try:
             limiter.__enter__()
         except _scoter_exception("RateLimitExceeded") as exc:

@@ -10,15 +10,36 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import time
 from collections.abc import Callable
 from typing import Any
 
+from scoter import periodic
 from scoter.periodic import Crontab, Schedule
 
 SCAN_BACK_MINUTES = 7 * 24 * 60
 """How far back a function schedule is searched for its latest slot: a week of minutes."""
 SCAN_AHEAD_MINUTES = 31 * 24 * 60
+
+
+def crontab(
+    minute: str | int = "*",
+    hour: str | int = "*",
+    day: str | int = "*",
+    month: str | int = "*",
+    day_of_week: str | int = "*",
+    strict: bool = False,
+    *,
+    tz: str | dt.tzinfo | None = None,
+) -> Crontab:
+    """Huey's `crontab(...)`: scoter's (`scoter.periodic.crontab`), with Huey's shortcuts
+    `crontab.hourly()` (minute 0) and `crontab.daily()` (00:00), which take fields too."""
+    return periodic.crontab(minute, hour, day, month, day_of_week, strict, tz=tz)
+
+
+setattr(crontab, "hourly", functools.partial(crontab, minute="0"))  # noqa: B010
+setattr(crontab, "daily", functools.partial(crontab, minute="0", hour="0"))  # noqa: B010
 
 
 class LocalTime(dt.tzinfo):

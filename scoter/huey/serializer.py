@@ -14,6 +14,9 @@ from typing import Any
 
 from scoter.exceptions import DecodeError
 
+COMPRESSED_STARTS = (b"\x1f", b"\x78")
+"""The first byte of gzip and of zlib data (pickle's is 0x80): what `deserialize` decompresses."""
+
 
 class Serializer:
     """Pickle, gzip- (or zlib-) compressed when asked; scoter's serializer protocol."""
@@ -45,8 +48,10 @@ class Serializer:
         return gzip.compress(raw, self.comp_level)
 
     def deserialize(self, data: bytes) -> Any:
+        """The value of `data`; with compression on, data that is not compressed (written
+        before compression was turned on) is read as it is, as Huey does."""
         try:
-            if self.comp:
+            if self.comp and data[:1] in COMPRESSED_STARTS:
                 data = zlib.decompress(data) if self.use_zlib else gzip.decompress(data)
             return self._deserialize(data)
         except Exception as exc:

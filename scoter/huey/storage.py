@@ -21,6 +21,9 @@ from typing import Any, ClassVar
 
 from scoter.huey.exceptions import ConfigurationError
 
+cysqlite = None
+"""Huey's optional cysqlite driver module: scoter's SqliteHuey runs on the standard sqlite3."""
+
 
 class BaseStorage:
     """A Huey storage class: knows the scoter URL its options stand for."""

@@ -1,13 +1,23 @@
-"""Huey's public helpers (`huey.utils`): time normalisation, `Error`, `load_class`."""
+"""Huey's public helpers (`huey.utils`): time normalisation, `Error`, `load_class`,
+`FileLock`."""
 
 from __future__ import annotations
 
 import calendar
 import datetime as dt
 import importlib
+import os
 import sys
+import threading
 import time
+import warnings
+from types import TracebackType
 from typing import Any, NamedTuple
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None  # type: ignore[assignment]
 
 
 class Error(NamedTuple):
@@ -17,7 +27,13 @@ class Error(NamedTuple):
 
 
 class _Skipped:
+    """What a chord member that never ran (revoked, expired) gives its chord's callback."""
+
     def __repr__(self) -> str:
+        return "SKIPPED"
+
+    def __reduce__(self) -> str:
+        """Unpickled as the one SKIPPED (`is SKIPPED` holds after a round trip)."""
         return "SKIPPED"
 
 
@@ -95,3 +111,47 @@ def from_timestamp(value: float | None, utc: bool = True) -> dt.datetime | None:
     if utc:
         return dt.datetime.fromtimestamp(value, dt.timezone.utc).replace(tzinfo=None)
     return dt.datetime.fromtimestamp(value)
+
+
+class FileLock:
+    """An exclusive lock on a file (`flock`), between processes and between threads: each
+    thread locks its own descriptor. `acquire()` blocks until it holds the lock. The file is
+    created (with its directory) and never removed, so that every holder locks one inode."""
+
+    def __init__(self, filename: str) -> None:
+        if fcntl is None:
+            warnings.warn("FileLock needs fcntl, which this platform lacks: it locks nothing",
+                          stacklevel=2)  # fmt: skip
+        self.filename = filename
+        self._local = threading.local()
+        directory = os.path.dirname(filename)
+        if directory:
+            os.makedirs(directory, exist_ok=True)
+
+    def acquire(self) -> None:
+        fd = os.open(self.filename, os.O_CREAT | os.O_RDWR)
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            except BaseException:
+                os.close(fd)
+                raise
+        self._local.fd = fd
+
+    def release(self) -> None:
+        fd = getattr(self._local, "fd", None)
+        if fd is None:
+            return
+        self._local.fd = None
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+    def __enter__(self) -> FileLock:
+        self.acquire()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.release()

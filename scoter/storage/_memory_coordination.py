@@ -195,6 +195,10 @@ class MemoryCoordination:
                     self._starts.setdefault(name, []).append(now)
         return chosen
 
+    def reset_rate(self, key: str) -> None:
+        with self._cond:
+            self._starts.pop(rate_key(key), None)
+
     def take_rate(self, key: str, limit: int, per: float) -> bool:
         now = time.time()
         with self._cond:

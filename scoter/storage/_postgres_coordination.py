@@ -166,6 +166,9 @@ class PostgresCoordination:
             rated = [s.limit.name for s in states if s.limit.rate is not None]
             return fetch(conn, sql["claim_ids"], {**params, "ids": ids, "rated": rated})
 
+    def reset_rate(self, key: str) -> None:
+        self._rowcount("rate_reset", key=rate_key(key))
+
     def take_rate(self, key: str, limit: int, per: float) -> bool:
         counted = rate_key(key)
         with self._connection() as conn, conn.transaction():

@@ -15,9 +15,11 @@ from scoter.exceptions import ConfigurationError, SchemaVersionError
 from scoter.storage._sql import load_queries
 
 SQL = load_queries(
-    "postgres.sql", "postgres_time.sql", "postgres_coordination.sql", "postgres_flows.sql"
-)
-"""The named queries: the lifecycle and inspection, then revocation, coordination, flows."""
+    "postgres.sql", "postgres_time.sql", "postgres_coordination.sql", "postgres_flows.sql",
+    "postgres_data.sql",
+)  # fmt: skip
+"""The named queries: the lifecycle and inspection, then revocation, coordination, flows,
+key-value data."""
 FRAGMENTS = ("history", "info_columns", "lock_held")
 """Queries of postgres.sql that are parts of others, which name them in braces."""
 MIGRATION_FILE = re.compile(r"(\d{4})_\w+\.sql")

@@ -79,3 +79,6 @@ class Uncoordinated:
 
     def take_rate(self, key: str, limit: int, per: float) -> bool:
         raise refused("rate limits")
+
+    def reset_rate(self, key: str) -> None:
+        raise refused("rate limits")

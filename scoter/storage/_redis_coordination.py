@@ -19,6 +19,7 @@ US = 1_000_000
 class RedisCoordination:
     """The coordination steps of `RedisStorage`, which mixes this in."""
 
+    client: Any
     prefix: str
     _ids: str
     _queues: str
@@ -120,6 +121,9 @@ class RedisCoordination:
             limit = TaskLimit(name, _int(concurrency), _int(rate), _seconds(per))
             states.append(state(limit, int(r[i + 4]), int(r[i + 5]), _time(r[i + 6])))
         return sorted(states, key=lambda s: s.limit.name)
+
+    def reset_rate(self, key: str) -> None:
+        self.client.delete(f"{self.prefix}:starts:{rate_key(key)}")
 
     def take_rate(self, key: str, limit: int, per: float) -> bool:
         counted = rate_key(key)

@@ -170,6 +170,9 @@ class SQLiteCoordination:
         started = [{"key": name, "now": now} for name in names if name in rated]
         db.executemany(self._queries["start_record"], started)
 
+    def reset_rate(self, key: str) -> None:
+        self._write("starts_reset", {"key": rate_key(key)})
+
     def take_rate(self, key: str, limit: int, per: float) -> bool:
         params = {"key": rate_key(key), "now": time.time(), "per": per}
         with self._transaction() as db:

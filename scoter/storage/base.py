@@ -33,6 +33,7 @@ from scoter.storage.batches import BATCH_PAUSE as BATCH_PAUSE
 from scoter.storage.batches import MAINTENANCE_BATCH as MAINTENANCE_BATCH
 from scoter.storage.batches import Batches
 from scoter.storage.coordination import Coordination
+from scoter.storage.keyvalue import KeyValue
 
 T = TypeVar("T")
 
@@ -194,7 +195,7 @@ class Revocations:
     revoked; one that was requeued meanwhile (a retry, a rescue) is revoked when claimed."""
 
 
-class Storage(Coordination, Batches):
+class Storage(Coordination, Batches, KeyValue):
     """The contract. One instance is shared by all threads of a process."""
 
     url: str = ""

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from scoter.exceptions import ConfigurationError
+
 if TYPE_CHECKING:
     from scoter.storage.base import Lease, NewTask
 
@@ -152,3 +154,7 @@ class Coordination(abc.ABC):
     def take_rate(self, key: str, limit: int, per: float) -> bool:
         """Count one use of `key` unless it was used `limit` times in the last `per` seconds
         (a sliding window); returns whether it counted. Atomic."""
+
+    def reset_rate(self, key: str) -> None:
+        """Forget the uses `take_rate` counted of `key`: its window starts empty. Atomic."""
+        raise ConfigurationError(f"{type(self).__name__} cannot reset a rate limit")

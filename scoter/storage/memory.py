@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from scoter.states import LIVE_STATES, REVOKED, State
 from scoter.storage._memory_coordination import MemoryCoordination, _Lock
+from scoter.storage._memory_data import MemoryData
 from scoter.storage.base import (
     EXPIRED,
     HANDED_BACK,
@@ -61,7 +62,7 @@ class _Row:
     suspect: bool = False
 
 
-class MemoryStorage(MemoryCoordination, Storage):
+class MemoryStorage(MemoryData, MemoryCoordination, Storage):
     """Dict-backed storage guarded by one condition variable."""
 
     def __init__(self) -> None:
@@ -81,6 +82,7 @@ class MemoryStorage(MemoryCoordination, Storage):
         self._limits: dict[str, TaskLimit] = {}
         self._starts: dict[str, list[float]] = {}
         """A rate's key -> the times it was used, oldest first (pruned past its window)."""
+        self._data: dict[str, tuple[bytes, float | None]] = {}
 
     def enqueue(self, tasks: Sequence[NewTask], *, restart_finished: bool = True) -> int:
         now = time.time()

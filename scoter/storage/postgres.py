@@ -66,6 +66,7 @@ from scoter.storage._postgres_connect import (
     reason,
 )
 from scoter.storage._postgres_coordination import PostgresCoordination
+from scoter.storage._postgres_data import PostgresData
 from scoter.storage._postgres_flows import PostgresFlows
 from scoter.storage._postgres_rows import rescued_of, task_info
 from scoter.storage._postgres_schema import (
@@ -115,7 +116,9 @@ _INHERITED: list[object] = []
 """Pools and connections a fork inherited: neither used, closed nor collected in the child."""
 
 
-class PostgresStorage(PostgresFlows, PostgresCoordination, PostgresTime, PostgresWaiting, Storage):
+class PostgresStorage(
+    PostgresData, PostgresFlows, PostgresCoordination, PostgresTime, PostgresWaiting, Storage
+):
     """Storage in one PostgreSQL schema. Safe for many threads, processes and hosts at once."""
 
     transient_errors = (psycopg.OperationalError,)

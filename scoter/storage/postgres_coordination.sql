@@ -135,6 +135,9 @@ started AS (
 )
 SELECT * FROM claimed;
 
+-- name: rate_reset
+DELETE FROM {schema}.starts WHERE key = %(key)s;
+
 -- name: rate_take
 -- take_rate, after unique_lock for the key: one use counted unless %(limit)s were in the window.
 WITH pruned AS (

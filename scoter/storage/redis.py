@@ -44,6 +44,7 @@ from scoter.storage._redis_connection import (
     error_of,
 )
 from scoter.storage._redis_coordination import RedisCoordination
+from scoter.storage._redis_data import RedisData
 from scoter.storage._redis_flows import RedisFlows
 from scoter.storage._redis_replies import (
     LEASE_FIELDS,
@@ -91,7 +92,7 @@ FIND_SETS = {State.SCHEDULED: "scheduled", State.QUEUED: "ready", State.RUNNING:
 """The sorted set holding each state's tasks (INDEX in lib.lua)."""
 
 
-class RedisStorage(RedisFlows, RedisCoordination, RedisTime, Storage):
+class RedisStorage(RedisData, RedisFlows, RedisCoordination, RedisTime, Storage):
     """Storage in Redis (standalone, or a primary with replicas). Safe for many processes."""
 
     transient_errors: tuple[type[Exception], ...] = (

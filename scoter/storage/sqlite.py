@@ -40,6 +40,7 @@ from scoter.storage._records import (
 )
 from scoter.storage._sql import load_queries
 from scoter.storage._sqlite_coordination import SQLiteCoordination
+from scoter.storage._sqlite_data import SQLiteData
 from scoter.storage._sqlite_flows import SQLiteFlows
 from scoter.storage._sqlite_process import FORK_LOCK, STORAGES, Here, Transaction, settle_fork
 from scoter.storage._sqlite_rows import (
@@ -70,10 +71,10 @@ log = logging.getLogger("scoter.storage")
 
 FRAGMENTS = (
     "history", "entry", "history_limit", "revocations_table", "coordination", "lock_held",
-    "flows_schema",
+    "flows_schema", "data_schema",
 )  # fmt: skip
 """Queries of the .sql files that are parts of others, which name them in braces."""
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 """The file's PRAGMA user_version at this scoter's schema; files made before it have 0."""
 VACUUM_PAGES = 100
 """Free pages one step of `shrink` gives back to the file system (the pages moved to fill
@@ -90,8 +91,12 @@ UNDECODABLE = "Could not decode to UTF-8"
 not an outage."""
 
 
-SQL_FILES = ("sqlite.sql", "sqlite_time.sql", "sqlite_coordination.sql", "sqlite_flows.sql")
-"""The named queries: the lifecycle and inspection, then revocation, coordination, flows."""
+SQL_FILES = (
+    "sqlite.sql", "sqlite_time.sql", "sqlite_coordination.sql", "sqlite_flows.sql",
+    "sqlite_data.sql",
+)  # fmt: skip
+"""The named queries: the lifecycle and inspection, then revocation, coordination, flows,
+key-value data."""
 
 
 def _render(queries: dict[str, str]) -> dict[str, str]:
@@ -112,7 +117,7 @@ def _render(queries: dict[str, str]) -> dict[str, str]:
 SQL = _render(load_queries(*SQL_FILES))
 
 
-class SQLiteStorage(SQLiteFlows, SQLiteCoordination, SQLiteTime, Storage):
+class SQLiteStorage(SQLiteData, SQLiteFlows, SQLiteCoordination, SQLiteTime, Storage):
     """Storage in one SQLite file. Safe for many threads and processes at once."""
 
     transient_errors = (sqlite3.OperationalError,)  # locked past the timeout, disk I/O

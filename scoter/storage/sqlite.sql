@@ -4,7 +4,7 @@
 -- it beside other tasks (the crash rule).
 
 -- name: schema
--- The schema at version 6 (PRAGMA user_version), for a new file.
+-- The schema at version 7 (PRAGMA user_version), for a new file.
 CREATE TABLE IF NOT EXISTS scoter_tasks (
     seq INTEGER PRIMARY KEY,
     id TEXT NOT NULL UNIQUE,
@@ -55,6 +55,8 @@ CREATE TABLE IF NOT EXISTS scoter_periodic (
 {coordination}
 
 {flows_schema}
+
+{data_schema}
 
 -- name: upgrade_to_1
 -- A file of a scoter without a user_version (0) gets the crash rule's columns.

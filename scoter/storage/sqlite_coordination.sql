@@ -129,6 +129,9 @@ INSERT INTO scoter_starts (key, at) VALUES (:key, :now);
 -- name: starts_prune
 DELETE FROM scoter_starts WHERE key = :key AND at <= :now - :per;
 
+-- name: starts_reset
+DELETE FROM scoter_starts WHERE key = :key;
+
 -- name: starts_count
 SELECT count(*) FROM scoter_starts WHERE key = :key AND at > :now - :per;
 

@@ -129,6 +129,15 @@ def test_take_rate_is_a_sliding_window(storage: Storage) -> None:
     assert storage.take_rate("api", 2, 0.3)
 
 
+def test_reset_rate_empties_the_window_of_its_key_only(storage: Storage) -> None:
+    assert [storage.take_rate("api", 1, 60) for _ in range(2)] == [True, False]
+    assert storage.take_rate("other", 1, 60)
+    storage.reset_rate("api")
+    storage.reset_rate("never-used")
+    assert storage.take_rate("api", 1, 60) and not storage.take_rate("api", 1, 60)
+    assert not storage.take_rate("other", 1, 60)
+
+
 def test_a_storage_that_has_not_read_the_limits_yet_keeps_them(
     backend: Backend, location: str, storage: Storage
 ) -> None:

@@ -25,6 +25,7 @@ def test_it_refuses_what_it_does_not_keep_and_claims_as_always(storage: Storage)
         lambda: storage.set_limits([TaskLimit("app.work", concurrency=2)]),
         lambda: storage.acquire_lock("x", "owner", ttl=30),
         lambda: storage.take_rate("x", 1, 1.0),
+        lambda: storage.reset_rate("x"),
         lambda: storage.enqueue_unique([replace(new_task("u"), unique_key="k")]),
     ):
         with pytest.raises(ConfigurationError, match=REFUSED):

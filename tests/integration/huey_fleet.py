@@ -1,7 +1,7 @@
 """The SIGTERM/SIGKILL experiment of docs/from-huey.md: a fleet of consumers of one unchanged
-Huey app, one of them SIGTERMed or SIGKILLed (alternately) and replaced at every round, as
-deploys and crashes do; then the survivors run until the work stops moving. Lost: tasks
-enqueued that never finished."""
+Huey app, one of them SIGTERMed or SIGKILLed (alternately) while it runs a task and replaced
+at every round, as deploys and crashes do; then the survivors run until the work stops
+moving. Lost: tasks enqueued that never finished."""
 
 from __future__ import annotations
 
@@ -17,6 +17,9 @@ from pathlib import Path
 HERE = Path(__file__).parent
 ALIAS = "import scoter.huey.alias as a; a.install(); "
 PRODUCE = "import huey_experiment_app as app; [app.work(i) for i in range({tasks})]"
+BUSY_WAIT_S = 5.0
+"""How long a round waits for its victim to be running a task, so that every kill lands on
+work in progress (what a deploy or a crash hits)."""
 SETTLE_S = 4.0
 """The work counts as stopped when no task finished for this long (with consumers idle)."""
 
@@ -71,6 +74,7 @@ def run(system: str, tmp: Path, tasks: int, consumers: int, rounds: int, every: 
         for turn in range(rounds):
             time.sleep(every)
             victim = fleet.pop(0)
+            _until_busy(tmp / "runs.db", victim.pid, time.monotonic() + BUSY_WAIT_S)
             victim.send_signal(signal.SIGTERM if turn % 2 == 0 else signal.SIGKILL)
             killed.append(victim)
             fleet.append(_start(system, env, tmp))
@@ -88,6 +92,22 @@ def _start(system: str, env: dict[str, str], tmp: Path) -> subprocess.Popen[byte
     log = open(tmp / f"{system}-{time.monotonic_ns()}.log", "wb")  # noqa: SIM115 - the child's
     return subprocess.Popen(consumer_command(system), env=env, cwd=tmp, stdout=log,
                             stderr=subprocess.STDOUT)  # fmt: skip
+
+
+def _until_busy(runs: Path, pid: int, deadline: float) -> None:
+    """Wait until consumer `pid` runs a task (it started more than it finished)."""
+    while time.monotonic() < deadline:
+        with sqlite3.connect(runs, timeout=30) as db:
+            if _rows(db, "started", pid) > _rows(db, "done", pid):
+                return
+        time.sleep(0.02)
+
+
+def _rows(db: sqlite3.Connection, table: str, pid: int) -> int:
+    try:
+        return int(db.execute(f"SELECT COUNT(*) FROM {table} WHERE pid = ?", (pid,)).fetchone()[0])
+    except sqlite3.OperationalError:  # no task has written it yet
+        return 0
 
 
 def _until_settled(runs: Path, tasks: int, deadline: float) -> None:

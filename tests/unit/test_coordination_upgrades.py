@@ -81,7 +81,7 @@ def test_migration_0006_adds_unique_keys_locks_and_limits(
         db.execute(_old_rows(f"{schema}.tasks", "'\\x7b7d'::bytea", "now()", later))
 
     storage = PostgresStorage.from_url(url)
-    assert storage.migrate() == ["0006_coordination.sql", "0007_chords.sql"]
+    assert storage.migrate() == ["0006_coordination.sql", "0007_chords.sql", "0008_data.sql"]
 
     _check_coordination(storage)
     storage.close()

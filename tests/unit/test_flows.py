@@ -279,6 +279,45 @@ def test_a_chord_callbacks_own_error_handler(calls: Calls) -> None:
     assert calls.seen[-1] == ("on_error", (result.id, "error", "callback"), {})
 
 
+def test_chords_nest_a_members_end_is_its_callbacks_last_step(calls: Calls) -> None:
+    inner = group([calls.add.s(1), calls.add.s(2)]).then(calls.total).then(calls.add, 100)
+    outer = group([inner, calls.add.s(10)]).then(calls.pair)
+
+    result = calls.app.enqueue(outer)
+
+    assert result.get() == [[103, 10]]
+    assert result.results.get() == [103, 10]
+    assert calls.app.storage.chord_info(inner.id) is None  # each callback released its own
+    assert calls.app.storage.chord_info(outer.id) is None
+
+
+def test_an_empty_chord_stores_its_callback_at_once_with_no_results(calls: Calls) -> None:
+    result = calls.app.enqueue(group([]).then(calls.total, extra=5))
+    assert result.get() == 5 and result.results.get() == []
+    assert calls.app.enqueue(group([])).get() == []
+
+
+def test_a_chords_callback_may_be_a_pipeline(calls: Calls) -> None:
+    callback = calls.total.s().then(calls.add, 1)
+    result = calls.app.enqueue(chord([calls.add.s(1), calls.add.s(2)], callback))
+    assert result.id == callback.id
+    assert result.pipeline_results is not None and result.pipeline_results.get() == [3, 4]
+
+
+def test_a_stand_in_counts_a_dead_member_and_the_member_stays_dead(calls: Calls) -> None:
+    @calls.app.task
+    def placeholder(failure: TaskFailed) -> str:
+        return f"{failure.reason}: {failure.exception!r}"
+
+    members = [calls.add.s(1), calls.boom.s("x")]
+    the_chord = group(members).then(calls.pair).standing_in(placeholder.name)
+    result = calls.app.enqueue(the_chord)
+
+    assert result.get() == [[1, "error: None"]]  # JSON carries no exception
+    info = calls.app.storage.get(result.results.ids[1])
+    assert info is not None and info.state is State.DEAD
+
+
 # -- signing, transport ----------------------------------------------------------------------
 
 
@@ -337,9 +376,7 @@ def test_bad_flows_are_refused_with_what_to_do(queued: Calls) -> None:
         add.s(1).then(add.s(2), 3)
     with pytest.raises(TypeError, match=r"decorated with @app\.task"):
         add.s(1).then(print)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="at least one member"):
-        group([])
-    with pytest.raises(TypeError, match="do not nest"):
+    with pytest.raises(TypeError, match="pipelines or chords, not <Group"):
         group([group([add.s(1)])])  # type: ignore[list-item]
     once = add.s(1)
     with pytest.raises(ValueError, match="is given twice"):

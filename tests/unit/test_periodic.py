@@ -56,6 +56,21 @@ def test_lists_ranges_and_steps() -> None:
     assert crontab(day="*/10").days == frozenset({1, 11, 21, 31})
 
 
+def test_a_range_that_runs_backwards_wraps_around_the_field() -> None:
+    """As Huey reads it (and cron means it): 22-2 is 22, 23, 0, 1, 2; 7 is Sunday."""
+    assert crontab(hour="22-2").hours == (0, 1, 2, 22, 23)
+    assert crontab(hour="22-2/2").hours == (0, 2, 22)  # the step counts from 22
+    assert crontab(minute="58-1").minutes == (0, 1, 58, 59)
+    assert crontab(month="11-2").months == frozenset({11, 12, 1, 2})
+    assert crontab(day_of_week="5-1").weekdays == frozenset({5, 6, 0, 1})
+    assert crontab(day_of_week="7-2").weekdays == frozenset({0, 1, 2})
+    assert crontab(day_of_week="7-3/2").weekdays == frozenset({0, 2})
+    assert crontab(day_of_week="7-7").weekdays == frozenset({0})
+    night = crontab(minute="0", hour="22-2")
+    assert utc(night.following(at(2024, 1, 1, 2, 30))) == dt.datetime(2024, 1, 1, 22, tzinfo=UTC)
+    assert utc(night.following(at(2024, 1, 1, 23, 30))) == dt.datetime(2024, 1, 2, tzinfo=UTC)
+
+
 def test_month_ends_and_leap_days() -> None:
     last_day = crontab(minute="0", hour="0", day="31")
     assert utc(last_day.following(at(2024, 4, 1))) == dt.datetime(2024, 5, 31, tzinfo=UTC)
@@ -68,7 +83,7 @@ def test_month_ends_and_leap_days() -> None:
     ("fields", "message"),
     [
         ({"minute": "60"}, "minute 60 is out of range: use 0-59"),
-        ({"hour": "5-2"}, "runs backwards"),
+        ({"hour": "5-25"}, "hour 25 is out of range: use 0-23"),
         ({"day_of_week": "*/2"}, "cannot use \\*/n"),
         ({"day": "30", "month": "2"}, "no slot within"),
         ({"minute": "banana"}, "matches no minute"),

@@ -274,7 +274,7 @@ def test_migration_0002_upgrades_a_version_1_schema(
         storage.get("queued")
     assert storage.migrate() == [
         "0002_suspects.sql", "0003_periodic.sql", "0004_history_limit.sql",
-        "0005_revocations.sql", "0006_coordination.sql", "0007_chords.sql",
+        "0005_revocations.sql", "0006_coordination.sql", "0007_chords.sql", "0008_data.sql",
     ]  # fmt: skip
 
     _check_old_tasks_work(storage)
@@ -297,7 +297,7 @@ def test_migration_0003_adds_the_periodic_table_to_a_version_2_schema(
         storage.last_slots(["report"])
     assert storage.migrate() == [
         "0003_periodic.sql", "0004_history_limit.sql", "0005_revocations.sql",
-        "0006_coordination.sql", "0007_chords.sql",
+        "0006_coordination.sql", "0007_chords.sql", "0008_data.sql",
     ]  # fmt: skip
     assert storage.enqueue_slot("report", None, 60, [])
     assert storage.last_slots(["report"]) == {"report": 60}
@@ -321,7 +321,7 @@ def test_migration_0004_cuts_long_histories_at_their_next_attempt(
     storage = PostgresStorage.from_url(url)
     assert storage.migrate() == [
         "0004_history_limit.sql", "0005_revocations.sql", "0006_coordination.sql",
-        "0007_chords.sql",
+        "0007_chords.sql", "0008_data.sql",
     ]  # fmt: skip
 
     _check_long_history_is_cut(storage)
@@ -342,7 +342,12 @@ def test_migration_0005_adds_revocations_to_a_version_4_schema(
     storage = PostgresStorage.from_url(url)
     with pytest.raises(SchemaError, match="scoter migrate"):
         storage.revocations()
-    assert storage.migrate() == ["0005_revocations.sql", "0006_coordination.sql", "0007_chords.sql"]
+    assert storage.migrate() == [
+        "0005_revocations.sql",
+        "0006_coordination.sql",
+        "0007_chords.sql",
+        "0008_data.sql",
+    ]
     assert storage.revoke(["kept"]) == {"kept": State.QUEUED}
     assert storage.restore(["kept"]) == 1
     storage.close()
@@ -362,7 +367,7 @@ def test_migration_0007_adds_the_chord_tables_to_a_version_6_schema(
     storage = PostgresStorage.from_url(url)
     with pytest.raises(SchemaError, match="scoter migrate"):
         storage.chord_info("chord")
-    assert storage.migrate() == ["0007_chords.sql"]
+    assert storage.migrate() == ["0007_chords.sql", "0008_data.sql"]
 
     _check_chords_work(storage)
     assert storage.get("kept") is not None
