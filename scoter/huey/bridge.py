@@ -448,6 +448,8 @@ class RateLimit:
         return feature(self._app, "rate_limit", "rate limits")(self._name, self._limit, self._per)
 
     def __enter__(self) -> None:
+        if self._limit < 1:  # Huey's limit=0: nothing may pass
+            raise RateLimitExceeded(self._name, self._per, self._retry)
         limiter = self._limiter()
         try:
             limiter.__enter__()

@@ -69,7 +69,8 @@ def enqueue_flow(huey: Huey, flow: Task | chord) -> Result | ResultGroup | Chord
             ResultGroup(steps) if len(steps) > 1 else None,
         )  # fmt: skip
     stored = huey.app.enqueue(_pipeline(huey, flow))
-    results = [handle(huey, r.id) for r in stored]
+    ids = [r.id for r in stored]
+    results = [Result(huey, Task(id=i), upstream=tuple(ids[:n])) for n, i in enumerate(ids)]
     if not huey.results:
         return None
     return results[0] if len(results) == 1 else ResultGroup(results)

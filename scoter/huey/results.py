@@ -31,10 +31,13 @@ FIRST_POLL_S = 0.005
 class Result:
     """The handle of one enqueued task: `result()` or `result.get(blocking=True)`."""
 
-    def __init__(self, huey: Huey, task: Task) -> None:
+    def __init__(self, huey: Huey, task: Task, upstream: tuple[str, ...] = ()) -> None:
         self.huey = huey
         self.task = task
         self.revoke_id = task.revoke_id
+        self.upstream = upstream
+        """For a later step of a pipeline: the ids of the steps before it, whose failure
+        is this step's (it will never run)."""
         self._result: Any = EmptyData
 
     def __repr__(self) -> str:
@@ -52,14 +55,12 @@ class Result:
         return self._get() is not EmptyData
 
     def _get(self, preserve: bool = False) -> Any:
-        """The value, EmptyData while there is none; raises TaskException for a failure."""
+        """The value, EmptyData while there is none, an `Error` for a failure (as Huey's)."""
         if self._result is not EmptyData:
-            if isinstance(self._result, Error):
-                raise TaskException(self._result.metadata)
             return self._result
         info = self.huey.app.storage.get(self.id)
         if info is None:
-            return EmptyData
+            return self._upstream_failure()
         if info.state is State.DEAD and info.reason in NO_RESULT_REASONS:
             return None
         if info.state is not State.DONE:
@@ -71,15 +72,27 @@ class Result:
         return value
 
     def _failure(self, info: TaskInfo) -> Any:
-        """Raise the failure the task left (its last one, while retries are pending), once
-        read kept by this handle as Huey keeps an error result; EmptyData when there is none."""
+        """The failure the task left (its last one, while retries are pending) as an
+        `Error`, kept by this handle once read as Huey keeps an error result; EmptyData when
+        there is none."""
         found = stored_error(self.huey, info)
         if found is None:
             return EmptyData
         task, error = found
         self._result = Error(self.huey.build_error_result(task, error))
         self.huey._errors_read.add(failure_key(info))
-        raise TaskException(self._result.metadata)
+        return self._result
+
+    def _upstream_failure(self) -> Any:
+        """The failure of a dead earlier step of this pipeline step (which then never
+        runs); EmptyData while none died."""
+        for step_id in self.upstream:
+            info = self.huey.app.storage.get(step_id)
+            if info is not None and info.state is State.DEAD:
+                if info.reason in NO_RESULT_REASONS:
+                    return EmptyData
+                return self._failure(info)
+        return EmptyData
 
     def get_raw_result(
         self,
@@ -114,9 +127,13 @@ class Result:
         preserve: bool = False,
     ) -> Any:
         """The task's value: None while not finished (or with `blocking=True`, wait — up to
-        `timeout` s, then ResultTimeout). Raises TaskException when the task failed."""
-        return self.get_raw_result(blocking, timeout, backoff, max_delay, revoke_on_timeout,
-                                   preserve)  # fmt: skip
+        `timeout` s, then ResultTimeout). Raises TaskException when the task failed (or, for
+        a pipeline's later step, a step before it)."""
+        value = self.get_raw_result(blocking, timeout, backoff, max_delay, revoke_on_timeout,
+                                    preserve)  # fmt: skip
+        if isinstance(value, Error):
+            raise TaskException(value.metadata)
+        return value
 
     def is_revoked(self) -> bool:
         return self.huey.is_revoked(self)

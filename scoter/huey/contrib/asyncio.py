@@ -7,8 +7,9 @@ import time
 from typing import Any
 
 from scoter.huey.constants import EmptyData
-from scoter.huey.exceptions import ResultTimeout
+from scoter.huey.exceptions import ResultTimeout, TaskException
 from scoter.huey.results import Result, ResultGroup
+from scoter.huey.utils import Error
 
 
 async def aget_result(
@@ -18,7 +19,8 @@ async def aget_result(
     preserve: bool = False,
     timeout: float | None = None,
 ) -> Any:
-    """The task's value, polled on a thread so the event loop keeps running."""
+    """The task's value, polled on a thread so the event loop keeps running; raises
+    TaskException when the task failed."""
     delay = 0.01
     deadline = None if timeout is None else time.monotonic() + timeout
     while (value := await asyncio.to_thread(res._get, preserve)) is EmptyData:
@@ -26,6 +28,8 @@ async def aget_result(
             raise ResultTimeout("timed out waiting for result")
         await asyncio.sleep(delay)
         delay = min(delay * backoff, max_delay)
+    if isinstance(value, Error):
+        raise TaskException(value.metadata)
     return value
 
 
