@@ -543,3 +543,24 @@ def test_pipeline_passes_the_result_after_the_steps_own_arguments_as_huey_does(
     assert spread.get(blocking=True, timeout=5)[-1] == "('own', 'a', 'b') []"
     merged = huey.enqueue(keywords.s().then(describe, "own"))
     assert merged.get(blocking=True, timeout=5)[-1] == "('own',) [('x', 1)]"
+
+
+def test_a_pipeline_step_after_a_dead_step_raises_that_failure_instead_of_waiting(
+    tmp_path: Path,
+) -> None:
+    huey = SqliteHuey("dead-midway", filename=str(tmp_path / "q.db"))
+
+    @huey.task()
+    def below_zero(n: int) -> int:
+        if n < 0:
+            raise ValueError(f"{n} is below zero")
+        return n - 1
+
+    first, second, third = huey.enqueue(below_zero.s(-1).then(below_zero).then(below_zero))
+    task = huey.dequeue()
+    assert task is not None and huey.execute(task) is None
+    for later in (second, third):
+        with pytest.raises(TaskException) as caught:
+            later.get(blocking=True, timeout=5)
+        assert caught.value.metadata["task_id"] == first.id
+    assert huey.dequeue() is None
