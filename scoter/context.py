@@ -18,7 +18,7 @@ from scoter.storage.outages import through_outages, within
 if TYPE_CHECKING:
     from psycopg import Connection
 
-    from scoter.flows import StepFlow
+    from scoter.flows_wire import StepFlow
     from scoter.retry import Budget
     from scoter.serializers import Serializer, Signer
     from scoter.signals import TaskRef

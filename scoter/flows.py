@@ -2,13 +2,14 @@
 `group([...])`, `group([...]).then(callback)` (a chord), `chord(members, callback)`.
 
 A flow is stored one step at a time. Each step's payload carries what comes after it (its
-`StepFlow`, signed with the rest of the payload): the calls still to come, the error handler,
-the chord it ends in. When a step succeeds, the consumer builds the next step — the step's
-return value first among its arguments — and hands it to the storage with the ack
+`StepFlow`, scoter.flows_wire, signed with the rest of the payload): the calls still to come,
+the error handlers, the chord it ends in. When a step succeeds, the consumer builds the next
+step — the step's return value first among its arguments — and hands it to the storage with the ack
 (`storage.base.Flow`), which stores both in one atomic step, only if the ack lands: a crash
 between them cannot lose or repeat the hand-off, and a stale attempt (its lease lost) hands
-nothing on. Step ids derive from the flow's id — `<id>`, `<id>.1`, `<id>.2`, … and
-`<id>.error` — so no step can be stored twice. A chord's members each count it down with
+nothing on. Step ids derive from the flow's id — `<id>`, `<id>.1`, `<id>.2`, …, `<id>.error`
+(the pipeline's error handler) and `<id>.<k>.error` (step k's own) — so no step can be stored
+twice. A chord's members each count it down with
 their ack; the one that completes the count stores the callback (whose id is the chord's),
 which reads the members' results, in order, from the chord's record.
 See docs/coordination-flows.md.
@@ -19,10 +20,10 @@ from __future__ import annotations
 import dataclasses
 import pickle
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
-from scoter.exceptions import DecodeError, ScoterError, TaskFailed
+from scoter.exceptions import ScoterError, TaskFailed
+from scoter.flows_wire import ERROR_SUFFIX, Call, Callback, ChordJoin, StepFlow
 from scoter.result import Result, ResultGroup
 from scoter.signals import SIGNAL_ENQUEUED, TaskRef
 from scoter.states import REVOKED
@@ -44,37 +45,19 @@ class FlowError(ScoterError):
     """A flow step cannot run as stored: its chord's results are missing."""
 
 
-# -- what a flow is made of ------------------------------------------------------------------
+# -- building flows --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Call:
-    """A call of a flow after its first step: a task's name, arguments and options."""
-
-    task: str
-    args: tuple[Any, ...] = ()
-    kwargs: dict[str, Any] = field(default_factory=dict)
-    queue: str | None = None
-    priority: int | None = None
-
-    def wire(self) -> list[Any]:
-        return [self.task, list(self.args), self.kwargs, self.queue, self.priority]
-
-    @classmethod
-    def read(cls, value: Any) -> Call:
-        ok = isinstance(value, list) and len(value) == 5 and isinstance(value[0], str)
-        if not ok or not isinstance(value[1], list) or not isinstance(value[2], dict):
-            raise DecodeError(f"a flow's call is malformed: {value!r:.80}")
-        return cls(value[0], tuple(value[1]), value[2], value[3], value[4])
-
-
-def call_of(task: Task[Any, Any] | Message, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call:
+def call_of(task: Handed, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call:
     """The Call of `.then(task, *args, **kwargs)` or `.error(...)`: a task with arguments, or
-    a message (`task.s(...)`) alone."""
-    if isinstance(task, Message):
+    alone a message (`task.s(...)`) or a one-step pipeline, whose error handler becomes the
+    call's own (`task.s(...).error(handler)`: a step's own, or an error handler's own)."""
+    if isinstance(task, (Message, Pipeline)):
         if args or kwargs:
             raise TypeError("give .then() a task and its arguments, or a message alone")
-        return Call(task.task, task.args, task.kwargs, task.queue, task.priority)
+        if isinstance(task, Message):
+            return Call(task.task, task.args, task.kwargs, task.queue, task.priority)
+        return task.as_call()
     if not isinstance(task, Task):
         raise TypeError(
             f"expected a task (a function decorated with @app.task) or task.s(...), not {task!r}"
@@ -82,130 +65,27 @@ def call_of(task: Task[Any, Any] | Message, args: tuple[Any, ...], kwargs: dict[
     return Call(task.name, args, kwargs)
 
 
-@dataclass(frozen=True, slots=True)
-class Callback:
-    """A chord's callback as its members carry it: its first call, and what follows it."""
-
-    call: Call
-    next: tuple[Call, ...] = ()
-    error: Call | None = None
-    join: ChordJoin | None = None
-    """A nested chord's callback: its last step counts the chord it is a member of down."""
-
-    def wire(self) -> list[Any]:
-        error = None if self.error is None else self.error.wire()
-        wire = [self.call.wire(), [c.wire() for c in self.next], error]
-        return wire if self.join is None else [*wire, self.join.wire()]
-
-    @classmethod
-    def read(cls, value: Any) -> Callback:
-        ok = isinstance(value, list) and len(value) in (3, 4) and isinstance(value[1], list)
-        if not ok:
-            raise DecodeError(f"a chord's callback is malformed: {value!r:.80}")
-        error = None if value[2] is None else Call.read(value[2])
-        join = ChordJoin.read(value[3]) if len(value) == 4 else None
-        return cls(Call.read(value[0]), tuple(Call.read(c) for c in value[1]), error, join)
-
-
-@dataclass(frozen=True, slots=True)
-class ChordJoin:
-    """A chord member's last step counts chord `chord` down as member `index` of `size`."""
-
-    chord: str
-    index: int
-    size: int
-    callback: Callback
-    stand_in: str | None = None
-    """The task that stands in for a member that ends dead: stored with its death, given the
-    failure, its value counts as the member's result (so the callback runs). None: the chord
-    waits for the member (retried by the operator)."""
-
-    def wire(self) -> list[Any]:
-        wire = [self.chord, self.index, self.size, self.callback.wire()]
-        return wire if self.stand_in is None else [*wire, self.stand_in]
-
-    @classmethod
-    def read(cls, value: Any) -> ChordJoin:
-        if not isinstance(value, list) or len(value) not in (4, 5):
-            raise DecodeError(f"a chord member's join is malformed: {value!r:.80}")
-        stand_in = None if len(value) == 4 else str(value[4])
-        return cls(str(value[0]), int(value[1]), int(value[2]), Callback.read(value[3]), stand_in)
-
-
-@dataclass(frozen=True, slots=True)
-class StepFlow:
-    """What a stored step of a flow carries: where it is, and what comes after it."""
-
-    id: str
-    """The flow's id: its first step's (a chord callback's: the chord's)."""
-    step: int
-    next: tuple[Call, ...] = ()
-    error: Call | None = None
-    join: ChordJoin | None = None
-    """Set on a chord member's steps: the last one counts the chord down."""
-    gather: tuple[str, int] | None = None
-    """Set on a chord's callback: (chord, size), whose member results come first."""
-
-    def step_id(self, step: int) -> str:
-        return self.id if step == 0 else f"{self.id}.{step}"
-
-    @property
-    def error_id(self) -> str:
-        return f"{self.id}.error"
-
-    def following(self) -> StepFlow:
-        """The flow of the next step."""
-        return StepFlow(self.id, self.step + 1, self.next[1:], self.error, self.join)
-
-    def wire(self) -> dict[str, Any]:
-        wire: dict[str, Any] = {"id": self.id, "step": self.step}
-        if self.next:
-            wire["next"] = [c.wire() for c in self.next]
-        if self.error is not None:
-            wire["error"] = self.error.wire()
-        if self.join is not None:
-            wire["join"] = self.join.wire()
-        if self.gather is not None:
-            wire["gather"] = list(self.gather)
-        return wire
-
-    @classmethod
-    def read(cls, wire: Any) -> StepFlow:
-        """The flow of a decoded payload; DecodeError when it is malformed."""
-        try:
-            flow_id, step = wire["id"], wire["step"]
-            if not isinstance(flow_id, str) or type(step) is not int:
-                raise TypeError("id and step")
-            error = wire.get("error")
-            join = wire.get("join")
-            gather = wire.get("gather")
-            return cls(
-                flow_id, step, tuple(Call.read(c) for c in wire.get("next", ())),
-                None if error is None else Call.read(error),
-                None if join is None else ChordJoin.read(join),
-                None if gather is None else (str(gather[0]), int(gather[1])),
-            )  # fmt: skip
-        except DecodeError:
-            raise
-        except Exception as exc:
-            raise DecodeError(f"the payload's flow is malformed: {exc!r}") from exc
-
-
-# -- building flows --------------------------------------------------------------------------
-
-
 class Pipeline:
     """Steps that run one after another: each is stored when the one before it succeeds and
-    gets that one's return value as its first argument. Built by `task.s(...).then(...)`."""
+    gets that one's return value as its first argument. Built by `task.s(...).then(...)`.
 
-    __slots__ = ("first", "on_error", "steps")
+    Error handlers: each step may have its own (`first_error`, and each later `Call`'s
+    `error`: `.then(task.s(...).error(handler))`); `on_error` (`.error(handler)`) is that of
+    every step that has none of its own."""
+
+    __slots__ = ("first", "first_error", "on_error", "steps")
 
     def __init__(
-        self, first: Message, steps: tuple[Call, ...] = (), on_error: Call | None = None
+        self,
+        first: Message,
+        steps: tuple[Call, ...] = (),
+        on_error: Call | None = None,
+        first_error: Call | None = None,
     ) -> None:
         self.first = first
         self.steps = steps
         self.on_error = on_error
+        self.first_error = first_error
 
     def __repr__(self) -> str:
         names = " -> ".join([self.first.task, *(c.task for c in self.steps)])
@@ -216,26 +96,60 @@ class Pipeline:
         """The pipeline's id: its first step's; step k's is `<id>.k`."""
         return self.first.id
 
-    def then(self, task: Task[Any, Any] | Message, *args: Any, **kwargs: Any) -> Pipeline:
-        """This pipeline with one more step: `task(previous result, *args, **kwargs)`."""
-        return Pipeline(self.first, (*self.steps, call_of(task, args, kwargs)), self.on_error)
+    def then(self, task: Handed, *args: Any, **kwargs: Any) -> Pipeline:
+        """This pipeline with one more step: `task(previous result, *args, **kwargs)`; given
+        `task.s(...).error(handler)`, the step has that error handler of its own."""
+        steps = (*self.steps, call_of(task, args, kwargs))
+        return Pipeline(self.first, steps, self.on_error, self.first_error)
 
-    def error(self, task: Task[Any, Any] | Message, *args: Any, **kwargs: Any) -> Pipeline:
-        """This pipeline with an error handler: when a step ends dead, `task(failure, *args,
-        **kwargs)` is stored with its death, `failure` a TaskFailed naming the step."""
-        return Pipeline(self.first, self.steps, call_of(task, args, kwargs))
+    def error(self, task: Handed, *args: Any, **kwargs: Any) -> Pipeline:
+        """This pipeline with an error handler for every step that has none of its own: when
+        such a step ends dead, `task(failure, *args, **kwargs)` is stored with its death,
+        `failure` a TaskFailed naming the step. Given `handler.s(...).error(other)`, `other`
+        runs if the handler ends dead too, given the handler's failure."""
+        return Pipeline(self.first, self.steps, call_of(task, args, kwargs), self.first_error)
+
+    def as_call(self) -> Call:
+        """A one-step pipeline as a later call of another flow, its error handler its own."""
+        if self.steps:
+            raise TypeError(
+                f"{self!r} has {len(self.steps) + 1} steps: a step or an error handler is a "
+                "task, task.s(...), or task.s(...).error(handler)"
+            )
+        m, own = self.first, self.first_error or self.on_error
+        return Call(m.task, m.args, m.kwargs, m.queue, m.priority, own)
 
     def flow(self, join: ChordJoin | None = None) -> StepFlow:
         """The flow its first step carries."""
-        return StepFlow(self.id, 0, self.steps, self.on_error, join)
+        return StepFlow(self.id, 0, self.steps, self.on_error, join, own=self.first_error)
 
-    def results(self, app: Scoter, after: tuple[Result[Any], ...] = ()) -> list[Result[Any]]:
-        """A Result per step, each waiting on the one before."""
+    def results(
+        self, app: Scoter, after: tuple[Result[Any], ...] = (), stored: dict[str, str] | None = None
+    ) -> list[Result[Any]]:
+        """A Result per step, each waiting on the one before; `stored`: the id stored for a
+        first step (a lone unique call's may be that of the live task holding its key)."""
         flow = self.flow()
-        results: list[Result[Any]] = [Result(app, self.id, after)]
+        first = self.id if stored is None else stored.get(self.id, self.id)
+        results: list[Result[Any]] = [Result(app, first, after)]
         for step in range(1, len(self.steps) + 1):
             results.append(Result(app, flow.step_id(step), (results[-1],)))
         return results
+
+    def handler_ids(self) -> list[str]:
+        """The ids of its error handlers (and of theirs), as they would be stored."""
+        flow = self.flow()
+        errors = [self.first_error, *(c.error for c in self.steps)]
+        owns = [(flow.own_error_id(k), handler) for k, handler in enumerate(errors)]
+        ids = []
+        for handler_id, handler in [*owns, (flow.error_id, self.on_error)]:
+            if handler is not None:
+                ids += [handler_id + ERROR_SUFFIX * d for d in range(len(handler.handlers()) + 1)]
+        return ids
+
+
+Handed: TypeAlias = "Task[Any, Any] | Message | Pipeline"
+"""What `.then()` and `.error()` take: a task (with the call's arguments after it), or alone a
+message (`task.s(...)`) or a message with its own error handler (`task.s(...).error(h)`)."""
 
 
 class Group:
@@ -264,7 +178,7 @@ class Group:
         first = call_of(task, args, kwargs)
         return Chord(self, Pipeline(Message(first.task, first.args, first.kwargs)))
 
-    def error(self, task: Task[Any, Any] | Message, *args: Any, **kwargs: Any) -> Group:
+    def error(self, task: Handed, *args: Any, **kwargs: Any) -> Group:
         """Every member (that has none of its own) gets this error handler."""
         handler = call_of(task, args, kwargs)
         return Group(_with_error(m, handler) for m in self.members)
@@ -292,11 +206,11 @@ class Chord:
     def id(self) -> str:
         return self.callback.id
 
-    def then(self, task: Task[Any, Any] | Message, *args: Any, **kwargs: Any) -> Chord:
+    def then(self, task: Handed, *args: Any, **kwargs: Any) -> Chord:
         """Chain a step after the callback, as `Pipeline.then`."""
         return Chord(self.group, self.callback.then(task, *args, **kwargs), self.stand_in)
 
-    def error(self, task: Task[Any, Any] | Message, *args: Any, **kwargs: Any) -> Chord:
+    def error(self, task: Handed, *args: Any, **kwargs: Any) -> Chord:
         """The error handler of the callback and the steps after it (members have their own:
         `group(...).error(...)`)."""
         return Chord(self.group, self.callback.error(task, *args, **kwargs), self.stand_in)
@@ -356,7 +270,7 @@ def _with_error(member: Pipeline | Chord, handler: Call) -> Pipeline | Chord:
                      member.callback, member.stand_in)  # fmt: skip
     if member.on_error is not None:
         return member
-    return Pipeline(member.first, member.steps, handler)
+    return Pipeline(member.first, member.steps, handler, member.first_error)
 
 
 # -- enqueueing ------------------------------------------------------------------------------
@@ -368,14 +282,14 @@ def enqueue(app: Scoter, flow: Pipeline | Group | Chord) -> ResultGroup | ChordR
     from scoter.result import ChordResult
 
     if isinstance(flow, Pipeline):
-        _store(app, [(flow, None)])
-        return ResultGroup(flow.results(app))
+        stored = _store(app, [(flow, None)])
+        return ResultGroup(flow.results(app, stored=stored))
     if isinstance(flow, Group):
-        _store(app, [p for m in flow.members for p in _planned(m, None)])
-        return ResultGroup([_end(app, m) for m in flow.members])
-    _store(app, _planned(flow, None))
-    ends = ResultGroup([_end(app, m) for m in flow.group.members])
-    steps = flow.callback.results(app, tuple(ends))
+        stored = _store(app, [p for m in flow.members for p in _planned(m, None)])
+        return ResultGroup([_end(app, m, stored) for m in flow.members])
+    stored = _store(app, _planned(flow, None))
+    ends = ResultGroup([_end(app, m, stored) for m in flow.group.members])
+    steps = flow.callback.results(app, tuple(ends), stored)
     return ChordResult(ends, steps[0], ResultGroup(steps) if len(steps) > 1 else None)
 
 
@@ -392,9 +306,9 @@ def _planned(
     members = member.group.members
     if not members:
         first = dataclasses.replace(cb.first, args=([], *cb.first.args))
-        return [(Pipeline(first, cb.steps, cb.on_error), outer)]
+        return [(Pipeline(first, cb.steps, cb.on_error, cb.first_error), outer)]
     first = cb.first
-    call = Call(first.task, first.args, first.kwargs, first.queue, first.priority)
+    call = Call(first.task, first.args, first.kwargs, first.queue, first.priority, cb.first_error)
     callback = Callback(call, cb.steps, cb.on_error, outer)
     size = len(members)
     return [
@@ -404,46 +318,70 @@ def _planned(
     ]
 
 
-def _end(app: Scoter, member: Pipeline | Chord) -> Result[Any]:
+def _end(app: Scoter, member: Pipeline | Chord, stored: dict[str, str]) -> Result[Any]:
     """The Result of a member's last step: a pipeline's, or a chord's callback's."""
     if isinstance(member, Pipeline):
-        return member.results(app)[-1]
-    ends = tuple(_end(app, m) for m in member.group.members)
-    return member.callback.results(app, ends)[-1]
+        return member.results(app, stored=stored)[-1]
+    ends = tuple(_end(app, m, stored) for m in member.group.members)
+    return member.callback.results(app, ends, stored)[-1]
 
 
-def _store(app: Scoter, pipelines: list[tuple[Pipeline, ChordJoin | None]]) -> None:
+def _store(app: Scoter, pipelines: list[tuple[Pipeline, ChordJoin | None]]) -> dict[str, str]:
+    """Store the first step of each pipeline; returns the stored id of each lone unique call
+    (a live task holding its key may stand for it)."""
     for pipeline, join in pipelines:
         _check_ids(pipeline)
-        _check_calls(app, pipeline.steps, pipeline.on_error)
+        _check_calls(app, [*pipeline.steps, pipeline.on_error, pipeline.first_error])
         outer = join
         while outer is not None:
             cb = outer.callback
-            _check_calls(app, (cb.call, *cb.next), cb.error)
+            _check_calls(app, [cb.call, *cb.next, cb.error])
             outer = cb.join
     tasks = [app._to_new_task(p.first, p.flow(join).wire()) for p, join in pipelines]
-    app._store(tasks)
+    for (pipeline, join), new in zip(pipelines, tasks, strict=True):
+        _check_not_unique(pipeline, join, new)
+    ids = app._store(tasks)
     if app.signals:
-        for (p, _), new in zip(pipelines, tasks, strict=True):
+        for (p, _), new, stored in zip(pipelines, tasks, ids, strict=True):
             m = p.first
-            app.signals.send(SIGNAL_ENQUEUED, TaskRef(m.id, m.task, new.queue, m.args, m.kwargs))
+            if stored == m.id:  # not another task holding its unique key
+                ref = TaskRef(m.id, m.task, new.queue, m.args, m.kwargs)
+                app.signals.send(SIGNAL_ENQUEUED, ref)
     if app.immediate:
         app.run_pending()
+    return {new.id: stored for new, stored in zip(tasks, ids, strict=True)}
 
 
-def _check_calls(app: Scoter, calls: tuple[Call, ...], error: Call | None) -> None:
-    """Raise TypeError, at enqueue, for a later call its task cannot take: each gets a value
-    first (the previous result, the chord's results, the failure), then its own arguments."""
-    for call in (*calls, *(() if error is None else (error,))):
-        task = app.tasks.get(call.task)
-        if task is not None:
-            task.check_call(call.task, (None, *call.args), call.kwargs)
+def _check_calls(app: Scoter, calls: list[Call | None]) -> None:
+    """Raise TypeError, at enqueue, for a later call its task cannot take (or an error
+    handler, or theirs): each gets a value first (the previous result, the chord's results,
+    the failure), then its own arguments."""
+    for listed in calls:
+        for call in [] if listed is None else [listed, *listed.handlers()]:
+            task = app.tasks.get(call.task)
+            if task is not None:
+                task.check_call(call.task, (None, *call.args), call.kwargs)
+
+
+def _check_not_unique(pipeline: Pipeline, join: ChordJoin | None, new: NewTask) -> None:
+    """Refuse a unique call (`unique=True`, `unique_key=`) that starts a pipeline, has an
+    error handler or is a chord's member: where a live task holds its key, nothing of the
+    flow would be stored — its later steps, its handler, its chord's countdown — while the
+    holder, a task of another flow or of none, carries none of them."""
+    if new.unique_key is None or not (pipeline.steps or join or pipeline.handler_ids()):
+        return
+    where = "a chord's member" if join is not None else "the first step of a pipeline"
+    raise ValueError(
+        f"{pipeline.first.task!r} is unique (unique=True or unique_key=) and cannot be {where} "
+        "or have an error handler: when a live task holds its key, the flow would not be "
+        "stored; enqueue it alone, or give the flow a task that is not unique"
+    )
 
 
 def _check_ids(pipeline: Pipeline) -> None:
     """Refuse a pipeline whose step ids would not be valid ids: its own id is too long."""
     flow = pipeline.flow()
-    for derived in (flow.step_id(len(pipeline.steps)), flow.error_id):
+    for derived in (flow.step_id(len(pipeline.steps)), *pipeline.handler_ids()):
         if ID.fullmatch(derived) is None:
             raise ValueError(
                 f"the id {pipeline.id!r} is too long for the ids of its steps ({derived!r}): "
@@ -468,7 +406,8 @@ def after_success(app: Scoter, flow: StepFlow, value: Any) -> Flow:
         j = flow.join
         result = app.encode_value(value, MEMBER, f"{j.chord}:{j.index}")
         cb = j.callback
-        callback_flow = StepFlow(j.chord, 0, cb.next, cb.error, cb.join, (j.chord, j.size))
+        callback_flow = StepFlow(j.chord, 0, cb.next, cb.error, cb.join, (j.chord, j.size),
+                                 cb.call.error)  # fmt: skip
         callback = _new_task(app, j.chord, cb.call, cb.call.args, callback_flow, check=False)
         join = Join(j.chord, j.index, j.size, result, callback)
     release = flow.gather[0] if flow.gather is not None else None
@@ -499,18 +438,21 @@ def on_dead(
     exc: BaseException | None = None,
 ) -> list[NewTask]:
     """What the death of a flow step stores with it: its error handler (not for a revoked
-    step), given the failure, and for a chord member whose chord has a stand-in, the stand-in,
-    whose value counts as the member's result. The failure is a TaskFailed; its `exception`
-    is the exception the step raised, when this process caught it (a serializer that can
-    carry it, such as pickle, passes it on)."""
+    step), given the failure (a handler that has one of its own carries it as its flow: its
+    own death stores that one, given the handler's failure), and for a chord member whose
+    chord has a stand-in, the stand-in, whose value counts as the member's result. The
+    failure is a TaskFailed; its `exception` is the exception the step raised, when this
+    process caught it (a serializer that can carry it, such as pickle, passes it on)."""
     if flow is None:
         return []
     failure = TaskFailed(lease.id, reason, error[-ERROR_CHARS:])
     failure.exception = _portable(exc)
     tasks = []
-    if flow.error is not None and reason != REVOKED:
-        call = flow.error
-        tasks.append(_new_task(app, flow.error_id, call, (failure, *call.args), None))
+    handler = flow.handler
+    if handler is not None and reason != REVOKED:
+        handler_id, call = handler
+        own = None if call.error is None else StepFlow(handler_id, 0, error=call.error)
+        tasks.append(_new_task(app, handler_id, call, (failure, *call.args), own))
     join = flow.join
     if join is not None and join.stand_in is not None:
         stand_in = StepFlow(lease.id, 0, join=join)

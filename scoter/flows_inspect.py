@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from scoter.flows import ChordJoin, flow_of
+from scoter.flows import flow_of
+from scoter.flows_wire import ChordJoin
 
 if TYPE_CHECKING:
     from scoter.app import Scoter
@@ -30,8 +31,10 @@ def describe(app: Scoter, info: TaskInfo) -> list[str]:
         lines.extend(f"then: {c.task}" for c in flow.next[1:])
     if flow.join is not None:
         lines.extend(describe_member(app, flow.join, last=not flow.next))
-    if flow.error is not None:
-        lines.append(f"on error: {flow.error.task} ({flow.error_id}), stored with a step's death")
+    if flow.handler is not None:
+        handler_id, handler = flow.handler
+        lines.append(f"on error: {handler.task} ({handler_id}), stored with this step's death")
+        lines.extend(f"if that fails: {h.task}" for h in handler.handlers())
     return lines
 
 

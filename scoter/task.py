@@ -91,15 +91,20 @@ class Message:
     """This call's own retries, retry delays and time limit, over its task's (None: the
     task's)."""
 
-    def then(self, task: Task[Any, Any] | Message, *args: Any, **kwargs: Any) -> Pipeline:
+    def then(
+        self, task: Task[Any, Any] | Message | Pipeline, *args: Any, **kwargs: Any
+    ) -> Pipeline:
         """A pipeline: this call, then `task(this call's result, *args, **kwargs)` once it
         succeeded (see scoter.flows). `app.enqueue(pipeline)` returns a ResultGroup."""
         from scoter.flows import Pipeline
 
         return Pipeline(self).then(task, *args, **kwargs)
 
-    def error(self, task: Task[Any, Any] | Message, *args: Any, **kwargs: Any) -> Pipeline:
-        """A pipeline of this call alone, with an error handler (see `Pipeline.error`)."""
+    def error(
+        self, task: Task[Any, Any] | Message | Pipeline, *args: Any, **kwargs: Any
+    ) -> Pipeline:
+        """A pipeline of this call alone, with an error handler (see `Pipeline.error`); as a
+        step of another pipeline (`.then(task.s(...).error(handler))`), that step's own."""
         from scoter.flows import Pipeline
 
         return Pipeline(self).error(task, *args, **kwargs)

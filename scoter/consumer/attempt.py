@@ -22,7 +22,8 @@ from scoter import signals as sig
 from scoter.context import TaskContext, deactivate
 from scoter.envelope import check_size
 from scoter.exceptions import Cancel, Interrupt, RemoteError, TimedOut
-from scoter.flows import StepFlow, after_success, gathered
+from scoter.flows import after_success, gathered
+from scoter.flows_wire import StepFlow
 from scoter.retry import Budget
 from scoter.states import EXPIRED
 from scoter.storage.base import Flow, Lease

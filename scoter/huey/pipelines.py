@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from scoter import flows
 from scoter.exceptions import TaskFailed
+from scoter.flows_wire import Call
 from scoter.huey.results import ChordResult, Result, ResultGroup
 from scoter.huey.tasks import Task, chord, group
 from scoter.huey.utils import SKIPPED, Error
@@ -94,15 +95,27 @@ def _member(huey: Huey, task: Task | chord) -> flows.Pipeline | flows.Chord:
 
 
 def _pipeline(huey: Huey, task: Task, *, follows: bool = False) -> flows.Pipeline:
+    """A Huey pipeline: each step with its own error handler, as Huey runs them (a step's
+    `on_error` runs when that step fails, not when another does)."""
     first = _following(huey, task) if follows else _message(huey, task)
-    flow = flows.Pipeline(first)
-    handler = task.on_error
+    steps = []
     step = task.on_complete
     while step is not None:
-        flow = flow.then(_following(huey, step))
-        handler = handler or step.on_error
+        steps.append(_call(huey, step))
         step = step.on_complete
-    return flow if handler is None else flow.error(_following(huey, handler))
+    return flows.Pipeline(first, tuple(steps), first_error=_handler(huey, task.on_error))
+
+
+def _call(huey: Huey, task: Task) -> Call:
+    """A later step of a Huey pipeline, or an error handler, with its own error handler."""
+    m = _following(huey, task)
+    return Call(m.task, m.args, m.kwargs, m.queue, m.priority, _handler(huey, task.on_error))
+
+
+def _handler(huey: Huey, task: Task | None) -> Call | None:
+    """An error handler (`task.error(...)`; a second `.error()` on a Huey task is the
+    handler's own, which runs when the handler fails, given the handler's exception)."""
+    return None if task is None else _call(huey, task)
 
 
 def _message(huey: Huey, task: Task) -> Message:

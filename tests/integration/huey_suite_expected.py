@@ -38,8 +38,6 @@ DIFFERS: dict[str, str] = {
     "test_api::TestRateLimit::test_execution": STORAGE + " (flush_schedule)",
     "test_api::TestRateLimit::test_task_with_retries": STORAGE + " (flush_schedule)",
     "test_api::TestStorageWrappers::test_storage_wrappers": SCHEDULED,
-    "test_api::TestTaskChaining::test_chain_errors":
-        "not mapped: an error handler's own .error() handler (docs/from-huey.md)",
     "test_api::TestTaskChaining::test_error_callback_retries": ON_ERROR,
     "test_api::TestTaskChaining::test_pipeline_error_retries_then_downstream": ON_ERROR,
     "test_helpers::TestLockTaskSemaphore::test_redis_semaphore": STORAGE + " (conn)",
