@@ -142,3 +142,52 @@ def test_a_chord_sends_enqueued_for_its_callback(huey: Any) -> None:
     run_next(huey), run_next(huey)
     assert sent == [SIGNAL_ENQUEUED, SIGNAL_EXECUTING, SIGNAL_ERROR, SIGNAL_ENQUEUED,
                     SIGNAL_EXECUTING, SIGNAL_COMPLETE]  # fmt: skip
+
+
+def test_a_steps_error_handler_runs_only_when_that_step_fails(huey: Any) -> None:
+    seen: list[str] = []
+
+    @huey.task()
+    def step(n: int) -> int:
+        if n < 1:
+            raise Boom(n)
+        return n - 1
+
+    @huey.task()
+    def handler(tag: str, exc: BaseException) -> None:
+        seen.append(f"{tag} {exc!r}")
+
+    first_fails = step.s(0).then(step)
+    first_fails.on_complete.error(handler, "second")
+    huey.enqueue(first_fails)
+    run_next(huey)
+    assert len(huey) == 0 and seen == []
+
+    second_fails = step.s(1).then(step)
+    second_fails.on_complete.error(handler, "second")
+    second_fails.error(handler, "first")
+    huey.enqueue(second_fails)
+    run_next(huey), run_next(huey), run_next(huey)
+    assert len(huey) == 0 and seen == ["second Boom(0)"]
+
+
+def test_an_error_handlers_error_handler_gets_the_handlers_exception(huey: Any) -> None:
+    seen: list[tuple[str, str]] = []
+
+    @huey.task()
+    def fails(n: int) -> None:
+        raise Boom(f"step {n}")
+
+    @huey.task()
+    def handler(tag: str, exc: BaseException) -> None:
+        seen.append((tag, repr(exc)))
+        if tag == "first":
+            raise Boom("handler")
+
+    pipe = fails.s(1).error(handler, "first").error(handler, "second")
+    result = huey.enqueue(pipe)
+    run_next(huey), run_next(huey), run_next(huey)
+    assert seen == [("first", "Boom('step 1')"), ("second", "Boom('handler')")]
+    assert len(huey) == 0
+    with pytest.raises(TaskException):
+        result.get()
