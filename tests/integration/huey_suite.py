@@ -28,8 +28,8 @@ MODULES = (
 )  # fmt: skip
 """The modules of Huey's suite that test what an app uses. Left out: test_consumer and
 test_storage (Huey's consumer and storage internals: scoter's are its own), test_mini,
-test_sql_huey, test_stats, test_postgres (contribs scoter does not map) and
-test_django_tasks (Django runs in tests/integration/test_django.py)."""
+test_sql_huey, test_stats, test_postgres and test_django_tasks (contribs scoter does not
+map; Django runs in tests/integration/test_django.py)."""
 PER_TEST_TIMEOUT_S = 15
 SELF_IMPORT = re.compile(r"\bhuey\.tests\b")
 CONFTEST = "import scoter.huey.alias\n\nscoter.huey.alias.install()\n"

@@ -93,3 +93,19 @@ def test_alias_on_and_off_write_and_remove_the_pth(
     assert (tmp_path / "site" / alias.PTH_NAME).read_text() == alias.PTH_LINE
     assert sorted(alias.turn_off()) == sorted(written)
     assert not list((tmp_path / "site").iterdir())
+
+
+def test_the_pth_line_imports_nothing_until_huey_is_imported(tmp_path: Path) -> None:
+    (tmp_path / alias.PTH_NAME).write_text(alias.PTH_LINE)
+    probe = (
+        "import site, sys, warnings; warnings.simplefilter('error')\n"
+        f"site.addsitedir({str(tmp_path)!r})\n"
+        "assert 'scoter' not in sys.modules, 'the .pth line imported scoter'\n"
+        "from huey import RedisHuey, crontab\n"
+        "import huey.contrib.asyncio\n"
+        "print(RedisHuey.__module__, crontab.__module__)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=60, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["scoter.huey.api", "scoter.huey.schedules"]
