@@ -21,8 +21,8 @@ from scoter.chaos.evidence import SIGKILL, SIGSTOP, SIGTERM
 
 from .conftest import Backend
 
-CI_SECONDS = 30.0
-CI_TASKS = 1200
+CI_SECONDS = 20.0
+CI_TASKS = 900
 SERVER_SCALE = 0.6
 """Server backends run a smaller round (a network round trip per step, on a 2-core machine)."""
 WORKERS = {"thread": 8, "asyncio": 8, "process": 4}
