@@ -449,9 +449,11 @@ class Huey(DataCalls):
         return self.pending_count()
 
     def flush(self) -> None:
-        """Delete every task of the storage, whatever its state, and every result."""
+        """Delete every task of the storage, whatever its state, every result and every
+        key-value entry (`put`), as Huey's flush empties its whole storage."""
         for state in State:
             self.app.storage.purge(state)
+        self.app.storage.flush_data()
 
     def _listed(self, state: State, limit: int | None) -> list[TaskInfo]:
         queues = {self.app.default_queue} | {w.scoter_task.queue for w in self.wrappers.values()}

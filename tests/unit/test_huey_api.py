@@ -57,6 +57,16 @@ def test_put_get_pops_unless_peek(huey: Huey) -> None:
     assert huey.delete("gone") and not huey.delete("gone")
 
 
+def test_flush_empties_the_key_value_entries_too(huey: Huey) -> None:
+    @huey.task()
+    def noop() -> None: ...
+
+    noop()
+    huey.put("state", {"step": 3})
+    huey.flush()
+    assert len(huey) == 0 and huey.get("state") is None
+
+
 def test_flush_locks_frees_a_lock_made_by_hand_as_huey_stores_it(huey: Huey) -> None:
     huey.put_if_empty("kv-app.lock.manual", "1")
     assert huey.flush_locks("manual", "other") == {"manual"}
