@@ -122,6 +122,8 @@ def revoked_because(
     applied only when `take(name)` took it."""
     if lease.id in known.ids:
         return f"{WHILE_RUNNING} (an earlier attempt)"
+    if not known.names:  # most claims: nothing is revoked by name or by id
+        return None
     by_id = known.names.get(BY_ID + lease.id)
     if (
         by_id is not None

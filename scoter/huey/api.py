@@ -43,7 +43,7 @@ from scoter.task import NAME
 
 if TYPE_CHECKING:
     from scoter.huey.consumer import Consumer
-    from scoter.storage.base import Storage, TaskInfo
+    from scoter.storage.base import Lease, Storage, TaskInfo
     from scoter.task import Task as ScoterTask
 
 log = logging.getLogger("huey")
@@ -115,6 +115,8 @@ class Huey(DataCalls):
         self._listening = False
         self._errors_read: set[tuple[str, int]] = set()
         """The failures a Result of this app read (`result_count()` leaves them out)."""
+        self._dequeued: dict[str, Lease] = {}
+        """The leases of the tasks `dequeue()` gave and `execute()` has not run yet."""
         bridge.connect(self)
 
     def __repr__(self) -> str:

@@ -28,8 +28,6 @@ if TYPE_CHECKING:
 DEQUEUE_LEASE_S = 60.0
 """The lease of a task taken by `huey.dequeue()`: nothing renews it."""
 
-_dequeued: dict[str, Lease] = {}
-
 
 def dequeue(huey: Huey) -> Task | None:
     """The next task, claimed for `execute`."""
@@ -42,7 +40,7 @@ def dequeue(huey: Huey) -> Task | None:
         call = None
     task = records.huey_task(huey, lease.name, lease.id, call, lease.errors,
                              priority=lease.priority)  # fmt: skip
-    _dequeued[task.id] = lease
+    huey._dequeued[task.id] = lease
     return task
 
 
@@ -60,7 +58,7 @@ def execute(huey: Huey, task: Task, timestamp: dt.datetime | None = None) -> Any
     """Run a dequeued task through scoter's attempt and policy (its outcome is stored), as of
     `timestamp` for its revocation and expiry; any other Task object runs here with the hooks,
     and its value is returned, not stored."""
-    lease = _dequeued.pop(task.id, None)
+    lease = huey._dequeued.pop(task.id, None)
     if lease is None:
         return _execute_here(huey, task, timestamp)
     from scoter.consumer.attempt import SUCCEEDED

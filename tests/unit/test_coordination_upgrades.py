@@ -13,13 +13,12 @@ import psycopg
 import pytest
 from contract.conftest import drop_postgres_schema, postgres_url
 
-from scoter.storage import _postgres_schema as pg_schema
 from scoter.storage.base import NewTask, Storage
 from scoter.storage.coordination import TaskLimit
 from scoter.storage.postgres import PostgresStorage
 from scoter.storage.sqlite import SCHEMA_VERSION, SQL, SQLiteStorage
 
-from .test_schema_upgrades import SQLITE_VERSION_0, _old_rows
+from .test_schema_upgrades import SQLITE_VERSION_0, _old_rows, older_scoter
 
 QUEUE = "default"
 
@@ -69,9 +68,7 @@ def url() -> Iterator[str]:
 def test_migration_0006_adds_unique_keys_locks_and_limits(
     url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with monkeypatch.context() as old_scoter:  # a scoter that knew 0001 to 0005
-        old_scoter.setattr(pg_schema, "MIGRATIONS", pg_schema.MIGRATIONS[:5])
-        old_scoter.setattr(pg_schema, "LATEST", 5)
+    with older_scoter(monkeypatch, 5):  # a scoter that knew 0001 to 0005
         old = PostgresStorage.from_url(url)
         assert old.migrate()[-1] == "0005_revocations.sql"
         old.close()

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 from contract.conftest import drop_postgres_schema, postgres_url
 
-from scoter.storage import _postgres_schema as pg_schema
 from scoter.storage.base import Storage
 from scoter.storage.postgres import PostgresStorage, SchemaError
 from scoter.storage.sqlite import SCHEMA_VERSION, SQLiteStorage
@@ -22,6 +21,7 @@ from .test_schema_upgrades import (
     _task,
     _user_version,
     _version_0_file,
+    older_scoter,
 )
 
 
@@ -57,9 +57,7 @@ def url() -> Iterator[str]:
 def test_migration_0008_adds_the_data_table_to_a_version_7_schema(
     url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with monkeypatch.context() as old_scoter:  # a scoter that knew 0001 to 0007
-        old_scoter.setattr(pg_schema, "MIGRATIONS", pg_schema.MIGRATIONS[:7])
-        old_scoter.setattr(pg_schema, "LATEST", 7)
+    with older_scoter(monkeypatch, 7):  # a scoter that knew 0001 to 0007
         old = PostgresStorage.from_url(url)
         assert old.migrate()[-1] == "0007_chords.sql"
         assert old.enqueue([_task("kept")]) == 1

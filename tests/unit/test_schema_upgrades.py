@@ -7,6 +7,7 @@ suspect, and a long history is cut to the limit at its next attempt."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing
 import sqlite3
@@ -251,6 +252,15 @@ def url() -> Iterator[str]:
     drop_postgres_schema(location)
 
 
+@contextlib.contextmanager
+def older_scoter(monkeypatch: pytest.MonkeyPatch, knew: int) -> Iterator[None]:
+    """Inside: a scoter that knew PostgreSQL migrations 0001 to `knew` only."""
+    with monkeypatch.context() as old_scoter:
+        old_scoter.setattr(pg_schema, "MIGRATIONS", pg_schema.MIGRATIONS[:knew])
+        old_scoter.setattr(pg_schema, "LATEST", knew)
+        yield
+
+
 def _schema(url: str) -> str:
     return url.partition("?schema=")[2]
 
@@ -258,9 +268,7 @@ def _schema(url: str) -> str:
 def test_migration_0002_upgrades_a_version_1_schema(
     url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with monkeypatch.context() as old_scoter:  # a scoter that knew only 0001
-        old_scoter.setattr(pg_schema, "MIGRATIONS", pg_schema.MIGRATIONS[:1])
-        old_scoter.setattr(pg_schema, "LATEST", 1)
+    with older_scoter(monkeypatch, 1):  # a scoter that knew only 0001
         old = PostgresStorage.from_url(url)
         assert old.migrate() == ["0001_initial.sql"]
         old.close()
@@ -284,9 +292,7 @@ def test_migration_0002_upgrades_a_version_1_schema(
 def test_migration_0003_adds_the_periodic_table_to_a_version_2_schema(
     url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with monkeypatch.context() as old_scoter:  # a scoter that knew 0001 and 0002
-        old_scoter.setattr(pg_schema, "MIGRATIONS", pg_schema.MIGRATIONS[:2])
-        old_scoter.setattr(pg_schema, "LATEST", 2)
+    with older_scoter(monkeypatch, 2):  # a scoter that knew 0001 and 0002
         old = PostgresStorage.from_url(url)
         assert old.migrate() == ["0001_initial.sql", "0002_suspects.sql"]
         assert old.enqueue([_task("kept")]) == 1
@@ -308,9 +314,7 @@ def test_migration_0003_adds_the_periodic_table_to_a_version_2_schema(
 def test_migration_0004_cuts_long_histories_at_their_next_attempt(
     url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with monkeypatch.context() as old_scoter:  # a scoter that knew 0001 to 0003
-        old_scoter.setattr(pg_schema, "MIGRATIONS", pg_schema.MIGRATIONS[:3])
-        old_scoter.setattr(pg_schema, "LATEST", 3)
+    with older_scoter(monkeypatch, 3):  # a scoter that knew 0001 to 0003
         old = PostgresStorage.from_url(url)
         assert old.migrate() == ["0001_initial.sql", "0002_suspects.sql", "0003_periodic.sql"]
         old.close()
@@ -331,9 +335,7 @@ def test_migration_0004_cuts_long_histories_at_their_next_attempt(
 def test_migration_0005_adds_revocations_to_a_version_4_schema(
     url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with monkeypatch.context() as old_scoter:  # a scoter that knew 0001 to 0004
-        old_scoter.setattr(pg_schema, "MIGRATIONS", pg_schema.MIGRATIONS[:4])
-        old_scoter.setattr(pg_schema, "LATEST", 4)
+    with older_scoter(monkeypatch, 4):  # a scoter that knew 0001 to 0004
         old = PostgresStorage.from_url(url)
         assert old.migrate()[-1] == "0004_history_limit.sql"
         assert old.enqueue([_task("kept")]) == 1
@@ -356,9 +358,7 @@ def test_migration_0005_adds_revocations_to_a_version_4_schema(
 def test_migration_0007_adds_the_chord_tables_to_a_version_6_schema(
     url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with monkeypatch.context() as old_scoter:  # a scoter that knew 0001 to 0006
-        old_scoter.setattr(pg_schema, "MIGRATIONS", pg_schema.MIGRATIONS[:6])
-        old_scoter.setattr(pg_schema, "LATEST", 6)
+    with older_scoter(monkeypatch, 6):  # a scoter that knew 0001 to 0006
         old = PostgresStorage.from_url(url)
         assert old.migrate()[-1] == "0006_coordination.sql"
         assert old.enqueue([_task("kept")]) == 1
